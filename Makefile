@@ -1,0 +1,46 @@
+# Muster: the two commands a newcomer needs are `make run` and `make test`.
+# Each installs what it needs itself (a virtualenv in .venv, the Kafka jars in .muster/cache).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+MUSTER := $(BIN)/muster
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install up down status topics unit integration clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: local Kafka, PostgreSQL and every service, fed with a simulated borough.
+run: $(STAMP)
+	$(MUSTER) run all
+
+## Every test, against the real broker and database (started or reused by the fixtures).
+test: $(STAMP)
+	$(MUSTER) dev up
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest -m unit
+
+up: $(STAMP)
+	$(MUSTER) dev up
+	$(MUSTER) topics apply
+
+down: $(STAMP)
+	$(MUSTER) dev down
+
+status: $(STAMP)
+	$(MUSTER) dev status
+
+topics: $(STAMP)
+	$(MUSTER) topics apply
+
+clean: down
+	rm -rf .muster/kafka .muster/postgres

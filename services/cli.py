@@ -1,0 +1,146 @@
+"""The one `muster` command. Each group lives with its room; this file only wires them."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import typer
+
+from services.shared.settings import Settings, get_settings
+
+app = typer.Typer(help="Muster: incident and emergency coordination.", no_args_is_help=True)
+dev_app = typer.Typer(help="Local Kafka and PostgreSQL for development and tests.", no_args_is_help=True)
+topics_app = typer.Typer(help="Topics from topics.yaml.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+app.add_typer(topics_app, name="topics")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"muster: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+# --- dev -------------------------------------------------------------------------------------
+
+
+@dev_app.command("up")
+def dev_up() -> None:
+    """Start (or reuse) the local PostgreSQL and Kafka; wait until both answer."""
+    from services import dev
+
+    try:
+        for line in dev.up(get_settings()):
+            typer.echo(line)
+    except dev.DevError as exc:
+        _fail(str(exc))
+
+
+@dev_app.command("down")
+def dev_down() -> None:
+    """Stop exactly what `dev up` started."""
+    from services import dev
+
+    for line in dev.down(get_settings()):
+        typer.echo(line)
+
+
+@dev_app.command("status")
+def dev_status() -> None:
+    """Say what runs."""
+    from services import dev
+
+    for line in dev.status(get_settings()):
+        typer.echo(line)
+
+
+# --- topics ----------------------------------------------------------------------------------
+
+
+async def _with_admin(settings: Settings, fn):
+    from services.shared.kafka import make_admin
+    from services.shared.topics import TopicCatalog
+
+    catalog = TopicCatalog.from_settings(settings)
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        return await fn(admin, catalog)
+    finally:
+        await admin.close()
+
+
+@topics_app.command("apply")
+def topics_apply() -> None:
+    """Create missing topics, raise partitions and configs to match topics.yaml."""
+    from services.shared.kafka import apply_topics
+    from services.shared.topics import TopicsFileError
+
+    try:
+        changes = asyncio.run(_with_admin(get_settings(), apply_topics))
+    except TopicsFileError as exc:
+        _fail(str(exc))
+    for line in changes or ["topics: nothing to change"]:
+        typer.echo(line)
+
+
+@topics_app.command("diff")
+def topics_diff() -> None:
+    """Report drift between topics.yaml and the cluster; change nothing. Exit 1 on drift."""
+    from services.shared.kafka import topic_drift
+
+    drift = asyncio.run(_with_admin(get_settings(), topic_drift))
+    for line in drift.lines() or ["topics: no drift"]:
+        typer.echo(line)
+    if not drift.empty():
+        raise typer.Exit(code=1)
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """The topics of topics.yaml with their partitions and keys."""
+    from services.shared.topics import TopicCatalog
+
+    for spec in TopicCatalog.from_settings(get_settings()):
+        typer.echo(f"{spec.name:40} partitions={spec.partitions:<3} key={spec.key:12} mode={spec.mode}")
+
+
+# --- run ------------------------------------------------------------------------------------
+
+
+@app.command("run")
+def run(service: str = typer.Argument("all", help="all, or one service to run in the foreground.")) -> None:
+    """Run one service, or `all`: local infrastructure, topics and every service until Ctrl-C."""
+    from services import runner
+
+    try:
+        runner.run(service, get_settings())
+    except runner.RunError as exc:
+        _fail(str(exc))
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@app.command("config")
+def config_table() -> None:
+    """Print every environment variable as a Markdown table (the README's table)."""
+    typer.echo("| variable | default | meaning |\n| --- | --- | --- |")
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if hasattr(default, "get_secret_value"):
+            default = default.get_secret_value()
+        local_paths = {"topics_file": "./topics.yaml", "home": "./.muster", "cache_dir": "./.muster/cache"}
+        default = local_paths.get(name, default)
+        typer.echo(f"| `MUSTER_{name.upper()}` | `{default}` | {info.description} |")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""A single-node Apache Kafka (KRaft, broker+controller) run from the jars on Maven Central."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from string import Template
+
+from services.dev.procs import DevError, port_open, read_pid, stop_pid, wait_for
+from services.shared.settings import REPO_ROOT, Settings
+
+DEPLOY = REPO_ROOT / "deploy" / "kafka"
+
+
+class LocalKafka:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.host = settings.kafka_host
+        self.port = settings.kafka_port
+        self.controller_port = self.port + 1
+        self.libs = settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs"
+        self.root = settings.home / "kafka"
+        self.data = self.root / "data"
+        self.logs = self.root / "logs"
+        self.pidfile = self.root / "kafka.pid"
+        self.config = self.root / "server.properties"
+
+    # --- prerequisites ------------------------------------------------------------------
+    def check_prerequisites(self) -> None:
+        java = shutil.which("java")
+        if not java:
+            raise DevError("java not found: install a Java 17+ runtime (apt-get install openjdk-17-jre-headless)")
+        out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+        match = re.search(r'version "(\d+)', out)
+        if not match or int(match.group(1)) < 17:
+            raise DevError(f"Kafka 4 needs Java 17+, found: {out.splitlines()[0] if out else 'unknown'}")
+        if not self.jars_ready() and not shutil.which("mvn"):
+            raise DevError("mvn not found: install Maven (apt-get install maven) to fetch the Kafka jars")
+
+    def jars_ready(self) -> bool:
+        return (self.libs / f"kafka_2.13-{self.settings.kafka_version}.jar").exists()
+
+    def fetch_jars(self) -> None:
+        """Resolve the broker jars with Maven into the git-ignored cache (first run only)."""
+        if self.jars_ready():
+            return
+        tmp = self.libs.with_name("libs.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        cmd = [
+            "mvn", "-q", "-B", "-f", str(DEPLOY / "pom.xml"),
+            f"-Dkafka.version={self.settings.kafka_version}",
+            "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={tmp}",
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+            raise DevError("mvn could not fetch the Kafka jars: " + " | ".join(tail))
+        tmp.rename(self.libs)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def pid(self) -> int | None:
+        return read_pid(self.pidfile)
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def preflight(self) -> None:
+        """Fail early, in one line, on a missing prerequisite or a port someone else holds."""
+        if self.running():
+            return
+        for port in (self.port, self.controller_port):
+            if port_open(self.host, port):
+                raise DevError(
+                    f"port {self.host}:{port} is taken by a process muster did not start: "
+                    f"stop it or set MUSTER_KAFKA_BOOTSTRAP to another port"
+                )
+        self.check_prerequisites()
+
+    def up(self) -> str:
+        if self.running():
+            self.wait_ready()
+            return f"kafka: already running (pid {self.pid()}) on {self.host}:{self.port}"
+        self.preflight()
+        self.fetch_jars()
+        for d in (self.data, self.logs):
+            d.mkdir(parents=True, exist_ok=True)
+        self._write_config()
+        self._format()
+        env = {
+            **os.environ,
+            "KAFKA_HEAP_OPTS": f"-Xms{self.settings.kafka_heap} -Xmx{self.settings.kafka_heap}",
+        }
+        cmd = [
+            "java", f"-Xms{self.settings.kafka_heap}", f"-Xmx{self.settings.kafka_heap}",
+            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={DEPLOY / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={self.logs}",
+            "-cp", f"{self.libs}/*", "kafka.Kafka", str(self.config),
+        ]
+        with open(self.logs / "stdout.log", "ab") as out:
+            proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, start_new_session=True,
+            )
+        self.pidfile.write_text(str(proc.pid))
+        try:
+            self.wait_ready()
+        except DevError:
+            if proc.poll() is not None:
+                raise DevError(f"kafka exited with code {proc.returncode}; see {self.logs / 'server.log'}") from None
+            raise
+        return f"kafka: started (pid {proc.pid}) on {self.host}:{self.port}"
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Ready means it answers a metadata request, not just that the port is open."""
+        wait_for(self._answers_metadata, timeout, "kafka", interval=0.3, log=self.logs / "server.log")
+
+    def _answers_metadata(self) -> bool:
+        if not self.running():
+            raise DevError(f"kafka is not running; see {self.logs / 'server.log'}")
+        if not port_open(self.host, self.port):
+            return False
+        from services.dev.probe import kafka_metadata_ok
+
+        return kafka_metadata_ok(self.settings)
+
+    def down(self) -> str:
+        pid = self.pid()
+        if pid is None:
+            self.pidfile.unlink(missing_ok=True)
+            return "kafka: not running"
+        stop_pid(pid, timeout=30)
+        self.pidfile.unlink(missing_ok=True)
+        return f"kafka: stopped (pid {pid})"
+
+    def status(self) -> str:
+        pid = self.pid()
+        if pid is None:
+            return "kafka: stopped"
+        ready = "ready" if port_open(self.host, self.port) else "starting"
+        return f"kafka: running (pid {pid}) on {self.host}:{self.port}, {ready}"
+
+    # --- internals ------------------------------------------------------------------------
+    def _write_config(self) -> None:
+        template = Template((DEPLOY / "server.properties.template").read_text())
+        self.config.write_text(
+            template.substitute(
+                host=self.host, port=self.port, controller_port=self.controller_port, log_dirs=self.data
+            )
+        )
+
+    def _format(self) -> None:
+        if (self.data / "meta.properties").exists():
+            return
+        cluster_id = uuid.uuid4().bytes
+        import base64
+
+        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        cmd = [
+            "java", "-Xmx256m", f"-Dlog4j2.configurationFile={DEPLOY / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={self.logs}", "-cp", f"{self.libs}/*", "kafka.tools.StorageTool",
+            "format", "-t", cid, "-c", str(self.config), "--ignore-formatted",
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise DevError("kafka storage format failed: " + (result.stderr or result.stdout).strip()[-300:])

@@ -1,0 +1,181 @@
+"""Kafka clients built from settings, and topic administration from topics.yaml."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog, TopicSpec
+
+
+def make_producer(settings: Settings, **overrides) -> AIOKafkaProducer:
+    """A durable producer: acks=all, idempotent, so a 2xx/ack means the write is safe."""
+    options = {
+        **settings.kafka_client_options(),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 2,
+        "request_timeout_ms": 10_000,
+        **overrides,
+    }
+    return AIOKafkaProducer(**options)
+
+
+def make_consumer(settings: Settings, *topics: str, group_id: str | None, **overrides) -> AIOKafkaConsumer:
+    options = {
+        **settings.kafka_client_options(),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+        **overrides,
+    }
+    return AIOKafkaConsumer(*topics, **options)
+
+
+def make_admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15_000)
+
+
+# --- topics apply / diff -------------------------------------------------------------------
+
+
+@dataclass
+class TopicDrift:
+    """What differs between topics.yaml and the cluster, topic by topic."""
+
+    missing: list[str] = field(default_factory=list)
+    partitions: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (actual, declared)
+    configs: dict[str, dict[str, tuple[str | None, str]]] = field(default_factory=dict)  # name -> key -> (actual, declared)
+    fewer_partitions_declared: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not (self.missing or self.partitions or self.configs)
+
+    def lines(self) -> list[str]:
+        out = [f"missing: {name}" for name in self.missing]
+        out += [f"partitions: {n} has {a}, declared {d}" for n, (a, d) in self.partitions.items()]
+        for n, diffs in self.configs.items():
+            out += [f"config: {n} {k}={a!r}, declared {d!r}" for k, (a, d) in diffs.items()]
+        out += [
+            f"cannot shrink: {n} has {a} partitions, declared {d} (Kafka never reduces partitions)"
+            for n, (a, d) in self.fewer_partitions_declared.items()
+        ]
+        return out
+
+
+async def topic_drift(admin: AIOKafkaAdminClient, catalog: TopicCatalog) -> TopicDrift:
+    drift = TopicDrift()
+    existing = set(await admin.list_topics())
+    present: list[tuple[str, TopicSpec]] = []
+    for spec in catalog:
+        name = catalog.prefix + spec.name
+        if name not in existing:
+            drift.missing.append(name)
+        else:
+            present.append((name, spec))
+    if not present:
+        return drift
+    described = await admin.describe_topics([name for name, _ in present])
+    partition_counts = {d["topic"]: len(d["partitions"]) for d in described}
+    actual_configs = await _describe_configs(admin, [name for name, _ in present])
+    for name, spec in present:
+        have = partition_counts.get(name, 0)
+        if have < spec.partitions:
+            drift.partitions[name] = (have, spec.partitions)
+        elif have > spec.partitions:
+            drift.fewer_partitions_declared[name] = (have, spec.partitions)
+        diffs = {
+            key: (actual_configs[name].get(key), value)
+            for key, value in catalog.configs(spec).items()
+            if actual_configs[name].get(key) != value
+        }
+        if diffs:
+            drift.configs[name] = diffs
+    return drift
+
+
+async def _describe_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+    result: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for resource in response.resources:
+            error_code, _msg, _rtype, rname, entries = resource[:5]
+            if error_code:
+                raise RuntimeError(f"describe_configs {rname}: error {error_code}")
+            result[rname] = {entry[0]: entry[1] for entry in entries}
+    return result
+
+
+async def apply_topics(admin: AIOKafkaAdminClient, catalog: TopicCatalog) -> list[str]:
+    """Create missing topics, raise partition counts and set configs. Returns what changed."""
+    drift = await topic_drift(admin, catalog)
+    changes: list[str] = []
+    specs = {catalog.prefix + s.name: s for s in catalog}
+    if drift.missing:
+        new = [
+            NewTopic(
+                name=name,
+                num_partitions=specs[name].partitions,
+                replication_factor=catalog.replication_factor(specs[name]),
+                topic_configs=catalog.configs(specs[name]),
+            )
+            for name in drift.missing
+        ]
+        response = await admin.create_topics(new, timeout_ms=30_000)
+        _raise_for_errors(response, "create_topics")
+        changes += [f"created {name} ({specs[name].partitions} partitions)" for name in drift.missing]
+        await _wait_for_metadata(admin, {name: specs[name].partitions for name in drift.missing})
+    if drift.partitions:
+        response = await admin.create_partitions(
+            {name: NewPartitions(total_count=declared) for name, (_, declared) in drift.partitions.items()},
+            timeout_ms=30_000,
+        )
+        _raise_for_errors(response, "create_partitions")
+        changes += [f"partitions {n}: {a} -> {d}" for n, (a, d) in drift.partitions.items()]
+        await _wait_for_metadata(admin, {n: d for n, (_, d) in drift.partitions.items()})
+    if drift.configs:
+        resources = [
+            ConfigResource(ConfigResourceType.TOPIC, name, configs=catalog.configs(specs[name]))
+            for name in drift.configs
+        ]
+        for response in await admin.alter_configs(resources):
+            for resource in response.resources:
+                if resource[0]:
+                    raise RuntimeError(f"alter_configs {resource[3]}: error {resource[0]} {resource[1]}")
+        for n, diffs in drift.configs.items():
+            changes += [f"config {n}: {k} {a!r} -> {d!r}" for k, (a, d) in diffs.items()]
+    return changes
+
+
+async def _wait_for_metadata(admin: AIOKafkaAdminClient, expected: dict[str, int], timeout: float = 30.0) -> None:
+    """Return once the cluster's metadata shows every topic with its partitions and leaders."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        described = await admin.describe_topics(list(expected))
+        ready = {
+            d["topic"]
+            for d in described
+            if not d.get("error_code")
+            and len(d["partitions"]) >= expected[d["topic"]]
+            and all(p.get("leader", -1) >= 0 for p in d["partitions"])
+        }
+        if ready >= set(expected):
+            return
+        if loop.time() > deadline:
+            raise RuntimeError(f"topics not ready after {timeout}s: {sorted(set(expected) - ready)}")
+        await asyncio.sleep(0.1)
+
+
+def _raise_for_errors(response, what: str) -> None:
+    for entry in getattr(response, "topic_errors", []) or getattr(response, "topic_results", []):
+        name, code = entry[0], entry[1]
+        if code and code != 36:  # 36 TOPIC_ALREADY_EXISTS: a concurrent apply got there first
+            message = entry[2] if len(entry) > 2 else ""
+            raise RuntimeError(f"{what} {name}: error {code} {message}")

@@ -1,0 +1,93 @@
+"""One frozen, validated settings object, read once from the environment at start-up.
+
+Every variable is `MUSTER_<FIELD>` (upper case); the README's configuration table is
+generated from the descriptions here (`muster config`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MUSTER_", frozen=True, extra="ignore")
+
+    # --- Kafka -------------------------------------------------------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism for a secured cluster."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (a secret).")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signs the brokers' certificates.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Client private key for mutual TLS.")
+    topics_file: Path = Field(REPO_ROOT / "topics.yaml", description="Path of topics.yaml.")
+    topics_profile: Literal["local", "production"] = Field(
+        "local", description="Which profile of topics.yaml sets replication and min.insync.replicas."
+    )
+    topic_prefix: str = Field("", description="Prefix for every topic name (tests use it to isolate runs).")
+
+    # --- PostgreSQL ----------------------------------------------------------------------
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:5432/muster"),
+        description="PostgreSQL connection URL (a secret: it may hold a password).",
+    )
+
+    # --- Local infrastructure (muster dev) -----------------------------------------------
+    home: Path = Field(REPO_ROOT / ".muster", description="Local data, logs and the jar cache (git-ignored).")
+    cache_dir: Path = Field(REPO_ROOT / ".muster" / "cache", description="Downloaded Kafka jars (git-ignored).")
+    kafka_version: str = Field("4.0.0", description="Apache Kafka version run by `muster dev up`.")
+    kafka_heap: str = Field("512m", description="Heap of the local broker.")
+    pg_port: int = Field(5432, description="Port of the local PostgreSQL started by `muster dev up`.")
+
+    # --- Services ------------------------------------------------------------------------
+    log_level: str = Field("INFO", description="Log level of every service.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="json outside a terminal, console in one, unless set."
+    )
+
+    @property
+    def kafka_host(self) -> str:
+        return self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[0]
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    def kafka_client_options(self) -> dict[str, object]:
+        """Connection options shared by every aiokafka client (producer, consumer, admin)."""
+        options: dict[str, object] = {
+            "bootstrap_servers": self.kafka_bootstrap,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(
+                cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None,
+                certfile=str(self.kafka_ssl_certfile) if self.kafka_ssl_certfile else None,
+                keyfile=str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
+            )
+        if self.kafka_sasl_mechanism:
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        return options
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

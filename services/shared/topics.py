@@ -1,0 +1,145 @@
+"""topics.yaml, loaded and validated: the one place topic names come from.
+
+Code asks for a topic by its id (`catalog.name("incidents")`); it never spells a name.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class TopicsFileError(ValueError):
+    """topics.yaml is missing or invalid; the message names the topic and the field."""
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    replication_factor: int = Field(ge=1)
+    configs: dict[str, str] = {}
+
+
+class TopicSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    name: str = Field(pattern=r"^[a-zA-Z0-9._-]{1,200}$")
+    description: str
+    partitions: int = Field(ge=1, le=1000)
+    key: str
+    cleanup_policy: Literal["delete", "compact", "compact,delete"]
+    retention_ms: int = Field(ge=-1)
+    mode: Literal["live", "exercise", "any"]
+    agency: str | None = None
+    event_types: tuple[str, ...]
+    producers: tuple[str, ...]
+    readers: tuple[str, ...]
+    configs: dict[str, str] = {}
+
+
+class TopicsFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    version: Literal[1]
+    profiles: dict[str, Profile]
+    topics: tuple[TopicSpec, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> "TopicsFile":
+        for attr in ("id", "name"):
+            seen: set[str] = set()
+            for t in self.topics:
+                value = getattr(t, attr)
+                if value in seen:
+                    raise ValueError(f"topic {attr} {value!r} is declared twice")
+                seen.add(value)
+        return self
+
+
+class TopicCatalog:
+    """The topics of one profile, with an optional name prefix (tests isolate runs with it)."""
+
+    def __init__(self, spec: TopicsFile, profile: str, prefix: str = "") -> None:
+        if profile not in spec.profiles:
+            raise TopicsFileError(f"topics.yaml: profile {profile!r} is not declared (have {sorted(spec.profiles)})")
+        self.spec = spec
+        self.profile_name = profile
+        self.profile = spec.profiles[profile]
+        self.prefix = prefix
+
+    @classmethod
+    def load(cls, path: Path, profile: str = "local", prefix: str = "") -> "TopicCatalog":
+        return cls(load_topics_file(path), profile, prefix)
+
+    @classmethod
+    def from_settings(cls, settings) -> "TopicCatalog":  # noqa: ANN001 - Settings, kept import-light
+        return cls.load(settings.topics_file, settings.topics_profile, settings.topic_prefix)
+
+    @cached_property
+    def _by_id(self) -> dict[str, TopicSpec]:
+        return {t.id: t for t in self.spec.topics}
+
+    def __iter__(self):
+        return iter(self.spec.topics)
+
+    def spec_of(self, topic_id: str) -> TopicSpec:
+        try:
+            return self._by_id[topic_id]
+        except KeyError:
+            raise KeyError(f"no topic with id {topic_id!r} in topics.yaml") from None
+
+    def name(self, topic_id: str) -> str:
+        return self.prefix + self.spec_of(topic_id).name
+
+    def names(self) -> list[str]:
+        return [self.prefix + t.name for t in self.spec.topics]
+
+    def escalation_topic(self, agency: str | None, *, exercise: bool) -> str:
+        """The escalation topic for an agency (None: the all-agencies topic), live or exercise."""
+        mode = "exercise" if exercise else "live"
+        for t in self.spec.topics:
+            if t.id.startswith("escalations.") and t.mode == mode and t.agency == agency:
+                return self.prefix + t.name
+        raise KeyError(f"no {mode} escalation topic for agency {agency!r} in topics.yaml")
+
+    def agencies(self) -> list[str]:
+        return sorted({t.agency for t in self.spec.topics if t.agency})
+
+    def replication_factor(self, topic: TopicSpec) -> int:
+        return self.profile.replication_factor
+
+    def configs(self, topic: TopicSpec) -> dict[str, str]:
+        """The broker configs a topic must have: profile values, then the topic's own."""
+        configs = {
+            "cleanup.policy": topic.cleanup_policy,
+            "retention.ms": str(topic.retention_ms),
+            **self.profile.configs,
+            **topic.configs,
+        }
+        return configs
+
+
+def load_topics_file(path: Path) -> TopicsFile:
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise TopicsFileError(f"topics file not found: {path} (set MUSTER_TOPICS_FILE)") from None
+    except yaml.YAMLError as exc:
+        raise TopicsFileError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return TopicsFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = list(err["loc"])
+            where = ".".join(str(p) for p in loc)
+            if len(loc) >= 2 and loc[0] == "topics" and isinstance(loc[1], int):
+                try:
+                    tid = raw["topics"][loc[1]].get("id", f"#{loc[1]}")
+                except Exception:  # noqa: BLE001 - best effort for the message only
+                    tid = f"#{loc[1]}"
+                where = f"topic {tid!r} field {'.'.join(str(p) for p in loc[2:]) or '(topic)'}"
+            problems.append(f"{where}: {err['msg']}")
+        raise TopicsFileError(f"{path}: " + "; ".join(problems)) from None
