@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import typer
 
-from services.shared.settings import Settings, get_settings
+from services.shared.settings import REPO_ROOT, Settings, get_settings
 
 app = typer.Typer(help="Muster: incident and emergency coordination.", no_args_is_help=True)
 dev_app = typer.Typer(help="Local Kafka and PostgreSQL for development and tests.", no_args_is_help=True)
@@ -105,6 +106,21 @@ def topics_list() -> None:
         typer.echo(f"{spec.name:40} partitions={spec.partitions:<3} key={spec.key:12} mode={spec.mode}")
 
 
+# --- schemas --------------------------------------------------------------------------------
+
+schemas_app = typer.Typer(help="JSON Schemas of every event, generated from the models.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+
+
+@schemas_app.command("export")
+def schemas_export() -> None:
+    """Write schemas/*.json from the event models (commit the result)."""
+    from services.shared.schemas import export
+
+    for path in export():
+        typer.echo(f"wrote {path.relative_to(path.parents[1])}")
+
+
 # --- run ------------------------------------------------------------------------------------
 
 
@@ -130,8 +146,8 @@ def config_table() -> None:
         default = info.default
         if hasattr(default, "get_secret_value"):
             default = default.get_secret_value()
-        local_paths = {"topics_file": "./topics.yaml", "home": "./.muster", "cache_dir": "./.muster/cache"}
-        default = local_paths.get(name, default)
+        if isinstance(default, Path) and default.is_relative_to(REPO_ROOT):
+            default = f"./{default.relative_to(REPO_ROOT)}"
         typer.echo(f"| `MUSTER_{name.upper()}` | `{default}` | {info.description} |")
 
 

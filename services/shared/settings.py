@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     )
     topic_prefix: str = Field("", description="Prefix for every topic name (tests use it to isolate runs).")
 
+    wards_file: Path = Field(
+        Path(__file__).resolve().parent / "data" / "wards.csv",
+        description="CSV of the borough's wards (ward_code, ward_name, approx_lat, approx_lon).",
+    )
+
     # --- PostgreSQL ----------------------------------------------------------------------
     database_url: SecretStr = Field(
         SecretStr("postgresql://postgres@127.0.0.1:5432/muster"),

@@ -1,0 +1,571 @@
+"""Muster's events: immutable, past-tense facts, one module, one envelope.
+
+Every event is a frozen pydantic v2 model with `extra="forbid"`. JSON Schemas in
+`schemas/` are generated from these models (`muster schemas export`); partner systems
+read those, never this file.
+
+Incident facts travel on the incidents topic keyed by `incident_id`. Derived facts
+(`EscalationRaised`, `EscalationStoodDown`, `TensionLevelChanged`) are published by the
+processors with deterministic `event_id`s (see `derived_event_id`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from services.shared.wards import wards
+
+SCHEMA_VERSION = 1
+
+# Namespace for deterministic ids of derived events (uuid5): same inputs, same id.
+MUSTER_NAMESPACE = uuid.UUID("8f1c2b4e-5d6a-4c3b-9e7f-0a1b2c3d4e5f")
+
+
+def derived_event_id(*parts: object) -> uuid.UUID:
+    """A deterministic event id: a replay or restart produces the same id for the same fact."""
+    return uuid.uuid5(MUSTER_NAMESPACE, "/".join(str(p) for p in parts))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- vocabularies ---------------------------------------------------------------------------
+
+
+class Classification(StrEnum):
+    OFFICIAL = "OFFICIAL"
+    OFFICIAL_SENSITIVE = "OFFICIAL-SENSITIVE"
+
+    @property
+    def rank(self) -> int:
+        return 0 if self is Classification.OFFICIAL else 1
+
+    @classmethod
+    def highest(cls, *values: "Classification | None") -> "Classification":
+        present = [v for v in values if v is not None]
+        return max(present, key=lambda c: c.rank) if present else cls.OFFICIAL
+
+
+class Mode(StrEnum):
+    LIVE = "live"
+    EXERCISE = "exercise"
+    TEST = "test"
+
+
+class SourceKind(StrEnum):
+    CCTV = "cctv"
+    ENFORCEMENT_OFFICER = "enforcement_officer"
+    CONTROL_ROOM = "control_room"
+    POLICE = "police"
+    FIRE = "fire"
+    AMBULANCE = "ambulance"
+    HOUSING = "housing"
+    VOLUNTARY = "voluntary"
+    PUBLIC = "public"
+    SYSTEM = "system"
+
+
+class Agency(StrEnum):
+    COUNCIL = "council"
+    POLICE = "police"
+    FIRE = "fire"
+    AMBULANCE = "ambulance"
+    HOUSING = "housing"
+    VOLUNTARY = "voluntary"
+
+
+class Category(StrEnum):
+    FIRE = "fire"
+    FLOOD = "flood"
+    EXPLOSION_OR_COLLAPSE = "explosion_or_collapse"
+    ROAD_TRAFFIC_COLLISION = "road_traffic_collision"
+    VIOLENCE = "violence"
+    KNIFE_CRIME = "knife_crime"
+    WEAPON_FOUND = "weapon_found"
+    DRUGS = "drugs"
+    ANTISOCIAL_BEHAVIOUR = "antisocial_behaviour"
+    ILLEGAL_RAVE = "illegal_rave"
+    NOISE = "noise"
+    CRIMINAL_DAMAGE = "criminal_damage"
+    HATE_INCIDENT = "hate_incident"
+    PROTEST_OR_GATHERING = "protest_or_gathering"
+    COMMUNITY_TENSION_REPORT = "community_tension_report"
+    DOMESTIC_ABUSE = "domestic_abuse"
+    SAFEGUARDING_CHILD = "safeguarding_child"
+    SAFEGUARDING_ADULT = "safeguarding_adult"
+    RADICALISATION_CONCERN = "radicalisation_concern"
+    CRIMINAL_EXPLOITATION = "criminal_exploitation"
+    STREET_WELFARE = "street_welfare"
+    OTHER = "other"
+
+
+SENSITIVE_CATEGORIES: frozenset[Category] = frozenset(
+    {
+        Category.DOMESTIC_ABUSE,
+        Category.SAFEGUARDING_CHILD,
+        Category.SAFEGUARDING_ADULT,
+        Category.RADICALISATION_CONCERN,
+        Category.CRIMINAL_EXPLOITATION,
+    }
+)
+
+
+def default_classification(category: Category) -> Classification:
+    return Classification.OFFICIAL_SENSITIVE if category in SENSITIVE_CATEGORIES else Classification.OFFICIAL
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    DISPATCHED = "dispatched"
+    ON_SCENE = "on_scene"
+    CONTAINED = "contained"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    UNFOUNDED = "unfounded"
+    FALSE_ALARM = "false_alarm"
+
+    @property
+    def rank(self) -> int:
+        """Progress order: an incident's status never moves to a lower rank."""
+        return _STATUS_RANK[self]
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+_STATUS_RANK = {
+    IncidentStatus.OPEN: 0,
+    IncidentStatus.ACKNOWLEDGED: 1,
+    IncidentStatus.DISPATCHED: 2,
+    IncidentStatus.ON_SCENE: 3,
+    IncidentStatus.CONTAINED: 4,
+    IncidentStatus.RESOLVED: 5,
+    IncidentStatus.UNFOUNDED: 5,
+    IncidentStatus.FALSE_ALARM: 5,
+    IncidentStatus.CLOSED: 6,
+}
+TERMINAL_STATUSES = frozenset(
+    {IncidentStatus.RESOLVED, IncidentStatus.CLOSED, IncidentStatus.UNFOUNDED, IncidentStatus.FALSE_ALARM}
+)
+
+
+class Hazard(StrEnum):
+    FIRE = "fire"
+    SMOKE = "smoke"
+    GAS_LEAK = "gas_leak"
+    CHEMICAL = "chemical"
+    STRUCTURAL_COLLAPSE = "structural_collapse"
+    FLOODING = "flooding"
+    ELECTRICAL = "electrical"
+    WEAPONS = "weapons"
+    FIREARMS = "firearms"
+    CROWD = "crowd"
+    TRAFFIC = "traffic"
+    ASBESTOS = "asbestos"
+    HEIGHT = "height"
+    WATER = "water"
+    OTHER = "other"
+
+
+class PoliceGrading(StrEnum):
+    """The police's community-tension grading of a report."""
+
+    EVIDENCED = "evidenced"
+    EXPERIENCED = "experienced"
+    POTENTIAL = "potential"
+
+
+class PersonRole(StrEnum):
+    VICTIM = "victim"
+    SUBJECT = "subject"
+    WITNESS = "witness"
+    REPORTER = "reporter"
+
+
+# --- bounded values -------------------------------------------------------------------------
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,99}$")]
+Callsign = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,39}$")]
+WardCode = Annotated[str, StringConstraints(pattern=r"^E05\d{6}$")]
+What3Words = Annotated[str, StringConstraints(pattern=r"^(///)?[a-z]{1,30}\.[a-z]{1,30}\.[a-z]{1,30}$")]
+Count = Annotated[int, Field(ge=0, le=10_000)]
+Severity = Annotated[int, Field(ge=1, le=5, description="1 minor ... 5 catastrophic")]
+
+# Sane bounds for a location in this partnership's work: the United Kingdom's bounding box.
+# Catches swapped coordinates and the 0,0 ("null island") of a broken GPS fix.
+LAT_BOUNDS = (49.8, 60.9)
+LON_BOUNDS = (-8.7, 1.8)
+
+
+def _raise_to_category_floor(data: Any) -> Any:
+    """No client can lower a classification: a category's default is its floor."""
+    if not isinstance(data, dict) or "category" not in data or data["category"] is None:
+        return data
+    try:
+        floor = default_classification(Category(data["category"]))
+        given = Classification(data.get("classification") or Classification.OFFICIAL)
+    except ValueError:
+        return data  # field validation reports the bad value
+    if given.rank < floor.rank:
+        data = {**data, "classification": floor}
+    return data
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Source(Frozen):
+    """Who reported it."""
+
+    kind: SourceKind
+    id: Identifier = Field(description="Operator, officer, camera or system id; never a person's name.")
+    agency: Agency | None = None
+
+
+class Location(Frozen):
+    ward_code: WardCode = Field(description="ONS ward code from the borough's ward list.")
+    lat: float | None = Field(None, ge=LAT_BOUNDS[0], le=LAT_BOUNDS[1])
+    lon: float | None = Field(None, ge=LON_BOUNDS[0], le=LON_BOUNDS[1])
+    address: ShortText | None = None
+    what3words: What3Words | None = None
+
+    @field_validator("ward_code")
+    @classmethod
+    def _known_ward(cls, value: str) -> str:
+        if value not in wards():
+            raise ValueError(f"unknown ward code {value!r}: not in the borough's ward list")
+        return value
+
+    @model_validator(mode="after")
+    def _lat_lon_together(self) -> "Location":
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon must be given together")
+        return self
+
+
+class Casualties(Frozen):
+    fatalities: Count = 0
+    serious: Count = 0
+    minor: Count = 0
+    uninjured_involved: Count = 0
+
+    @property
+    def injured(self) -> int:
+        return self.serious + self.minor
+
+    @property
+    def total(self) -> int:
+        return self.fatalities + self.serious + self.minor
+
+
+class Person(Frozen):
+    """A restricted field: only those cleared for it ever see it, and it is never logged."""
+
+    role: PersonRole
+    name: ShortText | None = None
+    age: int | None = Field(None, ge=0, le=130)
+    description: ShortText | None = None
+
+
+# --- the envelope ---------------------------------------------------------------------------
+
+
+class Event(Frozen):
+    """The envelope every event shares."""
+
+    event_type: ClassVar[str]
+    topic_key_field: ClassVar[str] = "incident_id"
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Same event_id twice is one event.")
+    schema_version: Literal[1] = SCHEMA_VERSION
+    occurred_at: AwareDatetime = Field(description="Event time: when it happened.")
+    recorded_at: AwareDatetime = Field(default_factory=utcnow, description="When intake accepted it.")
+    source: Source
+    classification: Classification = Classification.OFFICIAL
+    mode: Mode = Mode.LIVE
+
+    def key(self) -> str:
+        return str(getattr(self, self.topic_key_field))
+
+
+class IncidentEvent(Event):
+    incident_id: uuid.UUID
+
+
+class IncidentReported(IncidentEvent):
+    event_type: Literal["IncidentReported"] = "IncidentReported"
+    category: Category
+    severity: Severity
+    location: Location
+    description: LongText
+    casualties: Casualties = Casualties()
+    hazards: tuple[Hazard, ...] = Field((), max_length=len(Hazard))
+    agencies_required: tuple[Agency, ...] = Field((), max_length=len(Agency))
+    police_grading: PoliceGrading | None = None
+    people: tuple[Person, ...] = Field((), max_length=20, description="Restricted.")
+
+    _floor = model_validator(mode="before")(classmethod(lambda cls, data: _raise_to_category_floor(data)))
+
+
+class IncidentUpdated(IncidentEvent):
+    """A change to what is known; only the fields given change."""
+
+    event_type: Literal["IncidentUpdated"] = "IncidentUpdated"
+    category: Category | None = None
+    severity: Severity | None = None
+    location: Location | None = None
+    description: LongText | None = None
+    casualties: Casualties | None = None
+    hazards: tuple[Hazard, ...] | None = Field(None, max_length=len(Hazard))
+    agencies_required: tuple[Agency, ...] | None = Field(None, max_length=len(Agency))
+    police_grading: PoliceGrading | None = None
+    people: tuple[Person, ...] | None = Field(None, max_length=20, description="Restricted.")
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> "IncidentUpdated":
+        changed = [
+            f for f in ("category", "severity", "location", "description", "casualties", "hazards",
+                        "agencies_required", "police_grading", "people")
+            if getattr(self, f) is not None
+        ]
+        if not changed:
+            raise ValueError("an update must change at least one field")
+        return self
+
+    _floor = model_validator(mode="before")(classmethod(lambda cls, data: _raise_to_category_floor(data)))
+
+
+class IncidentAcknowledged(IncidentEvent):
+    event_type: Literal["IncidentAcknowledged"] = "IncidentAcknowledged"
+    acknowledged_by: Identifier
+
+
+class ResponderDispatched(IncidentEvent):
+    event_type: Literal["ResponderDispatched"] = "ResponderDispatched"
+    agency: Agency
+    callsign: Callsign
+    eta_minutes: int | None = Field(None, ge=0, le=600)
+
+
+class ResponderArrived(IncidentEvent):
+    event_type: Literal["ResponderArrived"] = "ResponderArrived"
+    agency: Agency
+    callsign: Callsign
+
+
+class IncidentStatusChanged(IncidentEvent):
+    event_type: Literal["IncidentStatusChanged"] = "IncidentStatusChanged"
+    status: IncidentStatus
+    reason: ShortText | None = None
+
+
+class IncidentLinked(IncidentEvent):
+    """This incident is a duplicate report, merged into a lead incident."""
+
+    event_type: Literal["IncidentLinked"] = "IncidentLinked"
+    lead_incident_id: uuid.UUID
+    reason: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _not_itself(self) -> "IncidentLinked":
+        if self.lead_incident_id == self.incident_id:
+            raise ValueError("lead_incident_id: an incident cannot be linked to itself")
+        return self
+
+
+class NoteAdded(IncidentEvent):
+    event_type: Literal["NoteAdded"] = "NoteAdded"
+    text: LongText
+
+
+class MajorIncidentDeclared(IncidentEvent):
+    """Declared by a person with the authority to do so."""
+
+    event_type: Literal["MajorIncidentDeclared"] = "MajorIncidentDeclared"
+    declared_by: Identifier
+    agency: Agency
+    reason: ShortText | None = None
+
+
+# --- derived facts ----------------------------------------------------------------------------
+
+
+class Methane(Frozen):
+    """JESIP M/ETHANE: the shared situation report every responder understands."""
+
+    major_incident: bool = Field(description="M: has a major incident been declared?")
+    exact_location: ShortText = Field(description="E: ward, address, grid reference or what3words.")
+    type: ShortText = Field(description="T: what kind of incident.")
+    hazards: tuple[ShortText, ...] = Field(description="H: present and potential hazards.")
+    access: ShortText = Field(description="A: routes in and out, rendezvous point.")
+    number_of_casualties: Casualties = Field(description="N: number, type and severity of casualties.")
+    emergency_services_present: tuple[Agency, ...] = Field(description="E: services present.")
+    emergency_services_required: tuple[Agency, ...] = Field(description="E: services required.")
+
+
+class EscalationRaised(IncidentEvent):
+    event_type: Literal["EscalationRaised"] = "EscalationRaised"
+    level: int = Field(ge=1, le=3, description="1 duty officer, 2 partnership tactical, 3 major incident")
+    level_name: ShortText
+    agencies: tuple[Agency, ...]
+    rule_id: Identifier
+    rule_set_version: ShortText
+    reason: ShortText
+    category: Category
+    severity: Severity
+    ward_code: WardCode
+    related_incident_ids: tuple[uuid.UUID, ...] = ()
+    methane: Methane
+    cap_xml: str | None = Field(None, max_length=200_000, description="CAP 1.2 rendering of this alert.")
+
+
+class EscalationStoodDown(IncidentEvent):
+    event_type: Literal["EscalationStoodDown"] = "EscalationStoodDown"
+    levels: tuple[int, ...] = Field(description="The levels that were raised and are now stood down.")
+    agencies: tuple[Agency, ...]
+    reason: ShortText
+    final_status: IncidentStatus
+    rule_set_version: ShortText
+    cap_xml: str | None = Field(None, max_length=200_000, description="CAP 1.2 Cancel for the raised alerts.")
+
+
+class TensionLevel(StrEnum):
+    NORMAL = "normal"
+    ELEVATED = "elevated"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(TensionLevel).index(self)
+
+
+class TensionContribution(Frozen):
+    category: Category
+    weighted: float = Field(ge=0)
+    count: Count
+    incident_ids: tuple[uuid.UUID, ...] = Field((), max_length=50)
+
+
+class TensionLevelChanged(Event):
+    event_type: Literal["TensionLevelChanged"] = "TensionLevelChanged"
+    topic_key_field: ClassVar[str] = "ward_code"
+    ward_code: WardCode
+    ward_name: ShortText
+    old_level: TensionLevel
+    new_level: TensionLevel
+    score: float = Field(ge=0, description="Observed weighted count relative to the ward's own baseline.")
+    observed: float = Field(ge=0)
+    expected: float = Field(ge=0)
+    window: ShortText = Field(description="e.g. 24h/1h: window size and step")
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    top_contributors: tuple[TensionContribution, ...] = Field((), max_length=10)
+
+
+IncidentFact = Union[
+    IncidentReported,
+    IncidentUpdated,
+    IncidentAcknowledged,
+    ResponderDispatched,
+    ResponderArrived,
+    IncidentStatusChanged,
+    IncidentLinked,
+    NoteAdded,
+    MajorIncidentDeclared,
+]
+AnyEvent = Annotated[
+    Union[
+        IncidentReported,
+        IncidentUpdated,
+        IncidentAcknowledged,
+        ResponderDispatched,
+        ResponderArrived,
+        IncidentStatusChanged,
+        IncidentLinked,
+        NoteAdded,
+        MajorIncidentDeclared,
+        EscalationRaised,
+        EscalationStoodDown,
+        TensionLevelChanged,
+    ],
+    Field(discriminator="event_type"),
+]
+
+INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (
+    IncidentReported,
+    IncidentUpdated,
+    IncidentAcknowledged,
+    ResponderDispatched,
+    ResponderArrived,
+    IncidentStatusChanged,
+    IncidentLinked,
+    NoteAdded,
+    MajorIncidentDeclared,
+)
+DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationStoodDown, TensionLevelChanged)
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["event_type"].default: cls for cls in (*INCIDENT_FACTS, *DERIVED)
+}
+
+
+class DeadLetter(Frozen):
+    """A record no processor could read, with where it came from and why."""
+
+    event_type: Literal["DeadLetter"] = "DeadLetter"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    dead_letter_id: uuid.UUID
+    service: Identifier
+    source_topic: str
+    source_partition: int = Field(ge=0)
+    source_offset: int = Field(ge=0)
+    error_class: ShortText
+    error: str = Field(max_length=4000)
+    key_b64: str | None = None
+    value_b64: str | None = None
+    headers: dict[str, str] = {}
+    failed_at: AwareDatetime
+
+    def key(self) -> str:
+        return self.service
+
+    @classmethod
+    def of(
+        cls, *, service: str, topic: str, partition: int, offset: int, error: BaseException | str,
+        key: bytes | None, value: bytes | None, headers: Any = (),
+    ) -> "DeadLetter":
+        import base64
+
+        error_class = type(error).__name__ if isinstance(error, BaseException) else "Rejected"
+        return cls(
+            dead_letter_id=derived_event_id("deadletter", service, topic, partition, offset),
+            service=service,
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            error_class=error_class,
+            error=str(error)[:4000],
+            key_b64=base64.b64encode(key).decode() if key is not None else None,
+            value_b64=base64.b64encode(value).decode() if value is not None else None,
+            headers={k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)) for k, v in headers or ()},
+            failed_at=utcnow(),
+        )

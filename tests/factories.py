@@ -1,0 +1,38 @@
+"""Valid events with sensible defaults, for tests. Override any field by keyword."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from services.shared import events as ev
+
+T0 = datetime(2026, 11, 20, 21, 30, tzinfo=timezone.utc)
+POPLAR = "E05009331"
+WHITECHAPEL = "E05009336"
+BOW_EAST = "E05009319"
+
+
+def source(kind: str = "control_room", id: str = "op-17", agency: str | None = "council") -> ev.Source:
+    return ev.Source(kind=kind, id=id, agency=agency)
+
+
+def reported(**overrides) -> ev.IncidentReported:
+    fields = dict(
+        incident_id=uuid.uuid4(),
+        occurred_at=T0,
+        recorded_at=T0 + timedelta(seconds=5),
+        source=source(),
+        category="antisocial_behaviour",
+        severity=2,
+        location=ev.Location(ward_code=BOW_EAST, lat=51.535, lon=-0.02),
+        description="Group shouting outside the shops",
+    )
+    fields.update(overrides)
+    return ev.IncidentReported(**fields)
+
+
+def fact(cls: type[ev.IncidentEvent], incident_id: uuid.UUID, at: datetime = T0, **fields) -> ev.IncidentEvent:
+    base = dict(incident_id=incident_id, occurred_at=at, recorded_at=at, source=source())
+    base.update(fields)
+    return cls(**base)
