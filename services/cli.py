@@ -151,6 +151,26 @@ def config_table() -> None:
         typer.echo(f"| `MUSTER_{name.upper()}` | `{default}` | {info.description} |")
 
 
+# Each room may add its own commands: services/<room>/cli.py defines register(app).
+ROOMS = ("intake", "escalation", "tension", "projector", "query", "simulator")
+
+
+def _register_rooms() -> None:
+    import importlib
+
+    for room in ROOMS:
+        try:
+            module = importlib.import_module(f"services.{room}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name in (f"services.{room}", f"services.{room}.cli"):
+                continue
+            raise
+        module.register(app)
+
+
+_register_rooms()
+
+
 def main() -> None:
     try:
         app()

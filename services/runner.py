@@ -14,8 +14,15 @@ class RunError(RuntimeError):
     pass
 
 
-# Each service registers here as it lands: name -> "module:function" taking Settings.
-SERVICES: dict[str, str] = {}
+# Every long-running service: name -> "module:function" taking Settings and running until stopped.
+# A room's entry may name a module that has not landed yet; `muster run NAME` says so.
+SERVICES: dict[str, str] = {
+    "intake": "services.intake.app:run",
+    "escalation": "services.escalation.app:run",
+    "tension": "services.tension.app:run",
+    "projector": "services.projector.app:run",
+    "query": "services.query.app:run",
+}
 
 
 def run(service: str, settings: Settings) -> None:
@@ -28,7 +35,13 @@ def run(service: str, settings: Settings) -> None:
     module_name, func_name = target.split(":")
     import importlib
 
-    getattr(importlib.import_module(module_name), func_name)(settings)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise RunError(f"service {service!r} is not built yet ({module_name} is missing)") from None
+        raise
+    getattr(module, func_name)(settings)
 
 
 def run_all(settings: Settings) -> None:
