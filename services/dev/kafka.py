@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -157,14 +158,12 @@ class LocalKafka:
     def _format(self) -> None:
         if (self.data / "meta.properties").exists():
             return
-        cluster_id = uuid.uuid4().bytes
-        import base64
-
-        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        # A Kafka cluster id is a url-safe base64 UUID; it may begin with "-", hence --cluster-id=.
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         cmd = [
             "java", "-Xmx256m", f"-Dlog4j2.configurationFile={DEPLOY / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.logs}", "-cp", f"{self.libs}/*", "kafka.tools.StorageTool",
-            "format", "-t", cid, "-c", str(self.config), "--ignore-formatted",
+            "format", f"--cluster-id={cid}", "-c", str(self.config), "--ignore-formatted",
         ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
