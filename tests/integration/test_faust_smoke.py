@@ -23,7 +23,7 @@ async def test_a_faust_agent_consumes_one_topic_and_produces_to_another(test_set
     await admin.create_topics([NewTopic(source_name, 1, 1), NewTopic(sink_name, 1, 1)])
 
     app = faust.App(
-        f"muster-smoke-{run}",
+        f"{test_settings.topic_prefix}smoke-{run}",  # internal topics fall under the run prefix
         broker=f"kafka://{test_settings.kafka_bootstrap}",
         store="memory://",
         web_enabled=False,
