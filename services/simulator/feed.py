@@ -87,9 +87,11 @@ class KafkaSink:
 class ApiSink:
     """Through intake: POST /v1/events:batch {"events": [...]} with a bearer token."""
 
-    def __init__(self, base_url: str, token: str, batch_size: int = 200, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, token: str, batch_size: int = 200, timeout: float = 30.0,
+                 transport=None) -> None:
         self.url = base_url.rstrip("/") + "/v1/events:batch"
         self.token, self.batch_size, self.timeout = token, batch_size, timeout
+        self.transport = transport  # tests hand in an httpx transport
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
         self._client = None
@@ -100,7 +102,7 @@ class ApiSink:
     async def start(self) -> None:
         import httpx
 
-        self._client = httpx.AsyncClient(timeout=self.timeout, headers={
+        self._client = httpx.AsyncClient(timeout=self.timeout, transport=self.transport, headers={
             "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
 
     async def send(self, batch: list[bytes]) -> None:
