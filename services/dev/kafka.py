@@ -157,10 +157,11 @@ class LocalKafka:
     def _format(self) -> None:
         if (self.data / "meta.properties").exists():
             return
-        cluster_id = uuid.uuid4().bytes
         import base64
 
-        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        cid = "-"
+        while cid.startswith("-"):  # the storage tool would read a leading "-" as an option
+            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         cmd = [
             "java", "-Xmx256m", f"-Dlog4j2.configurationFile={DEPLOY / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.logs}", "-cp", f"{self.libs}/*", "kafka.tools.StorageTool",

@@ -78,11 +78,12 @@ def _events(options: Options):
     return itertools.islice(events, options.events) if options.events is not None else events
 
 
-async def simulate(settings: Settings, options: Options) -> Report:
-    """Play the feed for its period at its pace (events go out in `recorded_at` order)."""
+async def simulate(settings: Settings, options: Options, events=None) -> Report:
+    """Play the feed (or the events given) at its pace; events go out in `recorded_at` order."""
     sink = make_sink(settings, options)
     tally = Tally()
-    items = schedule(tally.count(_events(options)), sink, options.feed.start, options.pace)
+    items = schedule(tally.count(events if events is not None else _events(options)), sink, options.feed.start,
+                     options.pace)
     played = await play(items, sink, rate=options.pace.rate, progress=options.progress, total=options.events)
     return Report(sink.describe(), played, tally, rejected=dict(getattr(sink, "rejected", {})))
 
@@ -100,3 +101,13 @@ async def load(settings: Settings, options: Options) -> Report:
     prepared = time.monotonic() - began
     played = await play(payloads, sink, rate=options.pace.rate, progress=options.progress, total=len(payloads))
     return Report(sink.describe(), played, tally, prepared, dict(getattr(sink, "rejected", {})))
+
+
+async def play_day(settings: Settings, start, seconds: float, seed: int, progress: bool = True) -> Report:
+    """A whole simulated day with every scenario, compressed into `seconds` (what `muster run all`
+    plays); lives still going on at midnight are cut there."""
+    from services.simulator.scenarios import SCENARIOS
+
+    feed = FeedConfig(start=start, hours=24, seed=seed, scenarios=tuple((name, None) for name in SCENARIOS))
+    options = Options(feed=feed, pace=Pace(speedup=24 * 3600 / seconds), progress=progress)
+    return await simulate(settings, options, itertools.takewhile(lambda e: e.recorded_at < feed.end, generate(feed)))
