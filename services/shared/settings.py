@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         None, description="Bearer token for `muster simulate --sink api` (a secret; or pass --token)."
     )
     run_day_seconds: float = Field(
-        180.0, gt=0, description="How many real seconds `muster run all` takes to play its simulated day."
+        150.0, gt=0, description="How many real seconds `muster run all` takes to play its simulated day."
     )
 
     @property
