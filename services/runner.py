@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import time
-
-import typer
-
 from services.shared.settings import Settings
 
 
@@ -44,42 +39,20 @@ def run(service: str, settings: Settings) -> None:
     getattr(module, func_name)(settings)
 
 
+def available(service: str) -> bool:
+    """Has this service's room landed (its app module can be found)?"""
+    import importlib.util
+
+    module_name = SERVICES[service].split(":")[0]
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def run_all(settings: Settings) -> None:
-    import asyncio
+    """Local infrastructure, topics, migrations, every built service as a child process, a
+    compressed simulated day and its summary; then wait for Ctrl-C (or SIGTERM) and stop it all."""
+    from services.supervisor import Supervisor
 
-    from services import dev
-    from services.shared.kafka import apply_topics, make_admin
-    from services.shared.topics import TopicCatalog
-
-    try:
-        for line in dev.up(settings):
-            typer.echo(line)
-    except dev.DevError as exc:
-        raise RunError(str(exc)) from None
-
-    async def topics() -> list[str]:
-        admin = make_admin(settings)
-        await admin.start()
-        try:
-            return await apply_topics(admin, TopicCatalog.from_settings(settings))
-        finally:
-            await admin.close()
-
-    changes = asyncio.run(topics())
-    typer.echo(f"topics: {len(changes)} changes applied" if changes else "topics: up to date")
-    typer.echo(f"kafka {settings.kafka_bootstrap}, postgres {settings.database_url.get_secret_value()}")
-    typer.echo("Muster is running. Ctrl-C stops everything.")
-    stop = False
-
-    def _stop(*_):
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        while not stop:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    for line in dev.down(settings):
-        typer.echo(line)
+    Supervisor(settings).run()

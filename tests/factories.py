@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from services.shared import events as ev
 
 T0 = datetime(2026, 11, 20, 21, 30, tzinfo=timezone.utc)
-POPLAR = "E05009331"
+POPLAR = "E05009328"
 WHITECHAPEL = "E05009336"
 BOW_EAST = "E05009319"
 

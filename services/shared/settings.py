@@ -62,6 +62,17 @@ class Settings(BaseSettings):
         "auto", description="json outside a terminal, console in one, unless set."
     )
 
+    # --- Simulator and `muster run all` -----------------------------------------------------
+    simulate_api_url: str = Field(
+        "http://127.0.0.1:8000", description="Intake API that `muster simulate --sink api` posts to."
+    )
+    simulate_token: SecretStr | None = Field(
+        None, description="Bearer token for `muster simulate --sink api` (a secret; or pass --token)."
+    )
+    run_day_seconds: float = Field(
+        150.0, gt=0, description="How many real seconds `muster run all` takes to play its simulated day."
+    )
+
     @property
     def kafka_host(self) -> str:
         return self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[0]

@@ -10,23 +10,9 @@ import pytest
 
 from services.dev.procs import pid_alive
 from services.shared.settings import REPO_ROOT
+from tests.support import free_kafka_and_pg_ports
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
-
-
-def _free_ports() -> tuple[int, int]:
-    """A Kafka port whose neighbour (the controller) is free too, and a PostgreSQL port."""
-    from services.dev.procs import port_open
-
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            kafka = s.getsockname()[1]
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            pg = s.getsockname()[1]
-        if pg not in (kafka, kafka + 1) and kafka < 65535 and not port_open("127.0.0.1", kafka + 1):
-            return kafka, pg
 
 
 def _muster(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -39,7 +25,7 @@ def _muster(env: dict, *args: str) -> subprocess.CompletedProcess:
 def isolated_env(tmp_path, base_settings):
     import os
 
-    kafka_port, pg_port = _free_ports()
+    kafka_port, pg_port = free_kafka_and_pg_ports()
     env = {
         **os.environ,
         "MUSTER_HOME": str(tmp_path / "home"),

@@ -1,0 +1,57 @@
+"""The supervisor of `muster run all` reports a child that dies and stops every child it started."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from services.dev.procs import pid_alive
+from services.supervisor import Child, Supervisor, _has_command
+
+
+class Recording(Supervisor):
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.said = []
+
+    def say(self, line):
+        self.said.append(line)
+
+
+def _child(tmp_path, name, code):
+    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    return Child(name, process, tmp_path / f"{name}.log")
+
+
+def test_a_child_that_dies_is_reported_once_with_its_exit_code_and_log(tmp_path, base_settings):
+    supervisor = Recording(base_settings)
+    supervisor.children["tension"] = child = _child(tmp_path, "tension", "raise SystemExit(3)")
+    child.process.wait()
+    supervisor.report_deaths()
+    supervisor.report_deaths()
+    assert supervisor.said == [f"tension: exited with code 3; see {tmp_path / 'tension.log'}"]
+
+
+def test_stopping_ends_every_child_and_what_it_spawned_and_leaves_infrastructure_it_did_not_start(tmp_path,
+                                                                                                 base_settings):
+    supervisor = Recording(base_settings)
+    spawner = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; "
+               "time.sleep(60)']); print(p.pid, flush=True); time.sleep(60)")
+    process = subprocess.Popen([sys.executable, "-c", spawner], start_new_session=True, stdout=subprocess.PIPE,
+                               text=True)
+    grandchild = int(process.stdout.readline())
+    supervisor.children["query"] = Child("query", process, tmp_path / "query.log")
+    supervisor.stop_everything()
+    assert process.returncode is not None
+    deadline = time.monotonic() + 5  # the signal is delivered; the grandchild's exit may take a moment
+    while pid_alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(grandchild)
+    assert supervisor.said == ["query: stopped", "kafka: left running (this run did not start it)",
+                               "postgres: left running (this run did not start it)"]
+
+
+def test_migrations_run_only_when_the_command_exists():
+    assert _has_command("topics", "apply")
+    assert not _has_command("topics", "migrate")
