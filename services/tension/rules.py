@@ -12,6 +12,7 @@ alerts as living through the same events, however the partitions interleave.
 from __future__ import annotations
 
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -62,6 +63,11 @@ class LevelChange:
 
 
 # --- intake of one indicator ---
+
+
+def ward_partition(ward: str, partitions: int) -> int:
+    """The by-ward partition that owns a ward: a stable hash, the same in every process."""
+    return zlib.crc32(ward.encode()) % partitions
 
 
 def indicator(event: IncidentReported, partition: int, partitions: int) -> Indicator | None:
