@@ -57,6 +57,9 @@ def build(settings: Settings, *, app_id: str | None = None) -> Wiring:
         topic_partitions=partitions,
         table_standby_replicas=0,
         producer_acks=-1,
+        # A worker killed with SIGKILL leaves the group after this; its replacement waits for it.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
     )
 
     def raw_topic(name: str, **kwargs):  # noqa: ANN202 - faust TopicT

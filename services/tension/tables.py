@@ -59,7 +59,7 @@ def make_tables(app: faust.App, partitions: int) -> TensionTables:
         return app.tables.add(
             PinnedTable(
                 app, name=name, beacon=app.tables.beacon, partitions=partitions, help=help,
-                schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw"),
+                key_type=str, value_type=bytes,  # json keys, raw values (orjson from state.py)
             )
         )
 
