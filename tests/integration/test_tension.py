@@ -9,6 +9,7 @@ import pytest
 from services.shared.events import DeadLetter, TensionLevelChanged
 from services.shared.topics import TopicCatalog
 from services.tension.app import app_id_for, build
+from services.tension.reader import read_alerts
 from tests.integration.tension_support import expected_alerts, fresh_topics, produce, read_all
 from tests.support import wait_until
 from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order
@@ -53,6 +54,8 @@ async def test_a_four_week_history_raises_the_expected_alerts_and_a_replay_raise
     again = await alerts_on(settings, catalog)
     assert len(again) == 2 * len(expected)
     assert all(alert == expected[alert.event_id] for alert in again)  # same ids, same content
+    # the weekly return reads the topic once per alert id
+    assert sorted(a.event_id for a in await read_alerts(settings, catalog.name("tension.alerts"))) == sorted(expected)
 
 
 async def _count(settings, catalog, n: int) -> bool:
