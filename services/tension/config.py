@@ -175,6 +175,13 @@ class TensionConfig(Strict):
         return widest + int(-(-self.grace // HOUR)) + 1
 
 
+
+    @property
+    def ids_retention_h(self) -> int:
+        """Hours of buckets that keep their incident ids (dedup and the alert's most recent ids)."""
+        return min(w.size_h for w in self.windows) + int(-(-self.grace // HOUR)) + 1
+
+
 def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> TensionConfig:
     path = Path(path)
     try:

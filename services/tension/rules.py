@@ -201,7 +201,7 @@ def evaluate(ward: WardState, at_h: int, config: TensionConfig) -> LevelChange |
     return LevelChange(
         ward=ward.ward, old=old, new=new, at_h=at_h, score=round(score, 4), observed_milli=observed,
         expected_milli=expected, window=window.label, start_h=start_h, end_h=end_h,
-        contributors=top_contributors(ward, start_h, end_h, config),
+        contributors=top_contributors(ward, start_h, end_h, config, ids_from_h=at_h - config.ids_retention_h),
     )
 
 
@@ -250,15 +250,19 @@ def next_level(
     return target, None  # straight to the level the score supports now: one step down, not a staircase
 
 
-def top_contributors(ward: WardState, start_h: int, end_h: int, config: TensionConfig) -> tuple[Contribution, ...]:
-    """The heaviest categories of a window, each with its most recent incident ids."""
+def top_contributors(
+    ward: WardState, start_h: int, end_h: int, config: TensionConfig, *, ids_from_h: int
+) -> tuple[Contribution, ...]:
+    """The heaviest categories of a window, each with its most recent incident ids (from the
+    buckets that still keep ids at any batching: those from `ids_from_h` on)."""
     sums: dict[str, list] = {}
     for h in range(start_h, end_h):
         for category, (milli, count, ids) in (ward.buckets.get(h) or {}).items():
             acc = sums.setdefault(category, [0, 0, []])
             acc[0] += milli
             acc[1] += count
-            acc[2].extend(ids)
+            if h >= ids_from_h:
+                acc[2].extend(ids)
     ranked = sorted((item for item in sums.items() if item[1][0] > 0), key=lambda kv: (-kv[1][0], kv[0]))
     out = []
     for category, (milli, count, ids) in ranked[: config.top_categories]:
@@ -271,6 +275,10 @@ def prune(ward: WardState, until_h: int, config: TensionConfig) -> None:
     oldest_h = until_h - config.retention_h
     for h in [h for h in ward.buckets if h < oldest_h]:
         del ward.buckets[h]
+    # Older buckets keep their sums but drop their ids: the alert names the most recent ones.
+    for h in range(oldest_h, until_h - config.ids_retention_h):
+        for cell in (ward.buckets.get(h) or {}).values():
+            cell[2] = []
     oldest_day = until_h // 24 - config.baseline_days - 1
     for d in [d for d in ward.days if d < oldest_day]:
         del ward.days[d]

@@ -8,7 +8,7 @@ Weights are integer milli-units, so sums do not depend on arrival order.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -51,10 +51,10 @@ class WardState:
     scores: dict[str, list[int]] = field(default_factory=dict)  # window -> [observed, expected, start_h, end_h]
 
     def dumps(self) -> bytes:
-        return orjson.dumps(asdict(self), option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(self, option=orjson.OPT_NON_STR_KEYS)  # orjson serialises dataclasses natively
 
     @classmethod
-    def loads(cls, raw: bytes) -> "WardState":
+    def loads(cls, raw: bytes | str) -> "WardState":
         data = orjson.loads(raw)
         data["buckets"] = {int(h): b for h, b in data["buckets"].items()}
         data["days"] = {int(d): v for d, v in data["days"].items()}
@@ -68,10 +68,10 @@ class ClockState:
     wards: list[str] = field(default_factory=list)
 
     def dumps(self) -> bytes:
-        return orjson.dumps(asdict(self), option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(self, option=orjson.OPT_NON_STR_KEYS)
 
     @classmethod
-    def loads(cls, raw: bytes) -> "ClockState":
+    def loads(cls, raw: bytes | str) -> "ClockState":
         data = orjson.loads(raw)
         data["clocks"] = {int(p): h for p, h in data["clocks"].items()}
         return cls(**data)

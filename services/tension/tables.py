@@ -7,7 +7,7 @@ written once per batch (not per report); the batch's offsets are acknowledged af
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faust
 
@@ -32,6 +32,9 @@ class PinnedTable(faust.Table):
 class TensionTables:
     wards: PinnedTable
     clocks: PinnedTable
+    # ward -> (the value object last written or read, its decoded state): a hit only while the
+    # table still holds that very object, so a recovery from the changelog always re-reads.
+    _decoded: dict = field(default_factory=dict)
 
     def clock(self, partition: int) -> ClockState:
         raw = self.clocks.get(str(partition))
@@ -41,14 +44,18 @@ class TensionTables:
         out = {}
         for code in codes:
             raw = self.wards.get(code)
-            if raw is not None:
-                out[code] = WardState.loads(raw)
+            if raw is None:
+                continue
+            cached = self._decoded.get(code)
+            out[code] = cached[1] if cached is not None and cached[0] is raw else WardState.loads(raw)
         return out
 
     def save(self, partition: int, clock: ClockState, wards: dict[str, WardState]) -> None:
         self.clocks.put(str(partition), clock.dumps(), partition)
         for code, state in wards.items():
-            self.wards.put(code, state.dumps(), partition)
+            blob = state.dumps()
+            self.wards.put(code, blob, partition)
+            self._decoded[code] = (blob, state)
 
     def all_wards(self) -> dict[str, WardState]:
         return {code: WardState.loads(raw) for code, raw in self.wards.items()}
