@@ -73,6 +73,13 @@ class Settings(BaseSettings):
         150.0, gt=0, description="How many real seconds `muster run all` takes to play its simulated day."
     )
 
+    # --- Tension processor -----------------------------------------------------------------
+    tension_config_file: Path = Field(
+        REPO_ROOT / "services" / "tension" / "tension.yaml",
+        description="Tension scoring configuration (weights, windows, baseline, levels), YAML.",
+    )
+    tension_metrics_port: int = Field(9102, description="Port of the tension processor's /metrics.")
+
     @property
     def kafka_host(self) -> str:
         return self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[0]

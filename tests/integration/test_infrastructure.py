@@ -11,6 +11,7 @@ from aiokafka import TopicPartition
 
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer, topic_drift
 from services.shared.topics import TopicCatalog, load_topics_file
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.kafka]
 
@@ -93,10 +94,17 @@ async def test_a_config_drift_is_reported_and_repaired(test_settings, topics):
         await admin.alter_configs(
             [ConfigResource(ConfigResourceType.TOPIC, name, configs={**topics.configs(topics.spec_of("deadletter")), "retention.ms": "1000"})]
         )
-        drift = await topic_drift(admin, topics)
-        assert drift.configs == {name: {"retention.ms": ("1000", "2592000000")}}
+        # The broker applies config changes asynchronously: await the drift rather than expect it at once.
+        async def drifted():
+            return (await topic_drift(admin, topics)).configs.get(name)
+
+        assert await wait_until(drifted, timeout=20, what="the drift to show") == {"retention.ms": ("1000", "2592000000")}
         await apply_topics(admin, topics)
-        assert (await topic_drift(admin, topics)).empty()
+
+        async def repaired():
+            return (await topic_drift(admin, topics)).empty()
+
+        assert await wait_until(repaired, timeout=20, what="the drift to be repaired")
     finally:
         await admin.close()
 

@@ -1,0 +1,200 @@
+"""The tension configuration: weights, windows, baseline and levels, from YAML.
+
+Validated once at start-up; a bad file fails with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from services.shared.events import Category, PoliceGrading, TensionLevel
+
+DEFAULT_CONFIG_FILE = Path(__file__).with_name("tension.yaml")
+HOUR = 3600
+DAY = 24 * HOUR
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": HOUR, "d": DAY, "w": 7 * DAY}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+
+
+class TensionConfigError(ValueError):
+    """The tension configuration is missing or invalid; the message names the field."""
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use a number with s, m, h, d or w, e.g. '6h')")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Window(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_/-]{1,20}$")
+    size: Duration
+    step: Duration
+
+    @model_validator(mode="after")
+    def _whole_hours(self) -> "Window":
+        for field in ("size", "step"):
+            value = getattr(self, field)
+            if value <= 0 or value % HOUR:
+                raise ValueError(f"{field} must be a positive whole number of hours, got {value:g}s")
+        if self.step > self.size:
+            raise ValueError("step must not exceed size")
+        return self
+
+    @property
+    def size_h(self) -> int:
+        return int(self.size // HOUR)
+
+    @property
+    def step_h(self) -> int:
+        return int(self.step // HOUR)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{_short(self.step)}"
+
+
+def _short(seconds: float) -> str:
+    for unit in ("w", "d", "h", "m"):
+        if seconds % _UNITS[unit] == 0:
+            return f"{int(seconds // _UNITS[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
+class Prior(Strict):
+    daily: float = Field(gt=0)
+    strength_days: float = Field(gt=0)
+    wards: dict[Annotated[str, Field(pattern=r"^E05\d{6}$")], Annotated[float, Field(gt=0)]] = {}
+
+
+class Baseline(Strict):
+    weeks: int = Field(ge=1, le=52)
+    prior: Prior
+    min_expected_daily: float = Field(gt=0)
+
+
+class Threshold(Strict):
+    enter: float = Field(gt=0)
+    exit: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _exit_below_enter(self) -> "Threshold":
+        if self.exit > self.enter:
+            raise ValueError(f"exit ({self.exit:g}) must not be above enter ({self.enter:g})")
+        return self
+
+
+class Levels(Strict):
+    elevated: Threshold
+    high: Threshold
+    critical: Threshold
+
+    @model_validator(mode="after")
+    def _rising(self) -> "Levels":
+        if not self.elevated.enter < self.high.enter < self.critical.enter:
+            raise ValueError("enter thresholds must rise: elevated < high < critical")
+        if not self.elevated.exit <= self.high.exit <= self.critical.exit:
+            raise ValueError("exit thresholds must not fall: elevated <= high <= critical")
+        return self
+
+
+class Processing(Strict):
+    partitions: int = Field(ge=1, le=1000)
+    batch_max: int = Field(ge=1, le=100_000)
+    batch_within: Duration
+
+
+class TensionConfig(Strict):
+    version: Literal[1]
+    weights: dict[Category, Annotated[float, Field(ge=0)]]
+    grading: dict[PoliceGrading, Annotated[float, Field(ge=0)]] = {}
+    windows: tuple[Window, ...] = Field(min_length=1)
+    grace: Duration
+    baseline: Baseline
+    levels: Levels
+    min_observed: float = Field(ge=0)
+    cool_down: Duration
+    top_categories: int = Field(ge=1, le=10)
+    incident_ids: int = Field(ge=0, le=50)
+    processing: Processing
+
+    @model_validator(mode="after")
+    def _unique_windows(self) -> "TensionConfig":
+        names = [w.name for w in self.windows]
+        if len(set(names)) != len(names):
+            raise ValueError(f"windows: names must be unique, got {names}")
+        return self
+
+    # --- derived values used by the rules (integer milli-units keep sums order-independent)
+
+    @cached_property
+    def weight_milli(self) -> dict[str, int]:
+        return {c.value: round(w * 1000) for c, w in self.weights.items()}
+
+    @cached_property
+    def grading_factor(self) -> dict[str, float]:
+        return {g.value: f for g, f in self.grading.items()}
+
+    def weight_of(self, category: str, grading: str | None) -> int:
+        """A report's weight in milli-units: the category's weight times its grading's factor."""
+        base = self.weight_milli.get(category, 0)
+        if grading is not None and grading in self.grading_factor:
+            return round(base * self.grading_factor[grading])
+        return base
+
+    def prior_daily_milli(self, ward: str) -> int:
+        return round(self.baseline.prior.wards.get(ward, self.baseline.prior.daily) * 1000)
+
+    def threshold(self, level: TensionLevel) -> Threshold | None:
+        return None if level is TensionLevel.NORMAL else getattr(self.levels, level.value)
+
+    @property
+    def baseline_days(self) -> int:
+        return self.baseline.weeks * 7
+
+    @property
+    def retention_h(self) -> int:
+        """Hours of buckets kept behind the watermark: the widest window, a step and the grace."""
+        widest = max(w.size_h + w.step_h for w in self.windows)
+        return widest + int(-(-self.grace // HOUR)) + 1
+
+
+
+    @property
+    def ids_retention_h(self) -> int:
+        """Hours of buckets that keep their incident ids (dedup and the alert's most recent ids)."""
+        return min(w.size_h for w in self.windows) + int(-(-self.grace // HOUR)) + 1
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> TensionConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise TensionConfigError(f"tension config not found: {path} (set MUSTER_TENSION_CONFIG_FILE)") from None
+    except yaml.YAMLError as exc:
+        raise TensionConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return TensionConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in err["loc"]) or "(file)"
+            problems.append(f"{where}: {err['msg']}")
+        raise TensionConfigError(f"{path}: " + "; ".join(problems)) from None

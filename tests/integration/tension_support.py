@@ -1,0 +1,83 @@
+"""Helpers for the tension wiring tests: a fresh set of topics per test, producing a
+history, reading a topic from the beginning, and the alerts the pure rules expect."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from aiokafka import TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+from services.shared.codec import decode, encode
+from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog
+from services.shared.wards import wards
+from services.tension.config import load_config
+from services.tension.rules import indicator, process, to_event, ward_partition
+from services.tension.state import ClockState
+
+
+async def fresh_topics(settings: Settings, unique: str) -> Settings:
+    """Settings with their own topic prefix (under the run's), every topic created."""
+    mine = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{unique}."})
+    admin = make_admin(mine)
+    await admin.start()
+    try:
+        await apply_topics(admin, TopicCatalog.from_settings(mine))
+    finally:
+        await admin.close()
+    return mine
+
+
+async def produce(settings: Settings, topic: str, events=(), raw: list[tuple[bytes, bytes]] = ()) -> None:
+    producer = make_producer(settings, linger_ms=20)
+    await producer.start()
+    try:
+        for key, value in raw:
+            await producer.send(topic, value, key=key)
+        for event in events:
+            encoded = encode(event)
+            await producer.send(topic, encoded.value, key=encoded.key, headers=encoded.headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def read_all(settings: Settings, topic: str, parse=decode) -> list:
+    """Every record on a topic right now, decoded, in partition order."""
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        out = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                out.extend(parse(r.value) for r in records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def expected_alerts(events, source_partitions: int = 6) -> list:
+    """What the worker must publish: the pure rules, fed as each by-ward partition sees them."""
+    config = load_config()
+    partitioner = DefaultPartitioner()
+    names = {code: w.name for code, w in wards().items()}
+    per_partition = defaultdict(list)
+    for event in events:
+        src = partitioner(str(event.incident_id).encode(), list(range(source_partitions)), list(range(source_partitions)))
+        ind = indicator(event, src, source_partitions)
+        if ind is not None:
+            per_partition[ward_partition(ind.ward, config.processing.partitions)].append(ind)
+    alerts = []
+    for inds in per_partition.values():
+        result = process(ClockState(), {}, inds, config)
+        alerts += [to_event(change, names[change.ward]) for change in result.changes]
+    return alerts

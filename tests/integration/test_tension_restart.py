@@ -1,0 +1,112 @@
+"""`muster run tension` killed with SIGKILL and restarted: state comes back from the
+changelog and no alert is raised a second time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiokafka import TopicPartition
+
+from services.shared.kafka import make_admin, make_consumer
+from services.shared.topics import TopicCatalog
+from services.tension.app import app_id_for
+from tests.integration.tension_support import expected_alerts, fresh_topics, produce, read_all
+from tests.support import wait_until
+from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+MUSTER = Path(sys.executable).with_name("muster")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_worker(settings, home: Path, log: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "MUSTER_TOPIC_PREFIX": settings.topic_prefix,
+        "MUSTER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "MUSTER_HOME": str(home),
+        "MUSTER_TENSION_METRICS_PORT": str(free_port()),
+        "MUSTER_LOG_FORMAT": "json",
+    }
+    return subprocess.Popen([str(MUSTER), "run", "tension"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+async def caught_up(settings, group: str, topics: list[str]) -> bool:
+    """The worker has committed every record now on its input topics."""
+    admin, consumer = make_admin(settings), make_consumer(settings, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        described = await admin.describe_topics(topics)
+        partitions = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
+        ends = await consumer.end_offsets(partitions)
+        return bool(partitions) and all(
+            end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items()
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def test_a_worker_killed_with_sigkill_comes_back_from_its_changelog_without_raising_twice(
+    test_settings, tmp_path, unique
+):
+    settings = await fresh_topics(test_settings, unique)
+    catalog = TopicCatalog.from_settings(settings)
+    evening = START + timedelta(days=17, hours=18)
+    history = in_time_order(background(), burst(WHITECHAPEL, evening))
+    expected = {a.event_id: a for a in expected_alerts(history)}
+    cut = START + timedelta(days=18, hours=12)  # after the rise, before the ward comes down
+    before = [e for e in history if e.occurred_at < cut]
+    raised_before = {i for i, a in expected.items() if a.occurred_at < cut - timedelta(hours=3)}
+    assert raised_before and len(raised_before) < len(expected)
+    group = app_id_for(settings)
+    by_ward = f"{group}-by-ward"
+    log = tmp_path / "worker.log"
+
+    worker = start_worker(settings, tmp_path / "home", log)
+    try:
+        await produce(settings, catalog.name("incidents"), before)
+
+        async def rose() -> bool:
+            return {a.event_id for a in await read_all(settings, catalog.name("tension.alerts"))} >= raised_before
+
+        await wait_until(rose, timeout=120, what=f"the rise to be published (log: {log})")
+        await wait_until(lambda: caught_up(settings, group, [catalog.name("incidents"), by_ward]),
+                         timeout=60, what="the worker to commit its offsets")
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    assert worker.returncode == -signal.SIGKILL
+
+    worker = start_worker(settings, tmp_path / "home", log)
+    try:
+        await produce(settings, catalog.name("incidents"), [e for e in history if e.occurred_at >= cut])
+
+        async def all_published() -> bool:
+            return len(await read_all(settings, catalog.name("tension.alerts"))) >= len(expected)
+
+        await wait_until(all_published, timeout=120, what=f"the come-down after the restart (log: {log})")
+        await wait_until(lambda: caught_up(settings, group, [catalog.name("incidents"), by_ward]),
+                         timeout=60, what="the restarted worker to commit its offsets")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    published = await read_all(settings, catalog.name("tension.alerts"))
+    assert len(published) == len(expected)  # nothing raised a second time
+    assert {a.event_id: a for a in published} == expected
+    assert published[-1].old_level.rank > published[-1].new_level.rank  # the come-down used the restored level

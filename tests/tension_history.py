@@ -1,0 +1,72 @@
+"""A small synthetic borough history for the tension tests and benchmark (not the
+borough simulator): steady background reports in every ward, plus scenario extras."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from services.shared import events as ev
+from services.shared.wards import wards
+
+START = datetime(2026, 10, 5, tzinfo=timezone.utc)  # a Monday
+WHITECHAPEL = "E05009336"
+BOW_EAST = "E05009319"
+
+# Background: mostly low-weight reports; the tension categories stay rare.
+BACKGROUND = (
+    ("antisocial_behaviour", 30), ("noise", 25), ("street_welfare", 15), ("road_traffic_collision", 10),
+    ("criminal_damage", 8), ("drugs", 8), ("violence", 2), ("fire", 2),
+)
+_SOURCE = ev.Source(kind="control_room", id="sim-1", agency="council")
+
+
+def report(ward: str, category: str, at: datetime, *, mode: str = "live", grading: str | None = None,
+           rng: random.Random | None = None) -> ev.IncidentReported:
+    rng = rng or random.Random()
+    return ev.IncidentReported(
+        incident_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+        event_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+        occurred_at=at, recorded_at=at + timedelta(seconds=30), source=_SOURCE,
+        category=category, severity=2, location=ev.Location(ward_code=ward), description="synthetic report",
+        mode=mode, police_grading=grading,
+    )
+
+
+def background(days: int = 28, per_ward_daily: float = 8.0, *, start: datetime = START, seed: int = 1,
+               busy: dict[str, float] | None = None, ward_codes: list[str] | None = None) -> list[ev.IncidentReported]:
+    """Every ward's ordinary reports, spread evenly with jitter (so no accidental bursts)."""
+    rng = random.Random(seed)
+    categories, weights = zip(*BACKGROUND)
+    out = []
+    for ward in ward_codes or sorted(wards()):
+        n = round(days * per_ward_daily * (busy or {}).get(ward, 1.0))
+        gap = days * 86400 / n
+        for i in range(n):
+            at = start + timedelta(seconds=gap * i + rng.uniform(0, gap * 0.9))
+            out.append(report(ward, rng.choices(categories, weights)[0], at, rng=rng))
+    return out
+
+
+def burst(ward: str, evening: datetime, *, hate: int = 8, tension: int = 6, hours: float = 4,
+          seed: int = 2, mode: str = "live") -> list[ev.IncidentReported]:
+    """Hate incidents and tension reports in one ward over one evening."""
+    rng = random.Random(seed)
+    cats = ["hate_incident"] * hate + ["community_tension_report"] * tension
+    gap = hours * 3600 / len(cats)
+    return [report(ward, c, evening + timedelta(seconds=gap * i), rng=rng, mode=mode) for i, c in enumerate(cats)]
+
+
+def spread(ward: str, *, days: int = 28, hate: int = 8, tension: int = 6, start: datetime = START,
+           seed: int = 3) -> list[ev.IncidentReported]:
+    """The same reports as a burst, spread evenly over the month."""
+    rng = random.Random(seed)
+    cats = ["hate_incident"] * hate + ["community_tension_report"] * tension
+    rng.shuffle(cats)
+    gap = days * 86400 / len(cats)
+    return [report(ward, c, start + timedelta(seconds=gap * (i + 0.5)), rng=rng) for i, c in enumerate(cats)]
+
+
+def in_time_order(*parts: list[ev.IncidentReported]) -> list[ev.IncidentReported]:
+    return sorted((e for part in parts for e in part), key=lambda e: (e.occurred_at, str(e.incident_id)))
