@@ -91,6 +91,7 @@ class Projector:
         self.producer = None
         self.stopping = asyncio.Event()
         self.batches = 0
+        self.records_read = 0
 
     # --- database, with retry ---------------------------------------------------------------
 
@@ -203,6 +204,7 @@ class Projector:
 
     def _observe(self, records: list[ConsumerRecord], batch: Batch, written: repository.Written, took: float) -> None:
         self.batches += 1
+        self.records_read += len(records)
         metrics.BATCH_SIZE.observe(len(records))
         metrics.BATCH_DURATION.observe(took)
         for event_type, n in written.applied.items():
@@ -229,10 +231,14 @@ class _SeekToStored(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned) -> None:
         consumer = self.projector.consumer
+        # aiokafka installs the assignment (and may start fetching from the reset position)
+        # before this callback returns: hold the partitions until they point at the stored offsets.
+        consumer.pause(*assigned)
         stored = await self.projector.stored_offsets(assigned)
         fresh = [tp for tp in assigned if tp not in stored]
         for tp, offset in stored.items():
             consumer.seek(tp, offset)
         if fresh:
             await consumer.seek_to_beginning(*fresh)
+        consumer.resume(*assigned)
         log.info("partitions assigned", group=self.projector.group, stored=len(stored), from_start=len(fresh))
