@@ -9,7 +9,6 @@ one statement) under a row lock, so several projector instances never lose an up
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -146,10 +145,11 @@ async def _apply_facts(conn: asyncpg.Connection, facts: list[ev.IncidentEvent]) 
     states: dict[uuid.UUID, rules.IncidentState] = {
         r["incident_id"]: rules.IncidentState(**_from_db(dict(r))) for r in rows
     }
-    for fact in facts:
-        states[fact.incident_id] = rules.apply(states.get(fact.incident_id), fact)
+    for fact in facts:  # the states are this batch's own copies: step them in place
+        state = states.get(fact.incident_id)
+        states[fact.incident_id] = rules.step(state, fact) if state is not None else rules.apply(None, fact)
     await conn.copy_records_to_table(
-        "tmp_incidents", records=[dataclasses.astuple(s) for s in states.values()], columns=rules.COLUMNS
+        "tmp_incidents", records=[rules.as_row(s) for s in states.values()], columns=rules.COLUMNS
     )
     await conn.execute(_INCIDENT_UPSERT)
 

@@ -16,7 +16,9 @@ the timeline for the first time, so a fact changes state once, whatever is re-de
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import operator
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -67,6 +69,7 @@ class IncidentState:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(IncidentState))
+as_row = operator.attrgetter(*COLUMNS)  # IncidentState -> tuple in COLUMNS order
 
 
 def placeholder(event: ev.IncidentEvent) -> IncidentState:
@@ -82,7 +85,11 @@ def placeholder(event: ev.IncidentEvent) -> IncidentState:
 
 def apply(state: IncidentState | None, event: ev.IncidentEvent) -> IncidentState:
     """The state after one newly applied fact (the input is not changed)."""
-    state = dataclasses.replace(state) if state is not None else placeholder(event)
+    return step(copy.copy(state) if state is not None else placeholder(event), event)
+
+
+def step(state: IncidentState, event: ev.IncidentEvent) -> IncidentState:
+    """Apply one newly applied fact to `state` in place (transitions replace lists, never mutate them)."""
     state.version += 1
     state.last_event_at = max(state.last_event_at, event.occurred_at)
     state.updated_at = max(state.updated_at, event.recorded_at)

@@ -118,7 +118,7 @@ class Projector:
             except TRANSIENT as exc:
                 metrics.DB_RETRIES.inc()
                 await self._drop_db()
-                delay = min(self.settings.projector_retry_max_seconds, 0.1 * 2**attempt) * random.uniform(0.8, 1.2)
+                delay = self._backoff(attempt)
                 log.warning("database unavailable, retrying", what=what, error_class=type(exc).__name__,
                             attempt=attempt, retry_in=round(delay, 2))
                 if self.consumer is not None and self.consumer.assignment():
@@ -127,10 +127,26 @@ class Projector:
                 attempt += 1
 
     async def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
-        stored = await self._retrying(
-            "read offsets", lambda conn: repository.stored_offsets(conn, self.group, self.topics)
-        )
+        """Read on a connection of its own: a rebalance may come while a batch is being written."""
+        attempt = 0
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=5)
+                try:
+                    stored = await repository.stored_offsets(conn, self.group, self.topics)
+                finally:
+                    await conn.close()
+                break
+            except TRANSIENT as exc:
+                metrics.DB_RETRIES.inc()
+                log.warning("database unavailable, retrying", what="read offsets", error_class=type(exc).__name__,
+                            attempt=attempt)
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
         return {tp: stored[(tp.topic, tp.partition)] for tp in partitions if (tp.topic, tp.partition) in stored}
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.settings.projector_retry_max_seconds, 0.1 * 2**attempt) * random.uniform(0.8, 1.2)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -144,15 +160,26 @@ class Projector:
         await self.producer.start()
         await self.consumer.start()
         log.info("projector started", group=self.group, topics=self.topics)
+        writing: asyncio.Task | None = None
         try:
             while not self.stopping.is_set():
                 fetched = await self.consumer.getmany(
                     timeout_ms=200, max_records=self.settings.projector_batch_max_records
                 )
                 records = [r for rs in fetched.values() for r in rs]
-                if records:
-                    await self.process(records)
+                if not records:
+                    continue
+                # Decode this batch while the previous one commits; writes stay strictly in order.
+                started = time.perf_counter()
+                batch = await self.build(records, dead_letter=True)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self.write(records, batch, started))
+            if writing is not None:
+                await writing
         finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
             await self.consumer.stop()
             await self.producer.stop()
             await self._drop_db()
@@ -161,9 +188,8 @@ class Projector:
     def stop(self) -> None:
         self.stopping.set()
 
-    async def process(self, records: list[ConsumerRecord]) -> None:
-        started = time.perf_counter()
-        batch = await self.build(records, dead_letter=True)
+    async def write(self, records: list[ConsumerRecord], batch: Batch, started: float) -> None:
+        """One batch in one transaction, retried while the database is unavailable."""
         try:
             written = await self._retrying(
                 "write batch", lambda conn: repository.write_batch(conn, batch, self.group)

@@ -66,10 +66,11 @@ async def test_kill_9_during_a_load_loses_and_doubles_nothing(world, tmp_path):
     log = open(tmp_path / "projector.log", "wb")
     proc = _spawn(world, log)
     try:
+        distinct = len({e.event_id for e in events})
+        step = max(500, distinct // (KILLS + 3))
         for kill in range(KILLS):
-            floor = await _timeline(world.dsn)
-            step = max(500, KILL_EVENTS // (KILLS + 2))
-            await wait_until(lambda: _grown(world.dsn, floor + step), timeout=120, interval=0.1,
+            target = min(await _timeline(world.dsn) + step, distinct)
+            await wait_until(lambda: _grown(world.dsn, target), timeout=120, interval=0.1,
                              what=f"progress before kill {kill + 1}")
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
