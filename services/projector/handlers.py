@@ -47,11 +47,12 @@ class Batch:
 
 
 def timeline_row(event: ev.IncidentEvent, payload: str, pos: Position) -> tuple[Any, ...]:
-    """A row of incident_events, in TIMELINE_COLUMNS order."""
+    """A row of incident_events, in TIMELINE_COLUMNS order (the enums are str: written as their values)."""
+    source = event.source
     return (
         event.event_id, event.incident_id, event.event_type, event.occurred_at, event.recorded_at,
-        event.classification.value, event.mode.value, event.source.kind.value, event.source.id,
-        event.source.agency.value if event.source.agency else None, payload, pos.topic, pos.partition, pos.offset,
+        event.classification, event.mode, source.kind, source.id, source.agency, payload,
+        pos.topic, pos.partition, pos.offset,
     )
 
 

@@ -27,7 +27,7 @@ CONSUMER_LAG = Gauge(
 )
 APPLY_LAG = Histogram(
     "muster_projector_apply_lag_seconds",
-    "From an event's recorded_at to its commit in the store.",
+    "From recorded_at to commit in the store, of the oldest fact of each batch (the worst lag in it).",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 DEAD_LETTERS = Counter(

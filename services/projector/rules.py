@@ -91,11 +91,14 @@ def apply(state: IncidentState | None, event: ev.IncidentEvent) -> IncidentState
 def step(state: IncidentState, event: ev.IncidentEvent) -> IncidentState:
     """Apply one newly applied fact to `state` in place (transitions replace lists, never mutate them)."""
     state.version += 1
-    state.last_event_at = max(state.last_event_at, event.occurred_at)
-    state.updated_at = max(state.updated_at, event.recorded_at)
-    state.classification = ev.Classification.highest(
-        ev.Classification(state.classification), event.classification
-    ).value
+    if event.occurred_at > state.last_event_at:
+        state.last_event_at = event.occurred_at
+    if event.recorded_at > state.updated_at:
+        state.updated_at = event.recorded_at
+    if event.classification != state.classification:
+        state.classification = ev.Classification.highest(
+            ev.Classification(state.classification), event.classification
+        ).value
     transition = TRANSITIONS.get(event.event_type)
     if transition is not None:
         transition(state, event)

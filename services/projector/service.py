@@ -235,9 +235,9 @@ class Projector:
         metrics.BATCH_DURATION.observe(took)
         for event_type, n in written.applied.items():
             metrics.RECORDS_APPLIED.labels(event_type).inc(n)
-        now = datetime.now(timezone.utc)
-        for fact in written.facts:
-            metrics.APPLY_LAG.observe((now - fact.recorded_at).total_seconds())
+        if written.facts:  # one observation per batch: its oldest fact, the worst lag in it
+            oldest = min(f.recorded_at for f in written.facts)
+            metrics.APPLY_LAG.observe((datetime.now(timezone.utc) - oldest).total_seconds())
         for (topic, partition), next_offset in batch.offsets.items():
             high = self.consumer.highwater(TopicPartition(topic, partition))
             if high is not None:
