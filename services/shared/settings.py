@@ -56,6 +56,21 @@ class Settings(BaseSettings):
     kafka_heap: str = Field("512m", description="Heap of the local broker.")
     pg_port: int = Field(5432, description="Port of the local PostgreSQL started by `muster dev up`.")
 
+    # --- Projector ----------------------------------------------------------------------
+    projector_metrics_port: int = Field(9103, description="Port of the projector's /metrics (0: not served).")
+    projector_consumer_group: str = Field(
+        "muster-projector", description="Consumer group of the projector; its offsets are kept in PostgreSQL."
+    )
+    projector_instance_id: str | None = Field(
+        None, description="Static group membership id of one projector instance (a restart rejoins at once)."
+    )
+    projector_batch_max_records: int = Field(
+        5000, ge=1, description="Most records the projector writes in one transaction."
+    )
+    projector_retry_max_seconds: float = Field(
+        10.0, gt=0, description="Longest wait between the projector's retries while the database is unavailable."
+    )
+
     # --- Services ------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level of every service.")
     log_format: Literal["auto", "json", "console"] = Field(

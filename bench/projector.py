@@ -1,0 +1,208 @@
+"""Projector benchmark: sustained events/s into PostgreSQL (offsets in the same transaction),
+beside the one-event-per-transaction rate of the same write path, measured in the same run;
+then end-to-end latency from the producer's acknowledgement to the row being visible.
+
+    export MUSTER_HOME=/work/main/.muster MUSTER_CACHE_DIR=/work/main/.muster/cache
+    .venv/bin/python bench/projector.py --events 200000 --single 2000 --rate 500 --seconds 20
+
+Uses the running broker and database (`muster dev up`), under its own topic prefix and its
+own database, both removed at the end. Targets: >= 20,000 events/s; p95 <= 500 ms at 500/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services.projector import repository, schema  # noqa: E402
+from services.projector.app import tune_gc  # noqa: E402
+from services.projector.rebuild import partitions  # noqa: E402
+from services.projector.service import Projector, build_batch, connect  # noqa: E402
+from services.shared.codec import encode  # noqa: E402
+from services.shared.logging import configure_logging  # noqa: E402
+from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer  # noqa: E402
+from services.shared.settings import Settings  # noqa: E402
+from services.shared.topics import TopicCatalog  # noqa: E402
+from tests.factories import reported  # noqa: E402
+from tests.projector_load import stream  # noqa: E402
+
+
+async def produce(settings: Settings, topic: str, events) -> float:
+    producer = make_producer(settings, linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        futures = []
+        for event in events:
+            e = encode(event)
+            futures.append(await producer.send(topic, e.value, key=e.key, headers=e.headers))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return len(events) / (time.perf_counter() - started)
+
+
+async def stored(dsn: str, group: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(
+            "select coalesce(sum(next_offset), 0)::bigint from projector_offsets where consumer_group = $1", group
+        )
+    finally:
+        await conn.close()
+
+
+async def batched_rate(settings: Settings, total: int) -> tuple[float, int]:
+    """Run the projector until it has applied `total` records; rate from its first commit to its last."""
+    projector = Projector(settings)
+    task = asyncio.create_task(projector.run())
+    dsn, group = settings.database_url.get_secret_value(), settings.projector_consumer_group
+    first_at = first_n = None
+    while True:
+        n = await stored(dsn, group)
+        now = time.perf_counter()
+        if n and first_at is None:
+            first_at, first_n = now, n
+        if n >= total:
+            break
+        await asyncio.sleep(0.05)
+    rate = (total - first_n) / (now - first_at) if now > first_at else float("nan")
+    projector.stop()
+    await task
+    return rate, projector.batches
+
+
+async def single_rate(settings: Settings, topic: str, count: int) -> float:
+    """The same write path with one record per transaction (the baseline)."""
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    conn = await connect(settings.database_url.get_secret_value())
+    try:
+        tps = await partitions(settings, [topic])
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records = []
+        while len(records) < count:
+            for rs in (await consumer.getmany(timeout_ms=500, max_records=count)).values():
+                records += rs
+        records = records[:count]
+        started = time.perf_counter()
+        for record in records:
+            await repository.write_batch(conn, await build_batch([record]), "bench-single")
+        return count / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+        await consumer.stop()
+
+
+async def latency(settings: Settings, topic: str, rate: int, seconds: int) -> list[float]:
+    """Produce fresh reports at `rate`/s; time from each ack until its row is visible."""
+    projector = Projector(settings)
+    task = asyncio.create_task(projector.run())
+    producer = make_producer(settings)
+    await producer.start()
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    acked: dict[uuid.UUID, float] = {}
+    visible: dict[uuid.UUID, float] = {}
+    done = asyncio.Event()
+
+    async def poll() -> None:
+        while not (done.is_set() and len(visible) >= len(acked)):
+            pending = [i for i in acked if i not in visible]
+            if pending:
+                rows = await conn.fetch("select event_id from incident_events where event_id = any($1::uuid[])", pending)
+                now = time.perf_counter()
+                for r in rows:
+                    visible[r[0]] = now
+            await asyncio.sleep(0.005)
+
+    poller = asyncio.create_task(poll())
+    await asyncio.sleep(3)  # let the projector join its group first
+    try:
+        start = time.perf_counter()
+        for k in range(rate * seconds):
+            await asyncio.sleep(max(0.0, start + k / rate - time.perf_counter()))
+            event = reported()
+            e = encode(event)
+            fut = await producer.send(topic, e.value, key=e.key, headers=e.headers)
+            fut.add_done_callback(lambda _f, i=event.event_id: acked.__setitem__(i, time.perf_counter()))
+        await producer.flush()
+        done.set()
+        await asyncio.wait_for(poller, 60)
+    finally:
+        await producer.stop()
+        await conn.close()
+        projector.stop()
+        await task
+    return [visible[i] - acked[i] for i in acked]
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100)[int(p) - 1]
+
+
+async def main(args) -> None:
+    configure_logging("WARNING")
+    base = Settings()
+    run = uuid.uuid4().hex[:8]
+    url = urlsplit(base.database_url.get_secret_value())
+    db = f"muster_bench_{run}"
+    dsn = urlunsplit((url.scheme, url.netloc, f"/{db}", "", ""))
+    settings = base.model_copy(update={
+        "topic_prefix": f"bench-{run}.", "database_url": type(base.database_url)(dsn),
+        "projector_consumer_group": f"bench-{run}", "projector_metrics_port": 0,
+    })
+    admin_dsn = urlunsplit((url.scheme, url.netloc, "/postgres", "", ""))
+    conn = await asyncpg.connect(admin_dsn)
+    await conn.execute(f'create database "{db}"')
+    await conn.close()
+    catalog = TopicCatalog.from_settings(settings)
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        await apply_topics(admin, catalog)
+        conn = await asyncpg.connect(dsn)
+        await schema.migrate(conn)
+        await conn.close()
+        topic = catalog.name("incidents")
+        events = stream(args.events, seed=3)
+        produced = await produce(settings, topic, events)
+        total = len(events)
+        del events  # a live projector holds no event list: keep the collector's work the same as in production
+        tune_gc()
+        print(f"produced {total:,} events at {produced:,.0f}/s (producer ceiling, same run)")
+        rate, batches = await batched_rate(settings, total)
+        print(f"batched projector:            {rate:>9,.0f} events/s  ({batches} transactions, offsets in each)")
+        single = await single_rate(settings.model_copy(update={"database_url": settings.database_url}), topic, args.single)
+        print(f"one event per transaction:    {single:>9,.0f} events/s  (same write path, {args.single:,} events)")
+        print(f"speed-up: {rate / single:.1f}x   target >= 20,000 events/s: {'met' if rate >= 20_000 else 'NOT met'}")
+        lat = await latency(settings, topic, args.rate, args.seconds)
+        p50, p95, p99 = pct(lat, 50) * 1000, pct(lat, 95) * 1000, pct(lat, 99) * 1000
+        print(f"end to end at {args.rate}/s for {args.seconds}s ({len(lat):,} events), produce-ack -> row visible: "
+              f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {max(lat) * 1000:.0f} ms   "
+              f"target p95 <= 500 ms: {'met' if p95 <= 500 else 'NOT met'}")
+    finally:
+        await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)])
+        await admin.close()
+        conn = await asyncpg.connect(admin_dsn)
+        await conn.execute(f'drop database if exists "{db}" with (force)')
+        await conn.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--single", type=int, default=2_000, help="events for the one-per-transaction baseline")
+    parser.add_argument("--rate", type=int, default=500, help="events/s for the latency run")
+    parser.add_argument("--seconds", type=int, default=20)
+    asyncio.run(main(parser.parse_args()))
