@@ -9,7 +9,6 @@ for a new incident, the path's for a fact about one) and `source` (from the toke
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,13 +24,14 @@ FACT_TYPES: dict[str, type[IncidentEvent]] = {cls.model_fields["event_type"].def
 APPENDABLE = tuple(name for name in FACT_TYPES if name != "IncidentReported")
 
 
-@dataclass(frozen=True)
 class Rejection(Exception):
     """Why a request (or one batch item) is refused: HTTP status, a metric reason, every problem."""
 
-    status: int
-    reason: str
-    problems: tuple[tuple[str, str], ...] = field(default=())
+    def __init__(self, status: int, reason: str, problems: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(status, reason, problems)
+        self.status = status
+        self.reason = reason
+        self.problems = problems
 
     @property
     def detail(self) -> str:
