@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description="Raise incidents and record every change to them as events on Kafka. See docs/intake.md.",
         lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},  # Prometheus at /metrics instead
     )
     app.state.settings = settings
     app.state.metrics = metrics

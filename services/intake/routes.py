@@ -68,7 +68,7 @@ async def raise_incident(
 ) -> Response:
     body = parse_json(await request.body())
     event = new_incident(body, principal, now=utcnow(), idempotency_key=idempotency_key)
-    return json_response(202, _accepted_body(await _service(request).submit(event)))
+    return json_response(202, _accepted_body(await _service(request).submit(event, fresh=_fresh(body, idempotency_key))))
 
 
 @router.post(
@@ -87,7 +87,12 @@ async def append_fact(
 ) -> Response:
     body = parse_json(await request.body())
     event = appended_fact(body, principal, incident_id, now=utcnow(), idempotency_key=idempotency_key)
-    return json_response(202, _accepted_body(await _service(request).submit(event)))
+    return json_response(202, _accepted_body(await _service(request).submit(event, fresh=_fresh(body, idempotency_key))))
+
+
+def _fresh(body: dict, idempotency_key: str | None) -> bool:
+    """Intake minted the event_id (no event_id, no key): no earlier copy can exist to look up."""
+    return body.get("event_id") is None and idempotency_key is None
 
 
 @router.post(
@@ -113,13 +118,17 @@ async def post_batch(
         raise invalid("events", f"at most {limit} events per batch, got {len(body['events'])}")
     now = utcnow()
     items: list = []
+    fresh = set()
     for index, raw in enumerate(body["events"]):
         try:
             items.append(batch_item(raw, principal, now=now, idempotency_key=idempotency_key, index=index))
         except Rejection as rejection:
             items.append(rejection.prefixed(f"events.{index}"))
             request.app.state.metrics.rejections.labels(rejection.reason).inc()
-    results = await _service(request).submit_batch(items)
+        else:
+            if _fresh(raw, idempotency_key):
+                fresh.add(items[-1].event_id)
+    results = await _service(request).submit_batch(items, frozenset(fresh))
     return json_response(200, {"results": [_item_body(r) for r in results]})
 
 

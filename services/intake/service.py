@@ -44,8 +44,11 @@ class IntakeService:
         self._inflight: dict[uuid.UUID, asyncio.Future[Accepted]] = {}
         self._background: set[asyncio.Task] = set()
 
-    async def submit(self, event: IncidentEvent) -> Accepted:
-        """One event: its original result if already published, else publish and record it."""
+    async def submit(self, event: IncidentEvent, *, fresh: bool = False) -> Accepted:
+        """One event: its original result if already published, else publish and record it.
+        `fresh`: intake minted the event_id just now, so it cannot have been seen before."""
+        if fresh:
+            return await self._publish_new(event)
         running = self._inflight.get(event.event_id)
         if running is not None:  # the same event_id is being published right now: share its outcome
             return await asyncio.shield(running)
@@ -72,6 +75,9 @@ class IntakeService:
         if found is not None:
             self._metrics.events.labels("duplicate").inc()
             return found
+        return await self._publish_new(event)
+
+    async def _publish_new(self, event: IncidentEvent) -> Accepted:
         [outcome] = await self._publisher.publish([event])
         if isinstance(outcome, BaseException):
             raise Unavailable(str(outcome))
@@ -80,12 +86,16 @@ class IntakeService:
         self._metrics.events.labels("published").inc()
         return accepted
 
-    async def submit_batch(self, items: list[IncidentEvent | Rejection]) -> list[ItemResult]:
-        """Every item gets a result; valid items are published even when others are rejected."""
+    async def submit_batch(
+        self, items: list[IncidentEvent | Rejection], fresh: frozenset[uuid.UUID] = frozenset()
+    ) -> list[ItemResult]:
+        """Every item gets a result; valid items are published even when others are rejected.
+        `fresh`: event_ids intake minted just now, which need no lookup."""
         valid = [(i, item) for i, item in enumerate(items) if not isinstance(item, Rejection)]
+        seen_before = list({e.event_id for _, e in valid} - fresh)
         try:
             async with asyncio.timeout(self._timeout_s):
-                found = await self._store.lookup_many(list({e.event_id for _, e in valid}))
+                found = await self._store.lookup_many(seen_before) if seen_before else {}
         except (StoreUnavailable, TimeoutError) as exc:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
         fresh: dict[uuid.UUID, IncidentEvent] = {}
@@ -95,7 +105,7 @@ class IntakeService:
         if fresh and not self._publisher.connected:
             raise Unavailable("not connected to the broker")
         events = list(fresh.values())
-        outcomes = await self._publisher.publish(events) if events else []
+        outcomes = await self._publisher.publish_batch(events) if events else []
         published = [self._accepted(e, o) for e, o in zip(events, outcomes) if not isinstance(o, BaseException)]
         if events and not published:
             raise Unavailable(str(outcomes[0]))

@@ -162,7 +162,7 @@ def _load_jwks(path: Path) -> jwt.PyJWKSet:
 _bearer = HTTPBearer(auto_error=False, description="A JWT with the claims sub, role, agency and exp.")
 
 
-def current_principal(
+async def current_principal(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> Principal:
     """FastAPI dependency: the caller's Principal (the app keeps its TokenVerifier in

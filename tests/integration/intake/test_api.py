@@ -184,6 +184,16 @@ async def test_a_batch_accepts_its_valid_items_and_rejects_the_others_each_with_
     assert len(await records_of(intake_settings, topics, duplicate_id)) == 1
 
 
+async def test_each_batch_result_names_the_partition_and_offset_of_its_record(intake, intake_settings, topics):
+    events = [note(str(uuid.uuid4())) for _ in range(40)]
+    results = (await intake.post("/v1/events:batch", json={"events": events}, headers=bearer(intake_settings))).json()["results"]
+    assert {r["status"] for r in results} == {"accepted"}
+    for result in results[::7]:
+        record = await record_at(intake_settings, topics.name("incidents"), result["partition"], result["offset"])
+        assert json.loads(record.value)["event_id"] == result["event_id"]
+        assert record.key == result["incident_id"].encode()
+
+
 async def test_a_batch_sent_again_returns_the_original_results(intake, intake_settings, topics):
     events = [note(str(uuid.uuid4()), event_id=str(uuid.uuid4())) for _ in range(3)]
     first = await intake.post("/v1/events:batch", json={"events": events}, headers=bearer(intake_settings))

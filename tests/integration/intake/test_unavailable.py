@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 
 import pytest
 
@@ -53,11 +54,11 @@ async def test_readiness_says_the_broker_is_unreachable_while_health_is_fine(unr
     assert health.status_code == 200
 
 
-async def test_an_unreachable_database_gets_503_not_a_publish(intake_settings):
+async def test_a_client_event_id_while_the_database_is_unreachable_gets_503_not_a_publish(intake_settings):
     settings = intake_settings.model_copy(
         update={"database_url": type(intake_settings.database_url)(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x"),
                 "intake_publish_timeout_s": BOUND_S}
     )
     async with running_intake(settings) as intake:
-        response = await intake.post("/v1/incidents", json=report(), headers=bearer(settings))
+        response = await intake.post("/v1/incidents", json=report(event_id=str(uuid.uuid4())), headers=bearer(settings))
     assert response.status_code == 503 and "idempotency store" in response.json()["detail"]
