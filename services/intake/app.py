@@ -21,7 +21,7 @@ from services.intake.repository import IdempotencyStore
 from services.intake.routes import json_response, router
 from services.intake.service import IntakeService, Unavailable
 from services.intake.validation import Rejection
-from services.shared.auth import TokenVerifier, check_auth_config
+from services.shared.auth import BEARER_SCHEME, BEARER_SCHEME_NAME, TokenVerifier, check_auth_config
 from services.shared.codec import validation_problems
 from services.shared.logging import configure_logging, get_logger
 from services.shared.settings import Settings
@@ -123,9 +123,9 @@ def _extend_openapi(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            doc.setdefault("components", {}).setdefault("schemas", {}).update(
-                schemas.component_schemas(settings.intake_batch_max)
-            )
+            components = doc.setdefault("components", {})
+            components.setdefault("schemas", {}).update(schemas.component_schemas(settings.intake_batch_max))
+            components.setdefault("securitySchemes", {})[BEARER_SCHEME_NAME] = BEARER_SCHEME
             app.openapi_schema = doc
         return app.openapi_schema
 

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.intake.batcher import MicroBatcher
+from services.shared.logging import get_logger
+
+log = get_logger("intake.repository")
 
 DDL = """
 create schema if not exists intake;
@@ -61,6 +64,11 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     no RESET ALL round trip (asyncpg's default costs one per query)."""
 
 
+# Intake-minted event ids (no event_id, no Idempotency-Key) are recorded write-behind, at
+# most this long after the answer: a client cannot retry what it has not yet been told.
+WRITE_BEHIND_S = 0.02
+
+
 class IdempotencyStore:
     def __init__(self, dsn: str, timeout_s: float) -> None:
         self._dsn = dsn
@@ -69,6 +77,8 @@ class IdempotencyStore:
         self._lock = asyncio.Lock()
         self._lookups: MicroBatcher[uuid.UUID, Accepted | None] = MicroBatcher(self._lookup_bulk)
         self._records: MicroBatcher[Accepted, None] = MicroBatcher(self._record_bulk)
+        self._soon: list[Accepted] = []
+        self._soon_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         try:
@@ -77,6 +87,8 @@ class IdempotencyStore:
             pass  # retried on first use; /readyz says so meanwhile
 
     async def stop(self) -> None:
+        if self._soon_task is not None:
+            await asyncio.gather(self._soon_task, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -98,6 +110,21 @@ class IdempotencyStore:
 
     async def record(self, accepted: Accepted) -> None:
         await self._records.submit(accepted)
+
+    def record_soon(self, accepted: Accepted) -> None:
+        """Write-behind: recorded within WRITE_BEHIND_S, in bulk, off the request's path."""
+        self._soon.append(accepted)
+        if self._soon_task is None or self._soon_task.done():
+            self._soon_task = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(WRITE_BEHIND_S)
+        while self._soon:
+            rows, self._soon = self._soon[:1000], self._soon[1000:]
+            try:
+                await self._record_bulk(rows)
+            except StoreUnavailable as exc:
+                log.error("idempotency store write-behind failed", count=len(rows), error=str(exc))
 
     async def record_many(self, accepted: list[Accepted]) -> None:
         if accepted:

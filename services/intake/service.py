@@ -48,7 +48,7 @@ class IntakeService:
         """One event: its original result if already published, else publish and record it.
         `fresh`: intake minted the event_id just now, so it cannot have been seen before."""
         if fresh:
-            return await self._publish_new(event)
+            return await self._publish_new(event, fresh=True)
         running = self._inflight.get(event.event_id)
         if running is not None:  # the same event_id is being published right now: share its outcome
             return await asyncio.shield(running)
@@ -77,12 +77,15 @@ class IntakeService:
             return found
         return await self._publish_new(event)
 
-    async def _publish_new(self, event: IncidentEvent) -> Accepted:
+    async def _publish_new(self, event: IncidentEvent, fresh: bool = False) -> Accepted:
         [outcome] = await self._publisher.publish([event])
         if isinstance(outcome, BaseException):
             raise Unavailable(str(outcome))
         accepted = self._accepted(event, outcome)
-        await self._remember([accepted])
+        if fresh:
+            self._store.record_soon(accepted)
+        else:
+            await self._remember([accepted])
         self._metrics.events.labels("published").inc()
         return accepted
 

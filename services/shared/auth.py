@@ -6,7 +6,8 @@ Tokens are JWTs with the claims `sub`, `role`, `agency` and `exp`:
 - in production, RS256 verified against the identity provider's public keys in the JWKS
   file `MUSTER_JWT_JWKS_FILE` (then HS256 tokens are refused).
 
-`current_principal` is the FastAPI dependency that yields a frozen Principal or answers 401.
+`authenticate(request)` (or the FastAPI dependency `current_principal`) yields a frozen
+Principal or answers 401.
 """
 
 from __future__ import annotations
@@ -162,15 +163,24 @@ def _load_jwks(path: Path) -> jwt.PyJWKSet:
 _bearer = HTTPBearer(auto_error=False, description="A JWT with the claims sub, role, agency and exp.")
 
 
-async def current_principal(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
-) -> Principal:
-    """FastAPI dependency: the caller's Principal (the app keeps its TokenVerifier in
-    `app.state.token_verifier`), or 401 with the reason."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+# The OpenAPI security scheme, for routes that call `authenticate` directly.
+BEARER_SCHEME_NAME = "HTTPBearer"
+BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "A JWT with the claims sub, role, agency and exp."}
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller's Principal from the Authorization header, or HTTPException 401 with the
+    reason. The app keeps its TokenVerifier in `app.state.token_verifier`."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return verifier.verify(credentials.credentials)
+        return verifier.verify(credentials.strip())
     except AuthError as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+
+
+async def current_principal(request: Request, _: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    """FastAPI dependency form of `authenticate` (also documents the bearer scheme in OpenAPI)."""
+    return authenticate(request)

@@ -108,6 +108,34 @@ async def test_the_same_idempotency_key_returns_the_original_result_and_publishe
     assert len(await records_of(intake_settings, topics, first.json()["event_id"])) == 1
 
 
+async def test_an_event_id_minted_by_intake_sent_back_later_returns_the_original_result(intake, intake_settings, topics):
+    import asyncpg
+
+    from tests.support import wait_until
+
+    first = (await intake.post("/v1/incidents", json=report(), headers=bearer(intake_settings))).json()
+
+    async def recorded() -> bool:
+        conn = await asyncpg.connect(intake_settings.database_url.get_secret_value())
+        try:
+            return await conn.fetchval(
+                "select count(*) from intake.accepted_events where event_id = $1", uuid.UUID(first["event_id"])
+            ) == 1
+        finally:
+            await conn.close()
+
+    await wait_until(recorded, timeout=10, what="the write-behind record of an intake-minted event_id")
+    again = await intake.post("/v1/incidents", json=report(event_id=first["event_id"]), headers=bearer(intake_settings))
+    assert again.json() == first
+    assert len(await records_of(intake_settings, topics, first["event_id"])) == 1
+
+
+async def test_an_idempotency_key_longer_than_200_characters_is_422(intake, intake_settings):
+    headers = {**bearer(intake_settings), "Idempotency-Key": "k" * 201}
+    response = await intake.post("/v1/incidents", json=report(), headers=headers)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "header.Idempotency-Key"
+
+
 async def test_concurrent_duplicates_publish_once(intake, intake_settings, topics):
     import asyncio
 
