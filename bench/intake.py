@@ -193,6 +193,15 @@ async def batches(session, url: str, headers: dict, size: int, concurrency: int,
     return accepted / (time.perf_counter() - started), statuses
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), to report CPU per request."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def session_for(concurrency: int) -> aiohttp.ClientSession:
     """A fresh connection pool per phase: no phase inherits another's idle keep-alive sockets."""
     connector = aiohttp.TCPConnector(limit=concurrency + 8)
@@ -238,7 +247,8 @@ async def main(args) -> None:
     base = f"http://{HOST}:{port}"
     try:
         wait_ready(base, proc)
-        print(f"intake pid {proc.pid} on {base}; topic {catalog.name('incidents')}; cpus {os.cpu_count()}")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"intake pid {proc.pid} on {base}; topic {catalog.name('incidents')}; cpus {os.cpu_count()}; load {load:.2f}")
         if "raw" in args.phases:
             ceiling = await raw_produce_rate(settings, catalog.name("incidents"), args.raw_count, args.duration)
             print(f"raw aiokafka produce (acks=all, idempotent), same events: {ceiling:,.0f} msg/s  [ceiling]")
@@ -250,13 +260,15 @@ async def main(args) -> None:
         if "single" in args.phases:
             async with session_for(args.concurrency) as session:
                 await closed_loop(session, single, body, headers, 16, 2, 2000)  # warm up
+                cpu0 = cpu_seconds(proc.pid)
                 rps, lat, statuses = await closed_loop(
                     session, single, body, headers, args.concurrency, args.duration, args.duration * 10_000
                 )
+                cpu_ms = (cpu_seconds(proc.pid) - cpu0) * 1000 / max(1, len(lat))
             print(
                 f"single-event sustained: {rps:,.0f} req/s at concurrency {args.concurrency} for {args.duration}s "
-                f"(p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms) "
-                f"statuses {statuses}  [target >= 1,500 req/s]"
+                f"(p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
+                f"intake CPU {cpu_ms:.2f} ms/request) statuses {statuses}  [target >= 1,500 req/s]"
             )
         if "latency" in args.phases:
             async with session_for(args.concurrency) as session:
@@ -269,12 +281,14 @@ async def main(args) -> None:
             )
         if "batch" in args.phases:
             async with session_for(args.batch_concurrency) as session:
+                cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
                 eps, statuses = await batches(
                     session, f"{base}/v1/events:batch", headers, args.batch_size, args.batch_concurrency, args.duration, 10_000
                 )
+                cpu_us = (cpu_seconds(proc.pid) - cpu0) * 1e6 / max(1.0, eps * (time.perf_counter() - t0))
             print(
-                f"batch endpoint: {eps:,.0f} events/s ({args.batch_size} per batch, {args.batch_concurrency} in flight) "
-                f"statuses {statuses}  [target >= 20,000 events/s]"
+                f"batch endpoint: {eps:,.0f} events/s ({args.batch_size} per batch, {args.batch_concurrency} in flight, "
+                f"intake CPU {cpu_us:.0f} us/event) statuses {statuses}  [target >= 20,000 events/s]"
             )
     finally:
         proc.terminate()
@@ -296,4 +310,6 @@ if __name__ == "__main__":
     parser.add_argument("--phases", default="raw,single,latency,batch", help="comma-separated subset")
     args = parser.parse_args()
     args.duration = max(1, min(args.duration, 120))
-    asyncio.run(main(args))
+    import uvloop
+
+    uvloop.run(main(args))  # the faster loop for the load generator too

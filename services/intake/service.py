@@ -101,13 +101,13 @@ class IntakeService:
                 found = await self._store.lookup_many(seen_before) if seen_before else {}
         except (StoreUnavailable, TimeoutError) as exc:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
-        fresh: dict[uuid.UUID, IncidentEvent] = {}
+        new: dict[uuid.UUID, IncidentEvent] = {}
         for _, event in valid:
             if event.event_id not in found:
-                fresh.setdefault(event.event_id, event)
-        if fresh and not self._publisher.connected:
+                new.setdefault(event.event_id, event)
+        if new and not self._publisher.connected:
             raise Unavailable("not connected to the broker")
-        events = list(fresh.values())
+        events = list(new.values())
         outcomes = await self._publisher.publish_batch(events) if events else []
         published = [self._accepted(e, o) for e, o in zip(events, outcomes) if not isinstance(o, BaseException)]
         if events and not published:
