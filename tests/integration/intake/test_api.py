@@ -186,6 +186,18 @@ async def test_an_oversized_body_is_413(intake_settings):
     assert response.status_code == 413 and response.json()["error"] == "too_large"
 
 
+async def test_an_oversized_chunked_body_without_content_length_is_413(intake_settings):
+    settings = intake_settings.model_copy(update={"intake_max_body_bytes": 2048})
+
+    async def chunks():
+        for _ in range(10):
+            yield b" " * 1024
+
+    async with running_intake(settings) as intake:
+        response = await intake.post("/v1/incidents", content=chunks(), headers=bearer(settings))
+    assert response.status_code == 413 and response.json()["error"] == "too_large"
+
+
 async def test_a_batch_accepts_its_valid_items_and_rejects_the_others_each_with_its_reason(intake, intake_settings, topics):
     raised = (await intake.post("/v1/incidents", json=report(), headers=bearer(intake_settings))).json()
     iid = raised["incident_id"]
