@@ -29,7 +29,8 @@ def encode(event: Event | DeadLetter) -> Encoded:
     headers = [("event_type", event.event_type.encode()), ("schema_version", str(event.schema_version).encode())]
     if isinstance(event, Event):
         headers += [("classification", event.classification.value.encode()), ("mode", event.mode.value.encode())]
-    return Encoded(key=event.key().encode(), value=event.model_dump_json().encode(), headers=headers)
+    # to_json gives model_dump_json's bytes without its decode/encode round trip.
+    return Encoded(key=event.key().encode(), value=event.__pydantic_serializer__.to_json(event), headers=headers)
 
 
 def decode(value: bytes | None) -> Event:
@@ -44,8 +45,13 @@ def decode(value: bytes | None) -> Event:
 
 def describe_validation_error(exc: ValidationError) -> str:
     """Every bad field and why, in one line: `location.ward_code: unknown ward code ...`."""
-    parts = []
+    return "; ".join(f"{field}: {message}" for field, message in validation_problems(exc))
+
+
+def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """Every bad field and why, as (dotted field path, message) pairs."""
+    problems = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
-        parts.append(f"{loc or '(record)'}: {err['msg']}")
-    return "; ".join(parts)
+        problems.append((loc or "(record)", err["msg"]))
+    return problems

@@ -1,0 +1,200 @@
+"""Publishing events to the incidents topic with an acknowledgement bound.
+
+The producer is acks=all and idempotent (services.shared.kafka.make_producer). It is
+started in the background and retried until the broker answers, so intake serves (and
+answers 503) while the broker is down, and recovers by itself when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+from aiokafka.structs import RecordMetadata
+
+from services.shared.codec import Encoded, encode
+from services.shared.events import IncidentEvent
+from services.shared.kafka import make_producer
+from services.shared.logging import get_logger
+from services.shared.settings import Settings
+
+log = get_logger("intake.publisher")
+
+
+# Record batches up to 256 KiB (aiokafka's default is 16 KiB): far fewer produce requests
+# under load; well below the broker's default message.max.bytes (1 MiB).
+BATCH_BYTES = 256 * 1024
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not acknowledge in time (or is not connected): answer 503."""
+
+
+class Publisher:
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        on_latency: Callable[[float], None] = lambda s: None,
+        on_late_ack: Callable[[IncidentEvent, RecordMetadata], None] = lambda e, m: None,
+    ) -> None:
+        self.topic = topic
+        self._on_late_ack = on_late_ack
+        self._settings = settings
+        self._timeout_s = settings.intake_publish_timeout_s
+        self._on_latency = on_latency
+        self._producer: AIOKafkaProducer | None = None
+        self._connector: asyncio.Task | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
+
+    async def start(self) -> None:
+        """Connect within the bound if the broker answers; otherwise keep trying in the background."""
+        self._connector = asyncio.create_task(self._connect())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._connector), self._timeout_s)
+        except asyncio.TimeoutError:
+            log.warning("broker not reachable yet; retrying in the background", bootstrap=self._settings.kafka_bootstrap)
+
+    async def stop(self) -> None:
+        if self._connector is not None and not self._connector.done():
+            self._connector.cancel()
+            await asyncio.gather(self._connector, return_exceptions=True)
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def _connect(self) -> None:
+        delay = 0.2
+        while True:
+            producer = make_producer(
+                self._settings, request_timeout_ms=int(self._timeout_s * 1000), max_batch_size=BATCH_BYTES
+            )
+            try:
+                await producer.start()
+            except Exception as exc:  # noqa: BLE001 - any failure to connect: retry
+                await producer.stop()
+                log.info("broker connect failed; retrying", error=exc.__class__.__name__, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._producer = producer
+            log.info("producer connected", topic=self.topic)
+            return
+
+    async def reachable(self) -> bool:
+        if self._producer is None:
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), min(self._timeout_s, 3.0))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means not reachable
+            return False
+
+    async def enqueue(self, event: IncidentEvent) -> asyncio.Future[RecordMetadata]:
+        """Hand one event to the producer; the returned future resolves on the broker's ack."""
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("not connected to the broker")
+        encoded = encode(event)
+        started = time.perf_counter()
+        future = await producer.send(self.topic, encoded.value, key=encoded.key, headers=encoded.headers)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception() or self._on_latency(time.perf_counter() - started))
+        return future
+
+    async def publish_batch(self, events: list[IncidentEvent]) -> list[RecordMetadata | BaseException]:
+        """Many events at once: grouped by partition into record batches (one future per batch,
+        not per event), partitioned exactly as the producer partitions single sends."""
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("not connected to the broker")
+        started = time.perf_counter()
+        sent: list[tuple[asyncio.Future, list[tuple[int, int]]]] = []  # batch future, [(index, relative offset)]
+        outcomes: list[RecordMetadata | BaseException] = [BrokerUnavailable("not handed to the producer in time")] * len(events)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                partitions = sorted(await producer.partitions_for(self.topic))
+                by_partition: dict[int, list[tuple[int, Encoded]]] = {}
+                for index, event in enumerate(events):
+                    encoded = encode(event)
+                    partition = partitions[(murmur2(encoded.key) & 0x7FFFFFFF) % len(partitions)]
+                    by_partition.setdefault(partition, []).append((index, encoded))
+                for partition, items in by_partition.items():
+                    builder, members = producer.create_batch(), []
+                    for index, encoded in items:
+                        appended = builder.append(key=encoded.key, value=encoded.value, timestamp=None, headers=encoded.headers)
+                        if appended is None:  # full: send it, start the next
+                            sent.append((await producer.send_batch(builder, self.topic, partition=partition), members))
+                            builder, members = producer.create_batch(), []
+                            appended = builder.append(key=encoded.key, value=encoded.value, timestamp=None, headers=encoded.headers)
+                        members.append((index, appended.offset))
+                    sent.append((await producer.send_batch(builder, self.topic, partition=partition), members))
+                await asyncio.wait([future for future, _ in sent])
+        except TimeoutError:
+            pass
+        for future, members in sent:
+            if not future.done():
+                future.add_done_callback(lambda f, m=members: self._late_batch(f, [(events[i], r) for i, r in m]))
+                outcome: RecordMetadata | BaseException = BrokerUnavailable(
+                    f"broker did not acknowledge within {self._timeout_s:g}s"
+                )
+            else:
+                outcome = _settled(future)
+            for index, relative in members:
+                outcomes[index] = outcome if isinstance(outcome, BaseException) else _at(outcome, relative)
+        if sent and all(f.done() and not f.cancelled() and f.exception() is None for f, _ in sent):
+            self._on_latency(time.perf_counter() - started)
+        return outcomes
+
+    def _late_batch(self, future: asyncio.Future, members: list[tuple[IncidentEvent, int]]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            for event, relative in members:
+                self._on_late_ack(event, _at(future.result(), relative))
+
+    async def publish(self, events: list[IncidentEvent]) -> list[RecordMetadata | BaseException]:
+        """Publish events; each gets its metadata or the reason it was not acknowledged in time."""
+        futures: list[asyncio.Future[RecordMetadata] | BaseException] = []
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                for event in events:
+                    futures.append(await self.enqueue(event))
+                pending = [f for f in futures if isinstance(f, asyncio.Future)]
+                if pending:
+                    await asyncio.wait(pending)
+        except TimeoutError:
+            pass
+        except BrokerUnavailable as exc:
+            futures += [exc] * (len(events) - len(futures))
+        futures += [BrokerUnavailable("not handed to the producer in time")] * (len(events) - len(futures))
+        return [self._outcome(e, f) for e, f in zip(events, futures)]
+
+    def _outcome(
+        self, event: IncidentEvent, future: asyncio.Future[RecordMetadata] | BaseException
+    ) -> RecordMetadata | BaseException:
+        if isinstance(future, BaseException):
+            return future
+        if not future.done():
+            # The client hears 503; should the broker still acknowledge later, remember it so
+            # that the client's retry with the same event_id does not publish it twice.
+            future.add_done_callback(
+                lambda f: None if f.cancelled() or f.exception() else self._on_late_ack(event, f.result())
+            )
+            return BrokerUnavailable(f"broker did not acknowledge within {self._timeout_s:g}s")
+        return _settled(future)
+
+
+def _at(batch: RecordMetadata, relative: int) -> RecordMetadata:
+    """One record's metadata from its batch's (base offset + its place in the batch)."""
+    return batch._replace(offset=batch.offset + relative)
+
+
+def _settled(future: asyncio.Future[RecordMetadata]) -> RecordMetadata | BaseException:
+    if future.cancelled():
+        return BrokerUnavailable("publish cancelled")
+    exc = future.exception()
+    return BrokerUnavailable(f"broker refused: {exc.__class__.__name__}") if exc else future.result()
