@@ -56,6 +56,22 @@ class Settings(BaseSettings):
     kafka_heap: str = Field("512m", description="Heap of the local broker.")
     pg_port: int = Field(5432, description="Port of the local PostgreSQL started by `muster dev up`.")
 
+    # --- Escalation processor ------------------------------------------------------------
+    escalation_rules_file: Path = Field(
+        REPO_ROOT / "services" / "escalation" / "rules.yaml",
+        description="Escalation rules (YAML), validated at start-up.",
+    )
+    escalation_metrics_port: int = Field(9101, description="Port of the escalation processor's /metrics.")
+    escalation_app_id: str = Field(
+        "muster-escalation", description="Faust app id of the escalation processor (its consumer group; prefixed)."
+    )
+    escalation_tick_seconds: float = Field(
+        1.0, gt=0, description="How often the escalation processor checks acknowledgement deadlines."
+    )
+    escalation_cap_sender: str = Field(
+        "escalation@muster.partnership.example", description="CAP <sender> of escalation alerts."
+    )
+
     # --- Services ------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level of every service.")
     log_format: Literal["auto", "json", "console"] = Field(
