@@ -8,8 +8,11 @@ from services.escalation.config import load_rules, parse_rules
 from services.escalation.state import IncidentState, fold
 from services.shared import events as ev
 from services.shared.settings import REPO_ROOT
+from services.shared.wards import wards
 from tests.factories import T0, fact, reported
 
+# tests.factories.POPLAR is St Peter's in the packaged ward list: look Poplar up by name.
+POPLAR = next(code for code, ward in wards().items() if ward.name == "Poplar")
 DEFAULT_RULES = load_rules(REPO_ROOT / "services" / "escalation" / "rules.yaml")
 LEVELS = {
     1: {"name": "duty officer", "agencies": ["council"]},
@@ -35,7 +38,7 @@ def state(*facts: ev.IncidentEvent) -> IncidentState:
 def poplar_fire(**overrides) -> ev.IncidentReported:
     fields = dict(
         category="fire", severity=5, source=ev.Source(kind="fire", id="lfb-poplar"),
-        location=ev.Location(ward_code="E05009331", lat=51.508, lon=-0.017, address="Chrisp Street Market"),
+        location=ev.Location(ward_code=POPLAR, lat=51.508, lon=-0.017, address="Chrisp Street Market"),
         casualties=ev.Casualties(serious=2, minor=4), hazards=("fire", "smoke"),
         agencies_required=("fire", "ambulance"), description="Fire in a block of flats",
     )
@@ -43,4 +46,4 @@ def poplar_fire(**overrides) -> ev.IncidentReported:
     return reported(**fields)
 
 
-__all__ = ["DEFAULT_RULES", "T0", "fact", "reported", "ruleset", "state", "poplar_fire", "timedelta"]
+__all__ = ["DEFAULT_RULES", "POPLAR", "T0", "fact", "reported", "ruleset", "state", "poplar_fire", "timedelta"]
