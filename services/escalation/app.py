@@ -89,6 +89,7 @@ def run(settings: Settings) -> None:
         escalation = build(settings)
     except RulesFileError as exc:
         raise RunError(str(exc)) from None
+    (settings.home / "faust").mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_internal_topics(settings, escalation))
