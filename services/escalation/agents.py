@@ -67,9 +67,9 @@ class Escalation:
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.inputs = self.app.topic(self.incidents_name, self.control_name, **raw)
         self.candidates = self.app.topic(self.candidates_name, partitions=self.partitions, internal=True, **raw)
-        schema = faust.Schema(key_type=bytes, value_type=bytes, **raw)
-        self.table = self.app.Table("incident-state", partitions=self.partitions, schema=schema)
-        self.windows = self.app.Table("corroboration-windows", partitions=self.partitions, schema=schema)
+        raw_table = {"partitions": self.partitions, "key_type": bytes, "value_type": bytes}  # raw changelog records
+        self.table = self.app.Table("incident-state", **raw_table)
+        self.windows = self.app.Table("corroboration-windows", **raw_table)
         self.sender = _Sender(self.app)
 
     def internal_topics(self) -> list[str]:
