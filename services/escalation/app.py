@@ -8,6 +8,7 @@ stops start-up with the rule and field named), creates the internal topics, serv
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import faust
 from aiokafka.admin import NewTopic
@@ -53,6 +54,9 @@ def build(settings: Settings, rules: RuleSet | None = None) -> Escalation:
         topic_replication_factor=catalog.profile.replication_factor,
         topic_partitions=catalog.spec_of("incidents").partitions,
         consumer_auto_offset_reset="earliest",
+        # Static membership: a worker restarted after a crash takes over its partitions at once,
+        # instead of a second rebalance when the old member's session expires mid-recovery.
+        consumer_group_instance_id=settings.escalation_instance_id or f"{socket.gethostname()}-{app_id}",
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         broker_commit_interval=1.0,

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     escalation_app_id: str = Field(
         "muster-escalation", description="Faust app id of the escalation processor (its consumer group; prefixed)."
     )
+    escalation_instance_id: str | None = Field(
+        None,
+        description="Static consumer-group member id of this escalation worker (default: the host name); "
+        "a restarted worker takes its place at once. Give each worker on one host its own.",
+    )
     escalation_tick_seconds: float = Field(
         1.0, gt=0, description="How often the escalation processor checks acknowledgement deadlines."
     )
