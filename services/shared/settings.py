@@ -96,6 +96,27 @@ class Settings(BaseSettings):
         4 * 1024 * 1024, ge=1024, description="Largest request body intake reads; larger ones get 413."
     )
 
+    # --- Escalation processor ------------------------------------------------------------
+    escalation_rules_file: Path = Field(
+        REPO_ROOT / "services" / "escalation" / "rules.yaml",
+        description="Escalation rules (YAML), validated at start-up.",
+    )
+    escalation_metrics_port: int = Field(9101, description="Port of the escalation processor's /metrics.")
+    escalation_app_id: str = Field(
+        "muster-escalation", description="Faust app id of the escalation processor (its consumer group; prefixed)."
+    )
+    escalation_instance_id: str | None = Field(
+        None,
+        description="Static consumer-group member id of this escalation worker (default: the host name); "
+        "a restarted worker takes its place at once. Give each worker on one host its own.",
+    )
+    escalation_tick_seconds: float = Field(
+        1.0, gt=0, description="How often the escalation processor checks acknowledgement deadlines."
+    )
+    escalation_cap_sender: str = Field(
+        "escalation@muster.partnership.example", description="CAP <sender> of escalation alerts."
+    )
+
     # --- Services ------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level of every service.")
     log_format: Literal["auto", "json", "console"] = Field(

@@ -21,6 +21,14 @@ from tests import factories as f
 pytestmark = [pytest.mark.kafka]
 
 
+def _incident_key(key: bytes | None) -> uuid.UUID | None:
+    """Other tests put poison records with arbitrary keys on the same topic."""
+    try:
+        return uuid.UUID(key.decode())
+    except (AttributeError, ValueError):
+        return None
+
+
 async def test_simulating_n_events_to_kafka_leaves_exactly_n_records_keyed_and_in_order(test_settings, topics):
     seed = random.SystemRandom().randrange(10**9)  # a fresh seed: ids no other test run has used
     feed = FeedConfig(start=f.T0, hours=24, seed=seed, scenarios=tuple((n, None) for n in SCENARIOS))
@@ -30,7 +38,7 @@ async def test_simulating_n_events_to_kafka_leaves_exactly_n_records_keyed_and_i
 
     assert report.played.sent == 1500
     ours = report.tally.incident_ids
-    records = [r for r in await read_to_end(test_settings, topics.name("incidents")) if uuid.UUID(r.key.decode()) in ours]
+    records = [r for r in await read_to_end(test_settings, topics.name("incidents")) if _incident_key(r.key) in ours]
     assert len(records) == 1500
     expected = defaultdict(list)
     for event in list(generate(feed))[:1500]:

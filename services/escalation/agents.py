@@ -1,0 +1,250 @@
+"""Faust agents and the deadline timer. They decode, call the pure rules, send, record.
+
+Inputs of the incident agent: the incidents topic (facts) and the internal control topic
+(deadline ticks and corroboration notices, sent to the incident's own partition), so one
+agent with concurrency 1 owns every change to an incident's state. Outputs are acknowledged
+by Kafka *before* the state records them: a crash in between replays the record and
+re-sends the same deterministic event ids, never loses one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import faust
+from pydantic import ValidationError
+
+from services.escalation import corroboration as corr
+from services.escalation import metrics, rules
+from services.escalation.config import RuleSet
+from services.escalation.outputs import outputs
+from services.escalation.state import IncidentState, corroborated, fold, linked
+from services.shared import codec
+from services.shared.deadletter import send_dead_letter
+from services.shared.events import (
+    EscalationRaised, EscalationStoodDown, IncidentEvent, IncidentReported, INCIDENT_FACTS, Mode, utcnow,
+)
+from services.shared.logging import get_logger
+from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog
+
+log = get_logger("muster.escalation")
+SERVICE = "escalation"
+RETRIES = (0.5, 1.0, 2.0)
+
+
+class _Sender:
+    """send_and_wait in the shape services.shared.deadletter expects, over faust's producer."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def send_and_wait(self, topic, value, key=None, headers=None):  # noqa: ANN001
+        return await self.app.producer.send_and_wait(topic, key, value, None, None, headers)
+
+
+@dataclass
+class Escalation:
+    app: faust.App
+    settings: Settings
+    catalog: TopicCatalog
+    rules: RuleSet
+    partitions: int = 0
+    index: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)
+    ticked: dict[bytes, float] = field(default_factory=dict)
+    dirty: bool = True
+
+    def __post_init__(self) -> None:
+        self.partitions = self.catalog.spec_of("incidents").partitions
+        self.incidents_name = self.catalog.name("incidents")
+        self.control_name = f"{self.app.conf.id}-control"
+        self.candidates_name = f"{self.app.conf.id}-corroboration-candidates"
+        self.deadletter_name = self.catalog.name("deadletter")
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.inputs = self.app.topic(self.incidents_name, self.control_name, **raw)
+        self.candidates = self.app.topic(self.candidates_name, partitions=self.partitions, internal=True, **raw)
+        raw_table = {"partitions": self.partitions, "key_type": bytes, "value_type": bytes}  # raw changelog records
+        self.table = self.app.Table("incident-state", **raw_table)
+        self.windows = self.app.Table("corroboration-windows", **raw_table)
+        self.sender = _Sender(self.app)
+
+    def internal_topics(self) -> list[str]:
+        return [self.control_name, self.candidates_name]
+
+    def wire(self) -> None:
+        self.app.agent(self.inputs, name="incidents", concurrency=1)(self._incident_agent)
+        self.app.agent(self.candidates, name="corroboration", concurrency=1)(self._candidate_agent)
+        self.app.timer(self.settings.escalation_tick_seconds, name="deadlines")(self.tick)
+        self.app.on_partitions_assigned.connect(self._on_assigned)
+
+    async def _on_assigned(self, *_args, **_kwargs) -> None:
+        self.dirty = True
+
+    # --- agents -------------------------------------------------------------------------
+
+    async def _incident_agent(self, stream) -> None:  # noqa: ANN001
+        async for event in stream.events():
+            await self._guarded(event, self.on_incident_record, "incidents" if event.message.topic ==
+                                self.incidents_name else "control")
+
+    async def _candidate_agent(self, stream) -> None:  # noqa: ANN001
+        async for event in stream.events():
+            await self._guarded(event, self.on_candidate, "candidates")
+
+    async def _guarded(self, event, handler, input_name: str) -> None:  # noqa: ANN001
+        """One record: poison goes to the dead-letter topic; nothing stops the partition."""
+        msg = event.message
+        for attempt, backoff in enumerate((*RETRIES, None)):
+            try:
+                await handler(event)
+                break
+            except (codec.PoisonRecord, ValidationError, ValueError) as exc:
+                await self._dead_letter(msg, exc)
+                break
+            except Exception as exc:  # noqa: BLE001 - classify: retry, then dead-letter; never crash
+                log.warning("escalation.retry", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                            attempt=attempt + 1, error_class=type(exc).__name__)
+                if backoff is None:
+                    await self._dead_letter(msg, exc)
+                    break
+                await asyncio.sleep(backoff)
+        metrics.EVENTS.labels(input=input_name).inc()
+
+    async def _dead_letter(self, msg, exc: BaseException) -> None:  # noqa: ANN001
+        headers = msg.headers.items() if isinstance(msg.headers, Mapping) else (msg.headers or ())
+        try:
+            await send_dead_letter(
+                self.sender, self.deadletter_name, service=SERVICE, source_topic=msg.topic,
+                partition=msg.partition, offset=msg.offset, error=exc, key=msg.key, value=msg.value, headers=headers,
+            )
+            metrics.DEAD_LETTERS.inc()
+            log.warning("escalation.dead_letter", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                        error_class=type(exc).__name__, error=str(exc)[:300])
+        except Exception:  # noqa: BLE001 - the broker is gone; faust will stop the worker, not this agent
+            log.exception("escalation.dead_letter_failed", topic=msg.topic, partition=msg.partition,
+                          offset=msg.offset)
+
+    async def on_incident_record(self, event) -> None:  # noqa: ANN001
+        msg = event.message
+        if msg.topic == self.control_name:
+            notice = corr.Notice.model_validate_json(event.value)
+            await self.process(str(notice.incident_id), msg.partition, lambda s: _apply_notice(s, notice))
+            return
+        fact = codec.decode(event.value)
+        if not isinstance(fact, INCIDENT_FACTS):
+            raise codec.PoisonRecord(f"event_type: {fact.event_type} is not an incident fact")
+        await self.process(str(fact.incident_id), msg.partition, lambda s: fold(s, fact, msg.partition), fact)
+
+    async def process(self, incident: str, partition: int, change, fact: IncidentEvent | None = None) -> None:
+        key = incident.encode()
+        raw = self.table.get(key)
+        before = IncidentState.model_validate_json(raw) if raw is not None else None
+        state = change(before)
+        if state is None:
+            return
+        now = utcnow()
+        decision = rules.decide(state, self.rules, now)
+        produced = outputs(state, decision, sender=self.settings.escalation_cap_sender, now=now)
+        after = rules.apply(state, decision)
+        sends = [self._publish(e) for e in produced]
+        if isinstance(fact, IncidentReported) and before is None:
+            sends.append(self._nominate(fact, partition))
+        if sends:
+            await asyncio.gather(*sends)
+        if after != before:
+            self.table[key] = after.model_dump_json().encode()
+        self._track(key, after)
+        for e in produced:
+            log.info("escalation.produced", event_type=e.event_type, event_id=str(e.event_id),
+                     incident_id=incident, level=getattr(e, "level", None), mode=e.mode.value,
+                     ward=getattr(e, "ward_code", None), partition=partition)
+
+    async def on_candidate(self, event) -> None:  # noqa: ANN001
+        candidate = corr.Candidate.model_validate_json(event.value)
+        raw = self.windows.get(event.key)
+        window = corr.Window.model_validate_json(raw) if raw is not None else corr.Window()
+        new, notices = corr.observe(window, candidate, self.rules)
+        if notices:
+            await asyncio.gather(*(self._send(self.control_name, str(n.incident_id).encode(),
+                                              n.model_dump_json().encode(), partition=n.partition) for n in notices))
+        if new != window:
+            self.windows[event.key] = new.model_dump_json().encode()
+
+    # --- timer --------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Deadlines that fell due (also while the worker was down) become ticks to their incident."""
+        if self.app.rebalancing or getattr(self.app, "in_recovery", False):
+            self.dirty = True
+            return
+        if self.dirty:
+            self._rebuild()
+        now, clock = utcnow(), time.monotonic()
+        quiet = max(5.0, 5 * self.settings.escalation_tick_seconds)
+        due = [(k, p) for k, (at, p) in self.index.items() if at <= now and clock - self.ticked.get(k, -quiet) >= quiet]
+        for key, partition in due:
+            self.ticked[key] = clock
+            notice = corr.Notice(kind="deadline", incident_id=key.decode(), partition=partition)
+            await self._send(self.control_name, key, notice.model_dump_json().encode(), partition=partition)
+        metrics.PENDING_DEADLINES.set(len(self.index))
+
+    def _rebuild(self) -> None:
+        self.index.clear()
+        for key, raw in self.table.items():
+            self._track(key, IncidentState.model_validate_json(raw))
+        self.dirty = False
+        log.info("escalation.deadlines_indexed", pending=len(self.index))
+
+    def _track(self, key: bytes, s: IncidentState) -> None:
+        if s.next_deadline is not None and s.escalating and s.partition is not None:
+            self.index[key] = (s.next_deadline, s.partition)
+        else:
+            self.index.pop(key, None)
+            self.ticked.pop(key, None)
+
+    # --- sending ------------------------------------------------------------------------
+
+    async def _send(self, topic: str, key: bytes, value: bytes, partition: int | None = None, headers=None):  # noqa: ANN001
+        fut = await self.app.producer.send(topic, key, value, partition, None, headers)
+        return await fut
+
+    async def _publish(self, e: EscalationRaised | EscalationStoodDown) -> None:
+        """To the all-agencies topic and each target agency's; exercise and test only to exercise topics."""
+        exercise = e.mode is not Mode.LIVE
+        topics = [self.catalog.escalation_topic(None, exercise=exercise)]
+        topics += [self.catalog.escalation_topic(a.value, exercise=exercise) for a in e.agencies]
+        enc = codec.encode(e)
+        await asyncio.gather(*(self._send(t, enc.key, enc.value, headers=enc.headers) for t in topics))
+        if isinstance(e, EscalationRaised):
+            for agency in e.agencies:
+                metrics.ESCALATIONS.labels(level=str(e.level), agency=agency.value).inc()
+            metrics.DECISION_LATENCY.observe(max(0.0, (utcnow() - e.occurred_at).total_seconds()))
+        else:
+            metrics.STAND_DOWNS.inc()
+
+    async def _nominate(self, fact: IncidentReported, partition: int) -> None:
+        """A report that corroboration rules cover goes to the worker that sees its whole kind."""
+        loc = fact.location
+        if not self.rules.corroboration_for(fact.category) or loc.lat is None or loc.lon is None:
+            return
+        candidate = corr.Candidate(
+            incident_id=fact.incident_id, partition=partition, category=fact.category.value, mode=fact.mode.value,
+            source=f"{fact.source.kind.value}:{fact.source.id}", lat=loc.lat, lon=loc.lon, at=fact.occurred_at,
+        )
+        key = corr.group_key(fact.mode.value, fact.category.value).encode()
+        await self._send(self.candidates_name, key, candidate.model_dump_json().encode())
+
+
+def _apply_notice(s: IncidentState | None, notice: corr.Notice) -> IncidentState | None:
+    if notice.kind == "deadline":
+        return s
+    base = s or IncidentState(incident_id=notice.incident_id)
+    if notice.kind == "corroborated" and notice.rule_id:
+        return corroborated(base, notice.rule_id, notice.members)
+    if notice.kind == "linked" and notice.lead:
+        return linked(base, notice.lead)
+    raise codec.PoisonRecord(f"kind: unknown control notice {notice.kind!r}")

@@ -1,0 +1,136 @@
+"""An incident as the escalation processor sees it, and the pure fold of facts into it.
+
+The state is the value of the changelog-backed table (one per incident). Nothing here
+does I/O; `fold` takes a state (or None) and one fact and returns the next state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from services.escalation.config import RuleSet
+from services.shared import events as ev
+
+
+class Raised(BaseModel):
+    """One (incident, level) that has been escalated: it never escalates again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_id: uuid.UUID
+    at: datetime
+    rule_id: str
+    agencies: tuple[ev.Agency, ...]
+
+
+class IncidentState(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    incident_id: uuid.UUID
+    partition: int | None = None
+    mode: ev.Mode = ev.Mode.LIVE
+    classification: ev.Classification = ev.Classification.OFFICIAL
+    category: ev.Category | None = None
+    severity: int | None = None
+    location: ev.Location | None = None
+    casualties: ev.Casualties = ev.Casualties()
+    hazards: tuple[ev.Hazard, ...] = ()
+    agencies_required: tuple[ev.Agency, ...] = ()
+    agencies_present: tuple[ev.Agency, ...] = ()
+    source_kind: ev.SourceKind | None = None
+    status: ev.IncidentStatus = ev.IncidentStatus.OPEN
+    reported_at: datetime | None = None
+    last_fact_at: datetime | None = None
+    acknowledged: bool = False
+    major_declared: bool = False
+    linked_to: uuid.UUID | None = None
+    corroboration_rule: str | None = None
+    corroborated_with: tuple[uuid.UUID, ...] = ()
+    raised: dict[int, Raised] = {}
+    rule_set: RuleSet | None = None
+    next_deadline: datetime | None = None
+    stood_down: bool = False
+
+    @property
+    def max_level(self) -> int:
+        return max(self.raised, default=0)
+
+    @property
+    def escalating(self) -> bool:
+        """Can still escalate: reported, not linked to a lead, not finished."""
+        return self.category is not None and self.linked_to is None and not self.status.terminal
+
+
+def _union(*groups: tuple[ev.Agency, ...]) -> tuple[ev.Agency, ...]:
+    present = {a for g in groups for a in g}
+    return tuple(a for a in ev.Agency if a in present)
+
+
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b > a else a
+
+
+def fold(state: IncidentState | None, fact: ev.IncidentEvent, partition: int | None = None) -> IncidentState:
+    """The state after one incident fact. Late facts never move the status backwards."""
+    s = state or IncidentState(incident_id=fact.incident_id, mode=fact.mode)
+    common = {
+        "partition": partition if partition is not None else s.partition,
+        "classification": ev.Classification.highest(s.classification, fact.classification),
+        "last_fact_at": _later(s.last_fact_at, fact.occurred_at),
+    }
+    return s.model_copy(update={**common, **_changes(s, fact)})
+
+
+def _changes(s: IncidentState, fact: ev.IncidentEvent) -> dict:
+    match fact:
+        case ev.IncidentReported():
+            return {
+                "mode": fact.mode, "category": fact.category, "severity": fact.severity, "location": fact.location,
+                "casualties": fact.casualties, "hazards": fact.hazards, "agencies_required": fact.agencies_required,
+                "source_kind": fact.source.kind, "reported_at": fact.occurred_at,
+            }
+        case ev.IncidentUpdated():
+            given = {
+                f: getattr(fact, f)
+                for f in ("category", "severity", "location", "casualties", "hazards", "agencies_required")
+                if getattr(fact, f) is not None
+            }
+            return given
+        case ev.IncidentAcknowledged():
+            return {"acknowledged": True, "next_deadline": None}
+        case ev.ResponderDispatched():
+            return {"acknowledged": True, "next_deadline": None, **_status(s, ev.IncidentStatus.DISPATCHED)}
+        case ev.ResponderArrived():
+            return {
+                "acknowledged": True, "next_deadline": None,
+                "agencies_present": _union(s.agencies_present, (fact.agency,)),
+                **_status(s, ev.IncidentStatus.ON_SCENE),
+            }
+        case ev.IncidentStatusChanged():
+            moved = _status(s, fact.status)
+            if fact.status.rank >= ev.IncidentStatus.ACKNOWLEDGED.rank:
+                moved.update(acknowledged=True, next_deadline=None)
+            return moved
+        case ev.IncidentLinked():
+            return {"linked_to": fact.lead_incident_id, "next_deadline": None}
+        case ev.MajorIncidentDeclared():
+            return {"major_declared": True}
+        case _:
+            return {}
+
+
+def _status(s: IncidentState, status: ev.IncidentStatus) -> dict:
+    return {"status": status} if status.rank > s.status.rank else {}
+
+
+def corroborated(s: IncidentState, rule_id: str, members: tuple[uuid.UUID, ...]) -> IncidentState:
+    """This incident leads a group of independent reports of the same thing."""
+    merged = tuple(sorted({*s.corroborated_with, *members} - {s.incident_id}, key=str))
+    return s.model_copy(update={"corroboration_rule": s.corroboration_rule or rule_id, "corroborated_with": merged})
+
+
+def linked(s: IncidentState, lead: uuid.UUID) -> IncidentState:
+    """This incident is one report of a group led by another: it escalates with its lead."""
+    return s.model_copy(update={"linked_to": s.linked_to or lead, "next_deadline": None})

@@ -1,0 +1,160 @@
+"""The escalation scenarios of issue 4, against the real broker and a real worker process."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from lxml import etree
+
+from services.escalation.cap import NS
+from services.shared import events as ev
+from services.shared.events import derived_event_id, utcnow
+from services.shared.wards import wards
+from tests.cap_schema import assert_valid_cap
+from tests.factories import fact, reported
+from tests.integration.escalation.conftest import DEADLINE_SECONDS
+from tests.integration.escalation.support import escalation_topics, send
+from tests.support import wait_until
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+POPLAR = next(code for code, ward in wards().items() if ward.name == "Poplar")
+C = {"c": NS}
+
+
+def now_fact(cls, incident_id, **fields):  # noqa: ANN001, ANN201
+    return fact(cls, incident_id, utcnow(), **fields)
+
+
+def poplar_fire(**overrides) -> ev.IncidentReported:
+    at = utcnow()
+    fields = dict(
+        occurred_at=at, recorded_at=at, category="fire", severity=5, source=ev.Source(kind="fire", id="lfb-1"),
+        location=ev.Location(ward_code=POPLAR, lat=51.509, lon=-0.015, address="Chrisp Street Market"),
+        casualties=ev.Casualties(serious=2, minor=5), hazards=("fire", "smoke"), agencies_required=("fire",),
+        description="Fire in a tower block",
+    )
+    fields.update(overrides)
+    return reported(**fields)
+
+
+def cap_of(value: dict) -> etree._Element:
+    return assert_valid_cap(value["cap_xml"])
+
+
+async def test_a_severity_5_fire_with_casualties_in_poplar_reaches_fire_police_and_ambulance_at_level_3(
+        producer, topics, tap):
+    incident = poplar_fire()
+    await send(producer, topics, incident)
+    agency_topics = [topics.escalation_topic(a, exercise=False) for a in ("fire", "police", "ambulance")]
+    await wait_until(lambda: all(tap.on(t, incident.incident_id, "EscalationRaised") for t in agency_topics), 30,
+                     what="level 3 on the fire, police and ambulance topics")
+    for topic in agency_topics:
+        (raised,) = tap.on(topic, incident.incident_id, "EscalationRaised")
+        assert raised["level"] == 3 and raised["event_id"] == str(derived_event_id(incident.incident_id, 3, "raised"))
+        m = raised["methane"]
+        assert m["major_incident"] is True and "Poplar" in m["exact_location"] and m["type"].startswith("fire")
+        assert m["hazards"] == ["fire", "smoke"] and m["access"]
+        assert (m["number_of_casualties"]["serious"], m["number_of_casualties"]["minor"]) == (2, 5)
+        assert {"fire", "police", "ambulance"} <= set(m["emergency_services_required"])
+        assert "emergency_services_present" in m
+        assert cap_of(raised).findtext("c:msgType", namespaces=C) == "Alert"
+    assert len(tap.on(topics.escalation_topic(None, exercise=False), incident.incident_id)) == 1
+
+
+async def test_a_minor_antisocial_behaviour_report_escalates_nothing(producer, topics, tap, worker):
+    incident = reported(occurred_at=utcnow(), category="antisocial_behaviour", severity=2)
+    await send(producer, topics, incident)
+    await wait_until(lambda: tap.state_of(worker.changelog, incident.incident_id), 30,
+                     what="the worker to record the report")
+    assert not [t for t in escalation_topics(topics) if tap.on(t, incident.incident_id)]
+
+
+async def test_three_cctv_reports_of_one_fight_close_together_produce_one_escalation(producer, topics, tap, worker):
+    at = utcnow()
+    reports = [
+        reported(occurred_at=at + timedelta(minutes=i), recorded_at=at + timedelta(minutes=i), category="violence",
+                 severity=3, source=ev.Source(kind="cctv", id=f"cam-{i}", agency="council"),
+                 location=ev.Location(ward_code=POPLAR, lat=51.5090 + 0.0004 * i, lon=-0.0150))
+        for i in range(3)
+    ]
+    for r in reports:
+        await send(producer, topics, r)
+    ids = {str(r.incident_id) for r in reports}
+    everyone = topics.escalation_topic(None, exercise=False)
+    await wait_until(lambda: [v for v in tap.on(everyone, event_type="EscalationRaised") if v["incident_id"] in ids],
+                     30, what="the corroborated escalation")
+    members = [r.incident_id for r in reports[1:]]
+    await wait_until(lambda: all((tap.state_of(worker.changelog, m) or {}).get("linked_to") for m in members), 30,
+                     what="the other reports to be linked to the lead")
+    raised = [v for v in tap.on(everyone, event_type="EscalationRaised") if v["incident_id"] in ids]
+    assert len(raised) == 1
+    (one,) = raised
+    assert one["incident_id"] == str(reports[0].incident_id) and one["rule_id"] == "corroborated-disorder"
+    assert set(one["related_incident_ids"]) == {str(m) for m in members}
+    cap_of(one)
+
+
+async def test_an_unacknowledged_severity_4_incident_climbs_then_stops_once_acknowledged_and_stands_down(
+        producer, topics, tap, worker):
+    incident = reported(occurred_at=utcnow(), category="road_traffic_collision", severity=4,
+                        source=ev.Source(kind="police", id="met-1"))
+    everyone = topics.escalation_topic(None, exercise=False)
+    raised = lambda: sorted(v["level"] for v in tap.on(everyone, incident.incident_id, "EscalationRaised"))  # noqa: E731
+    await send(producer, topics, incident)
+    await wait_until(lambda: raised() == [2], 30, what="the first escalation (level 2, serious collision)")
+    await wait_until(lambda: raised() == [2, 3], 3 * DEADLINE_SECONDS + 10, what="a climb after the deadline")
+    assert tap.on(everyone, incident.incident_id, "EscalationRaised")[1]["rule_id"] == "acknowledgement-deadline"
+
+    second = reported(occurred_at=utcnow(), category="other", severity=4)
+    await send(producer, topics, second)
+    await wait_until(lambda: [v["level"] for v in tap.on(everyone, second.incident_id)] == [1], 30, what="level 1")
+    await send(producer, topics, now_fact(ev.IncidentAcknowledged, second.incident_id, acknowledged_by="op-3"))
+    await wait_until(lambda: (tap.state_of(worker.changelog, second.incident_id) or {}).get("acknowledged"), 30,
+                     what="the acknowledgement to be recorded")
+    next_due = second.occurred_at + timedelta(seconds=2 * DEADLINE_SECONDS + 2)
+    await wait_until(lambda: utcnow() > next_due, 3 * DEADLINE_SECONDS + 5, what="the next deadline to pass")
+    assert [v["level"] for v in tap.on(everyone, second.incident_id)] == [1]
+
+    await send(producer, topics, now_fact(ev.IncidentStatusChanged, second.incident_id, status="resolved"))
+    await wait_until(lambda: tap.on(everyone, second.incident_id, "EscalationStoodDown"), 30, what="the stand-down")
+    (stood_down,) = tap.on(everyone, second.incident_id, "EscalationStoodDown")
+    assert stood_down["levels"] == [1] and stood_down["final_status"] == "resolved"
+    doc = cap_of(stood_down)
+    assert doc.findtext("c:msgType", namespaces=C) == "Cancel"
+    first_id = tap.on(everyone, second.incident_id, "EscalationRaised")[0]["event_id"]
+    assert f"urn:uuid:{first_id}" in doc.findtext("c:references", namespaces=C)
+    council = topics.escalation_topic("council", exercise=False)
+    assert tap.on(council, second.incident_id, "EscalationStoodDown")
+
+
+async def test_an_exercise_incident_never_reaches_a_live_topic(producer, topics, tap, worker):
+    incident = poplar_fire(mode="exercise")
+    await send(producer, topics, incident)
+    exercise_fire = topics.escalation_topic("fire", exercise=True)
+    await wait_until(lambda: tap.on(exercise_fire, incident.incident_id), 30, what="the exercise fire topic")
+    await wait_until(lambda: tap.state_of(worker.changelog, incident.incident_id), 30, what="the recorded state")
+    (raised,) = tap.on(exercise_fire, incident.incident_id)
+    assert cap_of(raised).findtext("c:status", namespaces=C) == "Exercise"
+    live = [t for t in escalation_topics(topics) if ".exercise." not in t]
+    assert not [t for t in live if tap.on(t, incident.incident_id)]
+
+
+async def test_poison_records_go_to_the_dead_letter_topic_and_later_records_still_flow(producer, topics, tap):
+    incidents = topics.name("incidents")
+    garbage = await producer.send_and_wait(incidents, b"\x00not json", key=b"junk", partition=2)
+    bad_ward = poplar_fire().model_dump(mode="json") | {"location": {"ward_code": "E05999999"}}
+    import json
+    invalid = await producer.send_and_wait(incidents, json.dumps(bad_ward).encode(), key=b"junk", partition=2)
+    later = poplar_fire(incident_id=uuid.uuid4())
+    await send(producer, topics, later, partition=2)
+    deadletter = topics.name("deadletter")
+    letters = lambda: {v["source_offset"]: v for v in tap.on(deadletter) if v["source_topic"] == incidents}  # noqa: E731
+    await wait_until(lambda: {garbage.offset, invalid.offset} <= set(letters()), 30, what="two dead letters")
+    assert letters()[garbage.offset]["source_partition"] == 2
+    assert letters()[garbage.offset]["error_class"] == "PoisonRecord"
+    assert "ward_code" in letters()[invalid.offset]["error"]
+    await wait_until(lambda: tap.on(topics.escalation_topic("fire", exercise=False), later.incident_id), 30,
+                     what="the record after the poison to escalate")
