@@ -27,6 +27,7 @@ from services.shared.events import (
     TensionLevelChanged,
     derived_event_id,
 )
+from services.tension.facts import Reported
 from services.tension.config import HOUR, TensionConfig, Window
 from services.tension.state import ClockState, Indicator, WardState
 
@@ -70,7 +71,7 @@ def ward_partition(ward: str, partitions: int) -> int:
     return zlib.crc32(ward.encode()) % partitions
 
 
-def indicator(event: IncidentReported, partition: int, partitions: int) -> Indicator | None:
+def indicator(event: IncidentReported | Reported, partition: int, partitions: int) -> Indicator | None:
     """What a live report contributes; exercise and test reports never drive live alerts."""
     if event.mode is not Mode.LIVE:
         return None
