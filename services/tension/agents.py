@@ -17,7 +17,7 @@ from services.shared.events import Category
 from services.tension import metrics
 from services.tension.rekey import Rekey
 from services.tension.rules import process, to_event
-from services.tension.state import Indicator
+from services.tension.state import REPORT, Indicator
 from services.tension.wiring import Wiring, dead_letter, log
 
 _CATEGORIES = frozenset(c.value for c in Category)
@@ -30,8 +30,11 @@ def read_indicators(value: bytes | None, ward_names: dict[str, str]) -> list[Ind
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise PoisonRecord(f"by-ward record: {exc}") from None
     for ind in inds:
-        if ind.ward not in ward_names or ind.category not in _CATEGORIES:
-            raise PoisonRecord(f"by-ward record: unknown ward {ind.ward!r} or category {ind.category!r}")
+        report = ind.kind == REPORT
+        if (report or ind.ward is not None) and ind.ward not in ward_names:
+            raise PoisonRecord(f"by-ward record: unknown ward {ind.ward!r}")
+        if (report or ind.category is not None) and ind.category not in _CATEGORIES:
+            raise PoisonRecord(f"by-ward record: unknown category {ind.category!r}")
     return inds
 
 
@@ -60,6 +63,7 @@ async def score_partition(w: Wiring, partition: int, inds: list[Indicator]) -> N
     metrics.INDICATORS.inc(result.counted)
     metrics.LATE.inc(result.late)
     metrics.DUPLICATES.inc(result.duplicates)
+    metrics.MOVED.inc(result.moved)
     for change in result.changes:
         alert = to_event(change, w.ward_names.get(change.ward, change.ward))
         encoded = encode(alert)

@@ -63,7 +63,7 @@ class Updated(_Narrow):
 
 
 TensionFact = Union[Reported, Updated]
-COUNTED = frozenset({"IncidentReported"})
+COUNTED = frozenset({"IncidentReported", "IncidentUpdated"})
 _ADAPTER: TypeAdapter[TensionFact] = TypeAdapter(Annotated[TensionFact, Field(discriminator="event_type")])
 
 

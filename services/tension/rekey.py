@@ -22,6 +22,7 @@ from aiokafka.structs import TopicPartition
 from mode import Service
 
 from services.shared.codec import PoisonRecord
+from services.shared.events import Mode
 from services.shared.kafka import make_consumer
 from services.tension import metrics
 from services.tension.facts import read_fact
@@ -43,11 +44,17 @@ def route(w: Wiring, records: list, sources: int, dead: list) -> dict[int, list[
             continue
         if fact is None:
             continue
-        ind = indicator(fact, record.partition, sources)
-        if ind is None:
+        if fact.mode is not Mode.LIVE:
             metrics.EXERCISE.inc()
             continue
-        routed[ward_partition(ind.ward, partitions)].append(ind.pack())
+        ind = indicator(fact, record.partition, sources)
+        if ind is None:
+            continue
+        if ind.ward is None:  # an update: the partition holding its report applies it
+            for partition in range(partitions):
+                routed[partition].append(ind.pack())
+        else:
+            routed[ward_partition(ind.ward, partitions)].append(ind.pack())
     return routed
 
 
