@@ -17,7 +17,7 @@ from services.shared.events import Category
 from services.tension import metrics
 from services.tension.rekey import Rekey
 from services.tension.rules import process, to_event
-from services.tension.state import REPORT, Indicator
+from services.tension.state import LIVE, REPORT, Indicator
 from services.tension.wiring import Wiring, dead_letter, log
 
 _CATEGORIES = frozenset(c.value for c in Category)
@@ -46,31 +46,37 @@ def attach(w: Wiring) -> None:
     @w.app.agent(w.by_ward, name="tension-score", concurrency=1)
     async def score(stream):  # noqa: ANN001, ANN202 - faust agent
         async for batch in stream.take_events(processing.batch_max, within=processing.batch_within):
-            by_partition: dict[int, list[Indicator]] = defaultdict(list)
+            by_scope: dict[tuple[int, str], list[Indicator]] = defaultdict(list)
             for event in batch:
                 try:
-                    by_partition[event.message.partition].extend(read_indicators(event.message.value, w.ward_names))
+                    for ind in read_indicators(event.message.value, w.ward_names):
+                        by_scope[event.message.partition, ind.mode].append(ind)
                 except PoisonRecord as exc:
                     await dead_letter(w, "tension.by_ward", event.message, exc)
-            for partition, inds in by_partition.items():
-                await score_partition(w, partition, inds)
+            for (partition, mode), inds in by_scope.items():
+                await score_partition(w, partition, inds, mode)
 
 
-async def score_partition(w: Wiring, partition: int, inds: list[Indicator]) -> None:
-    clock = w.tables.clock(partition)
-    wards = w.tables.ward_states({*clock.wards, *(i.ward for i in inds)})
+async def score_partition(w: Wiring, partition: int, inds: list[Indicator], mode: str = LIVE) -> None:
+    """One by-ward partition's batch in one mode: live, or an exercise or test scored apart."""
+    clock = w.tables.clock(partition, mode)
+    wards = w.tables.ward_states({*clock.wards, *(i.ward for i in inds if i.ward is not None)}, mode)
     result = process(clock, wards, inds, w.config)
     metrics.INDICATORS.inc(result.counted)
     metrics.LATE.inc(result.late)
     metrics.DUPLICATES.inc(result.duplicates)
     metrics.MOVED.inc(result.moved)
+    live = mode == LIVE
     for change in result.changes:
-        alert = to_event(change, w.ward_names.get(change.ward, change.ward))
+        alert = to_event(change, w.ward_names.get(change.ward, change.ward), mode)
         encoded = encode(alert)
-        await w.alerts.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
-        metrics.ALERTS.labels(change.new.value).inc()
+        topic = w.alerts if live else w.exercise_alerts
+        await topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
+        if live:
+            metrics.ALERTS.labels(change.new.value).inc()
         log.info("tension_level_changed", ward=change.ward, old=change.old.value, new=change.new.value,
-                 score=change.score, window=change.window, event_id=str(alert.event_id))
-    w.tables.save(partition, clock, wards)
-    for code, state in wards.items():
-        metrics.WARD_LEVEL.labels(code).set(("normal", "elevated", "high", "critical").index(state.level))
+                 score=change.score, window=change.window, event_id=str(alert.event_id), mode=mode)
+    w.tables.save(partition, clock, wards, mode)
+    if live:
+        for code, state in wards.items():
+            metrics.WARD_LEVEL.labels(code).set(("normal", "elevated", "high", "critical").index(state.level))

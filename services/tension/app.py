@@ -79,6 +79,7 @@ def build(settings: Settings, *, app_id: str | None = None) -> Wiring:
         rekey_group=rekey_group_for(app_id),
         by_ward=raw_topic(f"{app_id}-by-ward", internal=True, partitions=partitions, replicas=replication),
         alerts=raw_topic(catalog.name("tension.alerts")),
+        exercise_alerts=raw_topic(catalog.name("tension.alerts.exercise")),
         deadletter_topic=catalog.name("deadletter"),
         tables=make_tables(app, partitions),
         ward_names={code: ward.name for code, ward in load_wards(settings.wards_file).items()},

@@ -9,6 +9,6 @@ ALERTS = Counter("muster_tension_alerts_raised_total", "Tension level changes pu
 INDICATORS = Counter("muster_tension_indicators_total", "Incident reports counted in a ward's windows.")
 LATE = Counter("muster_tension_late_events_total", "Reports and updates older than the grace period: counted here only.")
 DUPLICATES = Counter("muster_tension_duplicate_events_total", "Reports seen again (redelivery) and ignored.")
-EXERCISE = Counter("muster_tension_exercise_events_total", "Exercise and test reports, kept out of live tension.")
+EXERCISE = Counter("muster_tension_exercise_events_total", "Exercise and test facts, scored apart from live tension (alerts on the exercise topic).")
 DEAD_LETTERS = Counter("muster_tension_dead_letters_total", "Records sent to the dead-letter topic.", ["topic_id"])
 MOVED = Counter("muster_tension_recategorised_total", "Updates that moved a counted report's weight (category or grading changed).")

@@ -44,12 +44,11 @@ def route(w: Wiring, records: list, sources: int, dead: list) -> dict[int, list[
             continue
         if fact is None:
             continue
-        if fact.mode is not Mode.LIVE:
-            metrics.EXERCISE.inc()
-            continue
         ind = indicator(fact, record.partition, sources)
         if ind is None:
             continue
+        if fact.mode is not Mode.LIVE:
+            metrics.EXERCISE.inc()
         if ind.ward is None:  # an update: the partition holding its report applies it
             for partition in range(partitions):
                 routed[partition].append(ind.pack())

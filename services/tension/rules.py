@@ -29,7 +29,7 @@ from services.shared.events import (
 )
 from services.tension.config import HOUR, TensionConfig, Window
 from services.tension.facts import TensionFact
-from services.tension.state import REPORT, UPDATE, ClockState, Indicator, WardState
+from services.tension.state import LIVE, REPORT, UPDATE, ClockState, Indicator, WardState
 
 LEVELS = tuple(TensionLevel)
 
@@ -74,20 +74,20 @@ def ward_partition(ward: str, partitions: int) -> int:
 
 
 def indicator(event: IncidentReported | TensionFact, partition: int, partitions: int) -> Indicator | None:
-    """What a live report, or an update changing its category or grading, contributes;
-    exercise and test facts never drive live alerts; other updates contribute nothing."""
-    if event.mode is not Mode.LIVE:
-        return None
+    """What a report, or an update changing its category or grading, contributes (other
+    updates: nothing). Exercise and test facts carry their mode: they are scored apart and
+    never drive live alerts."""
     grading = event.police_grading.value if event.police_grading else None
     at = int(event.occurred_at.timestamp())
+    mode = event.mode.value
     if event.event_type == "IncidentUpdated":
         if event.category is None and grading is None:
             return None
         category = event.category.value if event.category else None
-        return Indicator(str(event.incident_id), None, category, grading, at, partition, partitions, UPDATE)
+        return Indicator(str(event.incident_id), None, category, grading, at, partition, partitions, UPDATE, mode)
     return Indicator(
         incident_id=str(event.incident_id), ward=event.location.ward_code, category=event.category.value,
-        grading=grading, at=at, source=partition, sources=partitions,
+        grading=grading, at=at, source=partition, sources=partitions, mode=mode,
     )
 
 
@@ -385,13 +385,16 @@ def _at(hour: int) -> datetime:
     return datetime.fromtimestamp(hour * HOUR, tz=timezone.utc)
 
 
-def to_event(change: LevelChange, ward_name: str) -> TensionLevelChanged:
-    """The alert: deterministic id and times, so a replay publishes the very same event."""
+def to_event(change: LevelChange, ward_name: str, mode: str = LIVE) -> TensionLevelChanged:
+    """The alert: deterministic id and times, so a replay publishes the very same event. An
+    exercise or test alert carries its mode, and its id its mode too (never a live alert's id)."""
     at = _at(change.at_h)
+    scope = ("tension",) if mode == LIVE else ("tension", mode)
     return TensionLevelChanged(
-        event_id=derived_event_id("tension", change.ward, at.isoformat(), change.old.value, change.new.value),
+        event_id=derived_event_id(*scope, change.ward, at.isoformat(), change.old.value, change.new.value),
         occurred_at=at,
         recorded_at=at,
+        mode=Mode(mode),
         source=Source(kind=SourceKind.SYSTEM, id="tension"),
         ward_code=change.ward,
         ward_name=ward_name,

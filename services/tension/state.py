@@ -15,6 +15,8 @@ import orjson
 # bucket: category -> [weight_milli, count, [[occurred_at_s, incident_id(, grading)], ...]]
 Bucket = dict[str, list]
 REPORT, UPDATE = "report", "update"
+LIVE = "live"
+MODES = ("live", "exercise", "test")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +34,12 @@ class Indicator:
     source: int  # partition of the incidents topic it came from
     sources: int  # partitions of the incidents topic
     kind: str = REPORT
+    mode: str = LIVE  # exercise and test facts are scored apart from live ones, never mixed
 
     def pack(self) -> list:
         row = [self.incident_id, self.ward, self.category, self.grading, self.at, self.source, self.sources]
+        if self.mode != LIVE:
+            return [*row, self.kind, self.mode]
         return row if self.kind == REPORT else [*row, self.kind]
 
     @classmethod
@@ -43,9 +48,10 @@ class Indicator:
         if not (isinstance(at, int) and isinstance(source, int) and isinstance(sources, int)):
             raise ValueError("indicator: at, source and sources must be integers")
         kind = rest[0] if rest else REPORT
-        if kind not in (REPORT, UPDATE) or len(rest) > 1:
-            raise ValueError(f"indicator: unknown kind {kind!r}")
-        return cls(str(incident_id), ward, category, grading, at, source, sources, kind)
+        mode = rest[1] if len(rest) > 1 else LIVE
+        if kind not in (REPORT, UPDATE) or mode not in MODES or len(rest) > 2:
+            raise ValueError(f"indicator: unknown kind {kind!r} or mode {mode!r}")
+        return cls(str(incident_id), ward, category, grading, at, source, sources, kind, mode)
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ class Wiring:
     rekey_group: str
     by_ward: Any  # faust TopicT
     alerts: Any
+    exercise_alerts: Any  # exercise and test alerts: never the live topic
     deadletter_topic: str
     tables: TensionTables
     ward_names: dict[str, str]
