@@ -1,7 +1,14 @@
-"""Benchmark: a simulated four-week borough history (>= 200,000 reports) replayed through
-one tension worker, beside the raw aiokafka consume rate of the same topic as the ceiling.
+"""Benchmark: four-week borough histories replayed through one tension worker, each beside
+the raw aiokafka consume rate of the same topic as the ceiling:
 
-    MUSTER_HOME=... .venv/bin/python bench/tension.py [--per-ward-daily 360]
+- reports only: >= 200,000 IncidentReported (tests/tension_history.py);
+- mixed: what `muster simulate` produces (services/simulator) for four weeks, reports and
+  all their follow-up facts (acknowledged, dispatched, status changes...), >= 200,000 events.
+
+    MUSTER_HOME=... .venv/bin/python bench/tension.py [--per-ward-daily 360] [--intensity 7] [--only mixed]
+
+Besides wall-clock events/s it prints events per CPU-second of the process, steadier on a
+shared machine.
 
 Targets: >= 5,000 events/s through one worker; the four-week replay in under two minutes.
 Uses its own topic prefix (bench-<id>.) on the running broker and deletes it afterwards.
@@ -15,6 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 from aiokafka import TopicPartition
@@ -25,7 +34,9 @@ from services.shared.codec import encode  # noqa: E402
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer  # noqa: E402
 from services.shared.settings import Settings  # noqa: E402
 from services.shared.topics import TopicCatalog  # noqa: E402
-from services.tension.app import app_id_for, build  # noqa: E402
+from services.shared.logging import configure_logging  # noqa: E402
+from services.simulator.generator import FeedConfig, generate  # noqa: E402
+from services.tension.app import app_id_for, build, rekey_group_for  # noqa: E402
 from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order  # noqa: E402
 
 
@@ -65,22 +76,15 @@ async def raw_consume_rate(settings: Settings, topic: str, total: int) -> float:
         await consumer.stop()
 
 
-async def main(per_ward_daily: float) -> None:
-    base = Settings()
-    run = uuid.uuid4().hex[:8]
-    settings = base.model_copy(update={"topic_prefix": f"bench-{run}.", "home": Path(tempfile.mkdtemp())})
+async def replay(base: Settings, name: str, encoded: list) -> float:
+    """Produce `encoded` to fresh topics, print the raw consume ceiling, then time one worker
+    from start-up until it has committed every record of the incidents and by-ward topics."""
+    settings = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}.", "home": Path(tempfile.mkdtemp())})
     catalog = TopicCatalog.from_settings(settings)
     admin = make_admin(settings)
     await admin.start()
     await apply_topics(admin, catalog)
     try:
-        t0 = time.perf_counter()
-        from datetime import timedelta
-
-        history = in_time_order(background(per_ward_daily=per_ward_daily),
-                                burst(WHITECHAPEL, START + timedelta(days=17, hours=18), hate=200, tension=150))
-        encoded = [encode(e) for e in history]
-        print(f"history: {len(history):,} reports over 28 days in 20 wards, generated in {time.perf_counter() - t0:.1f}s")
         producer = make_producer(settings, linger_ms=20, max_batch_size=256 * 1024)
         await producer.start()
         t0 = time.perf_counter()
@@ -88,20 +92,20 @@ async def main(per_ward_daily: float) -> None:
             await producer.send(catalog.name("incidents"), e.value, key=e.key, headers=e.headers)
         await producer.flush()
         await producer.stop()
-        produce_s = time.perf_counter() - t0
-        print(f"produce: {len(encoded) / produce_s:,.0f} events/s ({produce_s:.1f}s)")
+        print(f"  produce: {len(encoded) / (time.perf_counter() - t0):,.0f} events/s")
 
         raw = await raw_consume_rate(settings, catalog.name("incidents"), len(encoded))
-        print(f"ceiling: raw aiokafka consume {raw:,.0f} events/s (no decoding)")
+        print(f"  ceiling: raw aiokafka consume {raw:,.0f} events/s (no decoding)")
 
         wiring = build(settings)
         group = app_id_for(settings)
-        t0 = time.perf_counter()
+        inputs = [(rekey_group_for(group), [catalog.name("incidents")]), (group, [f"{group}-by-ward"])]
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await wiring.app.start()
         try:
-            while not await committed_all(admin, settings, group, [catalog.name("incidents"), f"{group}-by-ward"]):
+            while not all([await committed_all(admin, settings, g, topics) for g, topics in inputs]):
                 await asyncio.sleep(0.5)
-            elapsed = time.perf_counter() - t0
+            elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         finally:
             await wiring.app.stop()
         alerts = await partitions_of(admin, catalog.name("tension.alerts"))
@@ -109,11 +113,13 @@ async def main(per_ward_daily: float) -> None:
         await consumer.start()
         ends = await consumer.end_offsets(alerts)
         await consumer.stop()
-        print(f"tension worker: {len(encoded):,} events replayed in {elapsed:.1f}s "
-              f"(start-up and commit included) = {len(encoded) / elapsed:,.0f} events/s; "
+        rate = len(encoded) / elapsed
+        print(f"  tension worker: {len(encoded):,} events in {elapsed:.1f}s (start-up and commit included) = "
+              f"{rate:,.0f} events/s; {cpu:.1f} CPU-s = {len(encoded) / cpu:,.0f} events per CPU-second; "
               f"{sum(ends.values())} alerts published")
-        print(f"targets: >= 5,000 events/s: {'met' if len(encoded) / elapsed >= 5000 else 'NOT met'}; "
-              f"four-week replay < 120s: {'met' if elapsed < 120 else 'NOT met'}")
+        print(f"  targets: >= 5,000 events/s: {'met' if rate >= 5000 else 'NOT met'}; "
+              f"replay < 120s: {'met' if elapsed < 120 else 'NOT met'}")
+        return rate
     finally:
         existing = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
         if existing:
@@ -121,7 +127,36 @@ async def main(per_ward_daily: float) -> None:
         await admin.close()
 
 
+def reports_only(per_ward_daily: float) -> list:
+    history = in_time_order(background(per_ward_daily=per_ward_daily),
+                            burst(WHITECHAPEL, START + timedelta(days=17, hours=18), hate=200, tension=150))
+    return [encode(e) for e in history]
+
+
+def mixed(intensity: float) -> list:
+    """What `muster simulate` produces for four weeks: reports and every follow-up fact."""
+    feed = FeedConfig(start=START, hours=28 * 24, intensity=intensity, scenarios=(("whitechapel-hate", None),))
+    return [encode(e) for e in generate(feed)]
+
+
+async def main(per_ward_daily: float, intensity: float, which: str) -> None:
+    configure_logging("WARNING")
+    base = Settings()
+    for name, make in (("reports only", lambda: reports_only(per_ward_daily)), ("mixed", lambda: mixed(intensity))):
+        if which not in ("both", name.split()[0]):
+            continue
+        t0 = time.perf_counter()
+        encoded = make()
+        kinds = Counter(dict(e.headers)["event_type"].decode() for e in encoded)
+        print(f"{name}: {len(encoded):,} events over 28 days ({kinds['IncidentReported']:,} reports), "
+              f"generated in {time.perf_counter() - t0:.1f}s")
+        await replay(base, name, encoded)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-ward-daily", type=float, default=360.0, help="reports per ward per day (360 -> 201,600)")
-    asyncio.run(main(parser.parse_args().per_ward_daily))
+    parser.add_argument("--intensity", type=float, default=7.0, help="simulator intensity of the mixed stream (7 -> ~240,000)")
+    parser.add_argument("--only", choices=("both", "reports", "mixed"), default="both")
+    args = parser.parse_args()
+    asyncio.run(main(args.per_ward_daily, args.intensity, args.only))

@@ -35,7 +35,8 @@ def report(ward: str, category: str, at: datetime, *, mode: str = "live", gradin
 
 
 def background(days: int = 28, per_ward_daily: float = 8.0, *, start: datetime = START, seed: int = 1,
-               busy: dict[str, float] | None = None, ward_codes: list[str] | None = None) -> list[ev.IncidentReported]:
+               busy: dict[str, float] | None = None, ward_codes: list[str] | None = None,
+               mode: str = "live") -> list[ev.IncidentReported]:
     """Every ward's ordinary reports, spread evenly with jitter (so no accidental bursts)."""
     rng = random.Random(seed)
     categories, weights = zip(*BACKGROUND)
@@ -45,7 +46,7 @@ def background(days: int = 28, per_ward_daily: float = 8.0, *, start: datetime =
         gap = days * 86400 / n
         for i in range(n):
             at = start + timedelta(seconds=gap * i + rng.uniform(0, gap * 0.9))
-            out.append(report(ward, rng.choices(categories, weights)[0], at, rng=rng))
+            out.append(report(ward, rng.choices(categories, weights)[0], at, rng=rng, mode=mode))
     return out
 
 

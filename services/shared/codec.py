@@ -4,6 +4,7 @@ envelope's `event_type`, `schema_version`, `classification` and `mode` as header
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterable, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -12,6 +13,8 @@ from services.shared.events import AnyEvent, DeadLetter, Event
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
 
 HEADER_NAMES = ("event_type", "schema_version", "classification", "mode")
+
+T = TypeVar("T")
 
 
 class PoisonRecord(ValueError):
@@ -35,12 +38,27 @@ def encode(event: Event | DeadLetter) -> Encoded:
 
 def decode(value: bytes | None) -> Event:
     """Bytes from Kafka to an event; anything undecodable raises PoisonRecord with the reason."""
+    return decode_as(_ADAPTER, value)
+
+
+def decode_as(adapter: TypeAdapter[T], value: bytes | None) -> T:
+    """Bytes from Kafka to any model, e.g. a narrow view of the few fields one service reads
+    (`extra="ignore"`): far cheaper than the whole event. Undecodable: PoisonRecord naming the field."""
     if value is None:
         raise PoisonRecord("empty record value (tombstone) on an event topic")
     try:
-        return _ADAPTER.validate_json(value)
+        return adapter.validate_json(value)
     except ValidationError as exc:
         raise PoisonRecord(describe_validation_error(exc)) from None
+
+
+def header(headers: Iterable[tuple[str, Any]] | None, name: str) -> str | None:
+    """The text of a record's header (`event_type`, `mode`...), or None when it is absent.
+    encode() sets them on every record, so a consumer can skip what it does not read undecoded."""
+    for key, value in headers or ():
+        if key == name:
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

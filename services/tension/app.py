@@ -13,7 +13,8 @@ from services.shared.metrics import serve_metrics
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 from services.shared.wards import load_wards
-from services.tension.agents import Wiring, attach
+from services.tension.agents import attach
+from services.tension.wiring import Wiring
 from services.tension.config import load_config
 from services.tension.tables import make_tables
 
@@ -34,6 +35,11 @@ def _credentials(settings: Settings):  # noqa: ANN202 - faust credentials or Non
     if settings.kafka_security_protocol == "SSL":
         return faust.SSLCredentials(settings.kafka_client_options()["ssl_context"])
     return None
+
+
+def rekey_group_for(app_id: str) -> str:
+    """The consumer group of the re-keying stage (it reads the incidents topic in batches)."""
+    return f"{app_id}-rekey"
 
 
 def build(settings: Settings, *, app_id: str | None = None) -> Wiring:
@@ -67,10 +73,13 @@ def build(settings: Settings, *, app_id: str | None = None) -> Wiring:
 
     wiring = Wiring(
         app=app,
+        settings=settings,
         config=config,
-        incidents=raw_topic(catalog.name("incidents")),
+        incidents_topic=catalog.name("incidents"),
+        rekey_group=rekey_group_for(app_id),
         by_ward=raw_topic(f"{app_id}-by-ward", internal=True, partitions=partitions, replicas=replication),
         alerts=raw_topic(catalog.name("tension.alerts")),
+        exercise_alerts=raw_topic(catalog.name("tension.alerts.exercise")),
         deadletter_topic=catalog.name("deadletter"),
         tables=make_tables(app, partitions),
         ward_names={code: ward.name for code, ward in load_wards(settings.wards_file).items()},

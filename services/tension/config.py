@@ -174,7 +174,11 @@ class TensionConfig(Strict):
         widest = max(w.size_h + w.step_h for w in self.windows)
         return widest + int(-(-self.grace // HOUR)) + 1
 
-
+    @property
+    def update_within_h(self) -> int:
+        """How far (hours, event time) an update may be from its report and still move its
+        weight: the shortest window, so the report's incident id is always still kept."""
+        return min(w.size_h for w in self.windows)
 
     @property
     def ids_retention_h(self) -> int:

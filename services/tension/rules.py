@@ -28,7 +28,8 @@ from services.shared.events import (
     derived_event_id,
 )
 from services.tension.config import HOUR, TensionConfig, Window
-from services.tension.state import ClockState, Indicator, WardState
+from services.tension.facts import TensionFact
+from services.tension.state import LIVE, REPORT, UPDATE, ClockState, Indicator, WardState
 
 LEVELS = tuple(TensionLevel)
 
@@ -37,6 +38,8 @@ class Outcome(Enum):
     COUNTED = "counted"
     DUPLICATE = "duplicate"
     LATE = "late"
+    MOVED = "moved"  # an update changed a counted report's category or grading
+    UNMATCHED = "unmatched"  # an update about no report counted here (another partition, late, too old)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +73,21 @@ def ward_partition(ward: str, partitions: int) -> int:
     return zlib.crc32(ward.encode()) % partitions
 
 
-def indicator(event: IncidentReported, partition: int, partitions: int) -> Indicator | None:
-    """What a live report contributes; exercise and test reports never drive live alerts."""
-    if event.mode is not Mode.LIVE:
-        return None
+def indicator(event: IncidentReported | TensionFact, partition: int, partitions: int) -> Indicator | None:
+    """What a report, or an update changing its category or grading, contributes (other
+    updates: nothing). Exercise and test facts carry their mode: they are scored apart and
+    never drive live alerts."""
+    grading = event.police_grading.value if event.police_grading else None
+    at = int(event.occurred_at.timestamp())
+    mode = event.mode.value
+    if event.event_type == "IncidentUpdated":
+        if event.category is None and grading is None:
+            return None
+        category = event.category.value if event.category else None
+        return Indicator(str(event.incident_id), None, category, grading, at, partition, partitions, UPDATE, mode)
     return Indicator(
         incident_id=str(event.incident_id), ward=event.location.ward_code, category=event.category.value,
-        grading=event.police_grading.value if event.police_grading else None,
-        at=int(event.occurred_at.timestamp()), source=partition, sources=partitions,
+        grading=grading, at=at, source=partition, sources=partitions, mode=mode,
     )
 
 
@@ -106,13 +116,89 @@ def accept(clock: ClockState, ward: WardState, ind: Indicator, config: TensionCo
         cell = bucket[ind.category] = [0, 0, []]
     cell[0] += weight
     cell[1] += 1
-    cell[2].append([ind.at, ind.incident_id])
+    cell[2].append(_entry(ind.at, ind.incident_id, ind.grading))
     ward.days[hour // 24] = ward.days.get(hour // 24, 0) + weight
     return Outcome.COUNTED
 
 
+def _entry(at: int, incident_id: str, grading: str | None) -> list:
+    return [at, incident_id] if grading is None else [at, incident_id, grading]
+
+
 def _holds(bucket: dict, incident_id: str) -> bool:
-    return any(incident_id == iid for cell in bucket.values() for _, iid in cell[2])
+    return any(incident_id == entry[1] for cell in bucket.values() for entry in cell[2])
+
+
+# --- updates: a changed category or grading moves the report's weight -------------------------
+#
+# Deterministic like a report: an update older than its partition's clock minus the grace is
+# late. Otherwise no window ending after the update's hour U has been evaluated yet, in any
+# interleaving, so the move is kept pending and applied just before the window ending at
+# U + 1 is evaluated: windows up to U see the old category, later ones the new, whatever the
+# batching. The report must be within `update_within_h` of the update (its id is still kept).
+
+
+def recategorise(clock: ClockState, wards: dict[str, WardState], ind: Indicator, config: TensionConfig) -> Outcome:
+    newest = clock.clocks.get(ind.source)
+    if newest is not None and ind.at < newest * HOUR - config.grace:
+        return Outcome.LATE
+    at_h = ind.at // HOUR
+    for code in clock.wards:
+        ward = wards.get(code)
+        found = None if ward is None else find_report(ward, ind.incident_id, at_h, config.update_within_h)
+        if found is None:
+            continue
+        report_h, at, category, grading = found
+        new = (ind.category or category, ind.grading or grading)
+        if new == (category, grading):
+            return Outcome.DUPLICATE
+        after_h = max([at_h, *(m[0] for m in ward.moves if m[3] == ind.incident_id)])  # keep their order
+        ward.moves.append([after_h, report_h, at, ind.incident_id, category, grading, *new])
+        return Outcome.MOVED
+    return Outcome.UNMATCHED
+
+
+def find_report(ward: WardState, incident_id: str, at_h: int, within_h: int) -> tuple | None:
+    """(report hour, occurred_at, category, grading) of a counted report, pending moves applied."""
+    found = None
+    for h in range(at_h - within_h, at_h + within_h + 1):
+        for category, cell in (ward.buckets.get(h) or {}).items():
+            for entry in cell[2]:
+                if entry[1] == incident_id:
+                    found = (h, entry[0], category, entry[2] if len(entry) > 2 else None)
+    for move in ward.moves:
+        if move[3] == incident_id:
+            found = (move[1], move[2], move[6], move[7])
+    return found
+
+
+def apply_moves(ward: WardState, at_h: int, config: TensionConfig) -> None:
+    """Apply, in arrival order, the pending moves that take effect before the window ending at `at_h`."""
+    pending = []
+    for move in ward.moves:
+        if move[0] >= at_h:
+            pending.append(move)
+            continue
+        _, report_h, at, incident_id, old_category, old_grading, new_category, new_grading = move
+        bucket = ward.buckets.get(report_h) or {}
+        old = bucket.get(old_category)
+        index = next((i for i, e in enumerate(old[2]) if e[1] == incident_id), None) if old else None
+        if index is None:
+            continue
+        old_weight, new_weight = config.weight_of(old_category, old_grading), config.weight_of(new_category, new_grading)
+        del old[2][index]
+        old[0] -= old_weight
+        old[1] -= 1
+        if old[1] == 0:
+            del bucket[old_category]
+        cell = bucket.get(new_category)
+        if cell is None:
+            cell = bucket[new_category] = [0, 0, []]
+        cell[0] += new_weight
+        cell[1] += 1
+        cell[2].append(_entry(at, incident_id, new_grading))
+        ward.days[report_h // 24] = ward.days.get(report_h // 24, 0) + new_weight - old_weight
+    ward.moves = pending
 
 
 def watermark(clock: ClockState) -> int | None:
@@ -136,6 +222,7 @@ class Processed:
     counted: int = 0
     duplicates: int = 0
     late: int = 0
+    moved: int = 0
 
 
 def process(
@@ -145,15 +232,20 @@ def process(
     the watermark has closed, ward by ward. `wards` gains a state for each new ward."""
     result = Processed(changes=[])
     for ind in indicators:
-        ward = wards.get(ind.ward)
-        if ward is None:
-            ward = wards[ind.ward] = WardState(ward=ind.ward)
-        outcome = accept(clock, ward, ind, config)
+        if ind.kind == REPORT:
+            ward = wards.get(ind.ward)
+            if ward is None:
+                ward = wards[ind.ward] = WardState(ward=ind.ward)
+            outcome = accept(clock, ward, ind, config)
+        else:
+            outcome = recategorise(clock, wards, ind, config)
         if outcome is Outcome.COUNTED:
             result.counted += 1
         elif outcome is Outcome.LATE:
             result.late += 1
-        else:
+        elif outcome is Outcome.MOVED:
+            result.moved += 1
+        elif outcome is Outcome.DUPLICATE:
             result.duplicates += 1
     until = closed_until(clock, config)
     if until is not None:
@@ -172,6 +264,8 @@ def advance(ward: WardState, until_h: int, config: TensionConfig) -> list[LevelC
     if ward.evaluated_h is None:
         return changes
     for at_h in range(ward.evaluated_h + 1, until_h + 1):
+        if ward.moves:
+            apply_moves(ward, at_h, config)
         change = evaluate(ward, at_h, config)
         if change is not None:
             changes.append(change)
@@ -266,7 +360,7 @@ def top_contributors(
     ranked = sorted((item for item in sums.items() if item[1][0] > 0), key=lambda kv: (-kv[1][0], kv[0]))
     out = []
     for category, (milli, count, ids) in ranked[: config.top_categories]:
-        recent = sorted((at, iid) for at, iid in ids)[-config.incident_ids :] if config.incident_ids else []
+        recent = sorted((e[0], e[1]) for e in ids)[-config.incident_ids :] if config.incident_ids else []
         out.append(Contribution(category, milli, count, tuple(iid for _, iid in recent)))
     return tuple(out)
 
@@ -291,13 +385,16 @@ def _at(hour: int) -> datetime:
     return datetime.fromtimestamp(hour * HOUR, tz=timezone.utc)
 
 
-def to_event(change: LevelChange, ward_name: str) -> TensionLevelChanged:
-    """The alert: deterministic id and times, so a replay publishes the very same event."""
+def to_event(change: LevelChange, ward_name: str, mode: str = LIVE) -> TensionLevelChanged:
+    """The alert: deterministic id and times, so a replay publishes the very same event. An
+    exercise or test alert carries its mode, and its id its mode too (never a live alert's id)."""
     at = _at(change.at_h)
+    scope = ("tension",) if mode == LIVE else ("tension", mode)
     return TensionLevelChanged(
-        event_id=derived_event_id("tension", change.ward, at.isoformat(), change.old.value, change.new.value),
+        event_id=derived_event_id(*scope, change.ward, at.isoformat(), change.old.value, change.new.value),
         occurred_at=at,
         recorded_at=at,
+        mode=Mode(mode),
         source=Source(kind=SourceKind.SYSTEM, id="tension"),
         ward_code=change.ward,
         ward_name=ward_name,

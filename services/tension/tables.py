@@ -3,6 +3,8 @@
 `wards`: ward code -> WardState. `clocks`: by-ward partition -> ClockState. Both live on
 the partition of the by-ward topic that owns the ward, so one worker owns a ward. State is
 written once per batch (not per report); the batch's offsets are acknowledged after it.
+Exercise and test facts have their own state under keys prefixed with their mode
+(`exercise:E05009336`, `exercise:0`), so they never mix with live state.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 import faust
 
-from services.tension.state import ClockState, WardState
+from services.tension.state import LIVE, ClockState, WardState
 
 
 class PinnedTable(faust.Table):
@@ -36,29 +38,31 @@ class TensionTables:
     # table still holds that very object, so a recovery from the changelog always re-reads.
     _decoded: dict = field(default_factory=dict)
 
-    def clock(self, partition: int) -> ClockState:
-        raw = self.clocks.get(str(partition))
+    def clock(self, partition: int, mode: str = LIVE) -> ClockState:
+        raw = self.clocks.get(_key(mode, str(partition)))
         return ClockState.loads(raw) if raw is not None else ClockState()
 
-    def ward_states(self, codes) -> dict[str, WardState]:  # noqa: ANN001 - any iterable of codes
+    def ward_states(self, codes, mode: str = LIVE) -> dict[str, WardState]:  # noqa: ANN001 - any iterable of codes
         out = {}
         for code in codes:
-            raw = self.wards.get(code)
+            key = _key(mode, code)
+            raw = self.wards.get(key)
             if raw is None:
                 continue
-            cached = self._decoded.get(code)
+            cached = self._decoded.get(key)
             out[code] = cached[1] if cached is not None and cached[0] is raw else WardState.loads(raw)
         return out
 
-    def save(self, partition: int, clock: ClockState, wards: dict[str, WardState]) -> None:
-        self.clocks.put(str(partition), clock.dumps(), partition)
+    def save(self, partition: int, clock: ClockState, wards: dict[str, WardState], mode: str = LIVE) -> None:
+        self.clocks.put(_key(mode, str(partition)), clock.dumps(), partition)
         for code, state in wards.items():
-            blob = state.dumps()
-            self.wards.put(code, blob, partition)
-            self._decoded[code] = (blob, state)
+            key, blob = _key(mode, code), state.dumps()
+            self.wards.put(key, blob, partition)
+            self._decoded[key] = (blob, state)
 
-    def all_wards(self) -> dict[str, WardState]:
-        return {code: WardState.loads(raw) for code, raw in self.wards.items()}
+
+def _key(mode: str, key: str) -> str:
+    return key if mode == LIVE else f"{mode}:{key}"
 
 
 def make_tables(app: faust.App, partitions: int) -> TensionTables:

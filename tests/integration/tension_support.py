@@ -65,8 +65,8 @@ async def read_all(settings: Settings, topic: str, parse=decode) -> list:
         await consumer.stop()
 
 
-def expected_alerts(events, source_partitions: int = 6) -> list:
-    """What the worker must publish: the pure rules, fed as each by-ward partition sees them."""
+def expected_alerts(events, source_partitions: int = 6, mode: str = "live") -> list:
+    """What the worker must publish for one mode: the pure rules, fed as each by-ward partition sees them."""
     config = load_config()
     partitioner = DefaultPartitioner()
     names = {code: w.name for code, w in wards().items()}
@@ -74,10 +74,10 @@ def expected_alerts(events, source_partitions: int = 6) -> list:
     for event in events:
         src = partitioner(str(event.incident_id).encode(), list(range(source_partitions)), list(range(source_partitions)))
         ind = indicator(event, src, source_partitions)
-        if ind is not None:
+        if ind is not None and ind.mode == mode:
             per_partition[ward_partition(ind.ward, config.processing.partitions)].append(ind)
     alerts = []
     for inds in per_partition.values():
         result = process(ClockState(), {}, inds, config)
-        alerts += [to_event(change, names[change.ward]) for change in result.changes]
+        alerts += [to_event(change, names[change.ward], mode) for change in result.changes]
     return alerts

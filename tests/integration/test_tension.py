@@ -12,7 +12,7 @@ from services.tension.app import app_id_for, build
 from services.tension.reader import read_alerts
 from tests.integration.tension_support import expected_alerts, fresh_topics, produce, read_all
 from tests.support import wait_until
-from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order
+from tests.tension_history import BOW_EAST, START, WHITECHAPEL, background, burst, in_time_order
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -81,3 +81,33 @@ async def test_a_poison_record_is_dead_lettered_and_the_partition_keeps_flowing(
     assert all(d.error for d in letters)
     alerts = await alerts_on(settings, catalog)
     assert alerts[0].ward_code == WHITECHAPEL and alerts[0].top_contributors[0].category == "hate_incident"
+
+
+async def test_an_exercise_is_scored_apart_and_alerts_only_on_the_exercise_topic(test_settings, tmp_path, unique):
+    settings = (await fresh_topics(test_settings, unique)).model_copy(update={"home": tmp_path})
+    catalog = TopicCatalog.from_settings(settings)
+    evening = START + timedelta(days=2, hours=18)
+    history = in_time_order(
+        background(days=4), burst(BOW_EAST, evening + timedelta(days=1), seed=4),  # live: Bow East rises
+        background(days=4, seed=9, mode="exercise"), burst(WHITECHAPEL, evening, mode="exercise"),  # the drill
+    )
+    live = {a.event_id: a for a in expected_alerts(history)}
+    drill = {a.event_id: a for a in expected_alerts(history, mode="exercise")}
+    assert {a.ward_code for a in live.values()} == {BOW_EAST} and {a.ward_code for a in drill.values()} == {WHITECHAPEL}
+
+    wiring = build(settings)
+    await wiring.app.start()
+    try:
+        await produce(settings, catalog.name("incidents"), history)
+
+        async def both() -> bool:
+            return (len(await alerts_on(settings, catalog)) >= len(live)
+                    and len(await read_all(settings, catalog.name("tension.alerts.exercise"))) >= len(drill))
+
+        await wait_until(both, timeout=120, what="the live and the exercise alerts")
+    finally:
+        await wiring.app.stop()
+    assert {a.event_id: a for a in await alerts_on(settings, catalog)} == live
+    exercise = await read_all(settings, catalog.name("tension.alerts.exercise"))
+    assert {a.event_id: a for a in exercise} == drill
+    assert {a.mode.value for a in exercise} == {"exercise"} and not set(live) & set(drill)

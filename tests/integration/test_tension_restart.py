@@ -16,7 +16,7 @@ from aiokafka import TopicPartition
 
 from services.shared.kafka import make_admin, make_consumer
 from services.shared.topics import TopicCatalog
-from services.tension.app import app_id_for
+from services.tension.app import app_id_for, rekey_group_for
 from tests.integration.tension_support import expected_alerts, fresh_topics, produce, read_all
 from tests.support import wait_until
 from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order
@@ -62,6 +62,12 @@ async def caught_up(settings, group: str, topics: list[str]) -> bool:
         await admin.close()
 
 
+async def everything_committed(settings, group: str, catalog: TopicCatalog) -> bool:
+    """The re-keying stage has committed the incidents topic and the scorer the by-ward topic."""
+    return (await caught_up(settings, rekey_group_for(group), [catalog.name("incidents")])
+            and await caught_up(settings, group, [f"{group}-by-ward"]))
+
+
 async def test_a_worker_killed_with_sigkill_comes_back_from_its_changelog_without_raising_twice(
     test_settings, tmp_path, unique
 ):
@@ -75,7 +81,6 @@ async def test_a_worker_killed_with_sigkill_comes_back_from_its_changelog_withou
     raised_before = {i for i, a in expected.items() if a.occurred_at < cut - timedelta(hours=3)}
     assert raised_before and len(raised_before) < len(expected)
     group = app_id_for(settings)
-    by_ward = f"{group}-by-ward"
     log = tmp_path / "worker.log"
 
     worker = start_worker(settings, tmp_path / "home", log)
@@ -86,8 +91,8 @@ async def test_a_worker_killed_with_sigkill_comes_back_from_its_changelog_withou
             return {a.event_id for a in await read_all(settings, catalog.name("tension.alerts"))} >= raised_before
 
         await wait_until(rose, timeout=120, what=f"the rise to be published (log: {log})")
-        await wait_until(lambda: caught_up(settings, group, [catalog.name("incidents"), by_ward]),
-                         timeout=60, what="the worker to commit its offsets")
+        await wait_until(lambda: everything_committed(settings, group, catalog), timeout=60,
+                         what="the worker to commit its offsets")
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
@@ -101,8 +106,8 @@ async def test_a_worker_killed_with_sigkill_comes_back_from_its_changelog_withou
             return len(await read_all(settings, catalog.name("tension.alerts"))) >= len(expected)
 
         await wait_until(all_published, timeout=120, what=f"the come-down after the restart (log: {log})")
-        await wait_until(lambda: caught_up(settings, group, [catalog.name("incidents"), by_ward]),
-                         timeout=60, what="the restarted worker to commit its offsets")
+        await wait_until(lambda: everything_committed(settings, group, catalog), timeout=60,
+                         what="the restarted worker to commit its offsets")
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)

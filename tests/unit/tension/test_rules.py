@@ -228,10 +228,18 @@ def test_the_alert_has_a_deterministic_id_and_names_the_incidents(with_burst):
     assert len(one.top_contributors[0].incident_ids) == one.top_contributors[0].count
 
 
-def test_exercise_and_test_reports_never_drive_live_alerts():
+def test_exercise_and_test_reports_carry_their_mode_to_be_scored_apart():
     drill = burst(WHITECHAPEL, EVENING, mode="exercise")
-    assert [indicator(e, 0, 1) for e in drill] == [None] * len(drill)
-    assert indicator(report(WHITECHAPEL, "hate_incident", EVENING, mode="test"), 0, 1) is None
+    assert {indicator(e, 0, 1).mode for e in drill} == {"exercise"}
+    assert indicator(report(WHITECHAPEL, "hate_incident", EVENING, mode="test"), 0, 1).mode == "test"
+    assert {indicator(e, 0, 1).mode for e in burst(WHITECHAPEL, EVENING)} == {"live"}
+
+
+def test_an_exercise_alert_says_so_and_never_shares_a_live_alerts_id(with_burst):
+    change = run(with_burst)[0][0]
+    live, drill = to_event(change, "Whitechapel"), to_event(change, "Whitechapel", "exercise")
+    assert (live.mode.value, drill.mode.value) == ("live", "exercise")
+    assert live.event_id != drill.event_id and drill == to_event(change, "Whitechapel", "exercise")
 
 
 def test_the_police_grading_scales_a_reports_weight():
