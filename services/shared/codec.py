@@ -44,8 +44,13 @@ def decode(value: bytes | None) -> Event:
 
 def describe_validation_error(exc: ValidationError) -> str:
     """Every bad field and why, in one line: `location.ward_code: unknown ward code ...`."""
-    parts = []
+    return "; ".join(f"{field}: {message}" for field, message in validation_problems(exc))
+
+
+def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """Every bad field and why, as (dotted field path, message) pairs."""
+    problems = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
-        parts.append(f"{loc or '(record)'}: {err['msg']}")
-    return "; ".join(parts)
+        problems.append((loc or "(record)", err["msg"]))
+    return problems

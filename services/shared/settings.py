@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# Signs local tokens (`muster token`) when MUSTER_JWT_SECRET is unset. Public, so only for a
+# service on a loopback address; see services/shared/auth.py.
+LOCAL_DEV_JWT_SECRET = "muster-local-development-only-not-a-secret"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MUSTER_", frozen=True, extra="ignore")
@@ -55,6 +59,42 @@ class Settings(BaseSettings):
     kafka_version: str = Field("4.0.0", description="Apache Kafka version run by `muster dev up`.")
     kafka_heap: str = Field("512m", description="Heap of the local broker.")
     pg_port: int = Field(5432, description="Port of the local PostgreSQL started by `muster dev up`.")
+
+    # --- Projector ----------------------------------------------------------------------
+    projector_metrics_port: int = Field(9103, description="Port of the projector's /metrics (0: not served).")
+    projector_consumer_group: str = Field(
+        "muster-projector", description="Consumer group of the projector; its offsets are kept in PostgreSQL."
+    )
+    projector_instance_id: str | None = Field(
+        None, description="Static group membership id of one projector instance (a restart rejoins at once)."
+    )
+    projector_batch_max_records: int = Field(
+        5000, ge=1, description="Most records the projector writes in one transaction."
+    )
+    projector_retry_max_seconds: float = Field(
+        10.0, gt=0, description="Longest wait between the projector's retries while the database is unavailable."
+    )
+
+    # --- Authentication (every HTTP service) ----------------------------------------------
+    jwt_secret: SecretStr = Field(
+        SecretStr(LOCAL_DEV_JWT_SECRET),
+        description="HS256 key for bearer tokens when no JWKS file is set. The default is for local "
+        "development only: a service bound to a non-loopback host refuses it.",
+    )
+    jwt_jwks_file: Path | None = Field(
+        None, description="JWKS file of the identity provider's public keys; when set, tokens must be RS256."
+    )
+
+    # --- Intake API ----------------------------------------------------------------------
+    intake_host: str = Field("127.0.0.1", description="Address the intake API listens on.")
+    intake_port: int = Field(8000, description="Port of the intake API.")
+    intake_publish_timeout_s: float = Field(
+        5.0, gt=0, description="How long intake waits for the broker to acknowledge before answering 503."
+    )
+    intake_batch_max: int = Field(1000, ge=1, description="Most events in one POST /v1/events:batch.")
+    intake_max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request body intake reads; larger ones get 413."
+    )
 
     # --- Services ------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level of every service.")

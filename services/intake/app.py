@@ -1,0 +1,149 @@
+"""The intake service's one wiring point: FastAPI built from Settings, run under uvicorn.
+
+The lifespan starts the idempotency store and the producer and stops them; importing this
+module connects to nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+
+from services.intake import schemas
+from services.intake.metrics import IntakeMetrics
+from services.intake.middleware import BodyTooLarge, IntakeMiddleware
+from services.intake.publisher import Publisher
+from services.intake.repository import IdempotencyStore
+from services.intake.routes import json_response, router
+from services.intake.service import IntakeService, Unavailable
+from services.intake.validation import Rejection
+from services.shared.auth import TokenVerifier, check_auth_config
+from services.shared.codec import validation_problems
+from services.shared.logging import configure_logging, get_logger
+from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog
+
+log = get_logger("intake")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = IntakeMetrics()
+    topic = TopicCatalog.from_settings(settings).name("incidents")
+    timeout_s = settings.intake_publish_timeout_s
+    store = IdempotencyStore(settings.database_url.get_secret_value(), timeout_s)
+    service: IntakeService | None = None
+    publisher = Publisher(
+        settings,
+        topic,
+        on_latency=metrics.publish_latency.observe,
+        on_late_ack=lambda event, md: service.on_late_ack(event, md) if service else None,
+    )
+    service = IntakeService(publisher, store, metrics, timeout_s)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await store.start()
+        await publisher.start()
+        log.info("intake ready", topic=topic, publish_timeout_s=timeout_s)
+        try:
+            yield
+        finally:
+            await service.drain()
+            await publisher.stop()
+            await store.stop()
+
+    app = FastAPI(
+        title="Muster intake API",
+        version="1",
+        description="Raise incidents and record every change to them as events on Kafka. See docs/intake.md.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.store = store
+    app.state.publisher = publisher
+    app.state.service = service
+    app.state.token_verifier = TokenVerifier(settings)
+    app.include_router(router)
+    app.add_middleware(IntakeMiddleware, metrics=metrics, max_body_bytes=settings.intake_max_body_bytes)
+    _add_error_handlers(app, metrics, retry_after=str(math.ceil(timeout_s)))
+    _extend_openapi(app, settings)
+    return app
+
+
+def _error(status: int, code: str, problems: list[tuple[str, str]], headers: dict | None = None):
+    body = {
+        "error": code,
+        "detail": "; ".join(f"{f}: {m}" for f, m in problems),
+        "errors": [{"field": f, "message": m} for f, m in problems],
+    }
+    response = json_response(status, body)
+    response.headers.update(headers or {})
+    return response
+
+
+def _add_error_handlers(app: FastAPI, metrics: IntakeMetrics, retry_after: str) -> None:
+    codes = {403: "forbidden", 422: "validation_failed"}
+
+    @app.exception_handler(Rejection)
+    async def rejected(request: Request, exc: Rejection):
+        metrics.rejections.labels(exc.reason).inc()
+        return _error(exc.status, codes.get(exc.status, exc.reason), list(exc.problems))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        metrics.rejections.labels("validation").inc()
+        problems = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        return _error(422, "validation_failed", problems)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if exc.status_code == 401:
+            metrics.rejections.labels("unauthenticated").inc()
+        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return _error(exc.status_code, code, [("(request)", str(exc.detail))], exc.headers)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge):
+        metrics.rejections.labels("too_large").inc()
+        return _error(413, "too_large", [("(body)", str(exc))])
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable):
+        metrics.rejections.labels("unavailable").inc()
+        return _error(503, "unavailable", [("(broker)", str(exc))], {"Retry-After": retry_after})
+
+
+def _extend_openapi(app: FastAPI, settings: Settings) -> None:
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(
+                schemas.component_schemas(settings.intake_batch_max)
+            )
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def run(settings: Settings) -> None:
+    """`muster run intake`: serve until SIGTERM/SIGINT, then stop cleanly."""
+    import uvicorn
+
+    configure_logging(settings.log_level, settings.log_format)
+    check_auth_config(settings, settings.intake_host)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.intake_host,
+        port=settings.intake_port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(math.ceil(settings.intake_publish_timeout_s)) + 1,
+    )

@@ -1,0 +1,34 @@
+"""Intake's Prometheus metrics, in a registry of its own per app (bounded labels only)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class IntakeMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "muster_intake_requests_total",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.publish_latency = Histogram(
+            "muster_intake_publish_latency_seconds",
+            "From handing an event to the producer to the broker's acknowledgement (acks=all).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.rejections = Counter(
+            "muster_intake_rejections_total",
+            "Requests or batch items refused, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "muster_intake_events_total",
+            "Events by outcome: published, or duplicate (an event_id already published).",
+            ["outcome"],
+            registry=self.registry,
+        )

@@ -1,0 +1,138 @@
+"""Publishing events to the incidents topic with an acknowledgement bound.
+
+The producer is acks=all and idempotent (services.shared.kafka.make_producer). It is
+started in the background and retried until the broker answers, so intake serves (and
+answers 503) while the broker is down, and recovers by itself when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
+
+from services.shared.codec import encode
+from services.shared.events import IncidentEvent
+from services.shared.kafka import make_producer
+from services.shared.logging import get_logger
+from services.shared.settings import Settings
+
+log = get_logger("intake.publisher")
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not acknowledge in time (or is not connected): answer 503."""
+
+
+class Publisher:
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        on_latency: Callable[[float], None] = lambda s: None,
+        on_late_ack: Callable[[IncidentEvent, RecordMetadata], None] = lambda e, m: None,
+    ) -> None:
+        self.topic = topic
+        self._on_late_ack = on_late_ack
+        self._settings = settings
+        self._timeout_s = settings.intake_publish_timeout_s
+        self._on_latency = on_latency
+        self._producer: AIOKafkaProducer | None = None
+        self._connector: asyncio.Task | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
+
+    async def start(self) -> None:
+        """Connect within the bound if the broker answers; otherwise keep trying in the background."""
+        self._connector = asyncio.create_task(self._connect())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._connector), self._timeout_s)
+        except asyncio.TimeoutError:
+            log.warning("broker not reachable yet; retrying in the background", bootstrap=self._settings.kafka_bootstrap)
+
+    async def stop(self) -> None:
+        if self._connector is not None and not self._connector.done():
+            self._connector.cancel()
+            await asyncio.gather(self._connector, return_exceptions=True)
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def _connect(self) -> None:
+        delay = 0.2
+        while True:
+            producer = make_producer(self._settings, request_timeout_ms=int(self._timeout_s * 1000))
+            try:
+                await producer.start()
+            except Exception as exc:  # noqa: BLE001 - any failure to connect: retry
+                await producer.stop()
+                log.info("broker connect failed; retrying", error=exc.__class__.__name__, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._producer = producer
+            log.info("producer connected", topic=self.topic)
+            return
+
+    async def reachable(self) -> bool:
+        if self._producer is None:
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), min(self._timeout_s, 3.0))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means not reachable
+            return False
+
+    async def enqueue(self, event: IncidentEvent) -> asyncio.Future[RecordMetadata]:
+        """Hand one event to the producer; the returned future resolves on the broker's ack."""
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("not connected to the broker")
+        encoded = encode(event)
+        started = time.perf_counter()
+        future = await producer.send(self.topic, encoded.value, key=encoded.key, headers=encoded.headers)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception() or self._on_latency(time.perf_counter() - started))
+        return future
+
+    async def publish(self, events: list[IncidentEvent]) -> list[RecordMetadata | BaseException]:
+        """Publish events; each gets its metadata or the reason it was not acknowledged in time."""
+        futures: list[asyncio.Future[RecordMetadata] | BaseException] = []
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                for event in events:
+                    futures.append(await self.enqueue(event))
+                pending = [f for f in futures if isinstance(f, asyncio.Future)]
+                if pending:
+                    await asyncio.wait(pending)
+        except TimeoutError:
+            pass
+        except BrokerUnavailable as exc:
+            futures += [exc] * (len(events) - len(futures))
+        futures += [BrokerUnavailable("not handed to the producer in time")] * (len(events) - len(futures))
+        return [self._outcome(e, f) for e, f in zip(events, futures)]
+
+    def _outcome(
+        self, event: IncidentEvent, future: asyncio.Future[RecordMetadata] | BaseException
+    ) -> RecordMetadata | BaseException:
+        if isinstance(future, BaseException):
+            return future
+        if not future.done():
+            # The client hears 503; should the broker still acknowledge later, remember it so
+            # that the client's retry with the same event_id does not publish it twice.
+            future.add_done_callback(
+                lambda f: None if f.cancelled() or f.exception() else self._on_late_ack(event, f.result())
+            )
+            return BrokerUnavailable(f"broker did not acknowledge within {self._timeout_s:g}s")
+        return _settled(future)
+
+
+def _settled(future: asyncio.Future[RecordMetadata]) -> RecordMetadata | BaseException:
+    if future.cancelled():
+        return BrokerUnavailable("publish cancelled")
+    exc = future.exception()
+    return BrokerUnavailable(f"broker refused: {exc.__class__.__name__}") if exc else future.result()

@@ -1,0 +1,45 @@
+"""The projector's one wiring point: `muster run projector` calls run(settings)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import asyncpg
+
+from services.projector import schema
+from services.projector.service import Projector
+from services.shared.logging import configure_logging, get_logger
+from services.shared.metrics import serve_metrics
+from services.shared.settings import Settings
+
+log = get_logger("muster.projector")
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply the pending migrations to the database of `settings`."""
+    conn = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=10)
+    try:
+        return await schema.migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def serve(settings: Settings) -> None:
+    """Migrate, then project until SIGTERM or SIGINT; the batch in hand is finished first."""
+    applied = await migrate(settings)
+    if applied:
+        log.info("migrations applied", migrations=applied)
+    projector = Projector(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, projector.stop)
+    await projector.run()
+
+
+def run(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.projector_metrics_port:
+        serve_metrics(settings.projector_metrics_port)
+    asyncio.run(serve(settings))
+

@@ -1,0 +1,41 @@
+"""The projector's Prometheus metrics (muster_projector_*). Labels are bounded: event types,
+topics, partitions, error classes; never an incident id."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECORDS_APPLIED = Counter(
+    "muster_projector_records_applied_total",
+    "Facts applied to the store for the first time (re-deliveries are not counted), by event type.",
+    ["event_type"],
+)
+BATCH_SIZE = Histogram(
+    "muster_projector_batch_size_records",
+    "Records per batch transaction.",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000),
+)
+BATCH_DURATION = Histogram(
+    "muster_projector_batch_duration_seconds",
+    "Time to decode and write one batch, commit included.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CONSUMER_LAG = Gauge(
+    "muster_projector_consumer_lag_records",
+    "Records on the partition not yet applied (high watermark minus the stored next offset).",
+    ["topic", "partition"],
+)
+APPLY_LAG = Histogram(
+    "muster_projector_apply_lag_seconds",
+    "From an event's recorded_at to its commit in the store.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+DEAD_LETTERS = Counter(
+    "muster_projector_dead_letters_total",
+    "Records sent to the dead-letter topic, by error class.",
+    ["error_class"],
+)
+DB_RETRIES = Counter(
+    "muster_projector_database_retries_total",
+    "Batch writes retried because the database was unavailable.",
+)

@@ -1,0 +1,224 @@
+"""Every SQL statement of the projector. One batch is one transaction: the rows and the offsets.
+
+Writes are set-based: the timeline and the folded incident rows go through COPY into
+temporary tables, then one INSERT ... SELECT ... ON CONFLICT each. Only facts whose
+event_id was newly inserted into the timeline change state, so a re-delivered record is a
+no-op. Incidents are folded per batch in Python (PostgreSQL cannot update a row twice in
+one statement) under a row lock, so several projector instances never lose an update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from services.projector import rules
+from services.projector.handlers import TIMELINE_COLUMNS, Batch
+from services.shared import events as ev
+
+# Held shared by every batch transaction and exclusively by the rebuild while it swaps tables.
+SWAP_LOCK = 0x6D75_7374_7377  # "mustsw"
+
+_Q = lambda cols: ", ".join(f'"{c}"' for c in cols)  # noqa: E731 - quoted column lists
+
+_INCIDENT_UPSERT = (
+    f"insert into incidents ({_Q(rules.COLUMNS)}) select {_Q(rules.COLUMNS)} from tmp_incidents "
+    "on conflict (incident_id) do update set "
+    + ", ".join(f'"{c}" = excluded."{c}"' for c in rules.COLUMNS if c != "incident_id")
+)
+
+_ESCALATION_COLUMNS = (
+    "incident_id", "level", "level_name", "agencies", "rule_id", "rule_set_version", "reason", "category",
+    "severity", "ward_code", "methane", "cap_xml", "classification", "mode", "raised_event_id", "raised_at",
+    "stood_down_event_id", "stood_down_at", "stood_down_reason", "final_status",
+)
+_RAISED = ("level_name", "agencies", "rule_id", "rule_set_version", "reason", "category", "severity", "ward_code",
+           "methane", "cap_xml", "raised_event_id", "raised_at")
+_STOOD_DOWN = ("stood_down_event_id", "stood_down_at", "stood_down_reason", "final_status")
+_ESCALATION_UPSERT = (
+    f"insert into escalations ({_Q(_ESCALATION_COLUMNS)}) values ({', '.join(f'${i + 1}' for i in range(len(_ESCALATION_COLUMNS)))}) "
+    "on conflict (incident_id, level) do update set "
+    + ", ".join(
+        f"{c} = case when escalations.raised_event_id is null then excluded.{c} else escalations.{c} end" for c in _RAISED
+    )
+    + ", "
+    + ", ".join(
+        f"{c} = case when escalations.stood_down_event_id is null then excluded.{c} else escalations.{c} end"
+        for c in _STOOD_DOWN
+    )
+    + ", classification = case when excluded.classification = 'OFFICIAL-SENSITIVE'"
+    " then excluded.classification else escalations.classification end"
+)
+
+_TENSION_HISTORY_INSERT = """
+insert into ward_tension_history (event_id, ward_code, ward_name, mode, classification, old_level, new_level, score,
+    observed, expected, "window", window_start, window_end, occurred_at, recorded_at, top_contributors)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+on conflict (event_id) do nothing returning event_id
+"""
+_TENSION_NOW_UPSERT = """
+insert into ward_tension (ward_code, mode, ward_name, level, previous_level, score, observed, expected, "window",
+    window_start, window_end, changed_at, event_id)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+on conflict (ward_code, mode) do update set ward_name = excluded.ward_name, level = excluded.level,
+    previous_level = excluded.previous_level, score = excluded.score, observed = excluded.observed,
+    expected = excluded.expected, "window" = excluded."window", window_start = excluded.window_start,
+    window_end = excluded.window_end, changed_at = excluded.changed_at, event_id = excluded.event_id
+where (excluded.changed_at, excluded.event_id) > (ward_tension.changed_at, ward_tension.event_id)
+"""
+_OFFSETS_UPSERT = """
+insert into projector_offsets (consumer_group, topic, partition, next_offset)
+select $1, t, p, o from unnest($2::text[], $3::int[], $4::bigint[]) as u(t, p, o)
+on conflict (consumer_group, topic, partition)
+do update set next_offset = greatest(projector_offsets.next_offset, excluded.next_offset)
+"""
+
+
+@dataclass
+class Written:
+    """What one batch changed: newly applied facts by event type (re-deliveries are not counted)."""
+
+    applied: Counter = field(default_factory=Counter)
+    facts: list[ev.Event] = field(default_factory=list)
+
+
+async def prepare(conn: asyncpg.Connection) -> None:
+    """Per-connection staging tables, emptied at every commit."""
+    await conn.execute(
+        "create temp table if not exists tmp_events (like incident_events) on commit delete rows;"
+        "create temp table if not exists tmp_incidents (like incidents) on commit delete rows"
+    )
+
+
+async def stored_offsets(conn: asyncpg.Connection, group: str, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    rows = await conn.fetch(
+        "select topic, partition, next_offset from projector_offsets where consumer_group = $1 and topic = any($2::text[])",
+        group, list(topics),
+    )
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+async def write_batch(conn: asyncpg.Connection, batch: Batch, group: str, *, swap_lock: bool = True) -> Written:
+    """The whole batch in one transaction: timeline, state, escalations, tension, offsets."""
+    written = Written()
+    async with conn.transaction():
+        if swap_lock:
+            await conn.execute("select pg_advisory_xact_lock_shared($1)", SWAP_LOCK)
+        new_ids = await _insert_timeline(conn, batch.timeline)
+        facts = [f for f in batch.facts if f.event_id in new_ids]
+        await _apply_facts(conn, facts)
+        await _upsert_escalations(conn, [e for e in batch.escalations if e.event_id in new_ids])
+        tension = await _write_tension(conn, batch.tension)
+        if batch.offsets:
+            keys = list(batch.offsets)
+            await conn.execute(
+                _OFFSETS_UPSERT, group, [t for t, _ in keys], [p for _, p in keys], [batch.offsets[k] for k in keys]
+            )
+    written.facts = [*facts, *tension]
+    written.applied.update(e.event_type for e in written.facts)
+    return written
+
+
+async def _insert_timeline(conn: asyncpg.Connection, rows: list[tuple]) -> set[uuid.UUID]:
+    if not rows:
+        return set()
+    await conn.copy_records_to_table("tmp_events", records=rows, columns=TIMELINE_COLUMNS)
+    inserted = await conn.fetch(
+        f"insert into incident_events ({_Q(TIMELINE_COLUMNS)}) select {_Q(TIMELINE_COLUMNS)} from tmp_events "
+        "on conflict (event_id) do nothing returning event_id"
+    )
+    return {r[0] for r in inserted}
+
+
+async def _apply_facts(conn: asyncpg.Connection, facts: list[ev.IncidentEvent]) -> None:
+    if not facts:
+        return
+    ids = sorted({f.incident_id for f in facts})  # a fixed lock order: no deadlock between instances
+    rows = await conn.fetch(
+        f"select {_Q(rules.COLUMNS)} from incidents where incident_id = any($1::uuid[]) order by incident_id for update",
+        ids,
+    )
+    states: dict[uuid.UUID, rules.IncidentState] = {
+        r["incident_id"]: rules.IncidentState(**_from_db(dict(r))) for r in rows
+    }
+    for fact in facts:
+        states[fact.incident_id] = rules.apply(states.get(fact.incident_id), fact)
+    await conn.copy_records_to_table(
+        "tmp_incidents", records=[dataclasses.astuple(s) for s in states.values()], columns=rules.COLUMNS
+    )
+    await conn.execute(_INCIDENT_UPSERT)
+
+
+def _from_db(row: dict) -> dict:
+    """asyncpg returns jsonb as text and text[] as lists already; only the lists need copying."""
+    for key in ("hazards", "agencies_required", "agencies_dispatched", "agencies_on_scene"):
+        row[key] = list(row[key] or [])
+    return row
+
+
+def _escalation_rows(events: list[ev.EscalationRaised | ev.EscalationStoodDown]) -> list[tuple]:
+    """One row per (incident, level): a raise and its stand-down in the same batch become one row."""
+    rows: dict[tuple[uuid.UUID, int], dict] = {}
+    for event in events:
+        levels = (event.level,) if isinstance(event, ev.EscalationRaised) else event.levels
+        for level in levels:
+            row = rows.setdefault((event.incident_id, level), dict.fromkeys(_ESCALATION_COLUMNS))
+            row.update(incident_id=event.incident_id, level=level, mode=event.mode.value)
+            row["classification"] = ev.Classification.highest(
+                ev.Classification(row["classification"]) if row["classification"] else None, event.classification
+            ).value
+            if isinstance(event, ev.EscalationRaised) and row["raised_event_id"] is None:
+                row.update(
+                    level_name=event.level_name, agencies=[a.value for a in event.agencies], rule_id=event.rule_id,
+                    rule_set_version=event.rule_set_version, reason=event.reason, category=event.category.value,
+                    severity=event.severity, ward_code=event.ward_code, methane=event.methane.model_dump_json(),
+                    cap_xml=event.cap_xml, raised_event_id=event.event_id, raised_at=event.occurred_at,
+                )
+            elif isinstance(event, ev.EscalationStoodDown) and row["stood_down_event_id"] is None:
+                row.update(
+                    stood_down_event_id=event.event_id, stood_down_at=event.occurred_at,
+                    stood_down_reason=event.reason, final_status=event.final_status.value,
+                )
+                if row["agencies"] is None:
+                    row["agencies"] = [a.value for a in event.agencies]
+    return [tuple(r[c] for c in _ESCALATION_COLUMNS) for r in rows.values()]
+
+
+async def _upsert_escalations(conn: asyncpg.Connection, events: list) -> None:
+    if events:
+        await conn.executemany(_ESCALATION_UPSERT, _escalation_rows(events))
+
+
+async def _write_tension(conn: asyncpg.Connection, events: list[ev.TensionLevelChanged]) -> list[ev.TensionLevelChanged]:
+    """History once per event_id; `ward_tension` keeps the latest change per (ward, mode)."""
+    new: list[ev.TensionLevelChanged] = []
+    for e in events:
+        inserted = await conn.fetchval(
+            _TENSION_HISTORY_INSERT,
+            e.event_id, e.ward_code, e.ward_name, e.mode.value, e.classification.value, e.old_level.value,
+            e.new_level.value, e.score, e.observed, e.expected, e.window, e.window_start, e.window_end,
+            e.occurred_at, e.recorded_at,
+            "[" + ",".join(c.model_dump_json() for c in e.top_contributors) + "]",
+        )
+        if inserted is not None:
+            new.append(e)
+    latest: dict[tuple[str, str], ev.TensionLevelChanged] = {}
+    for e in new:
+        key = (e.ward_code, e.mode.value)
+        if key not in latest or (e.occurred_at, e.event_id) > (latest[key].occurred_at, latest[key].event_id):
+            latest[key] = e
+    if latest:
+        await conn.executemany(
+            _TENSION_NOW_UPSERT,
+            [
+                (e.ward_code, e.mode.value, e.ward_name, e.new_level.value, e.old_level.value, e.score, e.observed,
+                 e.expected, e.window, e.window_start, e.window_end, e.occurred_at, e.event_id)
+                for e in latest.values()
+            ],
+        )
+    return new

@@ -1,0 +1,244 @@
+"""The projector loop: a plain aiokafka consumer whose offsets live in PostgreSQL.
+
+- `enable_auto_commit=False` and nothing is ever committed to Kafka: on every assignment
+  the rebalance listener reads the stored offsets and seeks to them;
+- `getmany()` batches; each batch is one transaction holding its rows and its offsets;
+- a poison record is dead-lettered with the reason and its offset advances with the batch;
+- a database outage is not poison: the partitions are paused and the same batch is
+  retried with backoff until it commits; nothing is dead-lettered or skipped;
+- a batch the database refuses for another reason is split record by record, and only the
+  record it refuses is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+import asyncpg
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from services.projector import metrics, repository
+from services.projector.handlers import Batch, Position, stage
+from services.shared.codec import PoisonRecord, decode
+from services.shared.deadletter import send_dead_letter
+from services.shared.kafka import make_consumer, make_producer
+from services.shared.logging import get_logger
+from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog
+
+log = get_logger("muster.projector")
+
+SERVICE = "projector"
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now (starting up)
+    asyncpg.exceptions.TransactionRollbackError,  # serialization failure, deadlock
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+
+def source_topics(catalog: TopicCatalog) -> list[str]:
+    """The incidents topic, both all-agencies escalation topics and both tension alert topics."""
+    return [
+        catalog.name("incidents"),
+        catalog.escalation_topic(None, exercise=False),
+        catalog.escalation_topic(None, exercise=True),
+        catalog.name("tension.alerts"),
+        catalog.name("tension.alerts.exercise"),
+    ]
+
+
+async def connect(dsn: str, **server_settings: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn, timeout=5, command_timeout=60, server_settings=server_settings or None)
+    await repository.prepare(conn)
+    return conn
+
+
+async def build_batch(records: list[ConsumerRecord], on_poison=None) -> Batch:
+    """Decode and stage; a record that cannot be decoded only advances its offset (and goes to on_poison)."""
+    batch = Batch()
+    for record in records:
+        pos = Position(record.topic, record.partition, record.offset)
+        try:
+            event = decode(record.value)
+        except PoisonRecord as exc:
+            if on_poison is not None:
+                await on_poison(record, exc)
+            batch.advance(pos)
+            continue
+        stage(batch, event, record.value.decode(), pos)
+    return batch
+
+
+class Projector:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog = TopicCatalog.from_settings(settings)
+        self.topics = source_topics(self.catalog)
+        self.group = settings.projector_consumer_group
+        self.dsn = settings.database_url.get_secret_value()
+        self.conn: asyncpg.Connection | None = None
+        self.consumer = None
+        self.producer = None
+        self.stopping = asyncio.Event()
+        self.batches = 0
+        self.records_read = 0
+
+    # --- database, with retry ---------------------------------------------------------------
+
+    async def _db(self) -> asyncpg.Connection:
+        if self.conn is None or self.conn.is_closed():
+            self.conn = await connect(self.dsn)
+        return self.conn
+
+    async def _drop_db(self) -> None:
+        if self.conn is not None:
+            self.conn.terminate()
+            self.conn = None
+
+    async def _retrying(self, what: str, fn):
+        """Run fn(conn) until the database answers; a transient failure is waited out, never skipped."""
+        attempt = 0
+        while True:
+            try:
+                result = await fn(await self._db())
+                if attempt and self.consumer is not None and self.consumer.paused():
+                    self.consumer.resume(*self.consumer.paused())
+                    log.info("database back, resumed", what=what, attempts=attempt)
+                return result
+            except TRANSIENT as exc:
+                metrics.DB_RETRIES.inc()
+                await self._drop_db()
+                delay = min(self.settings.projector_retry_max_seconds, 0.1 * 2**attempt) * random.uniform(0.8, 1.2)
+                log.warning("database unavailable, retrying", what=what, error_class=type(exc).__name__,
+                            attempt=attempt, retry_in=round(delay, 2))
+                if self.consumer is not None and self.consumer.assignment():
+                    self.consumer.pause(*self.consumer.assignment())
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    async def stored_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        stored = await self._retrying(
+            "read offsets", lambda conn: repository.stored_offsets(conn, self.group, self.topics)
+        )
+        return {tp: stored[(tp.topic, tp.partition)] for tp in partitions if (tp.topic, tp.partition) in stored}
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.producer = make_producer(self.settings)
+        options = {"session_timeout_ms": 10_000, "heartbeat_interval_ms": 1_000}
+        if self.settings.projector_instance_id:
+            options["group_instance_id"] = self.settings.projector_instance_id
+        self.consumer = make_consumer(self.settings, group_id=self.group, **options)
+        self.consumer.subscribe(self.topics, listener=_SeekToStored(self))
+        await self.producer.start()
+        await self.consumer.start()
+        log.info("projector started", group=self.group, topics=self.topics)
+        try:
+            while not self.stopping.is_set():
+                fetched = await self.consumer.getmany(
+                    timeout_ms=200, max_records=self.settings.projector_batch_max_records
+                )
+                records = [r for rs in fetched.values() for r in rs]
+                if records:
+                    await self.process(records)
+        finally:
+            await self.consumer.stop()
+            await self.producer.stop()
+            await self._drop_db()
+            log.info("projector stopped", group=self.group, batches=self.batches)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def process(self, records: list[ConsumerRecord]) -> None:
+        started = time.perf_counter()
+        batch = await self.build(records, dead_letter=True)
+        try:
+            written = await self._retrying(
+                "write batch", lambda conn: repository.write_batch(conn, batch, self.group)
+            )
+        except asyncpg.PostgresError as exc:  # refused, not unavailable: find the record it refuses
+            log.warning("batch refused, applying record by record", error_class=type(exc).__name__)
+            written = repository.Written()
+            for record in records:
+                one = await self.isolate(record)
+                written.applied.update(one.applied)
+                written.facts += one.facts
+        self._observe(records, batch, written, time.perf_counter() - started)
+
+    async def isolate(self, record: ConsumerRecord) -> repository.Written:
+        batch = await self.build([record], dead_letter=False)
+        try:
+            return await self._retrying("write record", lambda conn: repository.write_batch(conn, batch, self.group))
+        except asyncpg.PostgresError as exc:
+            await self.dead_letter(record, f"the status store refused it: {exc}")
+            only_offset = Batch()
+            only_offset.advance(Position(record.topic, record.partition, record.offset))
+            return await self._retrying(
+                "write offset", lambda conn: repository.write_batch(conn, only_offset, self.group)
+            )
+
+    async def build(self, records: list[ConsumerRecord], *, dead_letter: bool) -> Batch:
+        return await build_batch(records, self.dead_letter if dead_letter else None)
+
+    async def dead_letter(self, record: ConsumerRecord, error: BaseException | str) -> None:
+        letter = await send_dead_letter(
+            self.producer, self.catalog.name("deadletter"), service=SERVICE, source_topic=record.topic,
+            partition=record.partition, offset=record.offset, error=error, key=record.key, value=record.value,
+            headers=record.headers,
+        )
+        metrics.DEAD_LETTERS.labels(letter.error_class).inc()
+        log.warning("dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
+                    error_class=letter.error_class)
+
+    def _observe(self, records: list[ConsumerRecord], batch: Batch, written: repository.Written, took: float) -> None:
+        self.batches += 1
+        self.records_read += len(records)
+        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_DURATION.observe(took)
+        for event_type, n in written.applied.items():
+            metrics.RECORDS_APPLIED.labels(event_type).inc(n)
+        now = datetime.now(timezone.utc)
+        for fact in written.facts:
+            metrics.APPLY_LAG.observe((now - fact.recorded_at).total_seconds())
+        for (topic, partition), next_offset in batch.offsets.items():
+            high = self.consumer.highwater(TopicPartition(topic, partition))
+            if high is not None:
+                metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(0, high - next_offset))
+        log.info("batch applied", records=len(records), applied=sum(written.applied.values()),
+                 partitions=len(batch.offsets), seconds=round(took, 4))
+
+
+class _SeekToStored(ConsumerRebalanceListener):
+    """On every assignment: read the stored offsets from PostgreSQL and seek to them."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+
+    async def on_partitions_revoked(self, revoked) -> None:  # nothing to commit: offsets live with the rows
+        return None
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        consumer = self.projector.consumer
+        # aiokafka installs the assignment (and may start fetching from the reset position)
+        # before this callback returns: hold the partitions until they point at the stored offsets.
+        consumer.pause(*assigned)
+        stored = await self.projector.stored_offsets(assigned)
+        fresh = [tp for tp in assigned if tp not in stored]
+        for tp, offset in stored.items():
+            consumer.seek(tp, offset)
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+        consumer.resume(*assigned)
+        log.info("partitions assigned", group=self.projector.group, stored=len(stored), from_start=len(fresh))

@@ -1,0 +1,176 @@
+"""Bearer-token authentication shared by every HTTP service.
+
+Tokens are JWTs with the claims `sub`, `role`, `agency` and `exp`:
+
+- locally, HS256 signed with `MUSTER_JWT_SECRET` (`muster token` mints one);
+- in production, RS256 verified against the identity provider's public keys in the JWKS
+  file `MUSTER_JWT_JWKS_FILE` (then HS256 tokens are refused).
+
+`current_principal` is the FastAPI dependency that yields a frozen Principal or answers 401.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+import jwt
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.shared.events import Agency
+from services.shared.settings import LOCAL_DEV_JWT_SECRET, Settings
+
+
+class Role(StrEnum):
+    CONTROL_ROOM = "control_room"
+    ENFORCEMENT_OFFICER = "enforcement_officer"
+    CCTV_OPERATOR = "cctv_operator"
+    RESPONDER = "responder"
+    ANALYST = "analyst"
+    SAFEGUARDING = "safeguarding"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the token's subject, role and agency."""
+
+    subject: str
+    role: Role
+    agency: Agency
+
+
+class AuthError(Exception):
+    """A missing, malformed, expired or wrongly signed token; the message says which."""
+
+
+class AuthConfigError(ValueError):
+    """The service is configured in a way that would make its tokens unsafe."""
+
+
+REQUIRED_CLAIMS = ("sub", "role", "agency", "exp")
+LEEWAY_S = 30  # clock skew tolerated on exp
+
+
+class TokenVerifier:
+    """Verifies a bearer token against the configured key and returns its Principal."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.jwt_jwks_file is not None:
+            self._jwks = _load_jwks(settings.jwt_jwks_file)
+            self._algorithms = ["RS256"]
+            self._secret = None
+        else:
+            self._jwks = None
+            self._algorithms = ["HS256"]
+            self._secret = settings.jwt_secret.get_secret_value()
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    def verify(self, token: str) -> Principal:
+        cached = self._cache.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        try:
+            claims = jwt.decode(
+                token,
+                key=self._key_for(token),
+                algorithms=self._algorithms,
+                options={"require": list(REQUIRED_CLAIMS)},
+                leeway=LEEWAY_S,
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired") from None
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid token: {exc}") from None
+        principal = principal_from_claims(claims)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[token] = (principal, float(claims["exp"]) + LEEWAY_S)
+        return principal
+
+    def _key_for(self, token: str):
+        if self._jwks is None:
+            return self._secret
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid token: {exc}") from None
+        keys = self._jwks.keys
+        if kid is None and len(keys) == 1:
+            return keys[0]
+        for key in keys:
+            if key.key_id == kid:
+                return key
+        raise AuthError(f"invalid token: no key with kid {kid!r} in the JWKS file")
+
+
+def principal_from_claims(claims: dict) -> Principal:
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject.strip():
+        raise AuthError("invalid token: claim sub must be a non-empty string")
+    try:
+        role = Role(claims.get("role"))
+    except ValueError:
+        raise AuthError(f"invalid token: claim role must be one of {', '.join(Role)}") from None
+    try:
+        agency = Agency(claims.get("agency"))
+    except ValueError:
+        raise AuthError(f"invalid token: claim agency must be one of {', '.join(Agency)}") from None
+    return Principal(subject=subject, role=role, agency=agency)
+
+
+def mint_token(settings: Settings, *, subject: str, role: Role, agency: Agency, ttl_s: int = 8 * 3600) -> str:
+    """A local HS256 token (`muster token`); production tokens come from the identity provider."""
+    now = int(time.time())
+    claims = {"sub": subject, "role": Role(role).value, "agency": Agency(agency).value, "iat": now, "exp": now + ttl_s}
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+
+
+def check_auth_config(settings: Settings, host: str) -> None:
+    """Refuse the public development key on any address other than loopback."""
+    if settings.jwt_jwks_file is None and settings.jwt_secret.get_secret_value() == LOCAL_DEV_JWT_SECRET:
+        if not _is_loopback(host):
+            raise AuthConfigError(
+                f"refusing to listen on {host} with the local development JWT key: "
+                "set MUSTER_JWT_JWKS_FILE (RS256) or MUSTER_JWT_SECRET"
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@lru_cache(maxsize=8)
+def _load_jwks(path: Path) -> jwt.PyJWKSet:
+    try:
+        return jwt.PyJWKSet.from_dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, jwt.PyJWTError) as exc:
+        raise AuthConfigError(f"JWKS file {path}: {exc}") from None
+
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT with the claims sub, role, agency and exp.")
+
+
+def current_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> Principal:
+    """FastAPI dependency: the caller's Principal (the app keeps its TokenVerifier in
+    `app.state.token_verifier`), or 401 with the reason."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return verifier.verify(credentials.credentials)
+    except AuthError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None

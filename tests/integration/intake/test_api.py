@@ -1,0 +1,227 @@
+"""The intake API against the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import jsonschema
+import pytest
+from aiokafka import TopicPartition
+
+from services.shared.auth import Role
+from services.shared.events import Agency
+from services.shared.kafka import make_consumer
+from services.shared.schemas import SCHEMAS_DIR
+from tests.factories import POPLAR, WHITECHAPEL
+from tests.integration.intake.conftest import bearer, records_of, running_intake
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+def report(**overrides) -> dict:
+    body = {
+        "category": "fire",
+        "severity": 3,
+        "location": {"ward_code": POPLAR, "lat": 51.51, "lon": -0.02},
+        "description": "Smoke from a bin store",
+        "occurred_at": "2026-11-20T21:55:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+def note(incident_id: str | None = None, **overrides) -> dict:
+    body = {"event_type": "NoteAdded", "text": "Caller rang back", "occurred_at": "2026-11-20T21:58:00Z"}
+    if incident_id:
+        body["incident_id"] = incident_id
+    body.update(overrides)
+    return body
+
+
+async def record_at(settings, topic: str, partition: int, offset: int):
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        return await consumer.getone()
+    finally:
+        await consumer.stop()
+
+
+async def test_a_raised_incident_is_acknowledged_and_on_the_topic_as_schema_valid_json_with_headers(intake, intake_settings, topics):
+    response = await intake.post("/v1/incidents", json=report(), headers=bearer(intake_settings))
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert set(body) == {"incident_id", "event_id", "partition", "offset"}
+    record = await record_at(intake_settings, topics.name("incidents"), body["partition"], body["offset"])
+    value = json.loads(record.value)
+    schema = json.loads((SCHEMAS_DIR / "IncidentReported.v1.json").read_text())
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(value)
+    assert record.key == body["incident_id"].encode()
+    assert (value["event_id"], value["incident_id"]) == (body["event_id"], body["incident_id"])
+    assert dict(record.headers) == {
+        "event_type": b"IncidentReported",
+        "schema_version": b"1",
+        "classification": b"OFFICIAL",
+        "mode": b"live",
+    }
+    assert value["source"] == {"kind": "control_room", "id": "op-17", "agency": "council"}
+
+
+async def test_a_fact_appended_to_an_incident_lands_on_the_incidents_partition(intake, intake_settings):
+    raised = (await intake.post("/v1/incidents", json=report(), headers=bearer(intake_settings))).json()
+    response = await intake.post(f"/v1/incidents/{raised['incident_id']}/events", json=note(), headers=bearer(intake_settings))
+    assert response.status_code == 202, response.text
+    appended = response.json()
+    assert appended["incident_id"] == raised["incident_id"]
+    assert appended["partition"] == raised["partition"] and appended["offset"] > raised["offset"]
+
+
+async def test_the_same_event_id_twice_returns_the_original_result_and_publishes_once(intake, intake_settings, topics):
+    event_id = str(uuid.uuid4())
+    first = await intake.post("/v1/incidents", json=report(event_id=event_id), headers=bearer(intake_settings))
+    again = await intake.post("/v1/incidents", json=report(event_id=event_id, severity=5), headers=bearer(intake_settings))
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert len(await records_of(intake_settings, topics, event_id)) == 1
+
+
+async def test_the_same_event_id_after_an_intake_restart_returns_the_original_result(intake_settings, topics):
+    event_id = str(uuid.uuid4())
+    async with running_intake(intake_settings) as first_process:
+        first = await first_process.post("/v1/incidents", json=report(event_id=event_id), headers=bearer(intake_settings))
+    async with running_intake(intake_settings) as restarted:
+        again = await restarted.post("/v1/incidents", json=report(event_id=event_id), headers=bearer(intake_settings))
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert len(await records_of(intake_settings, topics, event_id)) == 1
+
+
+async def test_the_same_idempotency_key_returns_the_original_result_and_publishes_once(intake, intake_settings, topics):
+    headers = {**bearer(intake_settings), "Idempotency-Key": f"retry-{uuid.uuid4()}"}
+    first = await intake.post("/v1/incidents", json=report(), headers=headers)
+    again = await intake.post("/v1/incidents", json=report(), headers=headers)
+    assert again.json() == first.json()
+    assert len(await records_of(intake_settings, topics, first.json()["event_id"])) == 1
+
+
+async def test_concurrent_duplicates_publish_once(intake, intake_settings, topics):
+    import asyncio
+
+    event_id = str(uuid.uuid4())
+    responses = await asyncio.gather(
+        *(intake.post("/v1/incidents", json=report(event_id=event_id), headers=bearer(intake_settings)) for _ in range(5))
+    )
+    assert {r.status_code for r in responses} == {202} and len({r.text for r in responses}) == 1
+    assert len(await records_of(intake_settings, topics, event_id)) == 1
+
+
+async def test_a_missing_token_is_401(intake):
+    response = await intake.post("/v1/incidents", json=report())
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_an_expired_token_is_401_saying_so(intake, intake_settings):
+    response = await intake.post("/v1/incidents", json=report(), headers=bearer(intake_settings, ttl_s=-300))
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+
+
+async def test_a_role_that_may_not_post_the_event_type_is_403(intake, intake_settings):
+    headers = bearer(intake_settings, role=Role.CCTV_OPERATOR)
+    body = {"event_type": "MajorIncidentDeclared", "declared_by": "x-1", "agency": "police", "occurred_at": "2026-11-20T22:00:00Z"}
+    response = await intake.post(f"/v1/incidents/{uuid.uuid4()}/events", json=body, headers=headers)
+    assert response.status_code == 403
+    assert response.json()["errors"] == [{"field": "event_type", "message": "role cctv_operator may not post MajorIncidentDeclared"}]
+
+
+async def test_an_invalid_report_is_422_naming_every_bad_field(intake, intake_settings):
+    body = report(severity=0, location={"ward_code": "E05999999"}, occurred_at="yesterday")
+    del body["category"]
+    response = await intake.post("/v1/incidents", json=body, headers=bearer(intake_settings))
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == {"severity", "location.ward_code", "occurred_at", "category"}
+
+
+async def test_an_incident_id_that_is_not_a_uuid_is_422(intake, intake_settings):
+    response = await intake.post("/v1/incidents/not-a-uuid/events", json=note(), headers=bearer(intake_settings))
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "path.incident_id"
+
+
+async def test_an_oversized_body_is_413(intake_settings):
+    settings = intake_settings.model_copy(update={"intake_max_body_bytes": 2048})
+    async with running_intake(settings) as intake:
+        response = await intake.post("/v1/incidents", json=report(description="x" * 3000), headers=bearer(settings))
+    assert response.status_code == 413 and response.json()["error"] == "too_large"
+
+
+async def test_a_batch_accepts_its_valid_items_and_rejects_the_others_each_with_its_reason(intake, intake_settings, topics):
+    raised = (await intake.post("/v1/incidents", json=report(), headers=bearer(intake_settings))).json()
+    iid = raised["incident_id"]
+    duplicate_id = str(uuid.uuid4())
+    events = [
+        note(iid),
+        note(iid, text=""),  # rejected: empty text
+        {**report(), "event_type": "IncidentReported", "incident_id": str(uuid.uuid4()), "location": {"ward_code": WHITECHAPEL}},
+        {"event_type": "EscalationRaised", "incident_id": iid},  # rejected: not an incident fact
+        note(iid, event_id=duplicate_id),
+        note(iid, event_id=duplicate_id),  # same event twice in one batch: one record
+        note(),  # rejected: no incident_id
+    ]
+    response = await intake.post("/v1/events:batch", json={"events": events}, headers=bearer(intake_settings))
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted", "rejected", "accepted", "accepted", "rejected"]
+    assert [r["index"] for r in results] == list(range(7))
+    assert results[1]["error"].startswith("events.1.text")
+    assert results[3]["error"].startswith("events.3.event_type")
+    assert results[6]["error"] == "events.6.incident_id: Field required"
+    assert results[4] == results[5] | {"index": 4}
+    assert all(r["partition"] is not None and r["error"] is None for r in results if r["status"] == "accepted")
+    assert len(await records_of(intake_settings, topics, duplicate_id)) == 1
+
+
+async def test_a_batch_sent_again_returns_the_original_results(intake, intake_settings, topics):
+    events = [note(str(uuid.uuid4()), event_id=str(uuid.uuid4())) for _ in range(3)]
+    first = await intake.post("/v1/events:batch", json={"events": events}, headers=bearer(intake_settings))
+    again = await intake.post("/v1/events:batch", json={"events": events}, headers=bearer(intake_settings))
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert len(await records_of(intake_settings, topics, events[0]["event_id"])) == 1
+
+
+async def test_a_batch_over_the_limit_is_422(intake_settings):
+    settings = intake_settings.model_copy(update={"intake_batch_max": 2})
+    async with running_intake(settings) as intake:
+        response = await intake.post("/v1/events:batch", json={"events": [note()] * 3}, headers=bearer(settings))
+    assert response.status_code == 422 and "at most 2 events" in response.json()["detail"]
+
+
+async def test_a_batch_item_the_role_may_not_post_is_rejected_and_the_rest_accepted(intake, intake_settings):
+    iid = str(uuid.uuid4())
+    events = [note(iid), {"event_type": "IncidentLinked", "incident_id": iid, "lead_incident_id": str(uuid.uuid4()), "occurred_at": "2026-11-20T22:00:00Z"}]
+    headers = bearer(intake_settings, role=Role.RESPONDER, agency=Agency.FIRE, subject="fire-ops-1")
+    results = (await intake.post("/v1/events:batch", json={"events": events}, headers=headers)).json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected"]
+    assert "may not post IncidentLinked" in results[1]["error"]
+
+
+async def test_health_readiness_and_metrics_answer(intake, intake_settings):
+    await intake.post("/v1/incidents", json=report(), headers=bearer(intake_settings))
+    await intake.post("/v1/incidents", json=report())
+    assert (await intake.get("/healthz")).json() == {"status": "ok"}
+    assert (await intake.get("/readyz")).json() == {"ready": True, "broker": True, "database": True}
+    metrics = (await intake.get("/metrics")).text
+    assert 'muster_intake_requests_total{method="POST",route="/v1/incidents",status="202"} 1.0' in metrics
+    assert 'muster_intake_rejections_total{reason="unauthenticated"} 1.0' in metrics
+    assert "muster_intake_publish_latency_seconds_count 1.0" in metrics
+
+
+async def test_openapi_and_docs_are_served(intake):
+    spec = (await intake.get("/openapi.json")).json()
+    assert {"/v1/incidents", "/v1/incidents/{incident_id}/events", "/v1/events:batch"} <= set(spec["paths"])
+    assert "NewIncident" in spec["components"]["schemas"]
+    assert (await intake.get("/docs")).status_code == 200

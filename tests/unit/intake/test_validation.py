@@ -1,0 +1,144 @@
+"""From a request body and the caller to an event: what intake fills and what it refuses."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from services.intake.validation import Rejection, appended_fact, batch_item, new_incident, parse_json
+from services.shared.auth import Principal, Role
+from services.shared.events import Agency, Classification, IncidentReported, NoteAdded, SourceKind
+from tests.factories import POPLAR
+
+NOW = datetime(2026, 11, 20, 22, 0, tzinfo=timezone.utc)
+OPERATOR = Principal("op-17", Role.CONTROL_ROOM, Agency.COUNCIL)
+CCTV = Principal("cam-desk-2", Role.CCTV_OPERATOR, Agency.COUNCIL)
+
+
+def report(**overrides) -> dict:
+    body = {
+        "category": "fire",
+        "severity": 3,
+        "location": {"ward_code": POPLAR},
+        "description": "Smoke from a bin store",
+        "occurred_at": "2026-11-20T21:55:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+def rejection(call) -> Rejection:
+    with pytest.raises(Rejection) as caught:
+        call()
+    return caught.value
+
+
+def test_a_new_incident_gets_its_source_from_the_token_and_recorded_at_now():
+    event = new_incident(report(), OPERATOR, now=NOW)
+    assert isinstance(event, IncidentReported)
+    assert (event.source.kind, event.source.id, event.source.agency) == (SourceKind.CONTROL_ROOM, "op-17", Agency.COUNCIL)
+    assert event.recorded_at == NOW
+
+
+def test_a_supplied_recorded_at_is_replaced_by_the_time_intake_accepted_it():
+    event = new_incident(report(recorded_at="2020-01-01T00:00:00Z"), OPERATOR, now=NOW)
+    assert event.recorded_at == NOW
+
+
+def test_a_new_incidents_id_follows_from_its_event_id():
+    event_id = str(uuid.uuid4())
+    first = new_incident(report(event_id=event_id), OPERATOR, now=NOW)
+    again = new_incident(report(event_id=event_id), OPERATOR, now=NOW)
+    assert first.incident_id == again.incident_id and str(first.event_id) == event_id
+
+
+def test_the_same_idempotency_key_from_the_same_caller_maps_to_the_same_event_id():
+    first = new_incident(report(), OPERATOR, now=NOW, idempotency_key="k-1")
+    again = new_incident(report(), OPERATOR, now=NOW, idempotency_key="k-1")
+    other_key = new_incident(report(), OPERATOR, now=NOW, idempotency_key="k-2")
+    other_caller = new_incident(report(), CCTV, now=NOW, idempotency_key="k-1")
+    assert first.event_id == again.event_id
+    assert len({first.event_id, other_key.event_id, other_caller.event_id}) == 3
+
+
+def test_without_event_id_or_key_each_request_is_a_new_event():
+    assert new_incident(report(), OPERATOR, now=NOW).event_id != new_incident(report(), OPERATOR, now=NOW).event_id
+
+
+def test_a_new_incident_may_not_name_its_incident_id():
+    problem = rejection(lambda: new_incident(report(incident_id=str(uuid.uuid4())), OPERATOR, now=NOW))
+    assert problem.status == 422 and problem.problems[0][0] == "incident_id"
+
+
+def test_a_sensitive_category_cannot_be_lowered_to_official():
+    event = new_incident(report(category="domestic_abuse", classification="OFFICIAL"), OPERATOR, now=NOW)
+    assert event.classification is Classification.OFFICIAL_SENSITIVE
+
+
+def test_every_bad_field_is_named_with_its_problem():
+    body = report(severity=9, location={"ward_code": "E05000000"}, occurred_at="2026-11-20T21:55:00", colour="red")
+    del body["description"]
+    problem = rejection(lambda: new_incident(body, OPERATOR, now=NOW))
+    fields = {field for field, _ in problem.problems}
+    assert problem.status == 422
+    assert fields == {"severity", "location.ward_code", "occurred_at", "description", "colour"}
+    assert "unknown ward code" in dict(problem.problems)["location.ward_code"]
+
+
+def test_a_body_that_is_not_json_or_not_an_object_is_refused():
+    assert rejection(lambda: parse_json(b"{nope")).problems[0][0] == "(body)"
+    assert rejection(lambda: new_incident([1, 2], OPERATOR, now=NOW)).status == 422
+
+
+def test_a_role_that_may_not_post_the_type_gets_403_before_field_validation():
+    problem = rejection(lambda: new_incident({"event_type": "IncidentReported"}, Principal("a-1", Role.ANALYST, Agency.COUNCIL), now=NOW))
+    assert (problem.status, problem.reason) == (403, "forbidden")
+
+
+def test_a_source_of_another_agency_is_refused():
+    body = report(source={"kind": "police", "id": "pc-1", "agency": "police"})
+    problem = rejection(lambda: new_incident(body, OPERATOR, now=NOW))
+    assert problem.status == 403 and problem.problems[0][0] == "source.agency"
+
+
+def test_a_supplied_source_without_agency_gets_the_tokens_agency():
+    event = new_incident(report(source={"kind": "cctv", "id": "camera-12"}), CCTV, now=NOW)
+    assert (event.source.kind, event.source.id, event.source.agency) == (SourceKind.CCTV, "camera-12", Agency.COUNCIL)
+
+
+def test_an_appended_fact_takes_the_incident_id_from_the_path():
+    incident_id = uuid.uuid4()
+    body = {"event_type": "NoteAdded", "text": "Caller rang back", "occurred_at": "2026-11-20T21:58:00Z"}
+    event = appended_fact(body, OPERATOR, incident_id, now=NOW)
+    assert isinstance(event, NoteAdded) and event.incident_id == incident_id
+
+
+def test_an_appended_fact_naming_another_incident_is_refused():
+    body = {"event_type": "NoteAdded", "text": "x", "occurred_at": "2026-11-20T21:58:00Z", "incident_id": str(uuid.uuid4())}
+    assert rejection(lambda: appended_fact(body, OPERATOR, uuid.uuid4(), now=NOW)).problems[0][0] == "incident_id"
+
+
+@pytest.mark.parametrize("event_type", ["IncidentReported", "EscalationRaised", "Whatever", None])
+def test_an_appended_fact_must_be_an_incident_fact_other_than_a_report(event_type):
+    body = {"event_type": event_type, "occurred_at": "2026-11-20T21:58:00Z"}
+    problem = rejection(lambda: appended_fact(body, OPERATOR, uuid.uuid4(), now=NOW))
+    assert problem.status == 422 and problem.problems[0][0] == "event_type"
+
+
+def test_a_batch_item_needs_its_incident_id():
+    body = {"event_type": "NoteAdded", "text": "x", "occurred_at": "2026-11-20T21:58:00Z"}
+    assert rejection(lambda: batch_item(body, OPERATOR, now=NOW)).problems == (("incident_id", "Field required"),)
+
+
+def test_batch_items_with_one_idempotency_key_get_distinct_event_ids_by_position():
+    body = {"event_type": "NoteAdded", "text": "x", "occurred_at": "2026-11-20T21:58:00Z", "incident_id": str(uuid.uuid4())}
+    ids = {batch_item(body, OPERATOR, now=NOW, idempotency_key="b-1", index=i).event_id for i in range(3)}
+    assert len(ids) == 3
+    assert batch_item(body, OPERATOR, now=NOW, idempotency_key="b-1", index=0).event_id in ids
+
+
+def test_a_rejected_batch_items_fields_are_prefixed_with_its_position():
+    problem = rejection(lambda: batch_item({"event_type": "NoteAdded"}, OPERATOR, now=NOW)).prefixed("events.4")
+    assert problem.problems[0][0] == "events.4.incident_id"
