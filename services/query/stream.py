@@ -129,4 +129,4 @@ async def drain(queue: asyncio.Queue) -> Changes:
 
 
 def sse(kind: str, body: dict) -> dict:
-    return {"event": kind, "data": orjson.dumps(body).decode()}
+    return {"event": kind, "data": orjson.dumps(body, default=str).decode()}
