@@ -75,11 +75,11 @@ def _rows(start: int, count: int, wards: list[str], now: datetime, rng: random.R
         cls = "OFFICIAL-SENSITIVE" if Category(category) in SENSITIVE_CATEGORIES else "OFFICIAL"
         at = now - timedelta(seconds=rng.randrange(365 * 86400))
         status, rank = rng.choice(STATUSES)
-        ward = wards[n % len(wards)]
-        agency = ("council", "police", "fire", "ambulance", "housing")[n % 5]
-        facts = 1 + n % 3
+        ward = rng.choice(wards)  # independent draws: no accidental correlation between filters
+        agency = rng.choice(("council", "police", "fire", "ambulance", "housing"))
+        facts = rng.randint(1, 3)
         incidents.append((
-            iid, True, category, 1 + n % 5, status, rank, at + timedelta(minutes=facts), ward,
+            iid, True, category, rng.randint(1, 5), status, rank, at + timedelta(minutes=facts), ward,
             f"bench incident {n}", [agency], cls, "live", at + timedelta(seconds=2), at,
             at + timedelta(minutes=1) if rank else None, at + timedelta(minutes=facts), at + timedelta(minutes=facts),
             facts, "control_room", "bench", agency,
@@ -94,7 +94,7 @@ def _rows(start: int, count: int, wards: list[str], now: datetime, rng: random.R
     return incidents, events
 
 
-async def load(settings: Settings, n: int) -> float:
+async def load(settings: Settings, n: int, reload: bool = False) -> float:
     """Create, migrate and fill the bench database unless it already holds n incidents. Seconds taken."""
     dsn = bench_dsn(settings)
     admin = await asyncpg.connect(settings.database_url.get_secret_value().rsplit("/", 1)[0] + "/postgres")
@@ -107,7 +107,7 @@ async def load(settings: Settings, n: int) -> float:
             except asyncpg.UndefinedTableError:
                 have = -1
             await conn.close()
-            if have == n:
+            if have == n and not reload:
                 print(f"reusing {BENCH_DB} with {n:,} incidents")
                 return 0.0
             await admin.execute(f'drop database "{BENCH_DB}" with (force)')
@@ -200,15 +200,16 @@ async def reads(settings: Settings, url: str, requests: int) -> None:
     from services.query.app import query_dsn
     from services.query.queries import INCIDENT_COLUMNS as COLS
 
-    qconn = await asyncpg.connect(query_dsn(settings.model_copy(update={"database_url": type(settings.database_url)(dsn)})))
-    sql = (f"select {COLS} from incidents where ward_code = any($1::text[]) and status = any($2::text[]) "
+    qconn = await asyncpg.connect(query_dsn(settings.model_copy(update={"database_url": type(settings.database_url)(dsn)})),
+                                  server_settings={"plan_cache_mode": "force_custom_plan"})
+    sql = (f"select {COLS} from incidents where ward_code = $1 and status = any($2::text[]) "
            "and severity >= $3 order by occurred_at desc, incident_id desc limit 51")
     floor = []
     for _ in range(requests):
         t = time.perf_counter()
         async with qconn.transaction():
             await qconn.execute("select set_config('muster.role','control_room',true), set_config('muster.agency','council',true)")
-            await qconn.fetch(sql, [rng.choice(wards)], ["open", "acknowledged"], 2)
+            await qconn.fetch(sql, rng.choice(wards), ["open", "acknowledged"], 2)
         floor.append(time.perf_counter() - t)
     await qconn.close()
     print(summary("baseline GET /healthz", health))
@@ -264,11 +265,12 @@ async def main() -> None:
     parser.add_argument("--incidents", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--stream-samples", type=int, default=30)
+    parser.add_argument("--reload", action="store_true", help="Load the bench database again even if it is full.")
     args = parser.parse_args()
     settings = Settings()
     print("command:", " ".join([os.path.relpath(sys.executable, ROOT), "bench/query.py", *sys.argv[1:]]))
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
-    took = await load(settings, args.incidents)
+    took = await load(settings, args.incidents, args.reload)
     if took:
         print(f"load: {args.incidents:,} incidents with timelines by COPY in {took:.1f} s")
     dsn = bench_dsn(settings)

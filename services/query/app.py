@@ -52,6 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
         pool = await asyncpg.create_pool(
             dsn, min_size=1, max_size=settings.query_pool_size, init=queries.init_connection,
             command_timeout=30, timeout=10,
+            # filters vary in selectivity from call to call: plan each with its values, never one generic plan
+            server_settings={"plan_cache_mode": "force_custom_plan", "application_name": "muster-query"},
         )
         app.state.service = QueryService(pool, load_wards(settings.wards_file), on_audit=metrics.audit_rows.inc)
         await hub.start()

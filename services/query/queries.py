@@ -69,18 +69,22 @@ class _Where:
         self.clauses.append(template.format(*numbers))
         self.args.extend(values)
 
+    def one_of(self, column: str, values: list[str]) -> None:
+        """`column = $n` for one value (the planner can then walk that column's index in order), any() for more."""
+        if len(values) == 1:
+            self.add(f"{column} = {{}}", values[0])
+        elif values:
+            self.add(f"{column} = any({{}}::text[])", values)
+
     def sql(self) -> str:
         return (" where " + " and ".join(self.clauses)) if self.clauses else ""
 
 
 def _incident_where(f: IncidentFilters) -> _Where:
     where = _Where()
-    if f.wards:
-        where.add("ward_code = any({}::text[])", f.wards)
-    if f.statuses:
-        where.add("status = any({}::text[])", f.statuses)
-    if f.categories:
-        where.add("category = any({}::text[])", f.categories)
+    where.one_of("ward_code", f.wards)
+    where.one_of("status", f.statuses)
+    where.one_of("category", f.categories)
     if f.severity_min is not None:
         where.add("severity >= {}", f.severity_min)
     if f.severity_max is not None:
