@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.shared.auth import Principal, Role
-from services.shared.events import Classification
+from services.shared.events import SENSITIVE_CATEGORIES, Category, Classification
 
 SENSITIVE = Classification.OFFICIAL_SENSITIVE.value
 CLEARED_ROLES: frozenset[Role] = frozenset({Role.SAFEGUARDING, Role.ADMIN})
@@ -82,6 +82,16 @@ def may_see_row(reader: Reader, row) -> bool:
 def visible(reader: Reader, rows: Iterable) -> list:
     """The rows this reader may see (the database already filtered them; this is the second lock)."""
     return [r for r in rows if may_see_row(reader, r)]
+
+
+def reachable_categories(reader: Reader, categories: list[str]) -> list[str]:
+    """The asked-for categories this reader could find anything in. A sensitive category's
+    incidents are always OFFICIAL-SENSITIVE (its default is a floor, never lowered), so a
+    reader who stated no reason can find none: leaving them out spares a scan that RLS
+    would answer with nothing anyway."""
+    if reader.reason is not None:
+        return categories
+    return [c for c in categories if Category(c) not in SENSITIVE_CATEGORIES]
 
 
 def settings_for(reader: Reader) -> tuple[str, str, str]:

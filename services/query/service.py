@@ -3,6 +3,7 @@ rules as a second lock, redact, and audit every sensitive record it hands out.""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, time, timezone
@@ -18,6 +19,14 @@ from services.shared.wards import Ward
 
 class NotFound(Exception):
     """Absent, or not visible to this reader: the two are never told apart."""
+
+
+def _narrowed(reader: Reader, filters: queries.IncidentFilters) -> queries.IncidentFilters | None:
+    """The filters without categories this reader cannot find anything in; None: nothing can match."""
+    if not filters.categories:
+        return filters
+    reachable = access.reachable_categories(reader, filters.categories)
+    return dataclasses.replace(filters, categories=reachable) if reachable else None
 
 
 class QueryService:
@@ -46,6 +55,9 @@ class QueryService:
         return rows
 
     async def incidents(self, reader: Reader, filters: queries.IncidentFilters, cursor: Cursor | None, limit: int):
+        filters = _narrowed(reader, filters)
+        if filters is None:
+            return {"items": [], "next_cursor": None}
         async with access.scoped(self.pool, reader) as conn:
             rows, next_cursor = page(await queries.list_incidents(conn, filters, cursor, limit), limit)
             rows = access.visible(reader, rows)
@@ -113,6 +125,9 @@ class QueryService:
         return {"week_start": start, "week_end": end, "mode": mode, "wards": weekly_return(names, at_start, changes)}
 
     async def stats(self, reader: Reader, filters: queries.IncidentFilters) -> dict:
+        filters = _narrowed(reader, filters)
+        if filters is None:
+            return present.stats([])
         async with access.scoped(self.pool, reader) as conn:
             rows = await queries.stats(conn, filters)
         return present.stats(rows)

@@ -35,3 +35,11 @@ def test_a_blank_reason_is_no_reason_and_a_long_one_is_refused():
     assert clean_reason("   ") is None and clean_reason(" duty ") == "duty"
     with pytest.raises(ValueError, match="X-Access-Reason"):
         clean_reason("x" * 501)
+
+
+def test_without_a_reason_sensitive_categories_are_unreachable():
+    from services.query.access import reachable_categories
+
+    asked = ["domestic_abuse", "noise", "safeguarding_child"]
+    assert reachable_categories(reader(Role.SAFEGUARDING, Agency.COUNCIL), asked) == ["noise"]
+    assert reachable_categories(reader(Role.SAFEGUARDING, Agency.COUNCIL, "case"), asked) == asked
