@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from services.intake import schemas
@@ -71,9 +72,20 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token_verifier = TokenVerifier(settings)
     app.include_router(router)
     app.add_middleware(IntakeMiddleware, metrics=metrics, max_body_bytes=settings.intake_max_body_bytes)
+    _allow_board_origins(app, settings)
     _add_error_handlers(app, metrics, retry_after=str(math.ceil(timeout_s)))
     _extend_openapi(app, settings)
     return app
+
+
+def _allow_board_origins(app: FastAPI, settings: Settings) -> None:
+    """The control-room board (another origin: the query service) raises and acknowledges from the browser."""
+    origins = [o.strip() for o in settings.intake_cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"], max_age=600,
+        )
 
 
 def _error(status: int, code: str, problems: list[tuple[str, str]], headers: dict | None = None):

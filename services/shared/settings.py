@@ -117,6 +117,24 @@ class Settings(BaseSettings):
         "escalation@muster.partnership.example", description="CAP <sender> of escalation alerts."
     )
 
+    intake_cors_origins: str = Field(
+        "http://127.0.0.1:8001,http://localhost:8001",
+        description="Origins (comma-separated) whose pages may call the intake API from a browser: the board's.",
+    )
+
+    # --- Query API and board -------------------------------------------------------------
+    query_host: str = Field("127.0.0.1", description="Address the query API and the board listen on.")
+    query_port: int = Field(8001, description="Port of the query API and the board.")
+    query_database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL of the query service's own role (muster_query, SELECT only, row-level "
+        "security). Unset: MUSTER_DATABASE_URL with the user replaced by muster_query.",
+    )
+    query_pool_size: int = Field(10, ge=1, description="Most database connections the query service holds.")
+    intake_url: str = Field(
+        "http://127.0.0.1:8000", description="URL of the intake API as the board's browser reaches it."
+    )
+
     # --- Services ------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level of every service.")
     log_format: Literal["auto", "json", "console"] = Field(

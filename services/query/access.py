@@ -1,0 +1,114 @@
+"""Who sees what: the rules in Python, and the database scope that backs them.
+
+The same rules live in PostgreSQL (migration 0002_query_access.sql): the query service
+connects as `muster_query`, and every request runs in one transaction that states the
+caller with `set_config(..., true)`, so row-level security applies whatever the Python
+code asks for. The Python rules below are applied to what comes back as well (two locks,
+either of which is enough on its own).
+
+- OFFICIAL records: every authenticated caller.
+- OFFICIAL-SENSITIVE records: the cleared roles (safeguarding, admin) and the agencies that
+  own the incident (its source agency and every agency required), and only with a stated
+  reason (X-Access-Reason); every such read is audited.
+- Restricted fields (people): the cleared roles and the owning agencies; redacted (null)
+  for everyone else.
+- A record the caller may not see answers 404, exactly as one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.shared.auth import Principal, Role
+from services.shared.events import SENSITIVE_CATEGORIES, Category, Classification
+
+SENSITIVE = Classification.OFFICIAL_SENSITIVE.value
+CLEARED_ROLES: frozenset[Role] = frozenset({Role.SAFEGUARDING, Role.ADMIN})
+REASON_HEADER = "X-Access-Reason"
+REASON_MAX = 500
+
+
+class ReasonRequired(Exception):
+    """A sensitive record the caller may read, but no reason was stated."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """The caller and the reason they stated for this request (None: none stated)."""
+
+    principal: Principal
+    reason: str | None = None
+
+    @property
+    def cleared(self) -> bool:
+        return self.principal.role in CLEARED_ROLES
+
+
+def clean_reason(value: str | None) -> str | None:
+    """The stated reason, trimmed; None when absent or blank. Too long is the caller's error."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > REASON_MAX:
+        raise ValueError(f"{REASON_HEADER}: at most {REASON_MAX} characters")
+    return value
+
+
+def owns(reader: Reader, source_agency: str | None, agencies_required: Iterable[str] | None) -> bool:
+    agency = reader.principal.agency.value
+    return agency == source_agency or agency in set(agencies_required or ())
+
+
+def may_see(reader: Reader, classification: str, source_agency: str | None, agencies_required) -> bool:
+    if classification != SENSITIVE:
+        return True
+    return reader.reason is not None and (reader.cleared or owns(reader, source_agency, agencies_required))
+
+
+def may_see_people(reader: Reader, source_agency: str | None, agencies_required) -> bool:
+    return reader.cleared or owns(reader, source_agency, agencies_required)
+
+
+def may_see_row(reader: Reader, row) -> bool:
+    return may_see(reader, row["classification"], row.get("source_agency"), row.get("agencies_required"))
+
+
+def visible(reader: Reader, rows: Iterable) -> list:
+    """The rows this reader may see (the database already filtered them; this is the second lock)."""
+    return [r for r in rows if may_see_row(reader, r)]
+
+
+def reachable_categories(reader: Reader, categories: list[str]) -> list[str]:
+    """The asked-for categories this reader could find anything in. A sensitive category's
+    incidents are always OFFICIAL-SENSITIVE (its default is a floor, never lowered), so a
+    reader who stated no reason can find none: leaving them out spares a scan that RLS
+    would answer with nothing anyway."""
+    if reader.reason is not None:
+        return categories
+    return [c for c in categories if Category(c) not in SENSITIVE_CATEGORIES]
+
+
+def settings_for(reader: Reader) -> tuple[str, str, str]:
+    """The per-transaction settings the row-level security policies read."""
+    return reader.principal.role.value, reader.principal.agency.value, reader.reason or ""
+
+
+_SCOPE = (
+    "select set_config('muster.role', $1, true), set_config('muster.agency', $2, true), "
+    "set_config('muster.reason', $3, true)"
+)
+
+
+@asynccontextmanager
+async def scoped(pool: asyncpg.Pool, reader: Reader):
+    """A connection in a transaction that PostgreSQL knows is this reader's."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute(_SCOPE, *settings_for(reader))
+            yield conn

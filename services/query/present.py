@@ -1,0 +1,135 @@
+"""Rows to response shapes (plain dicts matching schemas.py). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from services.shared.wards import Ward
+
+
+def source(row: Mapping) -> dict:
+    return {"kind": row["source_kind"], "id": row["source_id"], "agency": row["source_agency"]}
+
+
+def incident(row: Mapping, wards: Mapping[str, Ward]) -> dict:
+    ward = wards.get(row["ward_code"]) if row["ward_code"] else None
+    return {
+        "incident_id": row["incident_id"],
+        "classification": row["classification"],
+        "mode": row["mode"],
+        "reported": row["reported"],
+        "category": row["category"],
+        "severity": row["severity"],
+        "status": row["status"],
+        "ward_code": row["ward_code"],
+        "ward_name": ward.name if ward else None,
+        "lat": row["lat"],
+        "lon": row["lon"],
+        "address": row["address"],
+        "what3words": row["what3words"],
+        "description": row["description"],
+        "casualties": row["casualties"],
+        "hazards": list(row["hazards"] or ()),
+        "agencies_required": list(row["agencies_required"] or ()),
+        "agencies_dispatched": list(row["agencies_dispatched"] or ()),
+        "agencies_on_scene": list(row["agencies_on_scene"] or ()),
+        "police_grading": row["police_grading"],
+        "lead_incident_id": row["lead_incident_id"],
+        "occurred_at": row["occurred_at"],
+        "reported_at": row["reported_at"],
+        "acknowledged_at": row["acknowledged_at"],
+        "last_event_at": row["last_event_at"],
+        "updated_at": row["updated_at"],
+        "escalation_level": row["escalation_level"],
+        "major_incident_declared": row["major_incident_declared"],
+        "version": row["version"],
+        "source": source(row),
+    }
+
+
+def timeline_entry(row: Mapping, full_payload: Mapping | None) -> dict:
+    return {
+        "event_id": row["event_id"],
+        "event_type": row["event_type"],
+        "occurred_at": row["occurred_at"],
+        "recorded_at": row["recorded_at"],
+        "classification": row["classification"],
+        "mode": row["mode"],
+        "source": source(row),
+        "payload": dict(full_payload if full_payload is not None else row["payload"]),
+    }
+
+
+def escalation(row: Mapping) -> dict:
+    return {
+        "incident_id": row["incident_id"],
+        "level": row["level"],
+        "level_name": row["level_name"],
+        "agencies": list(row["agencies"] or ()),
+        "rule_id": row["rule_id"],
+        "reason": row["reason"],
+        "category": row["category"],
+        "severity": row["severity"],
+        "ward_code": row["ward_code"],
+        "classification": row["classification"],
+        "mode": row["mode"],
+        "raised_at": row["raised_at"],
+        "stood_down_at": row["stood_down_at"],
+        "stood_down_reason": row["stood_down_reason"],
+        "final_status": row["final_status"],
+        "methane": row["methane"],
+    }
+
+
+def tension_now(row: Mapping | None) -> dict | None:
+    if row is None:
+        return None
+    return {
+        "level": row["level"],
+        "previous_level": row["previous_level"],
+        "score": row["score"],
+        "observed": row["observed"],
+        "expected": row["expected"],
+        "window": row["window"],
+        "window_start": row["window_start"],
+        "window_end": row["window_end"],
+        "changed_at": row["changed_at"],
+    }
+
+
+def tension_change(row: Mapping) -> dict:
+    return {
+        "event_id": row["event_id"],
+        "classification": row["classification"],
+        "old_level": row["old_level"],
+        "new_level": row["new_level"],
+        "score": row["score"],
+        "observed": row["observed"],
+        "expected": row["expected"],
+        "window": row["window"],
+        "window_start": row["window_start"],
+        "window_end": row["window_end"],
+        "occurred_at": row["occurred_at"],
+        "top_contributors": list(row["top_contributors"] or ()),
+    }
+
+
+def ward(w: Ward, tension_row: Mapping | None) -> dict:
+    return {"code": w.code, "name": w.name, "lat": w.lat, "lon": w.lon, "tension": tension_now(tension_row)}
+
+
+def stats(rows: list[Mapping]) -> dict:
+    out = {"total": 0, "by_ward": [], "by_category": [], "by_hour_of_week": []}
+    for r in rows:
+        if r["g_ward"] and r["g_category"] and r["g_hour"]:
+            out["total"] = r["n"]
+        elif not r["g_ward"]:
+            out["by_ward"].append({"key": r["ward_code"] or "unknown", "count": r["n"]})
+        elif not r["g_category"]:
+            out["by_category"].append({"key": r["category"] or "unknown", "count": r["n"]})
+        else:
+            out["by_hour_of_week"].append({"day_of_week": r["dow"], "hour": r["hour"], "count": r["n"]})
+    out["by_ward"].sort(key=lambda c: (-c["count"], c["key"]))
+    out["by_category"].sort(key=lambda c: (-c["count"], c["key"]))
+    out["by_hour_of_week"].sort(key=lambda c: (c["day_of_week"], c["hour"]))
+    return out

@@ -1,0 +1,45 @@
+import pytest
+
+from services.query.access import Reader, clean_reason, may_see, may_see_people
+from services.shared.auth import Principal, Role
+from services.shared.events import Agency
+
+
+def reader(role, agency, reason=None):
+    return Reader(Principal("s", role, agency), reason)
+
+
+def test_official_records_are_for_everyone():
+    assert may_see(reader(Role.ANALYST, Agency.VOLUNTARY), "OFFICIAL", "police", ["police"])
+
+
+@pytest.mark.parametrize("role", [Role.SAFEGUARDING, Role.ADMIN])
+def test_cleared_roles_see_sensitive_records_with_a_reason_only(role):
+    assert may_see(reader(role, Agency.HOUSING, "case"), "OFFICIAL-SENSITIVE", "police", ["police"])
+    assert not may_see(reader(role, Agency.HOUSING), "OFFICIAL-SENSITIVE", "police", ["police"])
+
+
+def test_the_owning_agencies_are_the_source_and_every_agency_required():
+    for agency in (Agency.POLICE, Agency.FIRE):
+        assert may_see(reader(Role.RESPONDER, agency, "x"), "OFFICIAL-SENSITIVE", "police", ["fire"])
+    assert not may_see(reader(Role.RESPONDER, Agency.AMBULANCE, "x"), "OFFICIAL-SENSITIVE", "police", ["fire"])
+
+
+def test_people_are_for_the_cleared_and_the_owners():
+    assert may_see_people(reader(Role.SAFEGUARDING, Agency.VOLUNTARY), "police", [])
+    assert may_see_people(reader(Role.CONTROL_ROOM, Agency.COUNCIL), "council", [])
+    assert not may_see_people(reader(Role.CONTROL_ROOM, Agency.COUNCIL), "police", ["fire"])
+
+
+def test_a_blank_reason_is_no_reason_and_a_long_one_is_refused():
+    assert clean_reason("   ") is None and clean_reason(" duty ") == "duty"
+    with pytest.raises(ValueError, match="X-Access-Reason"):
+        clean_reason("x" * 501)
+
+
+def test_without_a_reason_sensitive_categories_are_unreachable():
+    from services.query.access import reachable_categories
+
+    asked = ["domestic_abuse", "noise", "safeguarding_child"]
+    assert reachable_categories(reader(Role.SAFEGUARDING, Agency.COUNCIL), asked) == ["noise"]
+    assert reachable_categories(reader(Role.SAFEGUARDING, Agency.COUNCIL, "case"), asked) == asked
