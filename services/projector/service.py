@@ -250,7 +250,8 @@ class Projector:
             if high is not None:
                 metrics.CONSUMER_LAG.labels(self.group, topic, str(partition)).set(max(0, high - next_offset))
         log.info("batch applied", records=len(records), applied=sum(written.applied.values()),
-                 partitions=len(batch.offsets), seconds=round(took, 4))
+                 partitions=len(batch.offsets), seconds=round(took, 4),
+                 last_offsets={f"{topic}[{partition}]": nxt - 1 for (topic, partition), nxt in batch.offsets.items()})
 
 
 class _SeekToStored(ConsumerRebalanceListener):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import faust
 
 from services.shared.lag import LagMonitor
-from services.shared.logging import configure_logging, get_logger
+from services.shared.logging import configure_logging, get_logger, logging_config
 from services.shared.metrics import serve_metrics
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
@@ -90,5 +90,6 @@ def run(settings: Settings) -> None:
     serve_metrics(settings.tension_metrics_port, ready=lambda: app.started and not app.rebalancing)
     get_logger("muster.tension").info("tension_starting", app_id=wiring.app.conf.id,
                                       metrics_port=settings.tension_metrics_port)
-    worker = faust.Worker(wiring.app, loglevel=settings.log_level.lower(), quiet=True)
+    worker = faust.Worker(wiring.app, loglevel=settings.log_level.lower(), quiet=True,
+                          logging_config=logging_config(settings.log_level, settings.log_format))
     worker.execute_from_commandline()
