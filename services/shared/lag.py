@@ -39,6 +39,13 @@ class LagMonitor(Monitor):
         super().track_tp_end_offset(tp, offset)
         self._update(tp)
 
+    def on_rebalance_start(self, app):  # noqa: ANN001, ANN201 - faust's signature
+        """Partitions may move to another worker: forget them, the new owner reports them."""
+        self.gauge.clear()
+        self.tp_committed_offsets.clear()
+        self.tp_end_offsets.clear()
+        return super().on_rebalance_start(app)
+
     def _update(self, tp) -> None:
         committed = self.tp_committed_offsets.get(tp)
         end = self.tp_end_offsets.get(tp)
