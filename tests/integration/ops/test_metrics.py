@@ -99,3 +99,24 @@ def test_every_service_answers_healthz_and_readyz(stack):
     for service in stack.services.values():
         assert httpx.get(f"{service.url}/healthz", timeout=5).status_code == 200, service.name
         assert httpx.get(f"{service.url}/readyz", timeout=5).status_code == 200, service.name
+
+
+def test_every_metric_the_dashboard_and_the_alert_rules_use_is_exposed(scraped):
+    import json
+
+    import yaml
+
+    from services.shared.settings import REPO_ROOT
+
+    board = json.loads((REPO_ROOT / "deploy/grafana/dashboards/muster.json").read_text())
+    rules = yaml.safe_load((REPO_ROOT / "deploy/prometheus/rules.yml").read_text())
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    exprs += [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    used = {m for e in exprs for m in re.findall(r"\b(muster_[a-z_]+)", e)}
+    used |= {m.replace("(escalation|tension|projector)", s) for e in exprs for s in ("escalation", "tension", "projector")
+             for m in re.findall(r"muster_\(escalation\|tension\|projector\)_[a-z_]+", e)}
+    exposed = {f for text in scraped.values() for f in _families(text)}
+    base = {re.sub(r"_(bucket|count|sum)$", "", m) for m in used}
+    missing = sorted(m for m in base if m not in exposed and not m.startswith("muster_[")
+                     and m not in ("muster_", ))
+    assert missing == []
