@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from services.runner import SERVICES, available
+from services.runner import SERVICES
 from services.shared.auth import Role, mint_token
 from services.shared.events import Agency
 from services.shared.kafka import make_producer
@@ -101,7 +101,7 @@ def stack(test_settings: Settings, topics, database, tmp_path_factory, unique_gr
                    capture_output=True)
     stack = Stack(test_settings, env)
     try:
-        for name in [n for n in SERVICES if available(n)]:  # TEMP until every room has landed
+        for name in SERVICES:
             service = Service(name, ports[name], logs / f"{name}.log")
             with open(service.log, "wb") as out:
                 service.process = subprocess.Popen(
