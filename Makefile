@@ -23,6 +23,7 @@ run: $(STAMP)
 
 ## Every test, against the real broker and database (started or reused by the fixtures).
 test: $(STAMP)
+	sh deploy/scripts/ensure-tools.sh
 	$(MUSTER) dev up
 	$(BIN)/pytest
 

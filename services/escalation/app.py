@@ -13,10 +13,12 @@ import socket
 import faust
 from aiokafka.admin import NewTopic
 
+from services.escalation import metrics
 from services.escalation.agents import Escalation
 from services.escalation.config import RuleSet, RulesFileError, load_rules
 from services.shared.kafka import make_admin
 from services.shared.logging import configure_logging, get_logger
+from services.shared.lag import LagMonitor
 from services.shared.metrics import serve_metrics
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
@@ -48,6 +50,7 @@ def build(settings: Settings, rules: RuleSet | None = None) -> Escalation:
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
         broker_credentials=_credentials(settings),
         store="memory://",
+        monitor=LagMonitor(metrics.CONSUMER_LAG, app_id),
         processing_guarantee="at_least_once",
         web_enabled=False,
         datadir=str(settings.home / "faust" / app_id),
@@ -97,7 +100,8 @@ def run(settings: Settings) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_internal_topics(settings, escalation))
-    serve_metrics(settings.escalation_metrics_port)
+    app = escalation.app
+    serve_metrics(settings.escalation_metrics_port, ready=lambda: app.started and not app.rebalancing)
     get_logger("muster.escalation").info(
         "escalation.start", app_id=escalation.app.conf.id, rule_set_version=escalation.rules.version,
         metrics_port=settings.escalation_metrics_port,

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.shared.lag import consumer_lag_gauge
+
 ESCALATIONS = Counter(
-    "muster_escalation_escalations", "Escalations produced, by level and target agency.", ["level", "agency"]
+    "muster_escalation_escalations_total", "Escalations produced, by level and target agency.", ["level", "agency"]
 )
-STAND_DOWNS = Counter("muster_escalation_stand_downs", "Stand-downs produced.")
+STAND_DOWNS = Counter("muster_escalation_stand_downs_total", "Stand-downs produced.")
 DECISION_LATENCY = Histogram(
     "muster_escalation_decision_latency_seconds",
     "From the triggering fact's occurred_at (or the deadline) to the escalation acknowledged by Kafka.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 PENDING_DEADLINES = Gauge("muster_escalation_pending_deadlines", "Acknowledgement deadlines pending on this worker.")
-DEAD_LETTERS = Counter("muster_escalation_dead_letters", "Records sent to the dead-letter topic.")
-EVENTS = Counter("muster_escalation_events", "Records processed, by input.", ["input"])
+DEAD_LETTERS = Counter("muster_escalation_dead_letters_total", "Records sent to the dead-letter topic.")
+EVENTS = Counter("muster_escalation_events_total", "Records processed, by input.", ["input"])
+CONSUMER_LAG = consumer_lag_gauge("escalation")

@@ -14,6 +14,13 @@ class IntakeMetrics:
             ["route", "method", "status"],
             registry=self.registry,
         )
+        self.request_duration = Histogram(
+            "muster_intake_request_duration_seconds",
+            "From a request's arrival to its answer (for POST /v1/events: the acknowledgement), by route template.",
+            ["route", "method"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
         self.publish_latency = Histogram(
             "muster_intake_publish_latency_seconds",
             "From handing an event to the producer to the broker's acknowledgement (acks=all).",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 
 from services.intake.metrics import IntakeMetrics
@@ -28,6 +30,7 @@ class IntakeMiddleware:
             await self.app(scope, receive, send)
             return
         status = 500
+        started = time.perf_counter()
 
         async def send_wrapper(message):
             nonlocal status
@@ -46,6 +49,7 @@ class IntakeMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or "(unmatched)"
             self.metrics.requests.labels(path, scope["method"], str(status)).inc()
+            self.metrics.request_duration.labels(path, scope["method"]).observe(time.perf_counter() - started)
 
     def _limited(self, receive):
         seen = 0

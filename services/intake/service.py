@@ -74,6 +74,7 @@ class IntakeService:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
         if found is not None:
             self._metrics.events.labels("duplicate").inc()
+            _log_accepted(found, "duplicate")
             return found
         return await self._publish_new(event)
 
@@ -87,6 +88,7 @@ class IntakeService:
         else:
             await self._remember([accepted])
         self._metrics.events.labels("published").inc()
+        _log_accepted(accepted, "published")
         return accepted
 
     async def submit_batch(
@@ -125,7 +127,11 @@ class IntakeService:
                 out.append(ItemResult(index, rejection=rejection, event_id=item.event_id, incident_id=item.incident_id))
             else:
                 out.append(ItemResult(index, accepted=results[item.event_id]))
-        self._metrics.events.labels("duplicate").inc(sum(1 for _, e in valid if e.event_id in found))
+        duplicates = sum(1 for _, e in valid if e.event_id in found)
+        self._metrics.events.labels("duplicate").inc(duplicates)
+        log.info("batch accepted", items=len(items), published=len(published), duplicates=duplicates,
+                 rejected=len(items) - len(valid) + len(failed),
+                 partitions=sorted({a.partition for a in published}))
         return out
 
     def on_late_ack(self, event: IncidentEvent, metadata: RecordMetadata) -> None:
@@ -160,3 +166,10 @@ class IntakeService:
             partition=metadata.partition,
             offset=metadata.offset,
         )
+
+
+def _log_accepted(accepted: Accepted, outcome: str) -> None:
+    """The canonical line of one accepted event: ids and where it is, never its content."""
+    log.info("event accepted", outcome=outcome, event_id=str(accepted.event_id),
+             incident_id=str(accepted.incident_id), event_type=accepted.event_type,
+             topic=accepted.topic, partition=accepted.partition, offset=accepted.offset)

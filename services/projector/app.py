@@ -26,12 +26,12 @@ async def migrate(settings: Settings) -> list[str]:
         await conn.close()
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, projector: Projector | None = None) -> None:
     """Migrate, then project until SIGTERM or SIGINT; the batch in hand is finished first."""
     applied = await migrate(settings)
     if applied:
         log.info("migrations applied", migrations=applied)
-    projector = Projector(settings)
+    projector = projector or Projector(settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, projector.stop)
@@ -49,7 +49,8 @@ def tune_gc() -> None:
 def run(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     tune_gc()
+    projector = Projector(settings)
     if settings.projector_metrics_port:
-        serve_metrics(settings.projector_metrics_port)
-    asyncio.run(serve(settings))
+        serve_metrics(settings.projector_metrics_port, ready=projector.ready)
+    asyncio.run(serve(settings, projector))
 

@@ -23,7 +23,7 @@ BATCH_DURATION = Histogram(
 CONSUMER_LAG = Gauge(
     "muster_projector_consumer_lag_records",
     "Records on the partition not yet applied (high watermark minus the stored next offset).",
-    ["topic", "partition"],
+    ["group", "topic", "partition"],
 )
 APPLY_LAG = Histogram(
     "muster_projector_apply_lag_seconds",

@@ -92,6 +92,7 @@ class Projector:
         self.stopping = asyncio.Event()
         self.batches = 0
         self.records_read = 0
+        self.running = False
 
     # --- database, with retry ---------------------------------------------------------------
 
@@ -159,6 +160,7 @@ class Projector:
         self.consumer.subscribe(self.topics, listener=_SeekToStored(self))
         await self.producer.start()
         await self.consumer.start()
+        self.running = True
         log.info("projector started", group=self.group, topics=self.topics)
         writing: asyncio.Task | None = None
         try:
@@ -187,6 +189,11 @@ class Projector:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def ready(self) -> bool:
+        """/readyz: consuming, not stopping, not paused for an unavailable database."""
+        paused = self.consumer is not None and bool(self.consumer.paused())
+        return self.running and not self.stopping.is_set() and not paused
 
     async def write(self, records: list[ConsumerRecord], batch: Batch, started: float) -> None:
         """One batch in one transaction, retried while the database is unavailable."""
@@ -241,9 +248,10 @@ class Projector:
         for (topic, partition), next_offset in batch.offsets.items():
             high = self.consumer.highwater(TopicPartition(topic, partition))
             if high is not None:
-                metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(0, high - next_offset))
+                metrics.CONSUMER_LAG.labels(self.group, topic, str(partition)).set(max(0, high - next_offset))
         log.info("batch applied", records=len(records), applied=sum(written.applied.values()),
-                 partitions=len(batch.offsets), seconds=round(took, 4))
+                 partitions=len(batch.offsets), seconds=round(took, 4),
+                 last_offsets={f"{topic}[{partition}]": nxt - 1 for (topic, partition), nxt in batch.offsets.items()})
 
 
 class _SeekToStored(ConsumerRebalanceListener):

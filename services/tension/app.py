@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import faust
 
-from services.shared.logging import configure_logging, get_logger
+from services.shared.lag import LagMonitor
+from services.shared.logging import configure_logging, get_logger, logging_config
 from services.shared.metrics import serve_metrics
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 from services.shared.wards import load_wards
+from services.tension import metrics
 from services.tension.agents import attach
 from services.tension.wiring import Wiring
 from services.tension.config import load_config
@@ -66,6 +68,7 @@ def build(settings: Settings, *, app_id: str | None = None) -> Wiring:
         # A worker killed with SIGKILL leaves the group after this; its replacement waits for it.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
+        monitor=LagMonitor(metrics.CONSUMER_LAG, app_id),
     )
 
     def raw_topic(name: str, **kwargs):  # noqa: ANN202 - faust TopicT
@@ -92,8 +95,10 @@ def build(settings: Settings, *, app_id: str | None = None) -> Wiring:
 def run(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     wiring = build(settings)
-    serve_metrics(settings.tension_metrics_port)
+    app = wiring.app
+    serve_metrics(settings.tension_metrics_port, ready=lambda: app.started and not app.rebalancing)
     get_logger("muster.tension").info("tension_starting", app_id=wiring.app.conf.id,
                                       metrics_port=settings.tension_metrics_port)
-    worker = faust.Worker(wiring.app, loglevel=settings.log_level.lower(), quiet=True)
+    worker = faust.Worker(wiring.app, loglevel=settings.log_level.lower(), quiet=True,
+                          logging_config=logging_config(settings.log_level, settings.log_format))
     worker.execute_from_commandline()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
+from services.shared.lag import consumer_lag_gauge
+
 WARD_LEVEL = Gauge("muster_tension_ward_level", "Current tension level per ward: 0 normal, 1 elevated, 2 high, 3 critical.", ["ward"])
 ALERTS = Counter("muster_tension_alerts_raised_total", "Tension level changes published, by new level.", ["level"])
 INDICATORS = Counter("muster_tension_indicators_total", "Incident reports counted in a ward's windows.")
@@ -12,3 +14,4 @@ DUPLICATES = Counter("muster_tension_duplicate_events_total", "Reports seen agai
 EXERCISE = Counter("muster_tension_exercise_events_total", "Exercise and test facts, scored apart from live tension (alerts on the exercise topic).")
 DEAD_LETTERS = Counter("muster_tension_dead_letters_total", "Records sent to the dead-letter topic.", ["topic_id"])
 MOVED = Counter("muster_tension_recategorised_total", "Updates that moved a counted report's weight (category or grading changed).")
+CONSUMER_LAG = consumer_lag_gauge("tension")
