@@ -106,5 +106,6 @@ def run(settings: Settings) -> None:
         "escalation.start", app_id=escalation.app.conf.id, rule_set_version=escalation.rules.version,
         metrics_port=settings.escalation_metrics_port,
     )
-    worker = faust.Worker(escalation.app, loop=loop, loglevel=settings.log_level, override_logging=False)
+    worker = faust.Worker(escalation.app, loop=loop, loglevel=settings.log_level, quiet=True, override_logging=False)
+    worker.spinner = None  # a terminal spinner writes escape codes into the JSON log stream
     worker.execute_from_commandline()

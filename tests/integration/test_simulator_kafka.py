@@ -31,7 +31,7 @@ def _incident_key(key: bytes | None) -> uuid.UUID | None:
 
 async def test_simulating_n_events_to_kafka_leaves_exactly_n_records_keyed_and_in_order(test_settings, topics):
     seed = random.SystemRandom().randrange(10**9)  # a fresh seed: ids no other test run has used
-    feed = FeedConfig(start=f.T0, hours=24, seed=seed, scenarios=tuple((n, None) for n in SCENARIOS))
+    feed = FeedConfig(start=f.T0, hours=72, seed=seed, scenarios=tuple((n, None) for n in SCENARIOS))
     options = simulator.Options(feed=feed, events=1500, progress=False, batch=200)
 
     report = await simulator.simulate(test_settings, options)
