@@ -1,9 +1,9 @@
 """Every SQL statement of the projector. One batch is one transaction: the rows and the offsets.
 
-Writes are set-based: the timeline and the folded incident rows go through COPY into
-temporary tables, then one INSERT ... SELECT ... ON CONFLICT each. Only facts whose
-event_id was newly inserted into the timeline change state, so a re-delivered record is a
-no-op. Incidents are folded per batch in Python (PostgreSQL cannot update a row twice in
+Writes are set-based: the timeline rows not already stored go straight in by COPY; the
+folded incident rows go through COPY into a temporary table, then one INSERT ... SELECT ...
+ON CONFLICT. Only facts whose event_id was newly inserted into the timeline change state,
+so a re-delivered record is a no-op. Incidents are folded per batch in Python (PostgreSQL cannot update a row twice in
 one statement) under a row lock, so several projector instances never lose an update.
 """
 
@@ -70,6 +70,7 @@ on conflict (ward_code, mode) do update set ward_name = excluded.ward_name, leve
     window_end = excluded.window_end, changed_at = excluded.changed_at, event_id = excluded.event_id
 where (excluded.changed_at, excluded.event_id) > (ward_tension.changed_at, ward_tension.event_id)
 """
+_KNOWN_EVENTS = "select event_id from incident_events where event_id = any($1::uuid[])"
 _OFFSETS_UPSERT = """
 insert into projector_offsets (consumer_group, topic, partition, next_offset)
 select $1, t, p, o from unnest($2::text[], $3::int[], $4::bigint[]) as u(t, p, o)
@@ -89,7 +90,6 @@ class Written:
 async def prepare(conn: asyncpg.Connection) -> None:
     """Per-connection staging tables, emptied at every commit."""
     await conn.execute(
-        "create temp table if not exists tmp_events (like incident_events) on commit delete rows;"
         "create temp table if not exists tmp_incidents (like incidents) on commit delete rows"
     )
 
@@ -126,12 +126,14 @@ async def write_batch(conn: asyncpg.Connection, batch: Batch, group: str, *, swa
 async def _insert_timeline(conn: asyncpg.Connection, rows: list[tuple]) -> set[uuid.UUID]:
     if not rows:
         return set()
-    await conn.copy_records_to_table("tmp_events", records=rows, columns=TIMELINE_COLUMNS)
-    inserted = await conn.fetch(
-        f"insert into incident_events ({_Q(TIMELINE_COLUMNS)}) select {_Q(TIMELINE_COLUMNS)} from tmp_events "
-        "on conflict (event_id) do nothing returning event_id"
-    )
-    return {r[0] for r in inserted}
+    known = {r[0] for r in await conn.fetch(_KNOWN_EVENTS, [r[0] for r in rows])}
+    new = [r for r in rows if r[0] not in known]
+    if new:
+        # Straight into the table: a staging table and INSERT ... ON CONFLICT cost twice the work.
+        # Another instance inserting one of these ids meanwhile (a rebalance overlap) makes this
+        # a unique violation: the batch is refused and applied record by record instead.
+        await conn.copy_records_to_table("incident_events", records=new, columns=TIMELINE_COLUMNS)
+    return {r[0] for r in new}
 
 
 async def _apply_facts(conn: asyncpg.Connection, facts: list[ev.IncidentEvent]) -> None:
