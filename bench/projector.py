@@ -5,8 +5,10 @@ then end-to-end latency from the producer's acknowledgement to the row being vis
     export MUSTER_HOME=/work/main/.muster MUSTER_CACHE_DIR=/work/main/.muster/cache
     .venv/bin/python bench/projector.py --events 200000 --single 2000 --rate 500 --seconds 20
 
-Uses the running broker and database (`muster dev up`), under its own topic prefix and its
-own database, both removed at the end. Targets: >= 20,000 events/s; p95 <= 500 ms at 500/s.
+Uses the running broker and database (`muster dev up`), under its own topic prefix and a
+fresh database per measurement, all removed at the end. The batched rate is measured for one
+projector process and for two in one consumer group (`--workers 1,2`): the projector scales
+out by partition like any consumer group. Targets: >= 20,000 events/s; p95 <= 500 ms at 500/s.
 """
 
 from __future__ import annotations
@@ -170,52 +172,68 @@ def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100)[int(p) - 1]
 
 
+async def fresh_database(admin_dsn: str, dsn: str) -> None:
+    """Create and migrate the database of `dsn`: every measurement starts from an empty store."""
+    conn = await asyncpg.connect(admin_dsn)
+    await conn.execute(f'create database "{urlsplit(dsn).path.lstrip("/")}"')
+    await conn.close()
+    conn = await asyncpg.connect(dsn)
+    await schema.migrate(conn)
+    await conn.close()
+
+
 async def main(args) -> None:
     configure_logging("WARNING")
     base = Settings()
     run = uuid.uuid4().hex[:8]
     url = urlsplit(base.database_url.get_secret_value())
-    db = f"muster_bench_{run}"
-    dsn = urlunsplit((url.scheme, url.netloc, f"/{db}", "", ""))
-    settings = base.model_copy(update={
-        "topic_prefix": f"bench-{run}.", "database_url": type(base.database_url)(dsn),
-        "projector_consumer_group": f"bench-{run}", "projector_metrics_port": 0,
-    })
     admin_dsn = urlunsplit((url.scheme, url.netloc, "/postgres", "", ""))
-    conn = await asyncpg.connect(admin_dsn)
-    await conn.execute(f'create database "{db}"')
-    await conn.close()
-    catalog = TopicCatalog.from_settings(settings)
-    admin = make_admin(settings)
+    databases: list[str] = []
+
+    def settings_for(label: str) -> Settings:
+        dsn = urlunsplit((url.scheme, url.netloc, f"/muster_bench_{run}_{label}", "", ""))
+        databases.append(dsn)
+        return base.model_copy(update={
+            "topic_prefix": f"bench-{run}.", "database_url": type(base.database_url)(dsn),
+            "projector_consumer_group": f"bench-{run}-{label}", "projector_metrics_port": 0,
+        })
+
+    catalog = TopicCatalog.from_settings(base.model_copy(update={"topic_prefix": f"bench-{run}."}))
+    admin = make_admin(base)
     await admin.start()
     try:
         await apply_topics(admin, catalog)
-        conn = await asyncpg.connect(dsn)
-        await schema.migrate(conn)
-        await conn.close()
         topic = catalog.name("incidents")
         events = stream(args.events, seed=3)
-        produced = await produce(settings, topic, events)
+        produced = await produce(base, topic, events)
         total = len(events)
         del events  # a live projector holds no event list: keep the collector's work the same as in production
         tune_gc()
         print(f"produced {total:,} events at {produced:,.0f}/s (producer ceiling, same run)")
-        rate, batches = await batched_rate(settings, total, args.workers)
-        how = f"{batches} transactions" if batches >= 0 else f"{args.workers} projector processes in one group"
-        print(f"batched projector:            {rate:>9,.0f} events/s  ({how}, offsets in each transaction)")
-        single = await single_rate(settings.model_copy(update={"database_url": settings.database_url}), topic, args.single)
+        best, caught_up = 0.0, None
+        for workers in args.workers:
+            settings = caught_up = settings_for(f"w{workers}")
+            await fresh_database(admin_dsn, settings.database_url.get_secret_value())
+            rate, batches = await batched_rate(settings, total, workers)
+            best = max(best, rate)
+            how = f"one process, {batches} transactions" if batches >= 0 else f"{workers} processes in one group"
+            print(f"batched projector:            {rate:>9,.0f} events/s  ({how}; offsets in each transaction)")
+        settings = settings_for("single")
+        await fresh_database(admin_dsn, settings.database_url.get_secret_value())
+        single = await single_rate(settings, topic, args.single)
         print(f"one event per transaction:    {single:>9,.0f} events/s  (same write path, {args.single:,} events)")
-        print(f"speed-up: {rate / single:.1f}x   target >= 20,000 events/s: {'met' if rate >= 20_000 else 'NOT met'}")
-        lat = await latency(settings, topic, args.rate, args.seconds)
+        print(f"speed-up: {best / single:.1f}x   target >= 20,000 events/s: {'met' if best >= 20_000 else 'NOT met'}")
+        lat = await latency(caught_up, topic, args.rate, args.seconds)  # a group at the end of the topic
         p50, p95, p99 = pct(lat, 50) * 1000, pct(lat, 95) * 1000, pct(lat, 99) * 1000
         print(f"end to end at {args.rate}/s for {args.seconds}s ({len(lat):,} events), produce-ack -> row visible: "
               f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {max(lat) * 1000:.0f} ms   "
               f"target p95 <= 500 ms: {'met' if p95 <= 500 else 'NOT met'}")
     finally:
-        await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)])
+        await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(f"bench-{run}.")])
         await admin.close()
         conn = await asyncpg.connect(admin_dsn)
-        await conn.execute(f'drop database if exists "{db}" with (force)')
+        for dsn in databases:
+            await conn.execute(f'drop database if exists "{urlsplit(dsn).path.lstrip("/")}" with (force)')
         await conn.close()
 
 
@@ -225,5 +243,6 @@ if __name__ == "__main__":
     parser.add_argument("--single", type=int, default=2_000, help="events for the one-per-transaction baseline")
     parser.add_argument("--rate", type=int, default=500, help="events/s for the latency run")
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=1, help="projector processes in the group for the rate")
+    parser.add_argument("--workers", type=lambda v: [int(n) for n in v.split(",")], default=[1, 2],
+                        help="projector processes in the group, one measurement each (e.g. 1,2)")
     asyncio.run(main(parser.parse_args()))
