@@ -30,6 +30,7 @@ class IncidentState(BaseModel):
 
     incident_id: uuid.UUID
     partition: int | None = None
+    offset: int | None = None  # source offset (on `partition`) of the last fact applied: a replay is skipped
     mode: ev.Mode = ev.Mode.LIVE
     classification: ev.Classification = ev.Classification.OFFICIAL
     category: ev.Category | None = None
@@ -63,6 +64,11 @@ class IncidentState(BaseModel):
         return self.category is not None and self.linked_to is None and not self.status.terminal
 
 
+def replayed(s: IncidentState | None, partition: int, offset: int) -> bool:
+    """This fact (source partition and offset) was already applied: a replay after a crash."""
+    return s is not None and s.offset is not None and s.partition == partition and offset <= s.offset
+
+
 def _union(*groups: tuple[ev.Agency, ...]) -> tuple[ev.Agency, ...]:
     present = {a for g in groups for a in g}
     return tuple(a for a in ev.Agency if a in present)
@@ -72,11 +78,14 @@ def _later(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b > a else a
 
 
-def fold(state: IncidentState | None, fact: ev.IncidentEvent, partition: int | None = None) -> IncidentState:
+def fold(
+    state: IncidentState | None, fact: ev.IncidentEvent, partition: int | None = None, offset: int | None = None,
+) -> IncidentState:
     """The state after one incident fact. Late facts never move the status backwards."""
     s = state or IncidentState(incident_id=fact.incident_id, mode=fact.mode)
     common = {
         "partition": partition if partition is not None else s.partition,
+        "offset": offset if offset is not None else s.offset,
         "classification": ev.Classification.highest(s.classification, fact.classification),
         "last_fact_at": _later(s.last_fact_at, fact.occurred_at),
     }
