@@ -28,13 +28,14 @@ from services.escalation import batch
 from services.escalation import corroboration as corr
 from services.escalation import metrics
 from services.escalation.config import RuleSet
+from services.escalation.facts import read_fact
 from services.escalation.packer import Packer
 from services.escalation.packing import unpack
 from services.escalation.state import IncidentState, corroborated, fold, linked
 from services.shared import codec
 from services.shared.deadletter import send_dead_letter
 from services.shared.events import (
-    EscalationRaised, EscalationStoodDown, IncidentReported, INCIDENT_FACTS, Mode, utcnow,
+    EscalationRaised, EscalationStoodDown, IncidentReported, Mode, utcnow,
 )
 from services.shared.logging import get_logger
 from services.shared.settings import Settings
@@ -78,6 +79,7 @@ class Escalation:
     index: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)
     ticked: dict[bytes, float] = field(default_factory=dict)
     cache: dict[bytes, IncidentState] = field(default_factory=dict)
+    complete: bool = False  # the cache holds every state of the table (a miss is a new incident)
     dirty: bool = True
 
     def __post_init__(self) -> None:
@@ -110,6 +112,7 @@ class Escalation:
     async def _on_rebalance(self, *_args, **_kwargs) -> None:
         """Partitions may have moved: parsed states and the deadline index are rebuilt from the table."""
         self.cache.clear()
+        self.complete = False
         self.dirty = True
 
     # --- agents -------------------------------------------------------------------------
@@ -165,13 +168,11 @@ class Escalation:
         for offset, key, text in unpack(msg.value):
             row = rows[offset] = Row(self.incidents_name, partition, offset, key and key.encode(), text.encode())
             try:
-                fact = codec.decode(text)
-                if not isinstance(fact, INCIDENT_FACTS):
-                    raise codec.PoisonRecord(f"event_type: {fact.event_type} is not an incident fact")
+                fact = read_fact(text)
             except codec.PoisonRecord as exc:
                 await self.dead_letter(row, exc, "incidents")
                 continue
-            report = fact if isinstance(fact, IncidentReported) else None
+            report = fact if fact.event_type == "IncidentReported" else None
             change = lambda s, f=fact, o=offset: fold(s, f, partition, o)  # noqa: E731
             inputs.append(batch.Input(str(fact.incident_id), change, offset, report))
         try:
@@ -192,7 +193,7 @@ class Escalation:
     def _load(self, incident: str) -> IncidentState | None:
         key = incident.encode()
         state = self.cache.get(key)
-        if state is None:
+        if state is None and not self.complete:
             raw = self.table.get(key)
             if raw is not None:
                 state = self.cache[key] = IncidentState.model_validate_json(raw)
@@ -256,6 +257,7 @@ class Escalation:
             state = self.cache[key] = IncidentState.model_validate_json(raw)
             self._track(key, state)
         self.dirty = False
+        self.complete = True
         log.info("escalation.deadlines_indexed", pending=len(self.index))
 
     def _track(self, key: bytes, s: IncidentState) -> None:
@@ -288,8 +290,6 @@ class Escalation:
     async def _nominate(self, fact: IncidentReported, partition: int) -> None:
         """A report that corroboration rules cover goes to the worker that sees its whole kind."""
         loc = fact.location
-        if not self.rules.corroboration_for(fact.category) or loc.lat is None or loc.lon is None:
-            return
         candidate = corr.Candidate(
             incident_id=fact.incident_id, partition=partition, category=fact.category.value, mode=fact.mode.value,
             source=f"{fact.source.kind.value}:{fact.source.id}", lat=loc.lat, lon=loc.lon, at=fact.occurred_at,

@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.escalation import rules
+from services.escalation import corroboration, facts, rules
 from services.escalation.config import RuleSet
 from services.escalation.outputs import outputs
 from services.escalation.state import IncidentState, replayed
 from services.shared.events import EscalationRaised, EscalationStoodDown, IncidentReported
 
+Report = IncidentReported | facts.IncidentReported
 Change = Callable[[IncidentState | None], IncidentState | None]
 
 
@@ -28,14 +29,14 @@ class Input:
     incident: str
     change: Change
     offset: int | None = None  # a fact's source offset; None for a control notice
-    report: IncidentReported | None = None  # a report, nominated for corroboration when it is new
+    report: Report | None = None  # a report, nominated for corroboration when it is new
 
 
 @dataclass
 class Outcome:
     states: dict[str, IncidentState] = field(default_factory=dict)  # changed incidents, final state
     produced: list[EscalationRaised | EscalationStoodDown] = field(default_factory=list)
-    nominated: list[IncidentReported] = field(default_factory=list)
+    nominated: list[Report] = field(default_factory=list)  # new reports corroboration rules cover
     replays: int = 0
 
 
@@ -55,7 +56,7 @@ def process(
         decision = rules.decide(state, current, now)
         out.produced += outputs(state, decision, sender=sender, now=now)
         after = rules.apply(state, decision)
-        if item.report is not None and before is None:
+        if item.report is not None and before is None and corroboration.wanted(item.report, current):
             out.nominated.append(item.report)
         if item.offset is not None or after != before:
             out.states[item.incident] = after

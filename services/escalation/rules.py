@@ -126,6 +126,8 @@ def _climb(rules: RuleSet, s: IncidentState, now: datetime, level: int, raises: 
 
 def apply(s: IncidentState, d: Decision) -> IncidentState:
     """The state once the decision's outputs are produced."""
+    if not d.raises and not d.stand_down and d.next_deadline == s.next_deadline:
+        return s  # nothing to record
     raised = dict(s.raised)
     for r in d.raises:
         raised.setdefault(r.level, Raised(event_id=r.event_id(s.incident_id), at=r.at, rule_id=r.rule_id,
