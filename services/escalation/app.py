@@ -8,6 +8,7 @@ stops start-up with the rule and field named), creates the internal topics, serv
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 
 import faust
@@ -24,6 +25,10 @@ from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 
 INTERNAL_RETENTION_MS = str(7 * 24 * 3600 * 1000)
+# Decoding allocates many short-lived objects next to a large, long-lived heap of incident
+# states: collecting the young generation every 50,000 allocations (not 700) and the old one
+# rarely gave one worker ~15% more facts/s (bench/escalation.py). States hold no cycles.
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def _credentials(settings: Settings):  # noqa: ANN202
@@ -92,6 +97,7 @@ def run(settings: Settings) -> None:
     from services.runner import RunError
 
     configure_logging(settings.log_level, settings.log_format)
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         escalation = build(settings)
     except RulesFileError as exc:
