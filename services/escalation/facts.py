@@ -10,21 +10,13 @@ topic (another event type, an undecodable value) is a PoisonRecord naming the fi
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Annotated, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from services.shared import events as ev
 from services.shared.codec import decode_as
-from services.shared.wards import wards
-
-
-@functools.cache
-def _ward_codes() -> frozenset[str]:
-    """The borough's ward codes, read once per process (settings are read once at start-up)."""
-    return frozenset(wards())
 
 
 class _Narrow(BaseModel):
@@ -34,17 +26,6 @@ class _Narrow(BaseModel):
 class Source(_Narrow):
     kind: ev.SourceKind
     id: ev.Identifier
-
-
-class Location(ev.Location):
-    """The full Location (its fields, bounds and checks), with the ward list looked up once."""
-
-    @field_validator("ward_code")
-    @classmethod
-    def _known_ward(cls, value: str) -> str:
-        if value not in _ward_codes():
-            raise ValueError(f"unknown ward code {value!r}: not in the borough's ward list")
-        return value
 
 
 class _Fact(_Narrow):
@@ -71,7 +52,7 @@ class IncidentReported(_Floored):
     event_type: Literal["IncidentReported"]
     category: ev.Category
     severity: ev.Severity
-    location: Location
+    location: ev.Location
     casualties: ev.Casualties = ev.Casualties()
     hazards: tuple[ev.Hazard, ...] = ()
     agencies_required: tuple[ev.Agency, ...] = ()
@@ -80,7 +61,7 @@ class IncidentReported(_Floored):
 class IncidentUpdated(_Floored):
     event_type: Literal["IncidentUpdated"]
     severity: ev.Severity | None = None
-    location: Location | None = None
+    location: ev.Location | None = None
     casualties: ev.Casualties | None = None
     hazards: tuple[ev.Hazard, ...] | None = None
     agencies_required: tuple[ev.Agency, ...] | None = None
