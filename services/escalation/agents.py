@@ -29,6 +29,7 @@ from services.escalation import corroboration as corr
 from services.escalation import metrics
 from services.escalation.config import RuleSet
 from services.escalation.facts import read_fact
+from services.escalation.offsets import MARKER_KEY
 from services.escalation.packer import Packer
 from services.escalation.packing import unpack
 from services.escalation.state import IncidentState, corroborated, fold, linked
@@ -121,6 +122,8 @@ class Escalation:
     async def _incident_agent(self, stream) -> None:  # noqa: ANN001
         async for event in stream.events():
             msg = event.message
+            if msg.key == MARKER_KEY:
+                continue
             if msg.topic == self.packed_name:
                 await self._guarded(msg, self.on_pack, "packed")
             else:
@@ -128,7 +131,8 @@ class Escalation:
 
     async def _candidate_agent(self, stream) -> None:  # noqa: ANN001
         async for event in stream.events():
-            await self._guarded(event.message, self.on_candidate, "candidates")
+            if event.message.key != MARKER_KEY:
+                await self._guarded(event.message, self.on_candidate, "candidates")
 
     async def _guarded(self, msg, handler, input_name: str) -> None:  # noqa: ANN001
         """One record: poison goes to the dead-letter topic; nothing stops the partition."""
@@ -213,6 +217,7 @@ class Escalation:
         # changelog records sent in one go (what `table[key] = value` does, without faust's
         # per-key send machinery, which cost a third of the worker's time); faust recovers
         # the table from this changelog as from its own writes. Awaited before the next batch.
+        # (With `memory://`; a persistent store would also need faust's persisted-offset callback.)
         changelog = []
         for incident, state in out.states.items():
             key = incident.encode()

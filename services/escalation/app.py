@@ -17,6 +17,7 @@ from aiokafka.admin import NewTopic
 from services.escalation import metrics
 from services.escalation.agents import Escalation
 from services.escalation.config import RuleSet, RulesFileError, load_rules
+from services.escalation.offsets import ensure_starts
 from services.shared.kafka import make_admin
 from services.shared.logging import configure_logging, get_logger
 from services.shared.lag import LagMonitor
@@ -77,7 +78,8 @@ def build(settings: Settings, rules: RuleSet | None = None) -> Escalation:
 
 
 async def ensure_internal_topics(settings: Settings, escalation: Escalation) -> None:
-    """The control and corroboration topics, co-partitioned with the incidents topic."""
+    """The packed, control and corroboration topics, co-partitioned with the incidents topic,
+    with a committed start for the faust group on each partition (offsets.py says why)."""
     admin = make_admin(settings)
     await admin.start()
     try:
@@ -91,6 +93,7 @@ async def ensure_internal_topics(settings: Settings, escalation: Escalation) -> 
             ])
     finally:
         await admin.close()
+    await ensure_starts(settings, escalation.app.conf.id, escalation.internal_topics(), escalation.partitions, missing)
 
 
 def run(settings: Settings) -> None:
