@@ -62,12 +62,14 @@ async def test_kill_9_with_deadlines_pending_loses_no_escalation_and_doubles_no_
             return {v["level"] for v in tap.on(everyone, incident_id, "EscalationRaised")}
 
         await wait_until(lambda: all(1 in levels(i.incident_id) for i in before), 60, what="level 1 of each")
+        noted = [i.incident_id for i in before for _ in range(20)]
         in_flight = asyncio.gather(*(
-            send(producer, catalog, fact(ev.NoteAdded, i.incident_id, utcnow(), text=f"note {n}"))
-            for i in before for n in range(20)
+            send(producer, catalog, fact(ev.NoteAdded, incident_id, utcnow(), text="note")) for incident_id in noted
         ))
         worker.kill9()
-        await in_flight
+        last_note: dict[str, int] = {}
+        for incident_id, meta in zip(noted, await in_flight):
+            last_note[str(incident_id)] = max(last_note.get(str(incident_id), -1), meta.offset)
         during = [severe(utcnow()) for _ in range(5)]
         fires = [reported(occurred_at=utcnow(), category="fire", severity=5) for _ in range(3)]
         for incident in (*during, *fires):
@@ -80,6 +82,9 @@ async def test_kill_9_with_deadlines_pending_loses_no_escalation_and_doubles_no_
         await wait_until(lambda: all(levels(i.incident_id) == {1, 2, 3} for i in (*before, *during)), 90,
                          what="every due climb after the restart")
         await wait_until(lambda: all(levels(i.incident_id) == {3} for i in fires), 30, what="the fires at level 3")
+        await wait_until(  # the notes in flight at the kill were all applied, none skipped after recovery
+            lambda: all((tap.state_of(worker.changelog, i) or {}).get("offset", -1) >= o for i, o in last_note.items()),
+            30, what="every note in flight at the kill applied by the restarted worker")
 
         ids: dict[tuple[str, int], set[str]] = defaultdict(set)
         for value in tap.on(everyone, event_type="EscalationRaised"):
