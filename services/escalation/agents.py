@@ -171,7 +171,8 @@ class Escalation:
         inputs: list[batch.Input] = []
         rows: dict[int, Row] = {}
         for offset, key, text in unpack(msg.value):
-            row = rows[offset] = Row(self.incidents_name, partition, offset, key and key.encode(), text.encode())
+            row = rows[offset] = Row(self.incidents_name, partition, offset, None if key is None else key.encode(),
+                                     text.encode())
             try:
                 fact = read_fact(text)
             except codec.PoisonRecord as exc:
