@@ -1,7 +1,11 @@
 """Escalation benchmark: throughput of one worker, p99 intake-ack -> agency topic, and the
 raw aiokafka consume rate as the ceiling, all in the same run.
 
-    MUSTER_HOME=... .venv/bin/python bench/escalation.py [--events 30000] [--rate 200] [--seconds 20]
+    flock /tmp/muster-heavy.lock .venv/bin/python bench/escalation.py [--events 60000] [--rate 200] [--seconds 20]
+
+(with MUSTER_HOME and MUSTER_CACHE_DIR exported). The worker drains a backlog of
+`--events` reports (1% severity-5 fires that escalate); its rate is read from its own
+`muster_escalation_events_total` between the first processed record and the last.
 
 Uses the running broker under a fresh topic prefix (deleted afterwards) and runs the worker
 as `muster run escalation` in a subprocess, exactly as in production.
@@ -32,6 +36,8 @@ from services.shared.topics import TopicCatalog
 from services.shared.wards import wards
 
 CODES = sorted(wards())
+TARGET_RATE = 5_000  # incident events/s through one worker
+TARGET_P99_MS = 250  # at 200 events/s, intake's produce ack -> escalation on the agency topic
 
 
 def incident(escalates: bool) -> ev.IncidentReported:
@@ -112,7 +118,7 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.05)
         first, t_first = await processed(port), time.perf_counter()
         while (done := await processed(port)) < args.events:
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)  # each scrape costs the worker CPU: scrape rarely
         throughput = (done - first) / (time.perf_counter() - t_first)
 
         # 3. latency at a steady rate: intake's produce ack -> the escalation on the fire topic
@@ -152,11 +158,15 @@ async def main(args: argparse.Namespace) -> None:
         latencies = sorted((received[k] - acked[k]) * 1000 for k in acked if k in received)
         p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
 
-        print(f"raw aiokafka consume (ceiling): {raw:,.0f} events/s over {args.events:,} events")
-        print(f"escalation worker throughput:   {throughput:,.0f} events/s (target >= 5,000; 1% escalate)")
+        p99 = p(0.99)
+        met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+        print(f"raw aiokafka consume (ceiling): {raw:,.0f} events/s over {args.events:,} events (same run)")
+        print(f"escalation worker throughput:   {throughput:,.0f} events/s through one worker, 1% escalate "
+              f"(target >= {TARGET_RATE:,}: {met(throughput >= TARGET_RATE)})")
         print(f"latency at {args.rate:g} events/s for {args.seconds:g}s, produce ack -> fire topic, "
               f"{len(latencies)}/{len(acked)} escalations: p50 {statistics.median(latencies):.1f} ms, "
-              f"p99 {p(0.99):.1f} ms, max {latencies[-1]:.1f} ms (target p99 <= 250 ms)")
+              f"p95 {p(0.95):.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms "
+              f"(target p99 <= {TARGET_P99_MS} ms: {met(p99 <= TARGET_P99_MS and len(latencies) == len(acked))})")
     finally:
         if worker and worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
@@ -170,7 +180,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=20)
     asyncio.run(main(parser.parse_args()))

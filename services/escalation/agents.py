@@ -1,10 +1,15 @@
 """Faust agents and the deadline timer. They decode, call the pure rules, send, record.
 
-Inputs of the incident agent: the incidents topic (facts) and the internal control topic
-(deadline ticks and corroboration notices, sent to the incident's own partition), so one
-agent with concurrency 1 owns every change to an incident's state. Outputs are acknowledged
-by Kafka *before* the state records them: a crash in between replays the record and
-re-sends the same deterministic event ids, never loses one.
+Inputs of the incident agent: the internal packed topic (the incidents topic's facts,
+packed per source partition by the pre-stage in packer.py, on the same partition number)
+and the internal control topic (deadline ticks and corroboration notices, sent to the
+incident's own partition), so one agent with concurrency 1 owns every change to an
+incident's state. A pack is processed as one batch (batch.py): each incident's state is
+looked up once (parsed states are cached in memory, dropped on every rebalance), the sends
+of the whole batch are awaited together, and each changed incident is written to the table
+once. Outputs are acknowledged by Kafka *before* the state records them: a crash in
+between replays the pack and re-sends the same deterministic event ids, never loses one;
+facts the state already holds (by source offset) are skipped on replay.
 """
 
 from __future__ import annotations
@@ -14,19 +19,24 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import faust
 from pydantic import ValidationError
 
+from services.escalation import batch
 from services.escalation import corroboration as corr
-from services.escalation import metrics, rules
+from services.escalation import metrics
 from services.escalation.config import RuleSet
-from services.escalation.outputs import outputs
+from services.escalation.facts import read_fact
+from services.escalation.offsets import MARKER_KEY
+from services.escalation.packer import Packer
+from services.escalation.packing import unpack
 from services.escalation.state import IncidentState, corroborated, fold, linked
 from services.shared import codec
 from services.shared.deadletter import send_dead_letter
 from services.shared.events import (
-    EscalationRaised, EscalationStoodDown, IncidentEvent, IncidentReported, INCIDENT_FACTS, Mode, utcnow,
+    EscalationRaised, EscalationStoodDown, IncidentReported, Mode, utcnow,
 )
 from services.shared.logging import get_logger
 from services.shared.settings import Settings
@@ -35,6 +45,7 @@ from services.shared.topics import TopicCatalog
 log = get_logger("muster.escalation")
 SERVICE = "escalation"
 RETRIES = (0.5, 1.0, 2.0)
+POISON = (codec.PoisonRecord, ValidationError, ValueError)
 
 
 class _Sender:
@@ -47,6 +58,18 @@ class _Sender:
         return await self.app.producer.send_and_wait(topic, key, value, None, None, headers)
 
 
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One fact of a pack, as the dead-letter topic needs it: where it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple = ()
+
+
 @dataclass
 class Escalation:
     app: faust.App
@@ -56,65 +79,79 @@ class Escalation:
     partitions: int = 0
     index: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)
     ticked: dict[bytes, float] = field(default_factory=dict)
+    cache: dict[bytes, IncidentState] = field(default_factory=dict)
+    complete: bool = False  # the cache holds every state of the table (a miss is a new incident)
     dirty: bool = True
 
     def __post_init__(self) -> None:
         self.partitions = self.catalog.spec_of("incidents").partitions
         self.incidents_name = self.catalog.name("incidents")
         self.control_name = f"{self.app.conf.id}-control"
+        self.packed_name = f"{self.app.conf.id}-packed"
+        self.pack_group = f"{self.app.conf.id}-pack"
         self.candidates_name = f"{self.app.conf.id}-corroboration-candidates"
         self.deadletter_name = self.catalog.name("deadletter")
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
-        self.inputs = self.app.topic(self.incidents_name, self.control_name, **raw)
+        self.inputs = self.app.topic(self.packed_name, self.control_name, **raw)
         self.candidates = self.app.topic(self.candidates_name, partitions=self.partitions, internal=True, **raw)
         raw_table = {"partitions": self.partitions, "key_type": bytes, "value_type": bytes}  # raw changelog records
         self.table = self.app.Table("incident-state", **raw_table)
         self.windows = self.app.Table("corroboration-windows", **raw_table)
+        self.changelog_name = self.table.changelog_topic.get_topic_name()
         self.sender = _Sender(self.app)
 
     def internal_topics(self) -> list[str]:
-        return [self.control_name, self.candidates_name]
+        return [self.packed_name, self.control_name, self.candidates_name]
 
     def wire(self) -> None:
+        self.app.service(Packer(self))
         self.app.agent(self.inputs, name="incidents", concurrency=1)(self._incident_agent)
         self.app.agent(self.candidates, name="corroboration", concurrency=1)(self._candidate_agent)
         self.app.timer(self.settings.escalation_tick_seconds, name="deadlines")(self.tick)
-        self.app.on_partitions_assigned.connect(self._on_assigned)
+        self.app.on_partitions_assigned.connect(self._on_rebalance)
+        self.app.on_partitions_revoked.connect(self._on_rebalance)
 
-    async def _on_assigned(self, *_args, **_kwargs) -> None:
+    async def _on_rebalance(self, *_args, **_kwargs) -> None:
+        """Partitions may have moved: parsed states and the deadline index are rebuilt from the table."""
+        self.cache.clear()
+        self.complete = False
         self.dirty = True
 
     # --- agents -------------------------------------------------------------------------
 
     async def _incident_agent(self, stream) -> None:  # noqa: ANN001
         async for event in stream.events():
-            await self._guarded(event, self.on_incident_record, "incidents" if event.message.topic ==
-                                self.incidents_name else "control")
+            msg = event.message
+            if msg.key == MARKER_KEY:
+                continue
+            if msg.topic == self.packed_name:
+                await self._guarded(msg, self.on_pack, "packed")
+            else:
+                await self._guarded(msg, self.on_notice, "control")
 
     async def _candidate_agent(self, stream) -> None:  # noqa: ANN001
         async for event in stream.events():
-            await self._guarded(event, self.on_candidate, "candidates")
+            if event.message.key != MARKER_KEY:
+                await self._guarded(event.message, self.on_candidate, "candidates")
 
-    async def _guarded(self, event, handler, input_name: str) -> None:  # noqa: ANN001
+    async def _guarded(self, msg, handler, input_name: str) -> None:  # noqa: ANN001
         """One record: poison goes to the dead-letter topic; nothing stops the partition."""
-        msg = event.message
         for attempt, backoff in enumerate((*RETRIES, None)):
             try:
-                await handler(event)
+                await handler(msg)
                 break
-            except (codec.PoisonRecord, ValidationError, ValueError) as exc:
-                await self._dead_letter(msg, exc)
+            except POISON as exc:
+                await self.dead_letter(msg, exc, input_name)
                 break
             except Exception as exc:  # noqa: BLE001 - classify: retry, then dead-letter; never crash
                 log.warning("escalation.retry", topic=msg.topic, partition=msg.partition, offset=msg.offset,
                             attempt=attempt + 1, error_class=type(exc).__name__)
                 if backoff is None:
-                    await self._dead_letter(msg, exc)
+                    await self.dead_letter(msg, exc, input_name)
                     break
                 await asyncio.sleep(backoff)
-        metrics.EVENTS.labels(input=input_name).inc()
 
-    async def _dead_letter(self, msg, exc: BaseException) -> None:  # noqa: ANN001
+    async def dead_letter(self, msg: Any, exc: BaseException, input_name: str) -> None:
         headers = msg.headers.items() if isinstance(msg.headers, Mapping) else (msg.headers or ())
         try:
             await send_dead_letter(
@@ -123,56 +160,90 @@ class Escalation:
             )
             metrics.DEAD_LETTERS.inc()
             log.warning("escalation.dead_letter", topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                        error_class=type(exc).__name__, error=str(exc)[:300])
+                        input=input_name, error_class=type(exc).__name__, error=str(exc)[:300])
         except Exception:  # noqa: BLE001 - the broker is gone; faust will stop the worker, not this agent
             log.exception("escalation.dead_letter_failed", topic=msg.topic, partition=msg.partition,
                           offset=msg.offset)
 
-    async def on_incident_record(self, event) -> None:  # noqa: ANN001
-        msg = event.message
-        if msg.topic == self.control_name:
-            notice = corr.Notice.model_validate_json(event.value)
-            await self.process(str(notice.incident_id), msg.partition, lambda s: _apply_notice(s, notice))
-            return
-        fact = codec.decode(event.value)
-        if not isinstance(fact, INCIDENT_FACTS):
-            raise codec.PoisonRecord(f"event_type: {fact.event_type} is not an incident fact")
-        await self.process(str(fact.incident_id), msg.partition, lambda s: fold(s, fact, msg.partition), fact)
+    async def on_pack(self, msg) -> None:  # noqa: ANN001
+        """The facts of one pack: decoded one by one (poison dead-lettered), processed as a batch."""
+        partition = msg.partition
+        inputs: list[batch.Input] = []
+        rows: dict[int, Row] = {}
+        for offset, key, text in unpack(msg.value):
+            row = rows[offset] = Row(self.incidents_name, partition, offset, None if key is None else key.encode(),
+                                     text.encode())
+            try:
+                fact = read_fact(text)
+            except codec.PoisonRecord as exc:
+                await self.dead_letter(row, exc, "incidents")
+                continue
+            report = fact if fact.event_type == "IncidentReported" else None
+            change = lambda s, f=fact, o=offset: fold(s, f, partition, o)  # noqa: E731
+            inputs.append(batch.Input(str(fact.incident_id), change, offset, report))
+        try:
+            await self.process(inputs, partition)
+        except POISON:  # a fact the rules cannot take: find it, one fact at a time (replays are skipped)
+            for item in inputs:
+                try:
+                    await self.process([item], partition)
+                except POISON as exc:
+                    await self.dead_letter(rows[item.offset], exc, "incidents")
+        metrics.EVENTS.labels(input="incidents").inc(len(rows))
 
-    async def process(self, incident: str, partition: int, change, fact: IncidentEvent | None = None) -> None:
+    async def on_notice(self, msg) -> None:  # noqa: ANN001
+        notice = corr.Notice.model_validate_json(msg.value)
+        metrics.EVENTS.labels(input="control").inc()
+        await self.process([batch.Input(str(notice.incident_id), lambda s: _apply_notice(s, notice))], msg.partition)
+
+    def _load(self, incident: str) -> IncidentState | None:
         key = incident.encode()
-        raw = self.table.get(key)
-        before = IncidentState.model_validate_json(raw) if raw is not None else None
-        state = change(before)
-        if state is None:
+        state = self.cache.get(key)
+        if state is None and not self.complete:
+            raw = self.table.get(key)
+            if raw is not None:
+                state = self.cache[key] = IncidentState.model_validate_json(raw)
+        return state
+
+    async def process(self, inputs: list[batch.Input], partition: int) -> None:
+        """Decide the batch; send everything it produces; only then record the new states."""
+        if not inputs:
             return
-        now = utcnow()
-        decision = rules.decide(state, self.rules, now)
-        produced = outputs(state, decision, sender=self.settings.escalation_cap_sender, now=now)
-        after = rules.apply(state, decision)
-        sends = [self._publish(e) for e in produced]
-        if isinstance(fact, IncidentReported) and before is None:
-            sends.append(self._nominate(fact, partition))
+        out = batch.process(inputs, self._load, self.rules, partition=partition,
+                            sender=self.settings.escalation_cap_sender, now=utcnow())
+        sends = [self._publish(e) for e in out.produced] + [self._nominate(r, partition) for r in out.nominated]
         if sends:
             await asyncio.gather(*sends)
-        if after != before:
-            self.table[key] = after.model_dump_json().encode()
-        self._track(key, after)
-        for e in produced:
+        # The outputs are acknowledged: now the states. The store is written directly and the
+        # changelog records sent in one go (what `table[key] = value` does, without faust's
+        # per-key send machinery, which cost a third of the worker's time); faust recovers
+        # the table from this changelog as from its own writes. Awaited before the next batch.
+        # (With `memory://`; a persistent store would also need faust's persisted-offset callback.)
+        changelog = []
+        for incident, state in out.states.items():
+            key = incident.encode()
+            value = state.__pydantic_serializer__.to_json(state)
+            self.table.data[key] = value
+            changelog.append(await self.app.producer.send(self.changelog_name, key, value, partition, None, None))
+            self.cache[key] = state
+            self._track(key, state)
+        if changelog:
+            await asyncio.gather(*changelog)
+        for e in out.produced:
             log.info("escalation.produced", event_type=e.event_type, event_id=str(e.event_id),
-                     incident_id=incident, level=getattr(e, "level", None), mode=e.mode.value,
+                     incident_id=str(e.incident_id), level=getattr(e, "level", None), mode=e.mode.value,
                      ward=getattr(e, "ward_code", None), partition=partition)
 
-    async def on_candidate(self, event) -> None:  # noqa: ANN001
-        candidate = corr.Candidate.model_validate_json(event.value)
-        raw = self.windows.get(event.key)
+    async def on_candidate(self, msg) -> None:  # noqa: ANN001
+        candidate = corr.Candidate.model_validate_json(msg.value)
+        raw = self.windows.get(msg.key)
         window = corr.Window.model_validate_json(raw) if raw is not None else corr.Window()
         new, notices = corr.observe(window, candidate, self.rules)
         if notices:
             await asyncio.gather(*(self._send(self.control_name, str(n.incident_id).encode(),
                                               n.model_dump_json().encode(), partition=n.partition) for n in notices))
         if new != window:
-            self.windows[event.key] = new.model_dump_json().encode()
+            self.windows[msg.key] = new.model_dump_json().encode()
 
     # --- timer --------------------------------------------------------------------------
 
@@ -186,17 +257,23 @@ class Escalation:
         now, clock = utcnow(), time.monotonic()
         quiet = max(5.0, 5 * self.settings.escalation_tick_seconds)
         due = [(k, p) for k, (at, p) in self.index.items() if at <= now and clock - self.ticked.get(k, -quiet) >= quiet]
-        for key, partition in due:
+        for key, _ in due:
             self.ticked[key] = clock
-            notice = corr.Notice(kind="deadline", incident_id=key.decode(), partition=partition)
-            await self._send(self.control_name, key, notice.model_dump_json().encode(), partition=partition)
+        await asyncio.gather(*(
+            self._send(self.control_name, key, corr.Notice(kind="deadline", incident_id=key.decode(),
+                                                           partition=partition).model_dump_json().encode(),
+                       partition=partition)
+            for key, partition in due
+        ))
         metrics.PENDING_DEADLINES.set(len(self.index))
 
     def _rebuild(self) -> None:
         self.index.clear()
         for key, raw in self.table.items():
-            self._track(key, IncidentState.model_validate_json(raw))
+            state = self.cache[key] = IncidentState.model_validate_json(raw)
+            self._track(key, state)
         self.dirty = False
+        self.complete = True
         log.info("escalation.deadlines_indexed", pending=len(self.index))
 
     def _track(self, key: bytes, s: IncidentState) -> None:
@@ -229,8 +306,6 @@ class Escalation:
     async def _nominate(self, fact: IncidentReported, partition: int) -> None:
         """A report that corroboration rules cover goes to the worker that sees its whole kind."""
         loc = fact.location
-        if not self.rules.corroboration_for(fact.category) or loc.lat is None or loc.lon is None:
-            return
         candidate = corr.Candidate(
             incident_id=fact.incident_id, partition=partition, category=fact.category.value, mode=fact.mode.value,
             source=f"{fact.source.kind.value}:{fact.source.id}", lat=loc.lat, lon=loc.lon, at=fact.occurred_at,

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict
 
 from services.escalation.config import CorroborationRule, RuleSet
+from services.shared.events import IncidentReported
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -52,6 +53,12 @@ class Notice(BaseModel):
     rule_id: str | None = None
     lead: uuid.UUID | None = None
     members: tuple[uuid.UUID, ...] = ()
+
+
+def wanted(fact: IncidentReported, rules: RuleSet) -> bool:  # or its narrow view (facts.py)
+    """A report a corroboration rule covers, with coordinates: a candidate for a group."""
+    loc = fact.location
+    return bool(rules.corroboration_for(fact.category)) and loc.lat is not None and loc.lon is not None
 
 
 def group_key(mode: str, category: str) -> str:

@@ -19,3 +19,4 @@ PENDING_DEADLINES = Gauge("muster_escalation_pending_deadlines", "Acknowledgemen
 DEAD_LETTERS = Counter("muster_escalation_dead_letters_total", "Records sent to the dead-letter topic.")
 EVENTS = Counter("muster_escalation_events_total", "Records processed, by input.", ["input"])
 CONSUMER_LAG = consumer_lag_gauge("escalation")
+PACKED = Counter("muster_escalation_packed_total", "Incident records packed onto the internal packed topic.")

@@ -56,17 +56,21 @@ def stood_down_event_id(incident_id: uuid.UUID) -> uuid.UUID:
 
 
 def matches(when: Conditions, s: IncidentState) -> bool:
+    """Every condition given holds (checked cheapest first, stopping at the first that fails)."""
+    if when.categories is not None and s.category not in when.categories:
+        return False
+    if when.min_severity is not None and (s.severity or 0) < when.min_severity:
+        return False
+    if when.major_incident_declared is not None and s.major_declared != when.major_incident_declared:
+        return False
     c = s.casualties
-    checks = (
-        when.categories is None or s.category in when.categories,
-        when.min_severity is None or (s.severity or 0) >= when.min_severity,
-        when.min_casualties is None or c.total >= when.min_casualties,
-        when.min_fatalities is None or c.fatalities >= when.min_fatalities,
-        when.min_serious is None or c.serious >= when.min_serious,
-        when.hazards_any is None or any(h in when.hazards_any for h in s.hazards),
-        when.major_incident_declared is None or s.major_declared == when.major_incident_declared,
-    )
-    return all(checks)
+    if when.min_casualties is not None and c.total < when.min_casualties:
+        return False
+    if when.min_fatalities is not None and c.fatalities < when.min_fatalities:
+        return False
+    if when.min_serious is not None and c.serious < when.min_serious:
+        return False
+    return when.hazards_any is None or any(h in when.hazards_any for h in s.hazards)
 
 
 def agencies_for(rules: RuleSet, s: IncidentState, level: int, extra: tuple[Agency, ...] = ()) -> tuple[Agency, ...]:
@@ -126,6 +130,8 @@ def _climb(rules: RuleSet, s: IncidentState, now: datetime, level: int, raises: 
 
 def apply(s: IncidentState, d: Decision) -> IncidentState:
     """The state once the decision's outputs are produced."""
+    if not d.raises and not d.stand_down and d.next_deadline == s.next_deadline:
+        return s  # nothing to record
     raised = dict(s.raised)
     for r in d.raises:
         raised.setdefault(r.level, Raised(event_id=r.event_id(s.incident_id), at=r.at, rule_id=r.rule_id,

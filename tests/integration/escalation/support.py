@@ -86,6 +86,17 @@ class Worker:
             return await self.metric("muster_escalation_events_total", input="incidents") >= 0
         await wait_until(up, timeout, interval=0.3, what="escalation worker /metrics")
 
+    async def wait_ready(self, timeout: float = 90) -> None:
+        """Until /readyz answers 200: the worker has its partitions and its tables are recovered."""
+        async def ready() -> bool:
+            assert self.proc and self.proc.poll() is None, f"worker exited; see {self.log_path}"
+            async with httpx.AsyncClient() as client:
+                try:
+                    return (await client.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2)).status_code == 200
+                except httpx.HTTPError:
+                    return False
+        await wait_until(ready, timeout, interval=0.2, what="escalation worker /readyz")
+
     def kill9(self) -> None:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGKILL)

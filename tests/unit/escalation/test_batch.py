@@ -1,0 +1,74 @@
+import uuid
+
+from services.escalation import batch, corroboration as corr
+from services.escalation.state import fold, replayed
+from services.shared import events as ev
+from tests.unit.escalation.helpers import DEFAULT_RULES, T0, fact, poplar_fire, reported, timedelta
+
+NOW = T0 + timedelta(seconds=10)
+
+
+def _fact(f, offset, partition=0):
+    report = f if isinstance(f, ev.IncidentReported) else None
+    return batch.Input(str(f.incident_id), lambda s, f=f: fold(s, f, partition, offset), offset, report)
+
+
+def _run(inputs, known=None, partition=0):
+    known = known or {}
+    loads = []
+
+    def load(incident):
+        loads.append(incident)
+        return known.get(incident)
+
+    out = batch.process(inputs, load, DEFAULT_RULES, partition=partition, sender="s@example", now=NOW)
+    return out, loads
+
+
+def test_a_report_and_its_resolution_in_one_batch_raise_then_stand_down_with_one_final_state():
+    fire = poplar_fire()
+    resolved = fact(ev.IncidentStatusChanged, fire.incident_id, T0 + timedelta(seconds=1), status="resolved")
+    out, loads = _run([_fact(fire, 10), _fact(resolved, 11)])
+    assert [e.event_type for e in out.produced] == ["EscalationRaised", "EscalationStoodDown"]
+    assert loads == [str(fire.incident_id)]  # looked up once
+    final = out.states[str(fire.incident_id)]
+    assert final.stood_down and final.offset == 11 and set(final.raised) == {3}
+
+
+def test_facts_already_in_the_state_are_replays_and_produce_nothing():
+    fire = poplar_fire()
+    first, _ = _run([_fact(fire, 10)])
+    known = first.states
+    again, _ = _run([_fact(fire, 10)], known=known)
+    assert again.replays == 1 and again.produced == [] and again.states == {}
+
+
+def test_a_fact_from_another_partition_is_not_taken_for_a_replay():
+    s = fold(None, poplar_fire(), 0, 10)
+    assert replayed(s, 0, 10) and replayed(s, 0, 3)
+    assert not replayed(s, 0, 11) and not replayed(s, 1, 3) and not replayed(None, 0, 3)
+
+
+def test_every_changed_incident_is_written_once_and_unchanged_ones_not_at_all():
+    a, b = reported(), reported()
+    notes = [fact(ev.NoteAdded, a.incident_id, T0, text=f"n{i}") for i in range(3)]
+    out, _ = _run([_fact(a, 1), _fact(b, 2), *[_fact(n, 3 + i) for i, n in enumerate(notes)]])
+    assert set(out.states) == {str(a.incident_id), str(b.incident_id)}
+    assert out.states[str(a.incident_id)].offset == 5
+    quiet = batch.Input(str(a.incident_id), lambda s: s)  # a deadline tick that changes nothing
+    again, _ = _run([quiet], known=out.states)
+    assert again.states == {} and again.produced == []
+
+
+def test_only_new_reports_that_corroboration_covers_and_have_coordinates_are_nominated():
+    fight = reported(category="violence", severity=3)
+    no_coordinates = reported(category="violence", severity=3, location=ev.Location(ward_code=fight.location.ward_code))
+    noise = reported(category="noise", severity=2)
+    assert corr.wanted(fight, DEFAULT_RULES) and not corr.wanted(noise, DEFAULT_RULES)
+    out, _ = _run([_fact(fight, 1), _fact(no_coordinates, 2), _fact(noise, 3)])
+    assert out.nominated == [fight]
+
+
+def test_a_change_that_returns_no_state_records_nothing():
+    out, _ = _run([batch.Input(str(uuid.uuid4()), lambda s: None)])
+    assert out.states == {} and out.produced == []
