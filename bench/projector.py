@@ -28,7 +28,8 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.projector import repository, schema  # noqa: E402
-from services.projector.app import serve, tune_gc  # noqa: E402
+from services.projector.app import serve  # noqa: E402
+from services.shared.runtime import tune_gc  # noqa: E402
 from services.projector.rebuild import partitions  # noqa: E402
 from services.projector.service import Projector, build_batch, connect  # noqa: E402
 from services.shared.codec import encode  # noqa: E402

@@ -98,3 +98,23 @@ async def database(test_settings: Settings):
 def unique() -> str:
     """A short unique suffix for names made inside one test."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+async def own_topics(test_settings: Settings, unique: str):
+    """Every topic under a prefix of this test's own: for a test that reads a topic from its
+    start, restarts a worker from the start, or must not see what other tests publish.
+    Yields (settings with that prefix, its TopicCatalog); the topics are deleted afterwards."""
+    from services.shared.kafka import apply_topics, make_admin
+    from services.shared.topics import TopicCatalog
+
+    settings = test_settings.model_copy(update={"topic_prefix": f"{test_settings.topic_prefix}own-{unique}."})
+    catalog = TopicCatalog.from_settings(settings)
+    admin = make_admin(settings)
+    await admin.start()
+    await apply_topics(admin, catalog)
+    yield settings, catalog
+    try:
+        await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)])
+    finally:
+        await admin.close()

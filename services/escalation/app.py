@@ -8,7 +8,6 @@ stops start-up with the rule and field named), creates the internal topics, serv
 from __future__ import annotations
 
 import asyncio
-import gc
 import socket
 
 import faust
@@ -22,6 +21,7 @@ from services.shared.kafka import make_admin
 from services.shared.logging import configure_logging, get_logger
 from services.shared.lag import LagMonitor
 from services.shared.metrics import serve_metrics
+from services.shared.runtime import tune_gc
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 
@@ -100,7 +100,7 @@ def run(settings: Settings) -> None:
     from services.runner import RunError
 
     configure_logging(settings.log_level, settings.log_format)
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_gc(GC_THRESHOLDS)
     try:
         escalation = build(settings)
     except RulesFileError as exc:

@@ -25,6 +25,7 @@ from services.intake.validation import Rejection
 from services.shared.auth import BEARER_SCHEME, BEARER_SCHEME_NAME, TokenVerifier, check_auth_config
 from services.shared.codec import validation_problems
 from services.shared.logging import configure_logging, get_logger
+from services.shared.runtime import tune_gc
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 
@@ -150,8 +151,10 @@ def run(settings: Settings) -> None:
 
     configure_logging(settings.log_level, settings.log_format)
     check_auth_config(settings, settings.intake_host)
+    app = create_app(settings)
+    tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.intake_host,
         port=settings.intake_port,
         loop="uvloop",

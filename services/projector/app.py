@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 
 import asyncpg
@@ -12,6 +11,7 @@ from services.projector import schema
 from services.projector.service import Projector
 from services.shared.logging import configure_logging, get_logger
 from services.shared.metrics import serve_metrics
+from services.shared.runtime import tune_gc
 from services.shared.settings import Settings
 
 log = get_logger("muster.projector")
@@ -36,14 +36,6 @@ async def serve(settings: Settings, projector: Projector | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, projector.stop)
     await projector.run()
-
-
-def tune_gc() -> None:
-    """Batches allocate tens of thousands of short-lived objects: move what start-up made out of the
-    collector's way and collect the young generation less often (measured: about 2x the batch rate)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 def run(settings: Settings) -> None:

@@ -54,7 +54,9 @@ async def test_simulating_n_events_to_kafka_leaves_exactly_n_records_keyed_and_i
     assert all(len(p) == 1 for p in partitions.values())
 
 
-async def test_the_summary_counts_this_runs_escalations_by_level_and_agency_and_tension_by_ward(test_settings, topics):
+async def test_the_summary_counts_this_runs_escalations_by_level_and_agency_and_tension_by_ward(own_topics):
+    # Topics of its own: a tension worker of another test publishes alerts on the shared ones.
+    test_settings, topics = own_topics
     mine, other = uuid.uuid4(), uuid.uuid4()
     methane = ev.Methane(major_incident=True, exact_location="Poplar", type="fire", hazards=("smoke",),
                          access="East India Dock Road", number_of_casualties=ev.Casualties(serious=2),

@@ -12,8 +12,7 @@ import pytest
 
 from services.shared import events as ev
 from services.shared.events import derived_event_id, utcnow
-from services.shared.kafka import apply_topics, make_admin, make_producer
-from services.shared.topics import TopicCatalog
+from services.shared.kafka import make_producer
 from tests.factories import fact, reported
 from tests.integration.escalation.support import Tap, Worker, send, tapped, write_test_rules
 from tests.support import wait_until
@@ -21,21 +20,6 @@ from tests.support import wait_until
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 DEADLINE = 3.0
-
-
-@pytest.fixture
-async def own_topics(test_settings):
-    """A prefix of its own: this test restarts a worker from the start of its topics."""
-    settings = test_settings.model_copy(update={"topic_prefix": f"{test_settings.topic_prefix}crash-{uuid.uuid4().hex[:6]}."})
-    catalog = TopicCatalog.from_settings(settings)
-    admin = make_admin(settings)
-    await admin.start()
-    await apply_topics(admin, catalog)
-    yield settings, catalog
-    try:
-        await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)])
-    finally:
-        await admin.close()
 
 
 def severe(at) -> ev.IncidentReported:  # noqa: ANN001
