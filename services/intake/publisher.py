@@ -12,12 +12,11 @@ import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 from aiokafka.structs import RecordMetadata
 
 from services.shared.codec import Encoded, encode
 from services.shared.events import IncidentEvent
-from services.shared.kafka import make_producer
+from services.shared.kafka import make_producer, partition_for
 from services.shared.logging import get_logger
 from services.shared.settings import Settings
 
@@ -122,7 +121,7 @@ class Publisher:
                 by_partition: dict[int, list[tuple[int, Encoded]]] = {}
                 for index, event in enumerate(events):
                     encoded = encode(event)
-                    partition = partitions[(murmur2(encoded.key) & 0x7FFFFFFF) % len(partitions)]
+                    partition = partition_for(encoded.key, partitions)
                     by_partition.setdefault(partition, []).append((index, encoded))
                 for partition, items in by_partition.items():
                     builder, members = producer.create_batch(), []

@@ -31,7 +31,8 @@ class Encoded:
 def encode(event: Event | DeadLetter) -> Encoded:
     headers = [("event_type", event.event_type.encode()), ("schema_version", str(event.schema_version).encode())]
     if isinstance(event, Event):
-        headers += [("classification", event.classification.value.encode()), ("mode", event.mode.value.encode())]
+        # StrEnum members are their values: str.encode on them skips the slow `.value` lookup.
+        headers += [("classification", event.classification.encode()), ("mode", event.mode.encode())]
     # to_json gives model_dump_json's bytes without its decode/encode round trip.
     return Encoded(key=event.key().encode(), value=event.__pydantic_serializer__.to_json(event), headers=headers)
 

@@ -215,16 +215,21 @@ LAT_BOUNDS = (49.8, 60.9)
 LON_BOUNDS = (-8.7, 1.8)
 
 
+# Every event's validation asks: plain dict lookups (a StrEnum member hashes as its value).
+_FLOOR: dict[str, Classification] = {c.value: default_classification(c) for c in Category}
+_RANK: dict[str, int] = {c.value: c.rank for c in Classification}
+
+
 def _raise_to_category_floor(data: Any) -> Any:
     """No client can lower a classification: a category's default is its floor."""
-    if not isinstance(data, dict) or "category" not in data or data["category"] is None:
+    if not isinstance(data, dict) or (category := data.get("category")) is None:
         return data
     try:
-        floor = default_classification(Category(data["category"]))
-        given = Classification(data.get("classification") or Classification.OFFICIAL)
-    except ValueError:
+        floor = _FLOOR[category]
+        given = _RANK[data.get("classification") or Classification.OFFICIAL]
+    except (KeyError, TypeError):
         return data  # field validation reports the bad value
-    if given.rank < floor.rank:
+    if given < _RANK[floor]:
         data = {**data, "classification": floor}
     return data
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from services.shared import settings as _settings
+
 DEFAULT_WARDS_FILE = Path(__file__).parent / "data" / "wards.csv"
 
 
@@ -27,8 +29,14 @@ def load_wards(path: Path = DEFAULT_WARDS_FILE) -> dict[str, Ward]:
         }
 
 
-def wards() -> dict[str, Ward]:
-    """The wards in force: MUSTER_WARDS_FILE if set, else the packaged list."""
-    from services.shared.settings import get_settings
+_in_force: tuple[object, dict[str, Ward]] | None = None  # (the Settings they came from, the wards)
 
-    return load_wards(get_settings().wards_file)
+
+def wards() -> dict[str, Ward]:
+    """The wards in force: MUSTER_WARDS_FILE if set, else the packaged list. Every event's
+    validation asks, so the answer is kept for as long as the same Settings are in force."""
+    global _in_force
+    settings = _settings.get_settings()
+    if _in_force is None or _in_force[0] is not settings:
+        _in_force = (settings, load_wards(settings.wards_file))
+    return _in_force[1]
