@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import asyncpg
 
@@ -43,8 +43,7 @@ on conflict (event_id) do nothing
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):  # a tuple: built per accepted event, about 3x cheaper than a frozen dataclass
     """Where the broker put an event: the result intake returns, now and on every retry."""
 
     event_id: uuid.UUID

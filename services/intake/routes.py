@@ -52,8 +52,15 @@ def _key(request: Request) -> str | None:
     return key
 
 
+def _uuid_text(value: object) -> str:
+    """asyncpg's own UUID type (ids read back from the idempotency store), which orjson does not know."""
+    if isinstance(value, uuid.UUID) or type(value).__name__ == "UUID":
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def json_response(status: int, content: object) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+    return Response(orjson.dumps(content, default=_uuid_text), status_code=status, media_type="application/json")
 
 
 def _service(request: Request) -> IntakeService:
@@ -62,8 +69,8 @@ def _service(request: Request) -> IntakeService:
 
 def _accepted_body(accepted) -> dict:
     return {
-        "incident_id": str(accepted.incident_id),
-        "event_id": str(accepted.event_id),
+        "incident_id": accepted.incident_id,  # orjson writes a UUID in its canonical form, faster than str()
+        "event_id": accepted.event_id,
         "partition": accepted.partition,
         "offset": accepted.offset,
     }
@@ -145,8 +152,8 @@ def _item_body(result: ItemResult) -> dict:
     return {
         "index": result.index,
         "status": "rejected",
-        "event_id": str(result.event_id) if result.event_id else None,
-        "incident_id": str(result.incident_id) if result.incident_id else None,
+        "event_id": result.event_id,
+        "incident_id": result.incident_id,
         "partition": None,
         "offset": None,
         "error": result.rejection.detail if result.rejection else None,
