@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
 from services.shared.codec import Encoded, encode
@@ -26,6 +27,8 @@ log = get_logger("intake.publisher")
 # Record batches up to 256 KiB (aiokafka's default is 16 KiB): far fewer produce requests
 # under load; well below the broker's default message.max.bytes (1 MiB).
 BATCH_BYTES = 256 * 1024
+# Batch requests handing record batches to the producer at once (the rest wait their turn).
+HANDOVERS = 2
 
 
 class BrokerUnavailable(RuntimeError):
@@ -47,6 +50,7 @@ class Publisher:
         self._on_latency = on_latency
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task | None = None
+        self._handover = asyncio.Semaphore(HANDOVERS)
 
     @property
     def connected(self) -> bool:
@@ -123,16 +127,22 @@ class Publisher:
                     encoded = encode(event)
                     partition = partition_for(encoded.key, partitions)
                     by_partition.setdefault(partition, []).append((index, encoded))
-                for partition, items in by_partition.items():
-                    builder, members = producer.create_batch(), []
-                    for index, encoded in items:
-                        appended = builder.append(key=encoded.key, value=encoded.value, timestamp=None, headers=encoded.headers)
-                        if appended is None:  # full: send it, start the next
-                            sent.append((await producer.send_batch(builder, self.topic, partition=partition), members))
-                            builder, members = producer.create_batch(), []
-                            appended = builder.append(key=encoded.key, value=encoded.value, timestamp=None, headers=encoded.headers)
-                        members.append((index, appended.offset))
-                    sent.append((await producer.send_batch(builder, self.topic, partition=partition), members))
+                # Requests take turns handing their record batches over: aiokafka's add_batch gives
+                # up (KafkaTimeoutError) long before its timeout when many batches queue on one
+                # partition, so the queue is kept here, inside this request's bound.
+                async with self._handover:
+                    for partition, items in by_partition.items():
+                        builder, members = producer.create_batch(), []
+                        for index, encoded in items:
+                            appended = builder.append(key=encoded.key, value=encoded.value, timestamp=None,
+                                                      headers=encoded.headers)
+                            if appended is None:  # full: send it, start the next
+                                sent.append((await self._send_batch(producer, builder, partition), members))
+                                builder, members = producer.create_batch(), []
+                                appended = builder.append(key=encoded.key, value=encoded.value, timestamp=None,
+                                                          headers=encoded.headers)
+                            members.append((index, appended.offset))
+                        sent.append((await self._send_batch(producer, builder, partition), members))
                 await asyncio.wait([future for future, _ in sent])
         except TimeoutError:
             pass
@@ -149,6 +159,15 @@ class Publisher:
         if sent and all(f.done() and not f.cancelled() and f.exception() is None for f, _ in sent):
             self._on_latency(time.perf_counter() - started)
         return outcomes
+
+    async def _send_batch(self, producer: AIOKafkaProducer, builder, partition: int) -> asyncio.Future:
+        """Hand one record batch over; a producer that refuses it gives a failed future (its events: 503)."""
+        try:
+            return await producer.send_batch(builder, self.topic, partition=partition)
+        except KafkaError as exc:
+            failed = asyncio.get_running_loop().create_future()
+            failed.set_exception(BrokerUnavailable(f"producer refused the batch: {exc.__class__.__name__}"))
+            return failed
 
     def _late_batch(self, future: asyncio.Future, members: list[tuple[IncidentEvent, int]]) -> None:
         if not future.cancelled() and future.exception() is None:
@@ -167,8 +186,10 @@ class Publisher:
                     await asyncio.wait(pending)
         except TimeoutError:
             pass
-        except BrokerUnavailable as exc:
-            futures += [exc] * (len(events) - len(futures))
+        except (BrokerUnavailable, KafkaError) as exc:  # not connected, or the producer refused it
+            failure = exc if isinstance(exc, BrokerUnavailable) else BrokerUnavailable(
+                f"producer refused the event: {exc.__class__.__name__}")
+            futures += [failure] * (len(events) - len(futures))
         futures += [BrokerUnavailable("not handed to the producer in time")] * (len(events) - len(futures))
         return [self._outcome(e, f) for e, f in zip(events, futures)]
 
@@ -196,4 +217,6 @@ def _settled(future: asyncio.Future[RecordMetadata]) -> RecordMetadata | BaseExc
     if future.cancelled():
         return BrokerUnavailable("publish cancelled")
     exc = future.exception()
+    if isinstance(exc, BrokerUnavailable):
+        return exc
     return BrokerUnavailable(f"broker refused: {exc.__class__.__name__}") if exc else future.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -275,3 +276,14 @@ async def test_openapi_and_docs_are_served(intake):
     assert {"/v1/incidents", "/v1/incidents/{incident_id}/events", "/v1/events:batch"} <= set(spec["paths"])
     assert "NewIncident" in spec["components"]["schemas"]
     assert (await intake.get("/docs")).status_code == 200
+
+
+async def test_many_large_batches_at_once_are_all_answered_and_accepted(intake, intake_settings):
+    """Concurrent batches queue for the producer inside intake's bound: no 500, no reset, nothing lost."""
+    batches = [{"events": [note(str(uuid.uuid4())) for _ in range(1000)]} for _ in range(40)]
+    responses = await asyncio.gather(
+        *(intake.post("/v1/events:batch", json=b, headers=bearer(intake_settings)) for b in batches)
+    )
+    assert [r.status_code for r in responses] == [200] * len(batches)
+    statuses = [r["status"] for response in responses for r in response.json()["results"]]
+    assert statuses == ["accepted"] * 40_000
