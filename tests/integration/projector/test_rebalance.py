@@ -15,11 +15,11 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 
 async def test_instances_joining_and_leaving_mid_load_move_partitions_without_a_crash_or_a_double(world, running):
-    events = stream(16_000, seed=31)
+    events = stream(24_000, seed=31)
     await world.publish(*events)
     small = world.settings.model_copy(update={"projector_batch_max_records": 200})  # a batch is nearly always in flight
     first = running(small)
-    for round_ in range(3):  # each join and each leave revokes partitions from `first` mid-write
+    for round_ in range(6):  # each join and each leave revokes partitions from `first` mid-write
         await wait_until(lambda n=1_000 * (round_ + 1): _applied(world, n), timeout=60, what="applying")
         other = running(small)
         await wait_until(lambda: bool(other.consumer and other.consumer.assignment()), timeout=60,
