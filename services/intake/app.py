@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from services.intake import schemas
 from services.intake.metrics import IntakeMetrics
-from services.intake.middleware import BodyTooLarge, IntakeMiddleware
+from services.intake.middleware import BodyLimit, BodyTooLarge
 from services.intake.publisher import Publisher
 from services.intake.repository import IdempotencyStore
 from services.intake.routes import json_response, router
@@ -24,6 +24,7 @@ from services.intake.service import IntakeService, Unavailable
 from services.intake.validation import Rejection
 from services.shared.auth import BEARER_SCHEME, BEARER_SCHEME_NAME, TokenVerifier, check_auth_config
 from services.shared.codec import validation_problems
+from services.shared.http import RequestMetrics, serve
 from services.shared.logging import configure_logging, get_logger
 from services.shared.runtime import tune_gc
 from services.shared.settings import Settings
@@ -72,7 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     app.state.token_verifier = TokenVerifier(settings)
     app.include_router(router)
-    app.add_middleware(IntakeMiddleware, metrics=metrics, max_body_bytes=settings.intake_max_body_bytes)
+    app.add_middleware(BodyLimit, metrics=metrics, max_body_bytes=settings.intake_max_body_bytes)
+    app.add_middleware(RequestMetrics, record=metrics.record_request)  # outside the limit: a 413 is counted too
     _allow_board_origins(app, settings)
     _add_error_handlers(app, metrics, retry_after=str(math.ceil(timeout_s)))
     _extend_openapi(app, settings)
@@ -147,19 +149,9 @@ def _extend_openapi(app: FastAPI, settings: Settings) -> None:
 
 def run(settings: Settings) -> None:
     """`muster run intake`: serve until SIGTERM/SIGINT, then stop cleanly."""
-    import uvicorn
-
     configure_logging(settings.log_level, settings.log_format)
     check_auth_config(settings, settings.intake_host)
     app = create_app(settings)
     tune_gc()
-    uvicorn.run(
-        app,
-        host=settings.intake_host,
-        port=settings.intake_port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=int(math.ceil(settings.intake_publish_timeout_s)) + 1,
-    )
+    serve(app, host=settings.intake_host, port=settings.intake_port,
+          graceful_shutdown_s=int(math.ceil(settings.intake_publish_timeout_s)) + 1)

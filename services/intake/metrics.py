@@ -39,3 +39,8 @@ class IntakeMetrics:
             ["outcome"],
             registry=self.registry,
         )
+
+    def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """services.shared.http.RequestMetrics' record."""
+        self.requests.labels(route, method, str(status)).inc()
+        self.request_duration.labels(route, method).observe(seconds)

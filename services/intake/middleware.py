@@ -1,8 +1,6 @@
-"""Plain ASGI middleware: request metrics by route template, and the request body limit."""
+"""Plain ASGI middleware: the request body limit (request metrics: services.shared.http)."""
 
 from __future__ import annotations
-
-import time
 
 import orjson
 
@@ -19,7 +17,10 @@ def too_large_body(limit: int) -> bytes:
     return orjson.dumps({"error": "too_large", "detail": f"request body larger than {limit} bytes", "errors": []})
 
 
-class IntakeMiddleware:
+class BodyLimit:
+    """Refuses a request body over the limit: at once (413) when its Content-Length says so,
+    else (chunked) as soon as more than the limit has arrived (BodyTooLarge, answered 413)."""
+
     def __init__(self, app, metrics: IntakeMetrics, max_body_bytes: int) -> None:
         self.app = app
         self.metrics = metrics
@@ -29,27 +30,11 @@ class IntakeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500
-        started = time.perf_counter()
-
-        async def send_wrapper(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            length = _content_length(scope)
-            if length is not None and length > self.max_body_bytes:
-                status = 413
-                await self._reject_too_large(send)
-                return
-            await self.app(scope, self._limited(receive), send_wrapper)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "(unmatched)"
-            self.metrics.requests.labels(path, scope["method"], str(status)).inc()
-            self.metrics.request_duration.labels(path, scope["method"]).observe(time.perf_counter() - started)
+        length = _content_length(scope)
+        if length is not None and length > self.max_body_bytes:
+            await self._reject_too_large(send)
+            return
+        await self.app(scope, self._limited(receive), send)
 
     def _limited(self, receive):
         seen = 0

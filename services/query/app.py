@@ -16,11 +16,12 @@ from fastapi.exceptions import RequestValidationError
 
 from services.query import access, queries
 from services.query.board.views import router as board_router
-from services.query.metrics import MetricsMiddleware, QueryMetrics
+from services.query.metrics import QueryMetrics
 from services.query.routes import json_error, router
 from services.query.service import NotFound, QueryService
 from services.query.stream import Hub
 from services.shared.auth import TokenVerifier, check_auth_config
+from services.shared.http import RequestMetrics, serve
 from services.shared.logging import configure_logging, get_logger
 from services.shared.settings import Settings
 from services.shared.wards import load_wards
@@ -77,7 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token_verifier = TokenVerifier(settings)
     app.include_router(router)
     app.include_router(board_router)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestMetrics, record=metrics.record_request)
     _add_error_handlers(app)
     return app
 
@@ -111,17 +112,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def run(settings: Settings) -> None:
     """`muster run query`: serve until SIGTERM/SIGINT, then stop cleanly."""
-    import uvicorn
-
     configure_logging(settings.log_level, settings.log_format)
     check_auth_config(settings, settings.query_host)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.query_host,
-        port=settings.query_port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=2,  # open streams are closed after this
-    )
+    serve(create_app(settings), host=settings.query_host, port=settings.query_port,
+          graceful_shutdown_s=2)  # open streams are closed after this

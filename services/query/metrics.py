@@ -1,9 +1,6 @@
-"""The query service's Prometheus metrics, in a registry of its own per app (bounded labels only),
-and the plain ASGI middleware that records requests by route template."""
+"""The query service's Prometheus metrics, in a registry of its own per app (bounded labels only)."""
 
 from __future__ import annotations
-
-import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -36,31 +33,8 @@ class QueryMetrics:
             registry=self.registry,
         )
 
-
-class MetricsMiddleware:
-    """Counts and times every HTTP request by its route template (never the raw path)."""
-
-    def __init__(self, app, metrics: QueryMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        started = time.perf_counter()
-
-        async def send_wrapper(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            path = getattr(scope.get("route"), "path", None) or "(unmatched)"
-            self.metrics.requests.labels(path, scope["method"], str(status)).inc()
-            if path != "/v1/stream":
-                self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+    def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """services.shared.http.RequestMetrics' record: the stream is counted, not timed (it stays open)."""
+        self.requests.labels(route, method, str(status)).inc()
+        if route != "/v1/stream":
+            self.latency.labels(route).observe(seconds)
