@@ -1,13 +1,11 @@
 """tension-rekey: the incidents topic, re-keyed by ward onto the by-ward topic, in batches.
 
-A faust agent pays faust's per-event stream machinery (several event-loop turns per
-record), which alone held one worker under 5,000 events/s. This stage is stateless, so it
-runs inside the faust app as a service with its own aiokafka consumer (group
-`<app id>-rekey`): `getmany` batches, facts tension does not read skipped on their
-`event_type` header, the rest decoded narrowly (facts.py), indicators routed in source
-order to the by-ward partition that owns their ward, all sends awaited together, and only
-then the batch's offsets committed (at least once: a record seen twice after a crash is
-recognised by the scorer, by incident id). More workers in the group split the partitions.
+faust's per-event stream machinery alone held one worker under 5,000 events/s. This stage is
+stateless, so it is a services.shared.stage.BatchStage (group `<app id>-rekey`): `getmany`
+batches, facts tension does not read skipped on their `event_type` header, the rest decoded
+narrowly (facts.py), indicators routed in source order to the by-ward partition that owns
+their ward, all sends awaited together, and only then the batch's offsets committed (at
+least once: a record seen twice after a crash is recognised by the scorer, by incident id).
 """
 
 from __future__ import annotations
@@ -17,17 +15,15 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import TopicPartition
-from mode import Service
 
 from services.shared.codec import PoisonRecord
 from services.shared.events import Mode
-from services.shared.kafka import make_consumer
+from services.shared.stage import BatchStage
 from services.tension import metrics
 from services.tension.facts import read_fact
 from services.tension.rules import indicator, ward_partition
-from services.tension.wiring import Wiring, dead_letter, log
+from services.tension.wiring import Wiring, dead_letter
 
 ROWS_PER_RECORD = 1000  # indicators per by-ward record: well under the broker's message size limit
 
@@ -57,37 +53,17 @@ def route(w: Wiring, records: list, sources: int, dead: list) -> dict[int, list[
     return routed
 
 
-class Rekey(Service):
+class Rekey(BatchStage):
     """The re-keying stage; started with the faust app (after table recovery), stopped with it."""
 
     def __init__(self, wiring: Wiring, **kwargs: Any) -> None:
         self.w = wiring
-        self.consumer = None
-        super().__init__(**kwargs)
+        processing = wiring.config.processing
+        super().__init__(wiring.settings, wiring.incidents_topic, wiring.rekey_group, batch_max=processing.batch_max,
+                         within_ms=int(processing.batch_within * 1000), **kwargs)
 
-    async def on_start(self) -> None:
-        processing = self.w.config.processing
-        self.consumer = make_consumer(
-            self.w.settings, self.w.incidents_topic, group_id=self.w.rekey_group,
-            max_poll_records=processing.batch_max,
-        )
-        await self.consumer.start()
-
-    async def on_stop(self) -> None:
-        if self.consumer is not None:
-            await self.consumer.stop()
-
-    @Service.task
-    async def _consume(self) -> None:
-        within_ms = int(self.w.config.processing.batch_within * 1000)
-        while not self.should_stop:
-            batch = await self.consumer.getmany(timeout_ms=within_ms, max_records=self.w.config.processing.batch_max)
-            if batch:
-                await self.rekey(batch)
-
-    async def rekey(self, batch: dict[TopicPartition, list]) -> None:
-        topic = self.w.incidents_topic
-        sources = len(self.consumer.partitions_for_topic(topic) or ()) or self.w.declared_sources
+    async def handle(self, batch: dict[TopicPartition, list]) -> None:
+        sources = len(self.consumer.partitions_for_topic(self.topic) or ()) or self.w.declared_sources
         dead: list = []
         routed: dict[int, list[list]] = defaultdict(list)
         for records in batch.values():
@@ -104,8 +80,3 @@ class Rekey(Service):
         for record, exc in dead:
             await dead_letter(self.w, "incidents", record, exc)
         await asyncio.gather(*pending)
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-        try:
-            await self.consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as exc:  # revoked meanwhile: the new owner re-reads them
-            log.warning("rekey_commit_failed", reason=str(exc)[:200])
