@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from services.shared.events import Agency  # noqa: E402
 from services.shared.kafka import apply_topics, make_admin, make_producer  # noqa: E402
 from services.shared.settings import Settings  # noqa: E402
 from services.shared.topics import TopicCatalog  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 HOST = "127.0.0.1"
 REPORT = {
@@ -48,12 +48,6 @@ REPORT = {
     "description": "Group shouting outside the shops on the corner",
     "occurred_at": "2026-11-20T21:55:00Z",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -20,8 +20,6 @@ import asyncio
 import json
 import os
 import random
-import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -44,6 +42,7 @@ from services.shared.kafka import apply_topics, make_admin  # noqa: E402
 from services.shared.settings import Settings  # noqa: E402
 from services.shared.topics import TopicCatalog  # noqa: E402
 from services.shared.wards import load_wards  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 BENCH_DB = "muster_bench_query"
 CHUNK = 50_000
@@ -54,12 +53,6 @@ INCIDENT_COLUMNS = (
 )
 STATUSES = [("closed", 6)] * 14 + [("resolved", 5)] * 3 + [("acknowledged", 1), ("open", 0), ("dispatched", 2)]
 CATEGORIES = [c.value for c in Category]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bench_dsn(settings: Settings) -> str:

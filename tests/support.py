@@ -23,6 +23,13 @@ async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, w
         await asyncio.sleep(interval)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing holds right now (the kernel's choice)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _bindable(port: int) -> bool:
     with socket.socket() as s:
         try:

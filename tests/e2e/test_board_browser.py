@@ -22,7 +22,7 @@ from services.shared.auth import Role, mint_token
 from services.shared.events import Agency
 from services.shared.settings import REPO_ROOT
 from services.shared.wards import load_wards
-from tests.integration.query.conftest import free_port
+from tests.support import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 

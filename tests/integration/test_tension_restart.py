@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -18,18 +17,12 @@ from services.shared.kafka import make_admin, make_consumer
 from services.shared.topics import TopicCatalog
 from services.tension.app import app_id_for, rekey_group_for
 from tests.integration.tension_support import expected_alerts, fresh_topics, produce, read_all
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 MUSTER = Path(sys.executable).with_name("muster")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_worker(settings, home: Path, log: Path) -> subprocess.Popen:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from services.shared import codec
 from services.shared.kafka import make_consumer
 from services.shared.settings import REPO_ROOT, Settings
 from services.shared.topics import TopicCatalog
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 DEFAULT_RULES = REPO_ROOT / "services" / "escalation" / "rules.yaml"
 
@@ -32,12 +31,6 @@ def write_test_rules(path: Path, deadline_seconds: float) -> Path:
     rules["acknowledgement"] = {"deadline_seconds": {5: deadline_seconds, 4: deadline_seconds}, "climb_limit": 3}
     path.write_text(yaml.safe_dump(rules))
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from services.shared.auth import Role, mint_token
 from services.shared.events import Agency
 from services.shared.settings import REPO_ROOT
+from tests.support import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -35,12 +35,6 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -61,7 +55,7 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 30.0) -> N
 @pytest.fixture(scope="module")
 def intake_server(intake_settings):
     """`muster run intake` on a free port, with this run's topics and database."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MUSTER_TOPIC_PREFIX": intake_settings.topic_prefix,

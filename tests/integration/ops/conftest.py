@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,13 +25,7 @@ from services.shared.kafka import make_producer
 from services.shared.settings import REPO_ROOT, Settings
 from services.supervisor import ADDRESSES
 from tests.factories import POPLAR
-from tests.support import wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support import free_port, wait_until
 
 
 @dataclass

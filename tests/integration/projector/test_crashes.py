@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -17,7 +16,7 @@ from services.shared.codec import encode
 from services.shared.settings import REPO_ROOT
 from tests.integration.projector.checks import assert_store_is_the_fold, caught_up, end_offsets
 from tests.projector_load import stream
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -90,18 +89,12 @@ async def _grown(dsn: str, n: int) -> bool:
     return await _timeline(dsn) >= n
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 async def own_postgres(world, tmp_path):
     """A throwaway PostgreSQL of this test's own (never the shared one), migrated."""
     import asyncpg
 
-    port = _free_port()
+    port = free_port()
     dsn = f"postgresql://postgres@127.0.0.1:{port}/muster"
     settings = world.settings.model_copy(update={
         "home": tmp_path / "home", "pg_port": port, "database_url": type(world.settings.database_url)(dsn),

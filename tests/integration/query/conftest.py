@@ -5,7 +5,6 @@ uvicorn on a free port so the stream is a real HTTP stream."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,14 +24,9 @@ from services.shared.codec import encode
 from services.shared.events import Agency
 from services.shared.settings import Settings
 from tests import factories as f
+from tests.support import free_port
 
 _offsets = iter(range(10**9))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

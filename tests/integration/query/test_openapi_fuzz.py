@@ -17,7 +17,8 @@ from services.shared.auth import Role, mint_token
 from services.shared.events import Agency
 from services.shared.settings import Settings
 from tests import factories as f
-from tests.integration.query.conftest import free_port, raised
+from tests.integration.query.conftest import raised
+from tests.support import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
