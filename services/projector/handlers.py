@@ -29,6 +29,8 @@ class Batch:
     facts: list[ev.IncidentEvent] = field(default_factory=list)  # in log order; applied if new
     escalations: list[ev.EscalationRaised | ev.EscalationStoodDown] = field(default_factory=list)
     tension: list[ev.TensionLevelChanged] = field(default_factory=list)
+    cases: list[ev.CaseworkCaseChanged] = field(default_factory=list)
+    case_alerts: list[ev.CaseworkEvent] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> next offset
     _seen: set[uuid.UUID] = field(default_factory=set)
 
@@ -43,7 +45,7 @@ class Batch:
         return True
 
     def __len__(self) -> int:
-        return len(self.timeline) + len(self.tension)
+        return len(self.timeline) + len(self.tension) + len(self.cases) + len(self.case_alerts)
 
 
 def timeline_row(event: ev.IncidentEvent, payload: str, pos: Position) -> tuple[Any, ...]:
@@ -76,6 +78,20 @@ def tension_changed(batch: Batch, event: ev.TensionLevelChanged, payload: str, p
     batch.tension.append(event)
 
 
+def casework_fact(batch: Batch, event: ev.IncidentEvent, payload: str, pos: Position) -> None:
+    """A casework fact (a complaint, a closure step) is the casework processor's to count; the
+    read side keeps the case it builds (casework_cases), not a second copy in the incident's
+    timeline, where every reader of the incident would see the complainant's key."""
+
+
+def case_changed(batch: Batch, event: ev.CaseworkCaseChanged, payload: str, pos: Position) -> None:
+    batch.cases.append(event)
+
+
+def case_alert(batch: Batch, event: ev.CaseworkEvent, payload: str, pos: Position) -> None:
+    batch.case_alerts.append(event)
+
+
 Handler = Callable[[Batch, Any, str, Position], None]
 
 HANDLERS: dict[str, Handler] = {
@@ -91,6 +107,9 @@ HANDLERS: dict[str, Handler] = {
     "EscalationRaised": escalation,
     "EscalationStoodDown": escalation,
     "TensionLevelChanged": tension_changed,
+    **{cls.model_fields["event_type"].default: casework_fact for cls in ev.CASEWORK_FACTS},
+    "CaseworkCaseChanged": case_changed,
+    **{cls.model_fields["event_type"].default: case_alert for cls in ev.CASEWORK_ALERTS},
 }
 
 

@@ -70,6 +70,22 @@ on conflict (ward_code, mode) do update set ward_name = excluded.ward_name, leve
     window_end = excluded.window_end, changed_at = excluded.changed_at, event_id = excluded.event_id
 where (excluded.changed_at, excluded.event_id) > (ward_tension.changed_at, ward_tension.event_id)
 """
+_CASE_COLUMNS = (
+    "case_id", "kind", "mode", "classification", "complainant_key", "uprn", "route", "status", "counted", "threshold",
+    "entries", "clocks", "agencies", "housing_providers", "next_due_at", "as_of", "version", "event_id",
+)
+_CASE_UPSERT = (
+    f"insert into casework_cases ({_Q(_CASE_COLUMNS)}) "
+    f"values ({', '.join(f'${i + 1}' for i in range(len(_CASE_COLUMNS)))}) "
+    "on conflict (case_id) do update set "
+    + ", ".join(f'"{c}" = excluded."{c}"' for c in _CASE_COLUMNS if c != "case_id")
+    + " where (excluded.as_of, excluded.version) >= (casework_cases.as_of, casework_cases.version)"
+)
+_CASE_ALERT_INSERT = """
+insert into casework_alerts (event_id, case_id, event_type, mode, classification, occurred_at, payload)
+select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::jsonb[])
+on conflict (event_id) do nothing returning event_id
+"""
 _KNOWN_EVENTS = "select event_id from incident_events where event_id = any($1::uuid[])"
 _OFFSETS_UPSERT = """
 insert into projector_offsets (consumer_group, topic, partition, next_offset)
@@ -113,12 +129,13 @@ async def write_batch(conn: asyncpg.Connection, batch: Batch, group: str, *, swa
         await _apply_facts(conn, facts)
         await _upsert_escalations(conn, [e for e in batch.escalations if e.event_id in new_ids])
         tension = await _write_tension(conn, batch.tension)
+        cases = await _write_cases(conn, batch.cases, batch.case_alerts)
         if batch.offsets:
             keys = list(batch.offsets)
             await conn.execute(
                 _OFFSETS_UPSERT, group, [t for t, _ in keys], [p for _, p in keys], [batch.offsets[k] for k in keys]
             )
-    written.facts = [*facts, *tension]
+    written.facts = [*facts, *tension, *cases]
     written.applied.update(e.event_type for e in written.facts)
     return written
 
@@ -224,3 +241,36 @@ async def _write_tension(conn: asyncpg.Connection, events: list[ev.TensionLevelC
             ],
         )
     return new
+
+
+def _case_row(e: ev.CaseworkCaseChanged) -> tuple:
+    unmet = [c.due_at for c in e.clocks if c.met_at is None]
+    return (
+        e.case_id, e.kind.value, e.mode.value, e.classification.value, e.complainant_key, e.uprn, e.route.value,
+        e.status, e.counted, e.threshold, "[" + ",".join(x.model_dump_json() for x in e.entries) + "]",
+        "[" + ",".join(c.model_dump_json() for c in e.clocks) + "]", [a.value for a in e.agencies],
+        list(e.housing_providers), min(unmet) if unmet else None, e.as_of, e.case_version, e.event_id,
+    )
+
+
+async def _write_cases(conn: asyncpg.Connection, cases: list[ev.CaseworkCaseChanged],
+                       alerts: list[ev.CaseworkEvent]) -> list[ev.Event]:
+    """Each case's newest picture (by as_of, then its version); each alert once by event_id."""
+    latest: dict[uuid.UUID, ev.CaseworkCaseChanged] = {}
+    for e in cases:
+        if e.case_id not in latest or (e.as_of, e.case_version) >= (latest[e.case_id].as_of, latest[e.case_id].case_version):
+            latest[e.case_id] = e
+    if latest:
+        await conn.executemany(_CASE_UPSERT, [_case_row(e) for e in latest.values()])
+    new: list[ev.Event] = []
+    if alerts:
+        inserted = {
+            r["event_id"] for r in await conn.fetch(
+                _CASE_ALERT_INSERT, [a.event_id for a in alerts], [a.case_id for a in alerts],
+                [a.event_type for a in alerts], [a.mode.value for a in alerts],
+                [a.classification.value for a in alerts], [a.occurred_at for a in alerts],
+                [a.model_dump_json() for a in alerts],
+            )
+        }
+        new = [a for a in alerts if a.event_id in inserted]
+    return [*latest.values(), *new]

@@ -207,6 +207,8 @@ Callsign = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/
 WardCode = Annotated[str, StringConstraints(pattern=r"^E05\d{6}$")]
 What3Words = Annotated[str, StringConstraints(pattern=r"^(///)?[a-z]{1,30}\.[a-z]{1,30}\.[a-z]{1,30}$")]
 Count = Annotated[int, Field(ge=0, le=10_000)]
+ComplainantKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")]
+Uprn = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")]
 Severity = Annotated[int, Field(ge=1, le=5, description="1 minor ... 5 catastrophic")]
 
 # Sane bounds for a location in this partnership's work: the United Kingdom's bounding box.
@@ -327,6 +329,15 @@ class IncidentReported(IncidentEvent):
     agencies_required: tuple[Agency, ...] = Field((), max_length=len(Agency))
     police_grading: PoliceGrading | None = None
     people: tuple[Person, ...] = Field((), max_length=20, description="Restricted.")
+    complainant_key: ComplainantKey | None = Field(
+        None,
+        description="Restricted (OFFICIAL-SENSITIVE): a keyed hash of the reporting agency's own reference for "
+        "the person complaining, never a name. The same resident's reports share it; casework counts them.",
+    )
+    uprn: Uprn | None = Field(None, description="Unique Property Reference Number of the premises concerned.")
+    housing_provider: Identifier | None = Field(
+        None, description="The registered housing provider whose tenant the complainant is, if any."
+    )
 
     _floor = model_validator(mode="before")(classmethod(lambda cls, data: _raise_to_category_floor(data)))
 
@@ -411,6 +422,123 @@ class MajorIncidentDeclared(IncidentEvent):
     reason: ShortText | None = None
 
 
+# --- casework facts (ASB cases and problem premises) ---------------------------------------------
+
+
+def _sensitive(data: Any) -> Any:
+    """Casework names people's complaints and homes: always OFFICIAL-SENSITIVE."""
+    if isinstance(data, dict):
+        data = {**data, "classification": Classification.OFFICIAL_SENSITIVE}
+    return data
+
+
+class ComplaintRecorded(IncidentEvent):
+    """A resident's complaint about the behaviour an incident records, as one agency took it.
+
+    The same complaint made to the council, the police and a housing provider is recorded by
+    each against the same incident and counts once. `occurred_at` is when the complaint was
+    made; `behaviour_at` when the behaviour happened."""
+
+    event_type: Literal["ComplaintRecorded"] = "ComplaintRecorded"
+    complainant_key: ComplainantKey = Field(description="Restricted: the keyed hash, never a name.")
+    behaviour_at: AwareDatetime = Field(description="When the behaviour complained of happened.")
+    category: Category
+    agency: Agency = Field(description="The agency that took the complaint.")
+    reference: Identifier | None = Field(None, description="That agency's own complaint reference.")
+    uprn: Uprn | None = None
+    housing_provider: Identifier | None = None
+    hate_motivated: bool = Field(False, description="The complainant perceives the behaviour as motivated by hate.")
+    vulnerable_victim: bool = Field(False, description="The agency assessed the complainant as vulnerable.")
+
+    _sensitive = model_validator(mode="before")(classmethod(lambda cls, data: _sensitive(data)))
+
+    @model_validator(mode="after")
+    def _behaviour_first(self) -> "ComplaintRecorded":
+        if self.behaviour_at > self.occurred_at:
+            raise ValueError("behaviour_at: the behaviour cannot come after the complaint (occurred_at)")
+        return self
+
+
+class AsbCaseReviewResponded(IncidentEvent):
+    """The ASB team met one of a case's statutory response clocks (the incident is the one
+    whose complaint met the threshold, as the alert names it)."""
+
+    event_type: Literal["AsbCaseReviewResponded"] = "AsbCaseReviewResponded"
+    complainant_key: ComplainantKey
+    stage: Literal["decision", "review"] = Field(description="decision: told whether a review is held; review: held.")
+    outcome: ShortText | None = None
+
+    _sensitive = model_validator(mode="before")(classmethod(lambda cls, data: _sensitive(data)))
+
+
+class PremisesFact(IncidentEvent):
+    """An enforcement step about one property (the incident is the enforcement case)."""
+
+    uprn: Uprn
+    agency: Agency = Field(description="The agency taking the step.")
+
+    _sensitive = model_validator(mode="before")(classmethod(lambda cls, data: _sensitive(data)))
+
+
+class ClosureNoticeIssued(PremisesFact):
+    """A closure notice served (occurred_at): it lasts 24 hours, or 48 when so authorised."""
+
+    event_type: Literal["ClosureNoticeIssued"] = "ClosureNoticeIssued"
+    duration_hours: Literal[24, 48]
+
+
+class ClosureOrderApplied(PremisesFact):
+    """An application to the magistrates' court for a closure order, with its hearing."""
+
+    event_type: Literal["ClosureOrderApplied"] = "ClosureOrderApplied"
+    hearing_at: AwareDatetime
+
+
+class ClosureOrderMade(PremisesFact):
+    """The court made a closure order (occurred_at) lasting until `ends_at` (three months at most)."""
+
+    event_type: Literal["ClosureOrderMade"] = "ClosureOrderMade"
+    ends_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _at_most_three_months(self) -> "ClosureOrderMade":
+        from dateutil.relativedelta import relativedelta
+
+        if not self.occurred_at < self.ends_at <= self.occurred_at + relativedelta(months=3):
+            raise ValueError("ends_at: a closure order lasts more than nothing and at most three months")
+        return self
+
+
+class ClosureOrderExtended(PremisesFact):
+    """The court extended the order to `ends_at` (six months in total at most)."""
+
+    event_type: Literal["ClosureOrderExtended"] = "ClosureOrderExtended"
+    ends_at: AwareDatetime
+
+
+class WarrantExecuted(PremisesFact):
+    event_type: Literal["WarrantExecuted"] = "WarrantExecuted"
+    warrant: ShortText = Field(description="Which warrant, e.g. 's.23 Misuse of Drugs Act 1971'.")
+
+
+class CasePassedToSafeguarding(IncidentEvent):
+    """A property's or a complainant's case handed to safeguarding instead of enforcement."""
+
+    event_type: Literal["CasePassedToSafeguarding"] = "CasePassedToSafeguarding"
+    uprn: Uprn | None = None
+    complainant_key: ComplainantKey | None = None
+    agency: Agency
+    reason: ShortText
+
+    _sensitive = model_validator(mode="before")(classmethod(lambda cls, data: _sensitive(data)))
+
+    @model_validator(mode="after")
+    def _names_a_case(self) -> "CasePassedToSafeguarding":
+        if self.uprn is None and self.complainant_key is None:
+            raise ValueError("uprn: name the property (uprn) or the complainant (complainant_key), or both")
+        return self
+
+
 # --- derived facts ----------------------------------------------------------------------------
 
 
@@ -487,6 +615,114 @@ class TensionLevelChanged(Event):
     top_contributors: tuple[TensionContribution, ...] = Field((), max_length=10)
 
 
+class CaseKind(StrEnum):
+    ASB = "asb"
+    PREMISES = "premises"
+
+
+class CaseRoute(StrEnum):
+    ENFORCEMENT = "enforcement"
+    SAFEGUARDING = "safeguarding"
+
+
+def case_id_of(kind: "CaseKind | str", subject: str, mode: "Mode | str" = "live") -> uuid.UUID:
+    """A case's id: the same complainant (or property) and mode is always the same case."""
+    return derived_event_id("case", str(kind), str(mode), subject)
+
+
+class CaseEntry(Frozen):
+    """One complaint or report in a case, as casework counted it (no free text, no people)."""
+
+    incident_id: uuid.UUID
+    at: AwareDatetime = Field(description="When the complaint was made or the report recorded.")
+    behaviour_at: AwareDatetime | None = None
+    agency: Agency | None = None
+    category: Category
+    qualifies: bool = True
+    reason: ShortText | None = Field(None, description="Why it does not count, when it does not.")
+
+
+class CaseClock(Frozen):
+    name: Identifier = Field(description="decision, review, notice_expires, court_deadline, order_expires")
+    started_at: AwareDatetime
+    due_at: AwareDatetime
+    met_at: AwareDatetime | None = None
+    working_days: int | None = Field(None, ge=0, description="For a clock counted in working days.")
+
+
+class CaseworkEvent(Event):
+    """A derived casework fact, keyed by its case."""
+
+    topic_key_field: ClassVar[str] = "case_id"
+    case_id: uuid.UUID
+    classification: Classification = Classification.OFFICIAL_SENSITIVE
+
+    _sensitive = model_validator(mode="before")(classmethod(lambda cls, data: _sensitive(data)))
+
+
+class AsbCaseReviewThresholdMet(CaseworkEvent):
+    """A resident's complaints met the ASB Case Review threshold: act before they have to ask."""
+
+    event_type: Literal["AsbCaseReviewThresholdMet"] = "AsbCaseReviewThresholdMet"
+    complainant_key: ComplainantKey
+    threshold: int = Field(ge=1)
+    threshold_basis: Literal["default", "hate_motivated", "vulnerable_victim"]
+    complaints: tuple[CaseEntry, ...]
+    met_by_incident_id: uuid.UUID
+    route: CaseRoute
+    clocks: tuple[CaseClock, ...]
+    housing_providers: tuple[Identifier, ...] = ()
+
+
+class PremisesThresholdReached(CaseworkEvent):
+    event_type: Literal["PremisesThresholdReached"] = "PremisesThresholdReached"
+    uprn: Uprn
+    rule_id: Identifier
+    reports: tuple[CaseEntry, ...]
+    agencies: tuple[Agency, ...]
+    route: CaseRoute
+    housing_providers: tuple[Identifier, ...] = ()
+
+
+class CaseRoutedToSafeguarding(CaseworkEvent):
+    """A case already routed to enforcement goes to safeguarding instead."""
+
+    event_type: Literal["CaseRoutedToSafeguarding"] = "CaseRoutedToSafeguarding"
+    kind: CaseKind
+    uprn: Uprn | None = None
+    complainant_key: ComplainantKey | None = None
+    because_of_incident_id: uuid.UUID
+
+
+class CaseClockWarning(CaseworkEvent):
+    """A statutory clock falls due soon (or has fallen due unmet)."""
+
+    event_type: Literal["CaseClockWarning"] = "CaseClockWarning"
+    kind: CaseKind
+    uprn: Uprn | None = None
+    clock: CaseClock
+    overdue: bool = False
+
+
+class CaseworkCaseChanged(CaseworkEvent):
+    """The whole current picture of one case (the read side keeps the latest per case)."""
+
+    event_type: Literal["CaseworkCaseChanged"] = "CaseworkCaseChanged"
+    kind: CaseKind
+    complainant_key: ComplainantKey | None = None
+    uprn: Uprn | None = None
+    route: CaseRoute
+    status: Literal["watching", "threshold_met", "closure_in_force", "with_safeguarding"]
+    entries: tuple[CaseEntry, ...] = Field((), max_length=500)
+    counted: int = Field(ge=0, description="Entries that count now (window, qualification, de-duplication).")
+    threshold: int | None = Field(None, ge=1, description="What counts must reach (ASB) or the nearest rule's (premises).")
+    clocks: tuple[CaseClock, ...] = ()
+    agencies: tuple[Agency, ...] = ()
+    housing_providers: tuple[Identifier, ...] = ()
+    as_of: AwareDatetime
+    case_version: int = Field(ge=1, description="Facts applied to the case so far: a newer picture has a higher one.")
+
+
 IncidentFact = Union[
     IncidentReported,
     IncidentUpdated,
@@ -497,6 +733,14 @@ IncidentFact = Union[
     IncidentLinked,
     NoteAdded,
     MajorIncidentDeclared,
+    ComplaintRecorded,
+    AsbCaseReviewResponded,
+    ClosureNoticeIssued,
+    ClosureOrderApplied,
+    ClosureOrderMade,
+    ClosureOrderExtended,
+    WarrantExecuted,
+    CasePassedToSafeguarding,
 ]
 AnyEvent = Annotated[
     Union[
@@ -512,6 +756,19 @@ AnyEvent = Annotated[
         EscalationRaised,
         EscalationStoodDown,
         TensionLevelChanged,
+        ComplaintRecorded,
+        AsbCaseReviewResponded,
+        ClosureNoticeIssued,
+        ClosureOrderApplied,
+        ClosureOrderMade,
+        ClosureOrderExtended,
+        WarrantExecuted,
+        CasePassedToSafeguarding,
+        AsbCaseReviewThresholdMet,
+        PremisesThresholdReached,
+        CaseRoutedToSafeguarding,
+        CaseClockWarning,
+        CaseworkCaseChanged,
     ],
     Field(discriminator="event_type"),
 ]
@@ -526,8 +783,30 @@ INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (
     IncidentLinked,
     NoteAdded,
     MajorIncidentDeclared,
+    ComplaintRecorded,
+    AsbCaseReviewResponded,
+    ClosureNoticeIssued,
+    ClosureOrderApplied,
+    ClosureOrderMade,
+    ClosureOrderExtended,
+    WarrantExecuted,
+    CasePassedToSafeguarding,
 )
-DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationStoodDown, TensionLevelChanged)
+CASEWORK_FACTS: tuple[type[IncidentEvent], ...] = (
+    ComplaintRecorded, AsbCaseReviewResponded, ClosureNoticeIssued, ClosureOrderApplied, ClosureOrderMade,
+    ClosureOrderExtended, WarrantExecuted, CasePassedToSafeguarding,
+)
+CASEWORK_ALERTS: tuple[type[CaseworkEvent], ...] = (
+    AsbCaseReviewThresholdMet, PremisesThresholdReached, CaseRoutedToSafeguarding, CaseClockWarning,
+)
+CASEWORK_DERIVED: tuple[type[Event], ...] = (
+    AsbCaseReviewThresholdMet,
+    PremisesThresholdReached,
+    CaseRoutedToSafeguarding,
+    CaseClockWarning,
+    CaseworkCaseChanged,
+)
+DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationStoodDown, TensionLevelChanged, *CASEWORK_DERIVED)
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.model_fields["event_type"].default: cls for cls in (*INCIDENT_FACTS, *DERIVED)
 }

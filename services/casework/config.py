@@ -1,0 +1,132 @@
+"""The casework configuration (casework.yaml): thresholds, windows, clocks, the gate.
+
+Validated once at start-up; a bad file fails with one message naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from services.shared.events import Category
+
+DEFAULT_CONFIG_FILE = Path(__file__).with_name("casework.yaml")
+HOUR = 3600
+DAY = 24 * HOUR
+_UNITS = {"h": HOUR, "d": DAY}
+_DURATION = re.compile(r"^\s*(\d+)\s*(h|d)\s*$")
+
+
+class CaseworkConfigError(ValueError):
+    """The casework configuration is missing or invalid; the message names the field."""
+
+
+def _seconds(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use whole hours or days, e.g. '48h', '30d')")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+Seconds = Annotated[int, BeforeValidator(_seconds), Field(gt=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Thresholds(Strict):
+    default: int = Field(3, ge=1, le=3, description="The statutory guidance caps it at three.")
+    hate_motivated: int = Field(2, ge=1)
+    vulnerable_victim: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _not_above_default(self) -> "Thresholds":
+        for name in ("hate_motivated", "vulnerable_victim"):
+            if getattr(self, name) > self.default:
+                raise ValueError(f"{name} must not be higher than default ({self.default})")
+        return self
+
+
+class Clocks(Strict):
+    decision: int = Field(10, ge=1, le=100, description="working days")
+    review: int = Field(25, ge=1, le=200, description="working days")
+
+
+class AsbCaseReview(Strict):
+    categories: frozenset[Category]
+    qualify_within: Seconds = 30 * DAY
+    window: Seconds = 182 * DAY
+    thresholds: Thresholds = Thresholds()
+    clocks: Clocks = Clocks()
+
+
+class PremisesRule(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    window: Seconds
+    min_reports: int = Field(ge=1, le=1000)
+    min_agencies: int = Field(1, ge=1, le=6)
+
+
+class Premises(Strict):
+    categories: frozenset[Category]
+    rules: tuple[PremisesRule, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Premises":
+        ids = [r.id for r in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"rule ids must be unique, got {ids}")
+        return self
+
+    @property
+    def longest_window(self) -> int:
+        return max(r.window for r in self.rules)
+
+
+class WarnBefore(Strict):
+    notice_expires: Seconds = 6 * HOUR
+    court_deadline: Seconds = 12 * HOUR
+    order_expires: Seconds = 14 * DAY
+
+
+class Closure(Strict):
+    court_within: Seconds = 48 * HOUR
+    order_max_months: int = Field(3, ge=1, le=3)
+    order_total_max_months: int = Field(6, ge=1, le=6)
+    warn_before: WarnBefore = WarnBefore()
+
+
+class Safeguarding(Strict):
+    categories: frozenset[Category] = Field(min_length=1)
+
+
+class CaseworkConfig(Strict):
+    version: int = Field(1, ge=1, le=1)
+    asb_case_review: AsbCaseReview
+    premises: Premises
+    closure: Closure = Closure()
+    safeguarding: Safeguarding
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> CaseworkConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CaseworkConfigError(f"casework config not found: {path} (set MUSTER_CASEWORK_CONFIG_FILE)") from None
+    except yaml.YAMLError as exc:
+        raise CaseworkConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return CaseworkConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors(include_url=False)
+        ]
+        raise CaseworkConfigError(f"{path}: " + "; ".join(problems)) from None
