@@ -17,8 +17,8 @@ from services.shared.events import Category
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("casework.yaml")
 HOUR = 3600
 DAY = 24 * HOUR
-_UNITS = {"h": HOUR, "d": DAY}
-_DURATION = re.compile(r"^\s*(\d+)\s*(h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": HOUR, "d": DAY}
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 
 
 class CaseworkConfigError(ValueError):
@@ -107,12 +107,24 @@ class Safeguarding(Strict):
     categories: frozenset[Category] = Field(min_length=1)
 
 
+class Processing(Strict):
+    partitions: int = Field(3, ge=1, le=1000)
+    batch_max: int = Field(2000, ge=1, le=100_000)
+    batch_within_ms: int = Field(250, ge=1, le=60_000)
+    tick: Seconds = 30
+
+    @property
+    def batch_within(self) -> float:
+        return self.batch_within_ms / 1000
+
+
 class CaseworkConfig(Strict):
     version: int = Field(1, ge=1, le=1)
     asb_case_review: AsbCaseReview
     premises: Premises
     closure: Closure = Closure()
     safeguarding: Safeguarding
+    processing: Processing = Processing()
 
 
 def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> CaseworkConfig:

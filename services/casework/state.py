@@ -56,7 +56,7 @@ class CaseState:
     subject: str  # the complainant key, or the UPRN
     mode: str = "live"
     version: int = 0  # facts applied: the snapshot's deterministic id counts them
-    offsets: dict[int, int] = field(default_factory=dict)  # source partition -> last offset applied
+    position: list[int] | None = None  # [by-case offset, index in its record] of the last input applied
     entries: dict[str, Entry] = field(default_factory=dict)
     safeguarding_by: str | None = None  # the incident that routed the case to safeguarding
     housing_providers: list[str] = field(default_factory=list)
@@ -73,13 +73,16 @@ class CaseState:
     def route(self) -> str:
         return "safeguarding" if self.safeguarding_by else "enforcement"
 
+    def replayed(self, offset: int, index: int) -> bool:
+        """An input at or before the last one applied: a redelivery after a restart."""
+        return self.position is not None and (offset, index) <= tuple(self.position)
+
     def dumps(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_NON_STR_KEYS)
 
     @classmethod
     def loads(cls, raw: bytes | str) -> "CaseState":
         data = orjson.loads(raw)
-        data["offsets"] = {int(p): o for p, o in data["offsets"].items()}
         data["entries"] = {k: Entry(**v) for k, v in data["entries"].items()}
         data["clocks"] = {k: Clock(**v) for k, v in data["clocks"].items()}
         if data["episode"] is not None:

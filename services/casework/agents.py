@@ -1,0 +1,165 @@
+"""The casework processor's work: the case agent and the clock (registered in app.py).
+They only move data: decode, call the rules, send, record.
+
+`casework-rekey` (rekey.py) routes each fact casework counts, as case inputs, to the
+partition of the by-case topic that owns the case. `cases` reads that topic, folds each
+input into its case (rules.apply), publishes what the case raised on the alerts topic and
+the case's newest picture on the compacted cases topic, and writes the case back to the
+table once per batch. `tick` asks every case whose next clock has come (rules.due) and
+publishes the warnings. A record nobody can read goes to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import faust
+import orjson
+
+from services.casework import metrics, rules
+from services.casework.config import CaseworkConfig
+from services.casework.inputs import CaseInput
+from services.casework.rekey import case_partition
+from services.casework.state import CaseState
+from services.shared.codec import PoisonRecord, encode
+from services.shared.events import CaseworkCaseChanged, Event
+from services.shared.logging import get_logger
+from services.shared.processor import FaustSink, sink_for
+from services.shared.settings import Settings
+
+SERVICE = "casework"
+log = get_logger("muster.casework")
+RESCAN_S = 300.0  # the whole table is re-read for pending clocks this often (and after a restart)
+
+
+def read_inputs(value: bytes | None) -> list[CaseInput]:
+    try:
+        return [CaseInput.unpack(row) for row in orjson.loads(value or b"")]
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        raise PoisonRecord(f"by-case record: {exc}") from None
+
+
+@dataclass
+class Casework:
+    app: faust.App
+    settings: Settings
+    config: CaseworkConfig
+    incidents_topic: str
+    rekey_group: str
+    by_case: Any  # faust TopicT
+    alerts: Any
+    cases_topic: Any
+    deadletter_topic: str
+    table: Any  # services.shared.tables.PinnedTable: case key -> CaseState JSON
+    partitions: int
+    sink: FaustSink = field(init=False)
+    _due: dict[str, int] = field(default_factory=dict)  # case key -> when its next clock warns
+    _scanned_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.sink = sink_for(self.app, SERVICE, self.deadletter_topic, metrics.DEAD_LETTERS)
+
+    async def prepare(self) -> None:
+        """faust creates the by-case topic and the changelog itself."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"partitions": self.partitions}
+
+    def load(self, key: str) -> CaseState | None:
+        raw = self.table.get(key)
+        return CaseState.loads(raw) if raw is not None else None
+
+    def save(self, key: str, state: CaseState) -> None:
+        self.table.put(key, state.dumps(), case_partition(key, self.partitions))
+        due = rules.next_due(state, self.config)
+        if due is None:
+            self._due.pop(key, None)
+        else:
+            self._due[key] = due
+
+    async def publish(self, events: list[Event]) -> None:
+        """Alerts as they came; of a case's pictures only its newest (the read side keeps no other)."""
+        newest: dict[Any, CaseworkCaseChanged] = {}
+        for event in events:
+            if isinstance(event, CaseworkCaseChanged):
+                newest[event.case_id] = event
+                continue
+            encoded = encode(event)
+            await self.alerts.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
+            metrics.ALERTS.labels(event.event_type).inc()
+            log.info("casework.alert", event_type=event.event_type, case_id=str(event.case_id),
+                     event_id=str(event.event_id), mode=event.mode.value)
+        for event in newest.values():
+            encoded = encode(event)
+            await self.cases_topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
+
+    async def cases(self, stream) -> None:  # noqa: ANN001 - a faust stream
+        processing = self.config.processing
+        async for batch in stream.take_events(processing.batch_max, within=processing.batch_within):
+            items: list[tuple[int, int, CaseInput]] = []
+            for event in batch:
+                message = event.message
+                try:
+                    items += [(message.offset, i, item) for i, item in enumerate(read_inputs(message.value))]
+                except PoisonRecord as exc:
+                    await self.sink.dead_letter(message, exc, "casework.by_case")
+            await self.apply(items)
+
+    async def apply(self, items: list[tuple[int, int, CaseInput]]) -> None:
+        states: dict[str, CaseState | None] = {}
+        out: list[Event] = []
+        for offset, index, item in items:
+            key = item.key
+            state = states[key] if key in states else self.load(key)
+            if state is not None and state.replayed(offset, index):
+                metrics.REPLAYS.inc()
+                states[key] = state
+                continue
+            try:
+                state, produced = rules.apply(state, item, self.config)
+            except rules.CaseworkRejected as exc:
+                metrics.REJECTED.inc()
+                log.warning("casework.rejected", kind=item.kind, op=item.op, incident_id=item.incident_id,
+                            reason=str(exc)[:300])
+                produced = []
+                if state is None:
+                    continue
+            state.position = [offset, index]
+            states[key] = state
+            out += produced
+            metrics.INPUTS.labels(item.kind).inc()
+        await self.publish(out)
+        for key, state in states.items():
+            if state is not None:
+                self.save(key, state)
+
+    async def tick(self) -> None:
+        """Send the warnings of every clock that has come (the whole table re-read now and then)."""
+        now = datetime.now(timezone.utc)
+        if time.monotonic() - self._scanned_at > RESCAN_S:
+            self._scanned_at = time.monotonic()
+            self._due = {}
+            counts: dict[str, int] = defaultdict(int)
+            for key, raw in list(self.table.items()):
+                state = CaseState.loads(raw)
+                counts[state.kind] += 1
+                due = rules.next_due(state, self.config)
+                if due is not None:
+                    self._due[key] = due
+            for kind, n in counts.items():
+                metrics.CASES.labels(kind).set(n)
+        t = int(now.timestamp())
+        for key in [k for k, due in self._due.items() if due <= t]:
+            state = self.load(key)
+            if state is None:
+                self._due.pop(key, None)
+                continue
+            warnings = rules.due(state, now, self.config)
+            for warning in warnings:
+                metrics.WARNINGS.labels(warning.clock.name).inc()
+            await self.publish([*warnings, rules.snapshot(state, t, self.config)] if warnings else [])
+            self.save(key, state)
