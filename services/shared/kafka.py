@@ -212,3 +212,31 @@ def _raise_for_errors(response, what: str) -> None:
         if code and code != 36:  # 36 TOPIC_ALREADY_EXISTS: a concurrent apply got there first
             message = entry[2] if len(entry) > 2 else ""
             raise RuntimeError(f"{what} {name}: error {code} {message}")
+
+
+async def read_topic(settings: Settings, topic: str):  # noqa: ANN201 - an async iterator of ConsumerRecords
+    """Every record of `topic` from its start up to its end as this call begins, partition by
+    partition in offset order (no consumer group, nothing committed): for the tools that
+    rebuild a picture from the log (the casework bundle, a debrief, a replay)."""
+    from aiokafka import TopicPartition
+
+    consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the cluster's metadata
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while True:
+            open_ = [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
+            if not open_:
+                return
+            for tp, records in (await consumer.getmany(*open_, timeout_ms=500)).items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        yield record
+    finally:
+        await consumer.stop()
