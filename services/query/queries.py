@@ -246,13 +246,14 @@ async def tension_by_key(conn: asyncpg.Connection, keys: list[tuple[str, str]]) 
 
 async def audit(
     conn: asyncpg.Connection, *, subject: str, role: str, agency: str, records: list[tuple[str, str]],
-    endpoint: str, reason: str,
+    endpoint: str, reason: str, kind: str = "incident",
 ) -> None:
-    """One append-only row per sensitive record read: records are (incident_id, classification)."""
+    """One append-only row per sensitive record read: records are (record id, classification) of `kind`
+    (an incident, or a casework case)."""
     if not records:
         return
     await conn.execute(
         "insert into access_audit (subject, role, agency, record_kind, record_id, classification, endpoint, reason) "
-        "select $1, $2, $3, 'incident', r, c, $6, $7 from unnest($4::text[], $5::text[]) as u(r, c)",
-        subject, role, agency, [r for r, _ in records], [c for _, c in records], endpoint, reason,
+        "select $1, $2, $3, $8, r, c, $6, $7 from unnest($4::text[], $5::text[]) as u(r, c)",
+        subject, role, agency, [r for r, _ in records], [c for _, c in records], endpoint, reason, kind,
     )

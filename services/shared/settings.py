@@ -159,6 +159,21 @@ class Settings(BaseSettings):
     )
     tension_metrics_port: int = Field(9102, description="Port of the tension processor's /metrics.")
 
+    # --- Casework processor ----------------------------------------------------------------
+    casework_config_file: Path = Field(
+        REPO_ROOT / "services" / "casework" / "casework.yaml",
+        description="Casework configuration (ASB Case Review thresholds, premises rules, closure clocks), YAML.",
+    )
+    casework_metrics_port: int = Field(9104, description="Port of the casework processor's /metrics.")
+    casework_app_id: str = Field(
+        "muster-casework", description="Faust app id of the casework processor (its consumer group; prefixed)."
+    )
+    casework_instance_id: str | None = Field(
+        None,
+        description="Static consumer-group member id of this casework worker (default: the host name); "
+        "give each worker on one host its own.",
+    )
+
     @property
     def kafka_host(self) -> str:
         return self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[0]
