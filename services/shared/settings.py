@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # --- Query API and board -------------------------------------------------------------
     query_host: str = Field("127.0.0.1", description="Address the query API and the board listen on.")
     query_port: int = Field(8001, description="Port of the query API and the board.")
+    contract_file: Path = Field(
+        REPO_ROOT / "asyncapi.yaml",
+        description="asyncapi.yaml, with its schemas/ beside it: the query service renders it at /contract.",
+    )
     query_database_url: SecretStr | None = Field(
         None,
         description="PostgreSQL URL of the query service's own role (muster_query, SELECT only, row-level "
