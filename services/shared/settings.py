@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     escalation_tick_seconds: float = Field(
         1.0, gt=0, description="How often the escalation processor checks acknowledgement deadlines."
     )
+    escalation_closed_retention_seconds: float = Field(
+        86400.0, gt=0,
+        description="How long the escalation processor keeps a finished incident (compacted: its escalations' "
+        "ids, status and source offset, for late facts and replays) before releasing it from its table.",
+    )
     escalation_cap_sender: str = Field(
         "escalation@muster.partnership.example", description="CAP <sender> of escalation alerts."
     )
