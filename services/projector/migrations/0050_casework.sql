@@ -62,3 +62,10 @@ create policy casework_alerts_visible on casework_alerts for select to muster_qu
     using (exists (select 1 from casework_cases c where c.case_id = casework_alerts.case_id));
 
 grant select on casework_cases, casework_alerts to muster_query;
+
+-- A report's complainant_key is restricted like its people: the timeline payload the query
+-- role reads leaves both out (the whole payload stays behind muster_access.payloads_of()).
+alter table incident_events drop column if exists payload_open;
+alter table incident_events add column payload_open jsonb
+    generated always as (payload - 'people' - 'complainant_key') stored;
+grant select (payload_open) on incident_events to muster_query;
