@@ -12,6 +12,7 @@ SERVICES: dict[str, str] = {
     "intake": "services.intake.app:run",
     "escalation": "services.escalation.app:run",
     "tension": "services.tension.app:run",
+    "casework": "services.casework.app:run",
     "projector": "services.projector.app:run",
     "query": "services.query.app:run",
 }

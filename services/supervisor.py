@@ -33,6 +33,7 @@ ADDRESSES: dict[str, tuple[str, int, str]] = {
     "query": ("query_port", 8001, "query API, board  http://127.0.0.1:{port}/board"),
     "escalation": ("escalation_metrics_port", 9101, "escalation        http://127.0.0.1:{port}/metrics"),
     "tension": ("tension_metrics_port", 9102, "tension           http://127.0.0.1:{port}/metrics"),
+    "casework": ("casework_metrics_port", 9104, "casework          http://127.0.0.1:{port}/metrics"),
     "projector": ("projector_metrics_port", 9103, "projector         http://127.0.0.1:{port}/metrics"),
 }
 READY_TIMEOUT = 60.0

@@ -110,31 +110,39 @@ class Casework:
             await self.apply(items)
 
     async def apply(self, items: list[tuple[int, int, CaseInput]]) -> None:
+        """One batch: each case loaded once; what it has already applied (a redelivery after a
+        restart) dropped; the rest applied in event-time order, whatever the order the incidents
+        partitions interleaved in, so a live run and a replay of the same log agree."""
         states: dict[str, CaseState | None] = {}
-        out: list[Event] = []
+        fresh: list[tuple[int, int, CaseInput]] = []
         for offset, index, item in items:
             key = item.key
-            state = states[key] if key in states else self.load(key)
+            if key not in states:
+                states[key] = self.load(key)
+            state = states[key]
             if state is not None and state.replayed(offset, index):
                 metrics.REPLAYS.inc()
-                states[key] = state
                 continue
+            fresh.append((offset, index, item))
+        out: list[Event] = []
+        last: dict[str, list[int]] = {}
+        for offset, index, item in sorted(fresh, key=lambda t: (t[2].at, t[2].recorded_at, t[2].incident_id, t[0], t[1])):
+            key = item.key
+            last[key] = max(last.get(key, [offset, index]), [offset, index])
             try:
-                state, produced = rules.apply(state, item, self.config)
+                states[key], produced = rules.apply(states[key], item, self.config)
             except rules.CaseworkRejected as exc:
                 metrics.REJECTED.inc()
                 log.warning("casework.rejected", kind=item.kind, op=item.op, incident_id=item.incident_id,
                             reason=str(exc)[:300])
-                produced = []
-                if state is None:
-                    continue
-            state.position = [offset, index]
-            states[key] = state
+                continue
             out += produced
             metrics.INPUTS.labels(item.kind).inc()
         await self.publish(out)
-        for key, state in states.items():
+        for key, position in last.items():
+            state = states[key]
             if state is not None:
+                state.position = position
                 self.save(key, state)
 
     async def tick(self) -> None:

@@ -9,7 +9,11 @@ import typer
 
 from services.shared.settings import get_settings
 
-app = typer.Typer(help="Casework: ASB cases and problem premises.", no_args_is_help=True)
+casework_app = typer.Typer(help="Casework: ASB cases and problem premises.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(casework_app, name="casework")
 
 
 async def _events(settings):  # noqa: ANN001, ANN202
@@ -26,7 +30,7 @@ async def _events(settings):  # noqa: ANN001, ANN202
     return out
 
 
-@app.command("bundle")
+@casework_app.command("bundle")
 def bundle_cmd(
     uprn: str = typer.Argument(..., help="The property's UPRN."),
     out: Path | None = typer.Option(None, "--out", help="Write the HTML here (default: standard output)."),

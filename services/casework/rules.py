@@ -173,7 +173,7 @@ def _asb_threshold(state: CaseState, item: CaseInput, config: CaseworkConfig) ->
         threshold_basis=basis, complaints=tuple(_entry_out(e, config) for e in inside),
         met_by_incident_id=uuid.UUID(met_by.incident_id), route=ev.CaseRoute(state.route),
         clocks=tuple(_clock_out(c) for c in episode.clocks), housing_providers=tuple(state.housing_providers),
-        **_stamp(item.recorded_at),
+        **_stamp(met_by.at),
     )]
 
 
@@ -191,30 +191,47 @@ def _respond(state: CaseState, item: CaseInput) -> None:
 
 
 def _premises_rules(state: CaseState, item: CaseInput, config: CaseworkConfig) -> list[ev.Event]:
+    """Each rule fires at the first report (in time, after it last stopped holding) whose
+    window holds enough reports from enough agencies, once per episode: the alert's id is
+    the rule's episode, so the same facts in any arrival order raise the same alerts."""
     if item.op != REPORT and item.op != SAFEGUARD:
         return []
     out: list[ev.Event] = []
     entries = sorted(state.entries.values(), key=lambda e: (e.at, e.incident_id))
     for rule in config.premises.rules:
-        inside = window_ending(entries, state.last_at, rule.window)
-        agencies = sorted({a for e in inside for a in e.agencies})
-        holds = len(inside) >= rule.min_reports and len(agencies) >= rule.min_agencies
-        if not holds:
-            state.fired.pop(rule.id, None)
-            continue
-        if rule.id in state.fired:
-            continue
-        state.fired[rule.id] = state.last_at
-        if state.route == "enforcement":
-            state.enforcement_alerted = True
-        out.append(ev.PremisesThresholdReached(
-            event_id=ev.derived_event_id("premises-threshold", case_id(state), rule.id, state.last_at),
-            case_id=case_id(state), mode=ev.Mode(state.mode), uprn=state.subject, rule_id=rule.id,
-            reports=tuple(_entry_out(e, config) for e in inside), agencies=tuple(ev.Agency(a) for a in agencies),
-            route=ev.CaseRoute(state.route), housing_providers=tuple(state.housing_providers),
-            **_stamp(item.recorded_at),
-        ))
+        since = state.fired.get(rule.id)
+        if since is not None:
+            if _holds(window_ending(entries, entries[-1].at, rule.window), rule):
+                continue
+            # it stopped holding: re-armed for windows ending after the newest report
+            state.fired.pop(rule.id)
+            state.rearmed[rule.id] = entries[-1].at
+        floor = state.rearmed.get(rule.id)
+        for end in entries:
+            if floor is not None and end.at <= floor:
+                continue
+            inside = window_ending(entries, end.at, rule.window)
+            if not _holds(inside, rule):
+                continue
+            state.fired[rule.id] = end.at
+            episode = state.episodes.get(rule.id, 0)
+            state.episodes[rule.id] = episode + 1
+            if state.route == "enforcement":
+                state.enforcement_alerted = True
+            out.append(ev.PremisesThresholdReached(
+                event_id=ev.derived_event_id("premises-threshold", case_id(state), rule.id, episode),
+                case_id=case_id(state), mode=ev.Mode(state.mode), uprn=state.subject, rule_id=rule.id,
+                reports=tuple(_entry_out(e, config) for e in inside),
+                agencies=tuple(ev.Agency(a) for a in sorted({a for e in inside for a in e.agencies})),
+                route=ev.CaseRoute(state.route), housing_providers=tuple(state.housing_providers),
+                **_stamp(end.at),
+            ))
+            break
     return out
+
+
+def _holds(inside: list[Entry], rule) -> bool:  # noqa: ANN001 - a PremisesRule
+    return len(inside) >= rule.min_reports and len({a for e in inside for a in e.agencies}) >= rule.min_agencies
 
 
 def window_ending(entries: list[Entry], end: int, size: int) -> list[Entry]:

@@ -62,7 +62,9 @@ class CaseState:
     housing_providers: list[str] = field(default_factory=list)
     episode: Episode | None = None
     closed_before: int | None = None  # asb: complaints made before this belong to a review already held
-    fired: dict[str, int] = field(default_factory=dict)  # premises rule id -> when it fired (still holding)
+    fired: dict[str, int] = field(default_factory=dict)  # premises rule id -> the report time it fired at (still holding)
+    episodes: dict[str, int] = field(default_factory=dict)  # premises rule id -> times it has fired
+    rearmed: dict[str, int] = field(default_factory=dict)  # premises rule id -> fires again only for windows ending after
     enforcement_alerted: bool = False  # an alert routed to enforcement went out
     clocks: dict[str, Clock] = field(default_factory=dict)  # premises: notice_expires, court_deadline, order_expires
     order_made_at: int | None = None

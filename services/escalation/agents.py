@@ -29,7 +29,7 @@ from services.escalation import batch
 from services.escalation import corroboration as corr
 from services.escalation import metrics
 from services.escalation.config import RuleSet
-from services.escalation.facts import read_fact
+from services.escalation.facts import NotRead, read_fact
 from services.escalation.offsets import MARKER_KEY, ensure_starts
 from services.escalation.packing import unpack
 from services.escalation.retention import release_at, releasable
@@ -175,6 +175,8 @@ class Escalation:
                 fact = read_fact(text)
             except codec.PoisonRecord as exc:
                 await self.dead_letter(row, exc, "incidents")
+                continue
+            if isinstance(fact, NotRead):
                 continue
             report = fact if fact.event_type == "IncidentReported" else None
             change = lambda s, f=fact, o=offset: fold(s, f, partition, o)  # noqa: E731

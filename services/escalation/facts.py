@@ -106,9 +106,17 @@ class MajorIncidentDeclared(_Fact):
     agency: ev.Agency
 
 
+class NotRead(_Narrow):
+    """An incident fact escalation has no rule for (casework's complaints and closure steps):
+    read only far enough to be skipped, never dead-lettered."""
+
+    event_type: Literal[tuple(cls.model_fields["event_type"].default for cls in ev.CASEWORK_FACTS)]  # type: ignore[valid-type]
+    incident_id: uuid.UUID
+
+
 Fact = Annotated[
     Union[IncidentReported, IncidentUpdated, IncidentAcknowledged, ResponderDispatched, ResponderArrived,
-          IncidentStatusChanged, IncidentLinked, NoteAdded, MajorIncidentDeclared],
+          IncidentStatusChanged, IncidentLinked, NoteAdded, MajorIncidentDeclared, NotRead],
     Field(discriminator="event_type"),
 ]
 _ADAPTER: TypeAdapter[Fact] = TypeAdapter(Fact)

@@ -94,14 +94,15 @@ def reachable_categories(reader: Reader, categories: list[str]) -> list[str]:
     return [c for c in categories if Category(c) not in SENSITIVE_CATEGORIES]
 
 
-def settings_for(reader: Reader) -> tuple[str, str, str]:
+def settings_for(reader: Reader) -> tuple[str, str, str, str]:
     """The per-transaction settings the row-level security policies read."""
-    return reader.principal.role.value, reader.principal.agency.value, reader.reason or ""
+    p = reader.principal
+    return p.role.value, p.agency.value, reader.reason or "", p.org or ""
 
 
 _SCOPE = (
     "select set_config('muster.role', $1, true), set_config('muster.agency', $2, true), "
-    "set_config('muster.reason', $3, true)"
+    "set_config('muster.reason', $3, true), set_config('muster.org', $4, true)"
 )
 
 

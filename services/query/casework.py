@@ -44,8 +44,7 @@ def may_see_case(reader: Reader, housing_providers) -> bool:  # noqa: ANN001 - a
         return False
     if p.agency.value in ("council", "police"):
         return True
-    org = getattr(p, "org", None)
-    return p.agency.value == "housing" and org is not None and org in set(housing_providers or ())
+    return p.agency.value == "housing" and p.org is not None and p.org in set(housing_providers or ())
 
 
 def _require_reason(reader: Reader) -> None:

@@ -45,6 +45,7 @@ class Principal:
     subject: str
     role: Role
     agency: Agency
+    org: str | None = None  # the organisation within the agency (a housing provider), from the `org` claim
 
 
 class AuthError(Exception):
@@ -123,13 +124,19 @@ def principal_from_claims(claims: dict) -> Principal:
         agency = Agency(claims.get("agency"))
     except ValueError:
         raise AuthError(f"invalid token: claim agency must be one of {', '.join(Agency)}") from None
-    return Principal(subject=subject, role=role, agency=agency)
+    org = claims.get("org")
+    if org is not None and (not isinstance(org, str) or not org.strip() or len(org) > 100):
+        raise AuthError("invalid token: claim org must be a non-empty string of at most 100 characters")
+    return Principal(subject=subject, role=role, agency=agency, org=org)
 
 
-def mint_token(settings: Settings, *, subject: str, role: Role, agency: Agency, ttl_s: int = 8 * 3600) -> str:
+def mint_token(settings: Settings, *, subject: str, role: Role, agency: Agency, ttl_s: int = 8 * 3600,
+               org: str | None = None) -> str:
     """A local HS256 token (`muster token`); production tokens come from the identity provider."""
     now = int(time.time())
     claims = {"sub": subject, "role": Role(role).value, "agency": Agency(agency).value, "iat": now, "exp": now + ttl_s}
+    if org is not None:
+        claims["org"] = org
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 

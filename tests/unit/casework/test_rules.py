@@ -227,3 +227,14 @@ def test_once_a_safeguarding_incident_is_known_no_enforcement_alert_goes_out(his
                 assert (event.route == ev.CaseRoute.SAFEGUARDING) == gated
             if isinstance(event, ev.CaseworkCaseChanged):
                 assert (event.status == "with_safeguarding") == gated
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.permutations(list(range(6))))
+def test_the_same_reports_in_any_arrival_order_raise_the_same_alerts_once(order):
+    items = [report(d, agency=a, incident=str(uuid.UUID(int=d + 1)))
+             for d, a in zip((0, 3, 6, 9, 12, 15), ("council", "police", "council", "housing", "police", "council"))]
+    _, first = run(items)
+    _, shuffled = run([items[i] for i in order])
+    alerts = lambda out: {e.event_id: e.rule_id for e in out if isinstance(e, ev.PremisesThresholdReached)}  # noqa: E731
+    assert alerts(first) == alerts(shuffled) and len(alerts(first)) == 2
