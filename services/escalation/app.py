@@ -17,7 +17,7 @@ from services.escalation import metrics
 from services.escalation.agents import Escalation
 from services.escalation.config import RuleSet, RulesFileError, load_rules
 from services.escalation.offsets import ensure_starts
-from services.shared.kafka import make_admin
+from services.shared.kafka import faust_credentials, make_admin
 from services.shared.logging import configure_logging, get_logger
 from services.shared.lag import LagMonitor
 from services.shared.metrics import serve_metrics
@@ -32,19 +32,6 @@ INTERNAL_RETENTION_MS = str(7 * 24 * 3600 * 1000)
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
-def _credentials(settings: Settings):  # noqa: ANN202
-    options = settings.kafka_client_options()
-    if settings.kafka_sasl_mechanism:
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=options.get("sasl_plain_password"),
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=options.get("ssl_context"),
-        )
-    if "ssl_context" in options:
-        return faust.SSLCredentials(options["ssl_context"])
-    return None
-
 
 def build(settings: Settings, rules: RuleSet | None = None) -> Escalation:
     """The faust app with its topics, tables, agents and timer; connects to nothing yet."""
@@ -54,7 +41,7 @@ def build(settings: Settings, rules: RuleSet | None = None) -> Escalation:
     app = faust.App(
         app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
-        broker_credentials=_credentials(settings),
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         monitor=LagMonitor(metrics.CONSUMER_LAG, app_id),
         processing_guarantee="at_least_once",
@@ -98,6 +85,7 @@ async def ensure_internal_topics(settings: Settings, escalation: Escalation) -> 
 
 def run(settings: Settings) -> None:
     from services.runner import RunError
+    settings = settings.as_principal("escalation")  # its own Kafka principal (topics.yaml), never the admin
 
     configure_logging(settings.log_level, settings.log_format)
     tune_gc(GC_THRESHOLDS)

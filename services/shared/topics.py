@@ -23,6 +23,20 @@ class Profile(BaseModel):
     configs: dict[str, str] = {}
 
 
+class PrincipalSpec(BaseModel):
+    """A Kafka principal (SASL user) that topics' producers and readers name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    description: str
+    super_user: bool = False
+    group_prefix: str | None = Field(None, pattern=r"^[a-zA-Z0-9._-]{1,200}$")
+    internal_topics_prefix: str | None = Field(None, pattern=r"^[a-zA-Z0-9._-]{1,200}$")
+
+
+# In `readers`: the partner principal of the topic's own agency (`muster partners add <agency>`).
+PARTNER = "partner"
+
+
 class TopicSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str
@@ -44,7 +58,25 @@ class TopicsFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     version: Literal[1]
     profiles: dict[str, Profile]
+    principals: dict[str, PrincipalSpec]
     topics: tuple[TopicSpec, ...]
+
+    @model_validator(mode="after")
+    def _principals_declared(self) -> "TopicsFile":
+        for t in self.topics:
+            for field in ("producers", "readers"):
+                for who in getattr(t, field):
+                    if who == PARTNER and field == "readers":
+                        if not t.agency:
+                            raise ValueError(f"topic {t.id!r} field readers: 'partner' needs the topic's agency")
+                    elif who not in self.principals:
+                        raise ValueError(
+                            f"topic {t.id!r} field {field}: {who!r} is not a principal of topics.yaml "
+                            f"(have {', '.join(sorted(self.principals))})"
+                        )
+                    elif self.principals[who].super_user:
+                        raise ValueError(f"topic {t.id!r} field {field}: the super user {who!r} needs no grant")
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> "TopicsFile":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import faust
 
+from services.shared.kafka import faust_credentials
 from services.shared.lag import LagMonitor
 from services.shared.logging import configure_logging, get_logger, logging_config
 from services.shared.metrics import serve_metrics
@@ -26,18 +27,6 @@ def app_id_for(settings: Settings) -> str:
     return f"{settings.topic_prefix}muster-tension"
 
 
-def _credentials(settings: Settings):  # noqa: ANN202 - faust credentials or None
-    if settings.kafka_sasl_mechanism:
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=settings.kafka_client_options().get("ssl_context"),
-        )
-    if settings.kafka_security_protocol == "SSL":
-        return faust.SSLCredentials(settings.kafka_client_options()["ssl_context"])
-    return None
-
 
 def rekey_group_for(app_id: str) -> str:
     """The consumer group of the re-keying stage (it reads the incidents topic in batches)."""
@@ -55,7 +44,7 @@ def build(settings: Settings, *, app_id: str | None = None) -> Wiring:
     app = faust.App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
-        broker_credentials=_credentials(settings),
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         web_enabled=False,
         datadir=str(datadir),
@@ -93,6 +82,7 @@ def build(settings: Settings, *, app_id: str | None = None) -> Wiring:
 
 
 def run(settings: Settings) -> None:
+    settings = settings.as_principal("tension")  # its own Kafka principal (topics.yaml), never the admin
     configure_logging(settings.log_level, settings.log_format)
     wiring = build(settings)
     app = wiring.app
