@@ -35,6 +35,8 @@ class PrincipalSpec(BaseModel):
 
 # In `readers`: the partner principal of the topic's own agency (`muster partners add <agency>`).
 PARTNER = "partner"
+# In the contract (schemas/, asyncapi.yaml): producers outside Muster, who write through intake.
+PARTNER_SYSTEMS = "partner systems"
 
 
 class TopicSpec(BaseModel):
@@ -51,7 +53,20 @@ class TopicSpec(BaseModel):
     event_types: tuple[str, ...]
     producers: tuple[str, ...]
     readers: tuple[str, ...]
+    # Partner systems send these facts in the input form, through intake (never straight to the topic).
+    partner_input: bool = False
     configs: dict[str, str] = {}
+
+    @property
+    def contract_producers(self) -> tuple[str, ...]:
+        """Who writes the topic's events, as the contract names them: the principals, and the
+        partner systems whose input intake checks and publishes."""
+        return (*self.producers, PARTNER_SYSTEMS) if self.partner_input else self.producers
+
+    @property
+    def contract_readers(self) -> tuple[str, ...]:
+        """Who reads the topic, as the contract names them: `partner` is the topic's agency."""
+        return tuple(self.agency if who == PARTNER and self.agency else who for who in self.readers)
 
 
 class TopicsFile(BaseModel):
