@@ -250,10 +250,11 @@ def contract_release(release: str = typer.Argument(..., help="The release id, e.
 def run(service: str = typer.Argument("all", help="all, or one service to run in the foreground.")) -> None:
     """Run one service, or `all`: local infrastructure, topics and every service until Ctrl-C."""
     from services import runner
+    from services.shared.startup import StartupError
 
     try:
         runner.run(service, get_settings())
-    except runner.RunError as exc:
+    except StartupError as exc:
         _fail(str(exc))
 
 

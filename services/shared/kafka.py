@@ -71,21 +71,6 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **over
     return AIOKafkaConsumer(*topics, **options)
 
 
-def faust_credentials(settings: Settings):  # noqa: ANN201 - faust credentials or None
-    """faust's broker credentials for the same cluster and principal as `kafka_client_options`."""
-    import faust
-
-    options = settings.kafka_client_options()
-    if settings.kafka_sasl_mechanism:
-        return faust.SASLCredentials(
-            username=options["sasl_plain_username"], password=options["sasl_plain_password"],
-            mechanism=settings.kafka_sasl_mechanism, ssl_context=options.get("ssl_context"),
-        )
-    if "ssl_context" in options:
-        return faust.SSLCredentials(options["ssl_context"])
-    return None
-
-
 def make_admin(settings: Settings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15_000)
 

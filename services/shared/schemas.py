@@ -120,7 +120,12 @@ def headers_schema() -> dict:
         "type": "object",
         "required": ["event_type", "schema_version"],
         "properties": {
-            "event_type": {"type": "string", "enum": types, "description": "The value's event type: names its schema."},
+            "event_type": {
+                "type": "string", "pattern": "^[A-Z][A-Za-z0-9]{0,99}$", "examples": types,
+                "description": "The value's event type: names its schema. An open set: a new event type joins a "
+                "topic without a new schema_version or topic version, so a consumer skips (and counts) a type it "
+                "does not know; `schemas/index.json` lists the types of each topic.",
+            },
             "schema_version": {"type": "string", "pattern": "^[1-9][0-9]*$",
                                "description": "The value's schema version, as decimal text: `<event_type>.v<schema_version>.json`."},
             "mode": {"type": "string", "enum": [m.value for m in ev.Mode], "description": "The event's mode."},

@@ -175,6 +175,14 @@ class Settings(BaseSettings):
         description="Tension scoring configuration (weights, windows, baseline, levels), YAML.",
     )
     tension_metrics_port: int = Field(9102, description="Port of the tension processor's /metrics.")
+    tension_app_id: str = Field(
+        "muster-tension", description="Faust app id of the tension processor (its consumer group; prefixed)."
+    )
+    tension_instance_id: str | None = Field(
+        None,
+        description="Static consumer-group member id of this tension worker (default: the host name); "
+        "a restarted worker takes its place at once. Give each worker on one host its own.",
+    )
 
     @property
     def kafka_host(self) -> str:
