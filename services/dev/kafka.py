@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import uuid
-from pathlib import Path
 from string import Template
 
 from services.dev.procs import DevError, port_open, read_pid, stop_pid, wait_for

@@ -219,7 +219,7 @@ def _operation(action: str, role: str, spec: TopicSpec, channel_id: str, message
     }
 
 
-def _message(name: str, version: int, model, carrier: TopicSpec, summary: str, *, input_form: bool) -> dict:  # noqa: ANN001
+def _message(name: str, version: int, model, carrier: TopicSpec, summary: str, *, input_form: bool) -> dict:
     is_event = issubclass(model, ev.Event)
     key_field = model.topic_key_field if is_event else None
     headers = {

@@ -100,9 +100,9 @@ class FaustSink:
                    headers: Any = None) -> asyncio.Future:
         return await self.app.producer.send(topic, key, value, partition, None, headers)
 
-    async def dead_letter(self, record: Record, error: BaseException | str, input: str) -> None:  # noqa: A002
+    async def dead_letter(self, record: Record, error: BaseException | str, input_name: str) -> None:
         try:
-            await self.deadletters.send(record, error, input)
+            await self.deadletters.send(record, error, input_name)
         except Exception:  # noqa: BLE001 - the broker is gone; faust will stop the worker, not this agent
             get_logger("muster.deadletter").exception(
                 "dead_letter.failed", service=self.deadletters.service, topic=record.topic,

@@ -47,7 +47,7 @@ EXTERNAL_PRODUCERS = frozenset({PARTNER_SYSTEMS})
 class ConsumerForm(GenerateJsonSchema):
     """Serialisation-mode schema with every field required: the codec writes every field."""
 
-    def field_is_required(self, field, total: bool) -> bool:  # noqa: ANN001 - pydantic's core schema type
+    def field_is_required(self, field, total: bool) -> bool:
         return True if self.mode == "serialization" else super().field_is_required(field, total)
 
 

@@ -121,7 +121,7 @@ class TopicCatalog:
         return cls(load_topics_file(path), profile, prefix)
 
     @classmethod
-    def from_settings(cls, settings) -> "TopicCatalog":  # noqa: ANN001 - Settings, kept import-light
+    def from_settings(cls, settings) -> "TopicCatalog":
         return cls.load(settings.topics_file, settings.topics_profile, settings.topic_prefix)
 
     @cached_property

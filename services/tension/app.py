@@ -39,7 +39,7 @@ def build(settings: Settings) -> Tension:
                              lag=metrics.CONSUMER_LAG)
     app_id = app.conf.id
 
-    def raw_topic(name: str, **kwargs):  # noqa: ANN202 - faust TopicT
+    def raw_topic(name: str, **kwargs):
         return app.topic(name, key_serializer="raw", value_serializer="raw", **kwargs)
 
     tension = Tension(
