@@ -24,7 +24,7 @@ class SecurityDisabled(RuntimeError):
     """The broker has no authorizer (a PLAINTEXT broker without ACLs)."""
 
 
-def _confluent():  # noqa: ANN202 - imported late: only the admin tooling needs it
+def _confluent():
     import confluent_kafka
     import confluent_kafka.admin as admin
 
@@ -60,7 +60,7 @@ class SecurityAdmin:
         self.client = self._admin.AdminClient(admin_config(self.settings))
 
     # --- ACLs ------------------------------------------------------------------------------
-    def _to_binding(self, acl) -> Binding:  # noqa: ANN001 - confluent AclBinding
+    def _to_binding(self, acl) -> Binding:
         operation = acl.operation.name.lower()
         if acl.permission_type.name != "ALLOW" or acl.host != "*":
             operation = f"{operation} ({acl.permission_type.name.lower()} from {acl.host})"
@@ -69,14 +69,14 @@ class SecurityAdmin:
         principal = acl.principal.split(":", 1)[1] if ":" in acl.principal else acl.principal
         return Binding(principal, resource, pattern, acl.name, operation)
 
-    def _to_acl(self, b: Binding):  # noqa: ANN202
+    def _to_acl(self, b: Binding):
         a = self._admin
         return a.AclBinding(
             a.ResourceType[b.resource.upper()], b.name, a.ResourcePatternType[b.pattern.upper()],
             f"User:{b.principal}", "*", a.AclOperation[b.operation.upper()], a.AclPermissionType.ALLOW,
         )
 
-    def _filter(self, principal: str | None = None):  # noqa: ANN202
+    def _filter(self, principal: str | None = None):
         a = self._admin
         return a.AclBindingFilter(
             a.ResourceType.ANY, None, a.ResourcePatternType.ANY, f"User:{principal}" if principal else None,
@@ -114,7 +114,7 @@ class SecurityAdmin:
             future.result()
         self._await(lambda held: set(bindings) <= held, "the new ACLs")
 
-    def _await(self, done, what: str) -> None:  # noqa: ANN001
+    def _await(self, done, what: str) -> None:
         """ACL changes go through the controller; the broker authorizes with them once it has replayed
         the metadata. DescribeAcls answers from the broker's own authorizer: wait until it agrees."""
         deadline = time.monotonic() + TIMEOUT_S
