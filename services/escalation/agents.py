@@ -128,7 +128,7 @@ class Escalation:
 
     # --- agents -------------------------------------------------------------------------
 
-    async def incident_agent(self, stream) -> None:  # noqa: ANN001
+    async def incident_agent(self, stream) -> None:
         async for event in stream.events():
             msg = event.message
             if msg.key == MARKER_KEY:
@@ -138,12 +138,12 @@ class Escalation:
             else:
                 await self._guarded(msg, self.on_notice, "control")
 
-    async def candidate_agent(self, stream) -> None:  # noqa: ANN001
+    async def candidate_agent(self, stream) -> None:
         async for event in stream.events():
             if event.message.key != MARKER_KEY:
                 await self._guarded(event.message, self.on_candidate, "candidates")
 
-    async def _guarded(self, msg, handler, input_name: str) -> None:  # noqa: ANN001
+    async def _guarded(self, msg, handler, input_name: str) -> None:
         """One record: poison goes to the dead-letter topic; nothing stops the partition."""
         for attempt, backoff in enumerate((*RETRIES, None)):
             try:
@@ -163,7 +163,7 @@ class Escalation:
     async def dead_letter(self, msg: Any, exc: BaseException, input_name: str) -> None:
         await self.sink.dead_letter(msg, exc, input_name)
 
-    async def on_pack(self, msg) -> None:  # noqa: ANN001
+    async def on_pack(self, msg) -> None:
         """The facts of one pack: decoded one by one (poison dead-lettered), processed as a batch."""
         partition = msg.partition
         inputs: list[batch.Input] = []
@@ -191,7 +191,7 @@ class Escalation:
                     await self.dead_letter(rows[item.offset], exc, "incidents")
         metrics.EVENTS.labels(input="incidents").inc(len(rows))
 
-    async def on_notice(self, msg) -> None:  # noqa: ANN001
+    async def on_notice(self, msg) -> None:
         notice = corr.Notice.model_validate_json(msg.value)
         metrics.EVENTS.labels(input="control").inc()
         if notice.kind == "release":
@@ -251,7 +251,7 @@ class Escalation:
         metrics.RELEASED.inc()
         metrics.STATES.set(len(self.table.data))
 
-    async def on_candidate(self, msg) -> None:  # noqa: ANN001
+    async def on_candidate(self, msg) -> None:
         candidate = corr.Candidate.model_validate_json(msg.value)
         raw = self.windows.get(msg.key)
         window = corr.Window.model_validate_json(raw) if raw is not None else corr.Window()
@@ -318,7 +318,7 @@ class Escalation:
 
     # --- sending ------------------------------------------------------------------------
 
-    async def _send(self, topic: str, key: bytes, value: bytes, partition: int | None = None, headers=None):  # noqa: ANN001
+    async def _send(self, topic: str, key: bytes, value: bytes, partition: int | None = None, headers=None):
         return await (await self.sink.send(topic, key, value, partition=partition, headers=headers))
 
     async def _publish(self, e: EscalationRaised | EscalationStoodDown) -> None:

@@ -51,7 +51,7 @@ def credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredenti
     options = settings.kafka_client_options()
     if settings.kafka_sasl_mechanism:
         return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
+            username=options.get("sasl_plain_username"),  # MUSTER_KAFKA_SASL_USERNAME, else its principal's
             password=options.get("sasl_plain_password"),
             mechanism=settings.kafka_sasl_mechanism,
             ssl_context=options.get("ssl_context"),
@@ -100,9 +100,9 @@ class FaustSink:
                    headers: Any = None) -> asyncio.Future:
         return await self.app.producer.send(topic, key, value, partition, None, headers)
 
-    async def dead_letter(self, record: Record, error: BaseException | str, input: str) -> None:  # noqa: A002
+    async def dead_letter(self, record: Record, error: BaseException | str, input_name: str) -> None:
         try:
-            await self.deadletters.send(record, error, input)
+            await self.deadletters.send(record, error, input_name)
         except Exception:  # noqa: BLE001 - the broker is gone; faust will stop the worker, not this agent
             get_logger("muster.deadletter").exception(
                 "dead_letter.failed", service=self.deadletters.service, topic=record.topic,

@@ -73,7 +73,7 @@ class Tension:
     def describe(self) -> dict[str, Any]:
         return {}
 
-    async def score(self, stream) -> None:  # noqa: ANN001 - a faust stream
+    async def score(self, stream) -> None:
         processing = self.config.processing
         async for batch in stream.take_events(processing.batch_max, within=processing.batch_within):
             by_scope: dict[tuple[int, str], list[Indicator]] = defaultdict(list)

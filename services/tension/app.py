@@ -39,7 +39,7 @@ def build(settings: Settings) -> Tension:
                              lag=metrics.CONSUMER_LAG)
     app_id = app.conf.id
 
-    def raw_topic(name: str, **kwargs):  # noqa: ANN202 - faust TopicT
+    def raw_topic(name: str, **kwargs):
         return app.topic(name, key_serializer="raw", value_serializer="raw", **kwargs)
 
     tension = Tension(
@@ -66,5 +66,6 @@ def build(settings: Settings) -> Tension:
 
 
 def run(settings: Settings) -> None:
+    settings = settings.as_principal("tension")  # its own Kafka principal (topics.yaml), never the admin
     processor.run(settings, "tension", lambda: build(settings), metrics_port=settings.tension_metrics_port,
                   config_errors=(TensionConfigError,))

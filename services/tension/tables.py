@@ -29,7 +29,7 @@ class TensionTables:
         raw = self.clocks.get(_key(mode, str(partition)))
         return ClockState.loads(raw) if raw is not None else ClockState()
 
-    def ward_states(self, codes, mode: str = LIVE) -> dict[str, WardState]:  # noqa: ANN001 - any iterable of codes
+    def ward_states(self, codes, mode: str = LIVE) -> dict[str, WardState]:
         out = {}
         for code in codes:
             key = _key(mode, code)
@@ -53,10 +53,10 @@ def _key(mode: str, key: str) -> str:
 
 
 def make_tables(app: faust.App, partitions: int) -> TensionTables:
-    def table(name: str, help: str) -> PinnedTable:
+    def table(name: str, meaning: str) -> PinnedTable:
         return app.tables.add(
             PinnedTable(
-                app, name=name, beacon=app.tables.beacon, partitions=partitions, help=help,
+                app, name=name, beacon=app.tables.beacon, partitions=partitions, help=meaning,
                 key_type=str, value_type=bytes,  # json keys, raw values (orjson from state.py)
             )
         )

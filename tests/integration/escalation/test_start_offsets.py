@@ -27,7 +27,7 @@ async def escalation(test_settings, topics):
         await admin.close()
 
 
-async def _committed_and_first(settings, group: str, tps: list[TopicPartition]):  # noqa: ANN001, ANN202
+async def _committed_and_first(settings, group: str, tps: list[TopicPartition]):
     consumer = make_consumer(settings, group_id=group)
     await consumer.start()
     try:
