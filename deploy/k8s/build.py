@@ -1,6 +1,6 @@
 """Writes the plain Kubernetes manifests of deploy/k8s: `python deploy/k8s/build.py`.
 
-Generated so the five Deployments stay alike (probes, resources, security, configuration);
+Generated so the six Deployments stay alike (probes, resources, security, configuration);
 the YAML files are what you apply (`kubectl apply -k deploy/k8s`) and review.
 """
 
@@ -21,6 +21,7 @@ SERVICES = {
     "query": ("MUSTER_QUERY_PORT", 8001, 2, ("250m", "256Mi"), ("1", "512Mi"), True),
     "escalation": ("MUSTER_ESCALATION_METRICS_PORT", 9101, 1, ("250m", "384Mi"), ("1", "768Mi"), False),
     "tension": ("MUSTER_TENSION_METRICS_PORT", 9102, 1, ("250m", "384Mi"), ("1", "768Mi"), False),
+    "casework": ("MUSTER_CASEWORK_METRICS_PORT", 9104, 1, ("250m", "256Mi"), ("1", "512Mi"), False),
     "projector": ("MUSTER_PROJECTOR_METRICS_PORT", 9103, 1, ("250m", "256Mi"), ("1", "512Mi"), False),
 }
 

@@ -97,7 +97,7 @@ class Casework:
             encoded = encode(event)
             await self.cases_topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
 
-    async def cases(self, stream) -> None:  # noqa: ANN001 - a faust stream
+    async def cases(self, stream) -> None:
         processing = self.config.processing
         async for batch in stream.take_events(processing.batch_max, within=processing.batch_within):
             items: list[tuple[int, int, CaseInput]] = []

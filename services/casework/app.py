@@ -28,7 +28,7 @@ def build(settings: Settings) -> Casework:
                              lag=metrics.CONSUMER_LAG)
     app_id = app.conf.id
 
-    def raw_topic(name: str, **kwargs):  # noqa: ANN202 - faust TopicT
+    def raw_topic(name: str, **kwargs):
         return app.topic(name, key_serializer="raw", value_serializer="raw", **kwargs)
 
     table = app.tables.add(PinnedTable(

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(casework_app, name="casework")
 
 
-async def _events(settings):  # noqa: ANN001, ANN202
+async def _events(settings):
     from services.shared.codec import PoisonRecord, decode
     from services.shared.kafka import read_topic
     from services.shared.topics import TopicCatalog

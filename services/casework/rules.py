@@ -230,7 +230,7 @@ def _premises_rules(state: CaseState, item: CaseInput, config: CaseworkConfig) -
     return out
 
 
-def _holds(inside: list[Entry], rule) -> bool:  # noqa: ANN001 - a PremisesRule
+def _holds(inside: list[Entry], rule) -> bool:
     return len(inside) >= rule.min_reports and len({a for e in inside for a in e.agencies}) >= rule.min_agencies
 
 

@@ -33,7 +33,7 @@ CASE_COLUMNS = (
 )
 
 
-def may_see_case(reader: Reader, housing_providers) -> bool:  # noqa: ANN001 - a list from the row
+def may_see_case(reader: Reader, housing_providers) -> bool:
     """The Python half of the rule (the database's policy is the other)."""
     if reader.reason is None:
         return False
@@ -52,7 +52,7 @@ def _require_reason(reader: Reader) -> None:
         raise access.ReasonRequired(f"{access.REASON_HEADER}: state why you are reading casework (OFFICIAL-SENSITIVE)")
 
 
-def _present(row) -> dict:  # noqa: ANN001 - an asyncpg Record
+def _present(row) -> dict:
     return {
         "case_id": str(row["case_id"]), "kind": row["kind"], "mode": row["mode"], "classification": row["classification"],
         "complainant_key": row["complainant_key"], "uprn": row["uprn"], "route": row["route"], "status": row["status"],
@@ -62,14 +62,14 @@ def _present(row) -> dict:  # noqa: ANN001 - an asyncpg Record
     }
 
 
-async def _audit(svc: QueryService, conn, reader: Reader, rows, endpoint: str) -> None:  # noqa: ANN001
+async def _audit(svc: QueryService, conn, reader: Reader, rows, endpoint: str) -> None:
     if rows:
         p = reader.principal
         await queries.audit(
             conn, subject=p.subject, role=p.role.value, agency=p.agency.value, endpoint=endpoint,
             reason=reader.reason or "", records=[(str(r["case_id"]), r["classification"]) for r in rows], kind="case",
         )
-        svc._on_audit(len(rows))
+        svc.audited(len(rows))
 
 
 async def list_cases(svc: QueryService, reader: Reader, *, kind: str | None, status: str | None, mode: str,

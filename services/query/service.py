@@ -35,6 +35,10 @@ class QueryService:
         self.wards = wards
         self._on_audit = on_audit or (lambda n: None)
 
+    def audited(self, records: int) -> None:
+        """Count sensitive records handed out and audited (the metrics hook)."""
+        self._on_audit(records)
+
     async def _audit(self, conn, reader: Reader, rows, endpoint: str) -> None:
         records = sorted({(str(r["incident_id"]), r["classification"]) for r in rows if r["classification"] == SENSITIVE})
         if records:

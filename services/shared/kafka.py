@@ -214,7 +214,7 @@ def _raise_for_errors(response, what: str) -> None:
             raise RuntimeError(f"{what} {name}: error {code} {message}")
 
 
-async def read_topic(settings: Settings, topic: str):  # noqa: ANN201 - an async iterator of ConsumerRecords
+async def read_topic(settings: Settings, topic: str):
     """Every record of `topic` from its start up to its end as this call begins, partition by
     partition in offset order (no consumer group, nothing committed): for the tools that
     rebuild a picture from the log (the casework bundle, a debrief, a replay)."""

@@ -14,6 +14,6 @@ class PinnedTable(faust.Table):
         self._pins[key] = partition
         self[key] = value
 
-    def partition_for_key(self, key):  # noqa: ANN001, ANN201 - faust's signature
+    def partition_for_key(self, key):
         pinned = getattr(self, "_pins", {}).get(key)
         return pinned if pinned is not None else super().partition_for_key(key)

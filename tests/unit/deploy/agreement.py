@@ -15,6 +15,7 @@ PORT_FIELDS = {
     "query": "query_port",
     "escalation": "escalation_metrics_port",
     "tension": "tension_metrics_port",
+    "casework": "casework_metrics_port",
     "projector": "projector_metrics_port",
 }
 
