@@ -48,7 +48,7 @@ async def screen(svc: QueryService, who: Reader, filters: IncidentFilters, page:
         by_ward = await board_queries.open_by_ward(conn, mode)
         tension = await queries.tension_now(conn, mode)
         shown_rows = [*(m for c in shown.items for m in c.members), *owners.values(), *oldest]
-        await svc._audit(conn, who, shown_rows, "/board")
+        await svc.audit(conn, who, shown_rows, "/board")
     return Screen(
         page=shown, escalations=live, owners=owners, unacknowledged=sum(r["n"] for r in counts), oldest=oldest,
         grid=model.unacknowledged_grid(counts), open_by_ward=by_ward, tension=tension,
