@@ -47,7 +47,7 @@ EXTERNAL_PRODUCERS = frozenset({"partner systems"})
 class ConsumerForm(GenerateJsonSchema):
     """Serialisation-mode schema with every field required: the codec writes every field."""
 
-    def field_is_required(self, field, total: bool) -> bool:
+    def field_is_required(self, field, total: bool) -> bool:  # pydantic's core schema type
         return True if self.mode == "serialization" else super().field_is_required(field, total)
 
 
@@ -140,7 +140,7 @@ def key_schemas(topics: TopicsFile) -> dict[str, dict]:
     models = {name: model for name, _, model in contract_models()}
     out: dict[str, dict] = {}
     for spec in topics.topics:
-        if spec.key in out:
+        if spec.key in out or spec.internal:
             continue
         field_schema = None
         for event_type in spec.event_types:
@@ -173,7 +173,7 @@ def index_document(topics: TopicsFile) -> dict:
         "description": "For a record with headers event_type=T and schema_version=N: its value's schema is "
         "index[T][N].schema. input_schema: what a producer outside Muster may write (defaults left out).",
         "headers": HEADERS_FILE,
-        "keys": {t.name: key_filename(t.key) for t in topics.topics},
+        "keys": {t.name: key_filename(t.key) for t in topics.topics if not t.internal},
         "event_types": index,
     }
 
