@@ -148,6 +148,7 @@ def _extend_openapi(app: FastAPI, settings: Settings) -> None:
 
 def run(settings: Settings) -> None:
     """`muster run intake`: serve until SIGTERM/SIGINT, then stop cleanly."""
+    settings = settings.as_principal("intake")  # its own Kafka principal (topics.yaml), never the admin
     configure_logging(settings.log_level, settings.log_format)
     check_auth_config(settings, settings.intake_host)
     app = create_app(settings)

@@ -29,7 +29,7 @@ import faust
 from prometheus_client import Gauge
 
 from services.shared.deadletter import DeadLetterSink, FaustSender, Record
-from services.shared.kafka import apply_topics, make_admin
+from services.shared.kafka import apply_topics, make_admin, topic_drift
 from services.shared.lag import LagMonitor
 from services.shared.logging import configure_logging, get_logger
 from services.shared.metrics import serve_metrics
@@ -53,7 +53,7 @@ def credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredenti
     options = settings.kafka_client_options()
     if settings.kafka_sasl_mechanism:
         return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
+            username=options.get("sasl_plain_username"),  # MUSTER_KAFKA_SASL_USERNAME, else its principal's
             password=options.get("sasl_plain_password"),
             mechanism=settings.kafka_sasl_mechanism,
             ssl_context=options.get("ssl_context"),
@@ -93,12 +93,14 @@ def make_app(settings: Settings, service: str, *, partitions: int, replication: 
 
 
 async def ensure_app_topics(settings: Settings, catalog: TopicCatalog, service: str) -> list[str]:
-    """Create (or raise to topics.yaml) the processor's internal topics before faust starts, so
-    they have the declared partitions and configs whoever runs first; returns what changed."""
+    """Create the processor's internal topics that are missing, as topics.yaml declares them,
+    before faust would create them its own way; returns what changed. Raising partitions or
+    configs of existing ones is `muster topics apply`'s (the admin's), never a worker's."""
     admin = make_admin(settings)
     await admin.start()
     try:
-        return await apply_topics(admin, catalog, [t.id for t in catalog.of_app(service)])
+        missing = (await topic_drift(admin, catalog, [t.id for t in catalog.of_app(service)])).missing
+        return await apply_topics(admin, catalog, [catalog.id_of(name) for name in missing]) if missing else []
     finally:
         await admin.close()
 

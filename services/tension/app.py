@@ -66,5 +66,6 @@ def build(settings: Settings) -> Tension:
 
 
 def run(settings: Settings) -> None:
+    settings = settings.as_principal("tension")  # its own Kafka principal (topics.yaml), never the admin
     processor.run(settings, "tension", lambda: build(settings), metrics_port=settings.tension_metrics_port,
                   config_errors=(TensionConfigError,))
