@@ -126,6 +126,12 @@ def headers_schema() -> dict:
             "mode": {"type": "string", "enum": [m.value for m in ev.Mode], "description": "The event's mode."},
             "classification": {"type": "string", "enum": [c.value for c in ev.Classification],
                                "description": "The event's security classification."},
+            "newer_schema_version": {
+                "type": "string", "pattern": "^[1-9][0-9]*$",
+                "description": "Only on a record that repeats, in an older schema version, a fact also written "
+                "(just before it, same event_id) in this newer version, during that version's transition. "
+                "A consumer that reads the newer version skips this record.",
+            },
         },
     }
 
