@@ -5,11 +5,12 @@
 //   npm ci && AGENCY=fire MODE=live node consumer.js
 //
 // One JSON line per record on stdout: {"action": "handled" | "duplicate" | "skipped" | "rejected", ...}.
-// Settings (environment): MUSTER_BOOTSTRAP (127.0.0.1:9092), MUSTER_TOPIC_PREFIX (""), AGENCY (fire),
-// MODE (live | exercise), GROUP_ID (<agency>-responder), CONTRACT_DIR (the folder of asyncapi.yaml),
-// FROM_BEGINNING (true: a new group starts at the oldest retained record), STOP_AFTER (stop after so
-// many records; 0 runs until SIGINT/SIGTERM); for the production server MUSTER_SASL_USERNAME,
-// MUSTER_SASL_PASSWORD (SASL/SCRAM-SHA-512 over TLS, MUSTER_SSL_CA_FILE for a private CA).
+// Settings (environment, named as Muster's own): MUSTER_KAFKA_BOOTSTRAP (127.0.0.1:9092),
+// MUSTER_KAFKA_SECURITY_PROTOCOL (PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL), MUSTER_KAFKA_SASL_MECHANISM
+// (SCRAM-SHA-512), MUSTER_KAFKA_SASL_USERNAME, MUSTER_KAFKA_SASL_PASSWORD, MUSTER_KAFKA_SSL_CAFILE,
+// MUSTER_TOPIC_PREFIX (""); AGENCY (fire), MODE (live | exercise), GROUP_ID (<prefix>partner-<agency>.responder: a partner's groups begin `partner-<agency>.`),
+// CONTRACT_DIR (the folder of asyncapi.yaml), FROM_BEGINNING (true: a new group starts at the oldest
+// retained record), STOP_AFTER (stop after so many records; 0 runs until SIGINT/SIGTERM).
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -114,18 +115,26 @@ function handle({ partition, message }) {
 }
 
 // --- Kafka ------------------------------------------------------------------------------------
-const sasl = env.MUSTER_SASL_USERNAME
-  ? { mechanism: 'scram-sha-512', username: env.MUSTER_SASL_USERNAME, password: env.MUSTER_SASL_PASSWORD }
+// The production server: SASL_SSL with SCRAM-SHA-512 (asyncapi.yaml); the local one: PLAINTEXT.
+const protocol = env.MUSTER_KAFKA_SECURITY_PROTOCOL || 'PLAINTEXT';
+const sasl = protocol.startsWith('SASL_')
+  ? {
+    mechanism: (env.MUSTER_KAFKA_SASL_MECHANISM || 'SCRAM-SHA-512').toLowerCase(),
+    username: env.MUSTER_KAFKA_SASL_USERNAME,
+    password: env.MUSTER_KAFKA_SASL_PASSWORD,
+  }
   : undefined;
+const tls = protocol === 'SSL' || protocol === 'SASL_SSL';
 const kafka = new Kafka({
   clientId: `${agency}-responder`,
-  brokers: (env.MUSTER_BOOTSTRAP || '127.0.0.1:9092').split(','),
-  ssl: sasl ? (env.MUSTER_SSL_CA_FILE ? { ca: [readFileSync(env.MUSTER_SSL_CA_FILE, 'utf8')] } : true) : undefined,
+  brokers: (env.MUSTER_KAFKA_BOOTSTRAP || '127.0.0.1:9092').split(','),
+  ssl: tls ? (env.MUSTER_KAFKA_SSL_CAFILE ? { ca: [readFileSync(env.MUSTER_KAFKA_SSL_CAFILE, 'utf8')] } : true) : undefined,
   sasl,
   logLevel: logLevel.ERROR,
   logCreator: () => ({ log }) => process.stderr.write(JSON.stringify(log) + '\n'),
 });
-const consumer = kafka.consumer({ groupId: env.GROUP_ID || `${agency}-responder` });
+const groupId = env.GROUP_ID || `${env.MUSTER_TOPIC_PREFIX || ''}partner-${agency}.responder`;
+const consumer = kafka.consumer({ groupId });
 
 async function stop() {
   await consumer.disconnect();
@@ -134,7 +143,7 @@ async function stop() {
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 
-process.stderr.write(`reading ${topic} (channel ${channelId}) as group ${env.GROUP_ID || `${agency}-responder`}\n`);
+process.stderr.write(`reading ${topic} (channel ${channelId}) as group ${groupId}\n`);
 await consumer.connect();
 await consumer.subscribe({ topic, fromBeginning: (env.FROM_BEGINNING || 'true') === 'true' });
 await consumer.run({

@@ -119,13 +119,13 @@ def document(topics: TopicsFile, levels: dict[int, tuple[str, list[str]]], relea
             continue  # an internal topic: no contract events on it
         channel_id = _slug(spec.id)
         ids = [message_id(n, v) for n, v in carried]
-        if EXTERNAL_PRODUCERS & set(spec.producers):
+        if EXTERNAL_PRODUCERS & set(spec.contract_producers):
             ids += [message_id(n, v, input_form=True) for n, v in carried if n in external]
         channels[channel_id] = _channel(spec, ids)
-        for role in spec.producers:
+        for role in spec.contract_producers:
             forms = [i for i in ids if i.endswith(".input") == (role in EXTERNAL_PRODUCERS)]
             operations[f"{_slug(role)}.send.{channel_id}"] = _operation("send", role, spec, channel_id, forms)
-        for role in spec.readers:
+        for role in spec.contract_readers:
             operations[f"{_slug(role)}.receive.{channel_id}"] = _operation("receive", role, spec, channel_id, ids)
 
     return {
@@ -211,7 +211,8 @@ def _operation(action: str, role: str, spec: TopicSpec, channel_id: str, message
     return {
         "action": action,
         "title": f"{role} {verb} {spec.name}",
-        "summary": f"{role} {verb} " + ", ".join(sorted({m.split('.')[0] for m in message_ids})) + ".",
+        "summary": f"{role} {verb} " + ", ".join(sorted({m.split('.')[0] for m in message_ids}))
+        + (" through intake's HTTP API, never straight to the topic." if role in EXTERNAL_PRODUCERS else "."),
         "channel": {"$ref": f"#/channels/{channel_id}"},
         "messages": [{"$ref": f"#/channels/{channel_id}/messages/{mid}"} for mid in message_ids],
         "tags": [{"name": _mode_tag(spec)}],
@@ -219,7 +220,7 @@ def _operation(action: str, role: str, spec: TopicSpec, channel_id: str, message
     }
 
 
-def _message(name: str, version: int, model, carrier: TopicSpec, summary: str, *, input_form: bool) -> dict:  # noqa: ANN001
+def _message(name: str, version: int, model, carrier: TopicSpec, summary: str, *, input_form: bool) -> dict:
     is_event = issubclass(model, ev.Event)
     key_field = model.topic_key_field if is_event else None
     headers = {
@@ -246,8 +247,9 @@ def _message(name: str, version: int, model, carrier: TopicSpec, summary: str, *
     payload = input_filename(name, version) if input_form else consumer_filename(name, version)
     description = (
         f"`{name}` schema_version {version}. Payload: `schemas/{payload}`"
-        + (" (input form: what a producer outside Muster writes; fields with a fixed default may be left out, "
-           "event_type, schema_version, event_id and recorded_at may not)." if input_form else " (every field present).")
+        + (" (input form: what a partner system sends, through intake's API (docs/intake.md), which fills "
+           "event_id, recorded_at, schema_version and source and publishes the full form)." if input_form
+           else " (every field present).")
     )
     if superseded:
         description += (

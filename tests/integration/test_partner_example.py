@@ -39,10 +39,17 @@ async def _run_example(settings, stop_after: int, unique: str) -> list[dict]:
     assert node, "Node.js is missing: run deploy/scripts/ensure-tools.sh (make test does)"
     assert (EXAMPLE / "node_modules" / "kafkajs").is_dir(), "run deploy/scripts/ensure-tools.sh (npm ci of the example)"
     env = {
-        **os.environ, "MUSTER_BOOTSTRAP": settings.kafka_bootstrap, "MUSTER_TOPIC_PREFIX": settings.topic_prefix,
-        "AGENCY": "fire", "MODE": "live", "GROUP_ID": f"fire-responder-{unique}", "STOP_AFTER": str(stop_after),
+        **os.environ, "MUSTER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "MUSTER_TOPIC_PREFIX": settings.topic_prefix,
+        "MUSTER_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "AGENCY": "fire", "MODE": "live", "GROUP_ID": f"{settings.topic_prefix}partner-fire.responder-{unique}", "STOP_AFTER": str(stop_after),
         "CONTRACT_DIR": str(REPO_ROOT),
     }
+    if settings.kafka_sasl_mechanism:  # a secured broker: the same credentials the fixtures use
+        username, password = settings.kafka_credentials()
+        env |= {"MUSTER_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+                "MUSTER_KAFKA_SASL_USERNAME": username or "", "MUSTER_KAFKA_SASL_PASSWORD": password or ""}
+    if settings.kafka_ssl_cafile:
+        env["MUSTER_KAFKA_SSL_CAFILE"] = str(settings.kafka_ssl_cafile)
     process = await asyncio.create_subprocess_exec(
         node, "consumer.js", cwd=EXAMPLE, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
