@@ -194,6 +194,10 @@ class TopicCatalog:
         """The internal topics of one processor."""
         return [t for t in self.spec.topics if t.app == app]
 
+    def carries(self) -> dict[str, frozenset[str]]:
+        """Each (prefixed) topic name with the event types topics.yaml says it carries."""
+        return {self.prefix + t.name: frozenset(t.event_types) for t in self.spec.topics}
+
     def escalation_topic(self, agency: str | None, *, exercise: bool) -> str:
         """The escalation topic for an agency (None: the all-agencies topic), live or exercise."""
         mode = "exercise" if exercise else "live"
