@@ -29,7 +29,7 @@ class TensionTables:
         raw = self.clocks.get(_key(mode, str(partition)))
         return ClockState.loads(raw) if raw is not None else ClockState()
 
-    def ward_states(self, codes, mode: str = LIVE) -> dict[str, WardState]:
+    def ward_states(self, codes, mode: str = LIVE) -> dict[str, WardState]:  # any iterable of codes
         out = {}
         for code in codes:
             key = _key(mode, code)
