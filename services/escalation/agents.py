@@ -312,8 +312,8 @@ class Escalation:
         exercise = e.mode is not Mode.LIVE
         topics = [self.catalog.escalation_topic(None, exercise=exercise)]
         topics += [self.catalog.escalation_topic(a.value, exercise=exercise) for a in e.agencies]
-        enc = codec.encode(e)
-        await asyncio.gather(*(self._send(t, enc.key, enc.value, headers=enc.headers) for t in topics))
+        for enc in codec.editions(e):  # one record; two while an older schema version is still produced
+            await asyncio.gather(*(self._send(t, enc.key, enc.value, headers=enc.headers) for t in topics))
         if isinstance(e, EscalationRaised):
             for agency in e.agencies:
                 metrics.ESCALATIONS.labels(level=str(e.level), agency=agency.value).inc()
