@@ -167,6 +167,17 @@
     patch("tension-body", data.tension);
   }
 
+  async function refreshCasework() {
+    const { status, data } = await getJSON("/board/fragments/casework");
+    if (status === 428) {
+      patch("cases-body", '<p class="warn">Casework is OFFICIAL-SENSITIVE. State why you are reading it ' +
+        "(Reason for sensitive records, above; audited) to see the cases.</p>");
+      return;
+    }
+    if (status !== 200) { patch("cases-body", '<p class="warn">' + escapeText(data.detail || status) + "</p>"); return; }
+    patch("cases-body", data.cases);
+  }
+
   async function refreshIncident() {
     const id = $("incident-body").dataset.incidentId;
     const { status, data } = await getJSON("/board/fragments/incidents/" + id);
@@ -186,7 +197,7 @@
     setBanner(data.banner);
   }
 
-  const REFRESH = { board: refreshBoard, analysis: refreshAnalysis, incident: refreshIncident };
+  const REFRESH = { board: refreshBoard, analysis: refreshAnalysis, casework: refreshCasework, incident: refreshIncident };
 
   async function refresh() {
     refreshTimer = null;

@@ -25,7 +25,8 @@ _SLOT = re.compile(r"\{\{(\w+)\}\}")
 LEVELS = {3: ("\u25b2", "Level 3", "major incident"), 2: ("\u25c6", "Level 2", "partnership tactical"),
           1: ("\u25cf", "Level 1", "duty officer")}
 STRIP_ITEMS = 4  # escalations listed per level in the strip (the rest counted)
-VIEWS = (("board", "/board", "Board"), ("analysis", "/board/analysis", "Analysis"))
+VIEWS = (("board", "/board", "Board"), ("analysis", "/board/analysis", "Analysis"),
+         ("casework", "/board/casework", "Casework"))
 
 
 @lru_cache(maxsize=16)

@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse, Response
 import orjson
 
 from services.query.access import Reader
-from services.query.board import analysis_page, incident_page, model, render
+from services.query import casework
+from services.query.board import analysis_page, casework_page, incident_page, model, render
 from services.query.board import service as board_service
 from services.query.routes import WARD_PATTERN, incident_filters, reader, service
 from services.query.service import QueryService
@@ -91,6 +92,17 @@ async def analysis_fragments(
     now = datetime.now(timezone.utc)
     data = await board_service.analysis(svc, who, by, Mode.LIVE.value, now)
     return _json(request, analysis_page.fragments(data, svc.wards, now))
+
+
+@router.get("/board/casework", response_class=HTMLResponse)
+async def casework_view(request: Request):
+    return _page(request, "casework", "Casework", casework_page.MAIN)
+
+
+@router.get("/board/fragments/casework")
+async def casework_fragments(request: Request, who: Reader = Depends(reader), svc: QueryService = Depends(service)):
+    cases = await casework.list_cases(svc, who, kind=None, status=None, mode=Mode.LIVE.value, near=True, limit=200)
+    return _json(request, {"cases": casework_page.cases_table(cases["items"], datetime.now(timezone.utc))})
 
 
 @router.get("/board/incidents/{incident_id}", response_class=HTMLResponse)
