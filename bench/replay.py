@@ -11,12 +11,12 @@ from services.shared.kafka import make_admin, make_consumer
 from services.shared.settings import Settings
 
 
-async def partitions_of(admin, topic: str) -> list[TopicPartition]:  # noqa: ANN001 - an AIOKafkaAdminClient
+async def partitions_of(admin, topic: str) -> list[TopicPartition]:
     described = await admin.describe_topics([topic])
     return [TopicPartition(topic, p["partition"]) for d in described for p in d["partitions"]]
 
 
-async def committed_all(admin, settings: Settings, group: str, topics: list[str]) -> bool:  # noqa: ANN001
+async def committed_all(admin, settings: Settings, group: str, topics: list[str]) -> bool:
     tps = [tp for t in topics for tp in await partitions_of(admin, t)]
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
