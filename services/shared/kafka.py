@@ -220,19 +220,29 @@ def _raise_for_errors(response, what: str) -> None:
             raise RuntimeError(f"{what} {name}: error {code} {message}")
 
 
-async def read_topic(settings: Settings, topic: str):
+async def topic_partitions(settings: Settings, topic: str) -> list:
+    """The partitions of `topic` as the cluster has them now (TopicPartitions, in order)."""
+    from aiokafka import TopicPartition
+
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(TopicPartition(topic, p["partition"]) for d in described for p in d["partitions"])
+
+
+async def read_topic(settings: Settings, topic: str):  # noqa: ANN201 - an async iterator of ConsumerRecords
     """Every record of `topic` from its start up to its end as this call begins, partition by
     partition in offset order (no consumer group, nothing committed): for the tools that
     rebuild a picture from the log (the casework bundle, a debrief, a replay)."""
-    from aiokafka import TopicPartition
-
+    partitions = await topic_partitions(settings, topic)
+    if not partitions:
+        return
     consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster's metadata
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            return
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
