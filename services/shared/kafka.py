@@ -233,7 +233,7 @@ async def topic_partitions(settings: Settings, topic: str) -> list:
     return sorted(TopicPartition(topic, p["partition"]) for d in described for p in d["partitions"])
 
 
-async def read_topic(settings: Settings, topic: str):  # noqa: ANN201 - an async iterator of ConsumerRecords
+async def read_topic(settings: Settings, topic: str):
     """Every record of `topic` from its start up to its end as this call begins, partition by
     partition in offset order (no consumer group, nothing committed): for the tools that
     rebuild a picture from the log (the casework bundle, a debrief, a replay)."""
