@@ -122,7 +122,7 @@ def observe(window: Window, c: Candidate, rules: RuleSet) -> tuple[Window, list[
     newest = max([c.at, *(x.at for x in window.candidates)])
     kept = tuple(x for x in window.candidates if newest - x.at <= timedelta(minutes=2 * horizon))
     by_id = {x.incident_id: x for x in kept}
-    leads = [by_id.get(x.lead, x) if x.lead else x for x in kept if _near(rule, x, c)]
+    leads = [by_id.get(x.lead, x) if x.lead else x for x in kept if x.category in rule.categories and _near(rule, x, c)]
     leads = [x for x in leads if x.lead is None]
     if not leads:
         return Window(candidates=(*kept, c)), [_verdict(c)]
