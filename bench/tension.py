@@ -97,17 +97,17 @@ async def replay(base: Settings, name: str, encoded: list) -> float:
         raw = await raw_consume_rate(settings, catalog.name("incidents"), len(encoded))
         print(f"  ceiling: raw aiokafka consume {raw:,.0f} events/s (no decoding)")
 
-        wiring = build(settings)
+        tension = build(settings)
         group = app_id_for(settings)
         inputs = [(rekey_group_for(group), [catalog.name("incidents")]), (group, [f"{group}-by-ward"])]
         t0, cpu0 = time.perf_counter(), time.process_time()
-        await wiring.app.start()
+        await tension.app.start()
         try:
             while not all([await committed_all(admin, settings, g, topics) for g, topics in inputs]):
                 await asyncio.sleep(0.5)
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         finally:
-            await wiring.app.stop()
+            await tension.app.stop()
         alerts = await partitions_of(admin, catalog.name("tension.alerts"))
         consumer = make_consumer(settings, group_id=None)
         await consumer.start()

@@ -202,23 +202,25 @@ def _info(alert: etree._Element, s: IncidentState, m: Message, detail: Detail, c
 
 def _where(s: IncidentState) -> str:
     loc = s.location
-    if loc is None:
-        return "unknown location"
-    return ward_name(loc.ward_code) if loc.ward_code else f"outside the borough ({loc.outside_borough})"
+    if s.outside_borough:
+        return f"{s.outside_borough} (outside the borough)"
+    return ward_name(loc.ward_code) if loc else "unknown location"
 
 
 def _area(info: etree._Element, s: IncidentState, detail: Detail) -> None:
+    """The ward (and the borough) the incident is dealt in; a circle only for a full-detail recipient."""
     loc = s.location
     block = _el(info, "area")
-    _el(block, "areaDesc", area(loc) if loc and loc.ward_code is None else
-        (f"{ward_name(loc.ward_code)} ward, London Borough of Tower Hamlets" if loc else "location not yet known"))
+    desc = f"{ward_name(loc.ward_code)} ward, London Borough of Tower Hamlets" if loc else "location not yet known"
+    if s.outside_borough:
+        desc = f"Scene outside the borough ({s.outside_borough}); dealt with in {desc}"
+    _el(block, "areaDesc", desc[:200])
     if loc and detail is Detail.FULL and loc.lat is not None and loc.lon is not None:
         _el(block, "circle", f"{loc.lat:.5f},{loc.lon:.5f} {LOCATION_RADIUS_KM}")
-    if loc is None or loc.ward_code is not None:
-        geocode = _el(block, "geocode")
-        _el(geocode, "valueName", BOROUGH_GEOCODE)
-        _el(geocode, "value", BOROUGH_CODE)
-    if loc is not None and loc.ward_code is not None:
+    geocode = _el(block, "geocode")
+    _el(geocode, "valueName", BOROUGH_GEOCODE)
+    _el(geocode, "value", BOROUGH_CODE)
+    if loc is not None:
         geocode = _el(block, "geocode")
         _el(geocode, "valueName", WARD_GEOCODE)
         _el(geocode, "value", loc.ward_code)

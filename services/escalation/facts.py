@@ -60,6 +60,7 @@ class IncidentReported(_Floored):
     agencies_required: tuple[ev.Agency, ...] = ()
     access: ev.Access | None = None
     presented_at: ev.Location | None = None
+    outside_borough: ev.ShortText | None = None
     exercise: ev.ExerciseName | None = None
 
     _exercise = model_validator(mode="after")(ev.exercise_named)
@@ -73,6 +74,8 @@ class IncidentUpdated(_Floored):
     hazards: tuple[ev.Hazard, ...] | None = None
     agencies_required: tuple[ev.Agency, ...] | None = None
     access: ev.Access | None = None
+    presented_at: ev.Location | None = None
+    outside_borough: ev.ShortText | None = None
 
 
 class IncidentAcknowledged(_Fact):

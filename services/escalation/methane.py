@@ -22,15 +22,13 @@ WARD_ONLY_ACCESS = "given to the responding agencies"
 
 def ward_name(code: str | None) -> str:
     ward = wards().get(code) if code else None
-    return ward.name if ward else (code or "outside the borough")
+    return ward.name if ward else (code or "unknown ward")
 
 
 def area(loc: Location | None) -> str:
-    """The ward (or the place outside the borough): what every recipient may know."""
+    """The ward: what every recipient may know."""
     if loc is None:
         return "location not yet known"
-    if loc.ward_code is None:
-        return f"outside the borough: {loc.outside_borough}"
     return f"{ward_name(loc.ward_code)} ward ({loc.ward_code})"
 
 
@@ -46,12 +44,16 @@ def _place(loc: Location) -> list[str]:
 
 
 def exact_location(s: IncidentState, detail: Detail = Detail.FULL) -> str:
+    """E: the scene as reported; a scene outside the borough says so (the borough's place is then where
+    it deals with it); where a casualty presented is said apart, never taken for the scene."""
     loc = s.location
-    if loc is None or detail is Detail.WARD:
-        return area(loc)[:200]
-    text = ", ".join(_place(loc))
+    full = loc is not None and detail is Detail.FULL
+    text = ", ".join(_place(loc)) if full else area(loc)
+    if s.outside_borough:
+        text = f"scene outside the borough ({s.outside_borough}); in the borough: {text}"
     if s.presented_at is not None:
-        text += "; casualty presented at " + ", ".join(_place(s.presented_at))
+        where = ", ".join(_place(s.presented_at)) if full else area(s.presented_at)
+        text += f"; casualty presented at {where}"
     return text[:200]
 
 

@@ -73,6 +73,7 @@ class IncidentState(BaseModel):
     agencies_dispatched: tuple[ev.Agency, ...] = ()
     access: ev.Access | None = None
     presented_at: ev.Location | None = None
+    outside_borough: str | None = None  # the scene is outside the borough (location: where the borough deals with it)
     declarations: tuple[ev.Declaration, ...] = ()
     awaiting_correlation: bool = False  # a report correlation covers: no escalation before its verdict
     related: tuple[ev.Related, ...] = ()  # reports correlated into this lead, with provenance
@@ -80,6 +81,7 @@ class IncidentState(BaseModel):
     chain: tuple[Sent, ...] = ()  # every alert and update sent, in order
     methane_digest: str | None = None  # of the M/ETHANE last sent: a material change sends an update
     ignored: int = 0  # facts whose mode differs from the incident's: never applied
+    closed_at: datetime | None = None  # when (worker's clock) it was finished: compacted, released later (retention.py)
 
     @property
     def max_level(self) -> int:
@@ -148,11 +150,13 @@ def _changes(s: IncidentState, fact) -> dict:  # noqa: ANN001 - a full event or 
                 "casualties": fact.casualties, "hazards": fact.hazards, "agencies_required": fact.agencies_required,
                 "source_kind": fact.source.kind, "reported_at": fact.occurred_at, "exercise": fact.exercise,
                 "source_agency": fact.source.agency, "access": fact.access, "presented_at": fact.presented_at,
+                "outside_borough": fact.outside_borough,
             }
         case "IncidentUpdated":
             return {
                 f: getattr(fact, f)
-                for f in ("category", "severity", "location", "casualties", "hazards", "agencies_required", "access")
+                for f in ("category", "severity", "location", "casualties", "hazards", "agencies_required", "access",
+                          "presented_at", "outside_borough")
                 if getattr(fact, f) is not None
             }
         case "IncidentAcknowledged":

@@ -248,10 +248,7 @@ class Source(Frozen):
 
 
 class Location(Frozen):
-    ward_code: WardCode | None = Field(
-        None, description="ONS ward code from the borough's ward list; required unless outside_borough is given.")
-    outside_borough: ShortText | None = Field(
-        None, description="Where, when it is outside the borough (e.g. 'London Borough of Hackney'); then no ward_code.")
+    ward_code: WardCode = Field(description="ONS ward code from the borough's ward list.")
     lat: float | None = Field(None, ge=LAT_BOUNDS[0], le=LAT_BOUNDS[1])
     lon: float | None = Field(None, ge=LON_BOUNDS[0], le=LON_BOUNDS[1])
     address: ShortText | None = None
@@ -259,8 +256,8 @@ class Location(Frozen):
 
     @field_validator("ward_code")
     @classmethod
-    def _known_ward(cls, value: str | None) -> str | None:
-        if value is not None and value not in wards():
+    def _known_ward(cls, value: str) -> str:
+        if value not in wards():
             raise ValueError(f"unknown ward code {value!r}: not in the borough's ward list")
         return value
 
@@ -268,10 +265,6 @@ class Location(Frozen):
     def _lat_lon_together(self) -> "Location":
         if (self.lat is None) != (self.lon is None):
             raise ValueError("lat and lon must be given together")
-        if self.ward_code is None and self.outside_borough is None:
-            raise ValueError("ward_code: required (or outside_borough, for a place outside the borough)")
-        if self.ward_code is not None and self.outside_borough is not None:
-            raise ValueError("outside_borough: a place outside the borough has no ward_code of the borough")
         return self
 
 
@@ -359,7 +352,11 @@ class IncidentReported(IncidentEvent):
     people: tuple[Person, ...] = Field((), max_length=20, description="Restricted.")
     access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point, once known.")
     presented_at: Location | None = Field(
-        None, description="Where a casualty presented (e.g. a hospital), when that is not where it happened.")
+        None, description="Where a casualty presented (e.g. a hospital) when that is not where it happened: "
+                          "`location` stays the scene as reported, never forced to the hospital's ward.")
+    outside_borough: ShortText | None = Field(
+        None, description="The scene is outside the borough (e.g. 'London Borough of Hackney'); `location` is then "
+                          "where the borough deals with it (e.g. where the casualty presented).")
     exercise: ExerciseName | None = Field(None, description="The exercise's name or id; required when mode is exercise.")
 
     _floor = model_validator(mode="before")(classmethod(lambda cls, data: _raise_to_category_floor(data)))
@@ -380,12 +377,15 @@ class IncidentUpdated(IncidentEvent):
     police_grading: PoliceGrading | None = None
     people: tuple[Person, ...] | None = Field(None, max_length=20, description="Restricted.")
     access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point as now known.")
+    presented_at: Location | None = Field(None, description="Where a casualty presented, as now known.")
+    outside_borough: ShortText | None = Field(None, description="The scene is outside the borough, as now known.")
 
     @model_validator(mode="after")
     def _something_changes(self) -> "IncidentUpdated":
         changed = [
             f for f in ("category", "severity", "location", "description", "casualties", "hazards",
-                        "agencies_required", "police_grading", "people", "access")
+                        "agencies_required", "police_grading", "people", "access", "presented_at",
+                        "outside_borough")
             if getattr(self, f) is not None
         ]
         if not changed:
@@ -499,7 +499,7 @@ class EscalationRaised(IncidentEvent):
     reason: ShortText
     category: Category
     severity: Severity
-    ward_code: WardCode | None = Field(None, description="None only for a place outside the borough.")
+    ward_code: WardCode
     related_incident_ids: tuple[uuid.UUID, ...] = ()
     methane: Methane
     cap_xml: str | None = Field(None, max_length=200_000, description="CAP 1.2 rendering of this alert.")
@@ -520,7 +520,7 @@ class EscalationUpdated(IncidentEvent):
     rule_set_version: ShortText
     category: Category
     severity: Severity
-    ward_code: WardCode | None = None
+    ward_code: WardCode
     related_incident_ids: tuple[uuid.UUID, ...] = ()
     related: tuple[Related, ...] = ()
     methane: Methane

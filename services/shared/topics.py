@@ -93,6 +93,13 @@ class TopicCatalog:
     def name(self, topic_id: str) -> str:
         return self.prefix + self.spec_of(topic_id).name
 
+    def id_of(self, name: str) -> str:
+        """The id of the topic with this (prefixed) name; the name itself for a topic not declared."""
+        for t in self.spec.topics:
+            if self.prefix + t.name == name:
+                return t.id
+        return name
+
     def names(self) -> list[str]:
         return [self.prefix + t.name for t in self.spec.topics]
 

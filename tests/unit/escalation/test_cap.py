@@ -163,12 +163,12 @@ def test_an_incident_without_coordinates_has_a_ward_area_without_a_circle():
     assert POPLAR in all_of(doc, "c:info/c:area/c:geocode/c:value")
 
 
-def test_a_place_outside_the_borough_is_rendered_without_a_borough_ward():
-    outside = ev.Location(outside_borough="London Borough of Hackney")
-    (raised,), _, _ = escalate(state(reported(category="fire", severity=5, location=outside)))
+def test_a_scene_outside_the_borough_says_so_in_the_area():
+    (raised,), _, _ = escalate(state(reported(category="fire", severity=5, location=ev.Location(ward_code=POPLAR),
+                                              outside_borough="London Borough of Hackney")))
     doc = assert_valid_cap(raised.cap_xml)
-    assert raised.ward_code is None and doc.find("c:info/c:area/c:geocode", namespaces=NS) is None
-    assert "Hackney" in get(doc, "c:info/c:area/c:areaDesc")
+    assert get(doc, "c:info/c:area/c:areaDesc").startswith("Scene outside the borough (London Borough of Hackney)")
+    assert "Hackney" in get(doc, "c:info/c:headline")
 
 
 def test_a_lead_lists_its_related_reports_in_incidents():

@@ -59,13 +59,20 @@ def test_ward_only_detail_names_the_ward_and_nothing_finer():
     assert "Cotall" not in m.model_dump_json() and "Chrisp" not in m.model_dump_json()
 
 
-def test_a_place_outside_the_borough_and_a_hospital_presentation_are_kept_apart():
-    outside = ev.Location(outside_borough="London Borough of Hackney", lat=51.545, lon=-0.055)
+def test_a_scene_outside_the_borough_and_a_hospital_presentation_are_kept_apart():
     hospital = ev.Location(ward_code="E05009336", lat=51.5185, lon=-0.0590, address="Hospital emergency department")
-    incident = reported(category="knife_crime", severity=4, location=outside, presented_at=hospital)
+    incident = reported(category="knife_crime", severity=4, location=hospital, presented_at=hospital,
+                        outside_borough="London Borough of Hackney")
     m = methane(state(incident), 2, ())
-    assert m.exact_location.startswith("outside the borough: London Borough of Hackney")
+    assert m.exact_location.startswith("scene outside the borough (London Borough of Hackney)")
     assert "casualty presented at Whitechapel ward" in m.exact_location
+
+
+def test_a_victim_presenting_at_hospital_keeps_the_scene_reported_in_another_ward():
+    hospital = ev.Location(ward_code="E05009336", lat=51.5185, lon=-0.0590, address="Hospital emergency department")
+    scene = ev.Location(ward_code=POPLAR)
+    m = methane(state(reported(category="knife_crime", severity=4, location=scene, presented_at=hospital)), 2, ())
+    assert m.exact_location.startswith(f"Poplar ward ({POPLAR}); casualty presented at Whitechapel ward")
 
 
 def test_no_hazards_reported_is_said_explicitly():
