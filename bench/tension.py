@@ -30,14 +30,14 @@ from aiokafka import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.shared.codec import encode  # noqa: E402
-from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer  # noqa: E402
-from services.shared.settings import Settings  # noqa: E402
-from services.shared.topics import TopicCatalog  # noqa: E402
-from services.shared.logging import configure_logging  # noqa: E402
-from services.simulator.generator import FeedConfig, generate  # noqa: E402
-from services.tension.app import app_id_for, build, rekey_group_for  # noqa: E402
-from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order  # noqa: E402
+from services.shared.codec import encode
+from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog
+from services.shared.logging import configure_logging
+from services.simulator.generator import FeedConfig, generate
+from services.tension.app import app_id_for, build, rekey_group_for
+from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order
 
 
 async def partitions_of(admin, topic: str) -> list[TopicPartition]:

@@ -127,6 +127,11 @@ class Supervisor:
 
         changes = asyncio.run(topics())
         self.say(f"topics: {len(changes)} changes applied" if changes else "topics: up to date")
+        from services.shared.kafka_security import apply_acls
+
+        acls = apply_acls(self.settings, TopicCatalog.from_settings(self.settings))
+        self.say(acls[0] if acls and acls[0].startswith("acls: skipped") else
+                 f"acls: {len(acls)} changes applied" if acls else "acls: up to date")
 
     def migrate(self) -> None:
         if not _has_command("db", "migrate"):

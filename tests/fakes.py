@@ -32,8 +32,8 @@ class RecordingSink:
         done.set_result(None)
         return done
 
-    async def dead_letter(self, record: Any, error: BaseException | str, input: str) -> None:  # noqa: A002
-        self.dead.append((record, error, input))
+    async def dead_letter(self, record: Any, error: BaseException | str, input_name: str) -> None:
+        self.dead.append((record, error, input_name))
 
 
 @dataclass

@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import faust
-from aiokafka.admin import NewTopic
 from pydantic import ValidationError
 
 from services.escalation import batch
@@ -37,9 +36,8 @@ from services.escalation.retention import release_at, releasable
 from services.escalation.state import IncidentState, apply_notice, fold
 from services.shared import codec
 from services.shared.events import EscalationRaised, EscalationStoodDown, IncidentReported, utcnow
-from services.shared.kafka import make_admin
 from services.shared.logging import get_logger
-from services.shared.processor import sink_for
+from services.shared.processor import ensure_app_topics, sink_for
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 
@@ -47,7 +45,6 @@ log = get_logger("muster.escalation")
 SERVICE = "escalation"
 RETRIES = (0.5, 1.0, 2.0)
 POISON = (codec.PoisonRecord, ValidationError, ValueError)
-INTERNAL_RETENTION_MS = str(7 * 24 * 3600 * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +77,10 @@ class Escalation:
     def __post_init__(self) -> None:
         self.partitions = self.catalog.spec_of("incidents").partitions
         self.incidents_name = self.catalog.name("incidents")
-        self.control_name = f"{self.app.conf.id}-control"
-        self.packed_name = f"{self.app.conf.id}-packed"
+        self.control_name = self.catalog.name("escalation.control")
+        self.packed_name = self.catalog.name("escalation.packed")
         self.pack_group = f"{self.app.conf.id}-pack"
-        self.candidates_name = f"{self.app.conf.id}-corroboration-candidates"
+        self.candidates_name = self.catalog.name("escalation.candidates")
         self.deadletter_name = self.catalog.name("deadletter")
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.inputs = self.app.topic(self.packed_name, self.control_name, **raw)
@@ -99,22 +96,11 @@ class Escalation:
         return [self.packed_name, self.control_name, self.candidates_name]
 
     async def prepare(self) -> None:
-        """The packed, control and corroboration topics, co-partitioned with the incidents topic,
-        with a committed start for the faust group on each partition (offsets.py says why)."""
-        admin = make_admin(self.settings)
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            missing = [name for name in self.internal_topics() if name not in existing]
-            if missing:
-                await admin.create_topics([
-                    NewTopic(name, self.partitions, self.catalog.profile.replication_factor,
-                             topic_configs={"retention.ms": INTERNAL_RETENTION_MS, **self.catalog.profile.configs})
-                    for name in missing
-                ])
-        finally:
-            await admin.close()
-        await ensure_starts(self.settings, self.app.conf.id, self.internal_topics(), self.partitions, missing)
+        """The internal topics of topics.yaml (the packed, control and corroboration topics are
+        co-partitioned with the incidents topic), with a committed start for the faust group on
+        each partition its agents read (offsets.py says why)."""
+        await ensure_app_topics(self.settings, self.catalog, SERVICE)
+        await ensure_starts(self.settings, self.app.conf.id, self.internal_topics(), self.partitions)
 
     def describe(self) -> dict[str, Any]:
         return {"rule_set_version": self.rules.version}
@@ -127,22 +113,22 @@ class Escalation:
 
     # --- agents -------------------------------------------------------------------------
 
-    async def incident_agent(self, stream) -> None:  # noqa: ANN001
+    async def incident_agent(self, stream) -> None:
         async for event in stream.events():
             msg = event.message
             if msg.key == MARKER_KEY:
                 continue
             if msg.topic == self.packed_name:
-                await self._guarded(msg, self.on_pack, "packed")
+                await self._guarded(msg, self.on_pack, "escalation.packed")
             else:
-                await self._guarded(msg, self.on_notice, "control")
+                await self._guarded(msg, self.on_notice, "escalation.control")
 
-    async def candidate_agent(self, stream) -> None:  # noqa: ANN001
+    async def candidate_agent(self, stream) -> None:
         async for event in stream.events():
             if event.message.key != MARKER_KEY:
-                await self._guarded(event.message, self.on_candidate, "candidates")
+                await self._guarded(event.message, self.on_candidate, "escalation.candidates")
 
-    async def _guarded(self, msg, handler, input_name: str) -> None:  # noqa: ANN001
+    async def _guarded(self, msg, handler, input_name: str) -> None:
         """One record: poison goes to the dead-letter topic; nothing stops the partition."""
         for attempt, backoff in enumerate((*RETRIES, None)):
             try:
@@ -162,7 +148,7 @@ class Escalation:
     async def dead_letter(self, msg: Any, exc: BaseException, input_name: str) -> None:
         await self.sink.dead_letter(msg, exc, input_name)
 
-    async def on_pack(self, msg) -> None:  # noqa: ANN001
+    async def on_pack(self, msg) -> None:
         """The facts of one pack: decoded one by one (poison dead-lettered), processed as a batch."""
         partition = msg.partition
         inputs: list[batch.Input] = []
@@ -188,7 +174,7 @@ class Escalation:
                     await self.dead_letter(rows[item.offset], exc, "incidents")
         metrics.EVENTS.labels(input="incidents").inc(len(rows))
 
-    async def on_notice(self, msg) -> None:  # noqa: ANN001
+    async def on_notice(self, msg) -> None:
         notice = corr.Notice.model_validate_json(msg.value)
         metrics.EVENTS.labels(input="control").inc()
         if notice.kind == "release":
@@ -253,7 +239,7 @@ class Escalation:
         metrics.RELEASED.inc()
         metrics.STATES.set(len(self.table.data))
 
-    async def on_candidate(self, msg) -> None:  # noqa: ANN001
+    async def on_candidate(self, msg) -> None:
         candidate = corr.Candidate.model_validate_json(msg.value)
         raw = self.windows.get(msg.key)
         window = corr.Window.model_validate_json(raw) if raw is not None else corr.Window()
@@ -320,7 +306,7 @@ class Escalation:
 
     # --- sending ------------------------------------------------------------------------
 
-    async def _send(self, topic: str, key: bytes, value: bytes, partition: int | None = None, headers=None):  # noqa: ANN001
+    async def _send(self, topic: str, key: bytes, value: bytes, partition: int | None = None, headers=None):
         return await (await self.sink.send(topic, key, value, partition=partition, headers=headers))
 
     async def _publish(self, d: Delivery) -> None:

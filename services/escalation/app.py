@@ -37,5 +37,6 @@ def build(settings: Settings, rules: RuleSet | None = None) -> Escalation:
 
 
 def run(settings: Settings) -> None:
+    settings = settings.as_principal("escalation")  # its own Kafka principal (topics.yaml), never the admin
     processor.run(settings, "escalation", lambda: build(settings), metrics_port=settings.escalation_metrics_port,
                   config_errors=(RulesFileError,))

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 
 from lxml import etree
 
-from services.escalation.methane import area, ward_name
+from services.escalation.methane import ward_name
 from services.escalation.state import IncidentState
 from services.shared.events import Agency, Category, Classification, Detail, Hazard, Methane, Mode
 

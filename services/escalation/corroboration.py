@@ -72,7 +72,7 @@ class Notice(BaseModel):
     at: datetime | None = None
 
 
-def wanted(fact, rules: RuleSet) -> bool:  # noqa: ANN001 - a report or its narrow view (facts.py)
+def wanted(fact, rules: RuleSet) -> bool:
     """A report a correlation rule covers, with coordinates: it waits for a verdict."""
     loc = fact.location
     return rules.correlation_for(fact.category) is not None and loc.lat is not None and loc.lon is not None

@@ -142,7 +142,7 @@ def fold(
     return s.model_copy(update={**common, **_changes(s, fact)})
 
 
-def _changes(s: IncidentState, fact) -> dict:  # noqa: ANN001 - a full event or its narrow view (facts.py)
+def _changes(s: IncidentState, fact) -> dict:  # a full event or its narrow view (facts.py)
     match fact.event_type:
         case "IncidentReported":
             return {
@@ -220,7 +220,7 @@ def linked(s: IncidentState, lead: uuid.UUID, relation: ev.Related | None = None
                                 "duplicate": relation or ev.Related(incident_id=lead, rule_id=OPERATOR_LINK)})
 
 
-def apply_notice(s: IncidentState | None, notice) -> IncidentState | None:  # noqa: ANN001 - corroboration.Notice
+def apply_notice(s: IncidentState | None, notice) -> IncidentState | None:
     """A control notice: a deadline tick, a correlation verdict, reports joining a lead, corroboration."""
     if notice.kind == "deadline":
         return s

@@ -67,16 +67,16 @@ class DeadLetterSink:
     def __init__(self, sender: Sender, topic: str, *, service: str, counter: Counter) -> None:
         self.sender, self.topic, self.service, self.counter = sender, topic, service, counter
 
-    async def send(self, record: Record, error: BaseException | str, input: str) -> DeadLetter:  # noqa: A002
-        """`input`: the topic id (or the service's name for an internal input) the record came from."""
+    async def send(self, record: Record, error: BaseException | str, input_name: str) -> DeadLetter:
+        """`input_name`: the topic id (or the service's name for an internal input) the record came from."""
         letter = DeadLetter.of(
             service=self.service, topic=record.topic, partition=record.partition, offset=record.offset,
             error=error, key=record.key, value=record.value, headers=_headers(record.headers),
         )
         encoded = encode(letter)
         await self.sender.send_and_wait(self.topic, encoded.value, key=encoded.key, headers=encoded.headers)
-        self.counter.labels(input, letter.error_class).inc()
-        log.warning("dead_letter.sent", service=self.service, input=input, topic=record.topic,
+        self.counter.labels(input_name, letter.error_class).inc()
+        log.warning("dead_letter.sent", service=self.service, input=input_name, topic=record.topic,
                     partition=record.partition, offset=record.offset, error_class=letter.error_class,
                     reason=letter.error[:300])
         return letter

@@ -29,12 +29,14 @@ import faust
 from prometheus_client import Gauge
 
 from services.shared.deadletter import DeadLetterSink, FaustSender, Record
+from services.shared.kafka import apply_topics, make_admin, topic_drift
 from services.shared.lag import LagMonitor
 from services.shared.logging import configure_logging, get_logger
 from services.shared.metrics import serve_metrics
 from services.shared.runtime import tune_gc
 from services.shared.settings import Settings
 from services.shared.startup import StartupError
+from services.shared.topics import TopicCatalog
 
 # Decoding allocates many short-lived objects next to a large, long-lived heap of state:
 # collecting the young generation every 50,000 allocations (not 700) and the old one rarely
@@ -51,7 +53,7 @@ def credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredenti
     options = settings.kafka_client_options()
     if settings.kafka_sasl_mechanism:
         return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
+            username=options.get("sasl_plain_username"),  # MUSTER_KAFKA_SASL_USERNAME, else its principal's
             password=options.get("sasl_plain_password"),
             mechanism=settings.kafka_sasl_mechanism,
             ssl_context=options.get("ssl_context"),
@@ -90,6 +92,19 @@ def make_app(settings: Settings, service: str, *, partitions: int, replication: 
     )
 
 
+async def ensure_app_topics(settings: Settings, catalog: TopicCatalog, service: str) -> list[str]:
+    """Create the processor's internal topics that are missing, as topics.yaml declares them,
+    before faust would create them its own way; returns what changed. Raising partitions or
+    configs of existing ones is `muster topics apply`'s (the admin's), never a worker's."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        missing = (await topic_drift(admin, catalog, [t.id for t in catalog.of_app(service)])).missing
+        return await apply_topics(admin, catalog, [catalog.id_of(name) for name in missing]) if missing else []
+    finally:
+        await admin.close()
+
+
 class FaustSink:
     """services.shared.stage.Sink over a faust app's producer and a service's dead letters."""
 
@@ -100,9 +115,9 @@ class FaustSink:
                    headers: Any = None) -> asyncio.Future:
         return await self.app.producer.send(topic, key, value, partition, None, headers)
 
-    async def dead_letter(self, record: Record, error: BaseException | str, input: str) -> None:  # noqa: A002
+    async def dead_letter(self, record: Record, error: BaseException | str, input_name: str) -> None:
         try:
-            await self.deadletters.send(record, error, input)
+            await self.deadletters.send(record, error, input_name)
         except Exception:  # noqa: BLE001 - the broker is gone; faust will stop the worker, not this agent
             get_logger("muster.deadletter").exception(
                 "dead_letter.failed", service=self.deadletters.service, topic=record.topic,

@@ -47,7 +47,7 @@ class Sink(Protocol):
                    headers: Any = None) -> asyncio.Future:
         """Hand a record to the producer; await the returned future for the broker's acknowledgement."""
 
-    async def dead_letter(self, record: Any, error: BaseException | str, input: str) -> None:  # noqa: A002
+    async def dead_letter(self, record: Any, error: BaseException | str, input_name: str) -> None:
         """A record nobody can read, to the dead-letter topic (never raises)."""
 
 

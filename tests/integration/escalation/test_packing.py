@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 UNPLACED = ev.Location(ward_code=BOW_EAST)
 
 
-def packed_topic(worker) -> str:  # noqa: ANN001
+def packed_topic(worker) -> str:
     return f"{worker.settings.topic_prefix}{worker.app_id}-packed"
 
 
