@@ -314,8 +314,8 @@ class Escalation:
         topic for an exercise or a test)."""
         e = d.event
         topic = self.catalog.escalation_topic(d.agency.value if d.agency else None, mode=e.mode.value)
-        enc = codec.encode(e)
-        await self._send(topic, enc.key, enc.value, headers=enc.headers)
+        for enc in codec.editions(e):  # one record; two while an older schema version is still produced
+            await self._send(topic, enc.key, enc.value, headers=enc.headers)
         if isinstance(e, EscalationRaised):
             if d.agency is not None:
                 metrics.ESCALATIONS.labels(level=str(e.level), agency=d.agency.value).inc()
