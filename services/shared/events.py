@@ -328,8 +328,16 @@ class Event(Frozen):
     occurred_at: AwareDatetime = Field(description="Event time: when it happened.")
     recorded_at: AwareDatetime = Field(default_factory=utcnow, description="When intake accepted it.")
     source: Source
-    classification: Classification = Classification.OFFICIAL
-    mode: Mode = Mode.LIVE
+    classification: Classification = Field(
+        Classification.OFFICIAL,
+        description="UK government security classification; never lowered, and at least OFFICIAL-SENSITIVE for "
+        "domestic abuse, safeguarding, radicalisation and exploitation.",
+    )
+    mode: Mode = Field(
+        Mode.LIVE,
+        description="live: a real incident; exercise: a planned exercise; test: a technical test. Exercise and "
+        "test incidents reach only exercise topics, never a live responder topic.",
+    )
 
     def key(self) -> str:
         return str(getattr(self, self.topic_key_field))
