@@ -28,8 +28,9 @@ from services.casework.state import CaseState
 from services.shared.codec import PoisonRecord, encode
 from services.shared.events import CaseworkCaseChanged, Event
 from services.shared.logging import get_logger
-from services.shared.processor import FaustSink, sink_for
+from services.shared.processor import FaustSink, ensure_app_topics, sink_for
 from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog
 
 SERVICE = "casework"
 log = get_logger("muster.casework")
@@ -56,6 +57,7 @@ class Casework:
     deadletter_topic: str
     table: Any  # services.shared.tables.PinnedTable: case key -> CaseState JSON
     partitions: int
+    catalog: TopicCatalog
     sink: FaustSink = field(init=False)
     _due: dict[str, int] = field(default_factory=dict)  # case key -> when its next clock warns
     _scanned_at: float = 0.0
@@ -64,7 +66,8 @@ class Casework:
         self.sink = sink_for(self.app, SERVICE, self.deadletter_topic, metrics.DEAD_LETTERS)
 
     async def prepare(self) -> None:
-        """faust creates the by-case topic and the changelog itself."""
+        """The internal topics of topics.yaml: the by-case topic and the table's changelog."""
+        await ensure_app_topics(self.settings, self.catalog, SERVICE)
 
     def describe(self) -> dict[str, Any]:
         return {"partitions": self.partitions}

@@ -22,8 +22,8 @@ def build(settings: Settings) -> Casework:
     """The faust app with its topics, table, agent, stage and clock; connects to nothing yet."""
     config = load_config(settings.casework_config_file)
     catalog = TopicCatalog.from_settings(settings)
-    replication = catalog.replication_factor(catalog.spec_of("casework.alerts"))
-    partitions = config.processing.partitions
+    replication = catalog.replication_factor(catalog.spec_of("casework.by_case"))
+    partitions = catalog.spec_of("casework.by_case").partitions  # and the table's (co-partitioned)
     app = processor.make_app(settings, "casework", partitions=partitions, replication=replication,
                              lag=metrics.CONSUMER_LAG)
     app_id = app.conf.id
@@ -38,9 +38,9 @@ def build(settings: Settings) -> Casework:
     casework = Casework(
         app=app, settings=settings, config=config, incidents_topic=catalog.name("incidents"),
         rekey_group=f"{app_id}-rekey",
-        by_case=raw_topic(f"{app_id}-by-case", internal=True, partitions=partitions, replicas=replication),
+        by_case=raw_topic(catalog.name("casework.by_case"), internal=True, partitions=partitions, replicas=replication),
         alerts=raw_topic(catalog.name("casework.alerts")), cases_topic=raw_topic(catalog.name("casework.cases")),
-        deadletter_topic=catalog.name("deadletter"), table=table, partitions=partitions,
+        deadletter_topic=catalog.name("deadletter"), table=table, partitions=partitions, catalog=catalog,
     )
     rekey = Rekey(casework.by_case.get_topic_name(), partitions, config)
     app.service(BatchStage(settings, casework.incidents_topic, casework.rekey_group, rekey, casework.sink,
@@ -51,5 +51,6 @@ def build(settings: Settings) -> Casework:
 
 
 def run(settings: Settings) -> None:
+    settings = settings.as_principal("casework")  # its own Kafka principal (topics.yaml), never the admin
     processor.run(settings, "casework", lambda: build(settings), metrics_port=settings.casework_metrics_port,
                   config_errors=(CaseworkConfigError,))

@@ -108,7 +108,6 @@ class Safeguarding(Strict):
 
 
 class Processing(Strict):
-    partitions: int = Field(3, ge=1, le=1000)
     batch_max: int = Field(2000, ge=1, le=100_000)
     batch_within_ms: int = Field(250, ge=1, le=60_000)
     tick: Seconds = 30

@@ -105,6 +105,7 @@ HANDLERS: dict[str, Handler] = {
     "NoteAdded": incident_fact,
     "MajorIncidentDeclared": incident_fact,
     "EscalationRaised": escalation,
+    "EscalationUpdated": incident_fact,
     "EscalationStoodDown": escalation,
     "TensionLevelChanged": tension_changed,
     **{cls.model_fields["event_type"].default: casework_fact for cls in ev.CASEWORK_FACTS},
