@@ -7,21 +7,15 @@ role may post them through intake.
 from __future__ import annotations
 
 from services.shared.auth import Principal, Role
-from services.shared.events import Agency, SourceKind
+from services.shared.events import INCIDENT_FACTS, Agency, SourceKind
 
-_EVERY_FACT = frozenset(
-    {
-        "IncidentReported",
-        "IncidentUpdated",
-        "IncidentAcknowledged",
-        "ResponderDispatched",
-        "ResponderArrived",
-        "IncidentStatusChanged",
-        "IncidentLinked",
-        "NoteAdded",
-        "MajorIncidentDeclared",
-    }
-)
+_EVERY_FACT = frozenset(cls.model_fields["event_type"].default for cls in INCIDENT_FACTS)
+# Casework (docs/casework.md): complaints, the ASB Case Review's responses, closure powers.
+_CLOSURE = frozenset({"ClosureNoticeIssued", "ClosureOrderApplied", "ClosureOrderMade", "ClosureOrderExtended",
+                      "WarrantExecuted"})
+_CASEWORK = frozenset({"ComplaintRecorded", "AsbCaseReviewResponded", "CasePassedToSafeguarding"}) | _CLOSURE
+# Facts whose `agency` is the agency acting: always the caller's.
+ACTING_AGENCY = frozenset({"ComplaintRecorded", "CasePassedToSafeguarding"}) | _CLOSURE
 
 # role -> the event types it may post. Keep docs/intake.md's roles table in step.
 MAY_POST: dict[Role, frozenset[str]] = {
@@ -29,7 +23,7 @@ MAY_POST: dict[Role, frozenset[str]] = {
     Role.ADMIN: _EVERY_FACT,
     Role.ENFORCEMENT_OFFICER: frozenset(
         {"IncidentReported", "IncidentUpdated", "IncidentAcknowledged", "ResponderArrived", "NoteAdded"}
-    ),
+    ) | _CASEWORK,
     Role.CCTV_OPERATOR: frozenset({"IncidentReported", "IncidentUpdated", "NoteAdded"}),
     Role.RESPONDER: frozenset(
         {
@@ -41,9 +35,17 @@ MAY_POST: dict[Role, frozenset[str]] = {
             "IncidentStatusChanged",
             "NoteAdded",
             "MajorIncidentDeclared",
+            "ComplaintRecorded",
+            "CasePassedToSafeguarding",
+            "ClosureNoticeIssued",
+            "ClosureOrderApplied",
+            "WarrantExecuted",
         }
     ),
-    Role.SAFEGUARDING: frozenset({"IncidentReported", "IncidentUpdated", "IncidentStatusChanged", "NoteAdded"}),
+    Role.SAFEGUARDING: frozenset(
+        {"IncidentReported", "IncidentUpdated", "IncidentStatusChanged", "NoteAdded", "ComplaintRecorded",
+         "CasePassedToSafeguarding"}
+    ),
     Role.ANALYST: frozenset(),
 }
 

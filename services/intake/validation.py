@@ -138,6 +138,10 @@ def _build(
         raise Rejection(403, "forbidden", (("source.agency", "differs from the agency of your token"),))
     elif isinstance(source, dict) and source.get("agency") is None:
         data["source"] = {**source, "agency": principal.agency}
+    if event_type in permissions.ACTING_AGENCY:  # the agency acting is the caller's, never another's
+        if data.get("agency") not in (None, principal.agency.value):
+            raise Rejection(403, "forbidden", (("agency", "differs from the agency of your token"),))
+        data["agency"] = principal.agency
     data["recorded_at"] = now
     try:
         return FACT_TYPES[event_type].model_validate(data)

@@ -34,7 +34,7 @@ KAFKA_BINDING = "0.5.0"
 CONTRACT_TITLE = "Muster event contract"
 
 # Who a partner is: the role names of topics.yaml that are agencies outside Muster's services.
-MUSTER_SERVICES = frozenset({"intake", "escalation", "tension", "projector", "control_room"})
+MUSTER_SERVICES = frozenset({"intake", "escalation", "tension", "casework", "projector", "control_room"})
 
 
 def _slug(text: str) -> str:

@@ -59,7 +59,7 @@ class TopicSpec(BaseModel):
     # Partner systems send these facts in the input form, through intake (never straight to the topic).
     partner_input: bool = False
     configs: dict[str, str] = {}
-    app: Literal["escalation", "tension"] | None = Field(
+    app: Literal["escalation", "tension", "casework"] | None = Field(
         None, description="The processor whose faust app owns this internal topic; named <app id>-<name>.")
     co_partitioned_with: str | None = Field(
         None, description="Id of a topic whose partition numbers mean the same: the counts must be equal.")
@@ -82,7 +82,7 @@ class TopicSpec(BaseModel):
         return tuple(self.agency if who == PARTNER and self.agency else who for who in self.readers)
 
 
-APPS = ("escalation", "tension")
+APPS = ("escalation", "tension", "casework")
 
 
 class TopicsFile(BaseModel):
