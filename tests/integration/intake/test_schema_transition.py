@@ -66,7 +66,7 @@ async def test_every_service_reads_the_pair_from_a_batch_as_one_dispatch(intake,
     records = await _both_versions(intake_settings, topics, result)
 
     # projector: the version-2 record once; the copy only advances the offset
-    batch = await build_batch(records)
+    batch = await build_batch(records, topics.carries())
     assert [(f.event_type, f.schema_version) for f in batch.facts] == [("ResponderDispatched", 2)]
     assert batch.offsets[(records[1].topic, records[1].partition)] == records[1].offset + 1
     # escalation: either version reads as the same dispatch, and folding the copy too changes nothing
