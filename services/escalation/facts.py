@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal, Union
 
-from pydantic import model_validator
+from pydantic import AwareDatetime, model_validator
 
 from services.shared import events as ev
 from services.shared.narrow import Narrow, NarrowFact, event_type_of, reader
@@ -22,9 +22,11 @@ from services.shared.narrow import Narrow, NarrowFact, event_type_of, reader
 class Source(Narrow):
     kind: ev.SourceKind
     id: ev.Identifier
+    agency: ev.Agency | None = None
 
 
 class _Fact(NarrowFact):
+    recorded_at: AwareDatetime | None = None  # always on the topic (intake stamps it); when Muster learnt it
     source: Source
     classification: ev.Classification = ev.Classification.OFFICIAL
 
@@ -49,6 +51,12 @@ class IncidentReported(_Floored):
     casualties: ev.Casualties = ev.Casualties()
     hazards: tuple[ev.Hazard, ...] = ()
     agencies_required: tuple[ev.Agency, ...] = ()
+    access: ev.Access | None = None
+    presented_at: ev.Location | None = None
+    outside_borough: ev.ShortText | None = None
+    exercise: ev.ExerciseName | None = None
+
+    _exercise = model_validator(mode="after")(ev.exercise_named)
 
 
 class IncidentUpdated(_Floored):
@@ -58,6 +66,9 @@ class IncidentUpdated(_Floored):
     casualties: ev.Casualties | None = None
     hazards: tuple[ev.Hazard, ...] | None = None
     agencies_required: tuple[ev.Agency, ...] | None = None
+    access: ev.Access | None = None
+    presented_at: ev.Location | None = None
+    outside_borough: ev.ShortText | None = None
 
 
 class IncidentAcknowledged(_Fact):
@@ -96,6 +107,7 @@ class NoteAdded(_Fact):
 
 class MajorIncidentDeclared(_Fact):
     event_type: Literal["MajorIncidentDeclared"]
+    declared_by: ev.Identifier
     agency: ev.Agency
 
 

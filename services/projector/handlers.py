@@ -81,6 +81,7 @@ Handler = Callable[[Batch, Any, str, Position], None]
 HANDLERS: dict[str, Handler] = {
     **dict.fromkeys(ev.INCIDENT_FACT_TYPES, incident_fact),
     "EscalationRaised": escalation,
+    "EscalationUpdated": incident_fact,
     "EscalationStoodDown": escalation,
     "TensionLevelChanged": tension_changed,
 }

@@ -91,6 +91,10 @@ partitioning and meaning), not of the events on it: events carry their own `sche
 """
 
 
+def _first_paragraph(doc: str | None) -> str:
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
 def document(topics: TopicsFile, levels: dict[int, tuple[str, list[str]]], release: str) -> dict:
     """The AsyncAPI document as plain data (sorted, deterministic)."""
     models = contract_models()
@@ -98,7 +102,7 @@ def document(topics: TopicsFile, levels: dict[int, tuple[str, list[str]]], relea
     for name, version, _ in models:
         versions.setdefault(name, []).append(version)
     external = externally_produced(topics)
-    summaries = {name: (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else name for name, _, model in models}
+    summaries = {name: _first_paragraph(model.__doc__) or name for name, _, model in models}
 
     messages: dict[str, dict] = {}
     for name, version, model in models:

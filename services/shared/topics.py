@@ -52,7 +52,7 @@ class TopicSpec(BaseModel):
     key: str
     cleanup_policy: Literal["delete", "compact", "compact,delete"]
     retention_ms: int = Field(ge=-1)
-    mode: Literal["live", "exercise", "any"]
+    mode: Literal["live", "exercise", "test", "any"]
     agency: str | None = None
     event_types: tuple[str, ...]
     producers: tuple[str, ...]
@@ -199,9 +199,11 @@ class TopicCatalog:
         """Each (prefixed) topic name with the event types topics.yaml says it carries."""
         return {self.prefix + t.name: frozenset(t.event_types) for t in self.spec.topics}
 
-    def escalation_topic(self, agency: str | None, *, exercise: bool) -> str:
-        """The escalation topic for an agency (None: the all-agencies topic), live or exercise."""
-        mode = "exercise" if exercise else "live"
+    def escalation_topic(self, agency: str | None, *, exercise: bool = False, mode: str | None = None) -> str:
+        """The escalation topic for an agency (None: the all-agencies topic) of a mode: `live`,
+        `exercise` or `test` (test traffic has topics of its own, read by no partner).
+        `exercise=True` is the older spelling of mode="exercise"."""
+        mode = mode or ("exercise" if exercise else "live")
         for t in self.spec.topics:
             if t.id.startswith("escalations.") and t.mode == mode and t.agency == agency:
                 return self.prefix + t.name
