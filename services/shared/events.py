@@ -347,8 +347,9 @@ class Event(Frozen):
     )
     mode: Mode = Field(
         Mode.LIVE,
-        description="live: a real incident; exercise: a planned exercise; test: a technical test. Exercise and "
-        "test incidents reach only exercise topics, never a live responder topic.",
+        description="live: a real incident; exercise: a planned exercise; test: a technical test. Exercise "
+        "incidents reach only exercise topics, test incidents only test topics (read by no partner); neither ever "
+        "reaches a live responder topic.",
     )
 
     def key(self) -> str:
