@@ -152,7 +152,7 @@ def config_table() -> None:
 
 
 # Each room may add its own commands: services/<room>/cli.py defines register(app).
-ROOMS = ("intake", "escalation", "tension", "projector", "query", "simulator")
+ROOMS = ("intake", "escalation", "tension", "projector", "query", "simulator", "chaos")
 
 
 def _register_rooms() -> None:

@@ -1,20 +1,43 @@
 #!/bin/sh
-# Tools the tests need beside Python: promtool (Debian's `prometheus` package) checks the
-# alert rules and every service's /metrics output. Installs it when missing (CI on a fresh
-# machine); does nothing when it is there.
+# Tools the tests need beside Python, installed when missing (CI on a fresh machine); does
+# nothing when they are there:
+# - promtool (Debian's `prometheus` package) checks the alert rules and every service's
+#   /metrics output, and evaluates the alert rules against a chaos run's recorded metrics;
+# - toxiproxy-server (a Go module, built with `go install` into the jar cache) puts network
+#   faults between the services and the broker or the database in `muster chaos`.
 set -eu
-if command -v promtool >/dev/null 2>&1; then
-    exit 0
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-tools: promtool is missing and apt-get is not available; install Prometheus's promtool" >&2
-    exit 1
-fi
+TOXIPROXY_VERSION=v2.12.0   # keep in step with services/chaos/cluster.py
+CACHE="${MUSTER_CACHE_DIR:-$(pwd)/.muster/cache}"
+TOXIPROXY="$CACHE/toxiproxy-$TOXIPROXY_VERSION/server"
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
     SUDO="sudo"
 fi
-echo "ensure-tools: installing promtool (Debian package prometheus)" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-command -v promtool >/dev/null
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "ensure-tools: $1 is missing and apt-get is not available; install it" >&2
+        exit 1
+    fi
+    echo "ensure-tools: installing $1 (Debian package $2)" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
+
+if ! command -v promtool >/dev/null 2>&1; then
+    apt_install promtool prometheus
+    command -v promtool >/dev/null
+fi
+
+if [ ! -x "$TOXIPROXY" ]; then
+    if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+        PATH="$PATH:/usr/local/go/bin"
+    fi
+    if ! command -v go >/dev/null 2>&1; then
+        apt_install go golang-go
+    fi
+    echo "ensure-tools: building toxiproxy-server $TOXIPROXY_VERSION (go install) into $CACHE" >&2
+    mkdir -p "$(dirname "$TOXIPROXY")"
+    GOBIN="$(dirname "$TOXIPROXY")" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+    test -x "$TOXIPROXY"
+fi
