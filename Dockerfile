@@ -19,8 +19,10 @@ RUN groupadd --system --gid 10001 muster \
  && useradd --system --uid 10001 --gid muster --home-dir /var/lib/muster --create-home --shell /usr/sbin/nologin muster
 WORKDIR /app
 COPY --from=build /install /usr/local
-COPY topics.yaml /app/topics.yaml
+COPY topics.yaml asyncapi.yaml /app/
+COPY schemas /app/schemas
 ENV MUSTER_TOPICS_FILE=/app/topics.yaml \
+    MUSTER_CONTRACT_FILE=/app/asyncapi.yaml \
     MUSTER_HOME=/var/lib/muster \
     MUSTER_LOG_FORMAT=json \
     PYTHONUNBUFFERED=1
