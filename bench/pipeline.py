@@ -128,7 +128,7 @@ def _latencies(acks: dict[str, list[float]], arrivals: list[tuple[float, str]]) 
     return out
 
 
-async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_dir) -> dict:  # noqa: ANN001
+async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_dir) -> dict:
     ledger = Ledger(run_dir / f"step-{rate:g}.jsonl")
     agency, board = [], []
     ready_a, ready_b = asyncio.Event(), asyncio.Event()
@@ -168,6 +168,18 @@ async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_di
             "cpu_us_per_event": cpu, "sustained": sustained}
 
 
+async def _records_on_broker(cluster: Cluster) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=cluster.settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in await consumer.topics() if not t.startswith(("__", "bench."))
+               for p in consumer.partitions_for_topic(t) or ()]
+        ends = await consumer.end_offsets(tps)
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rates", default="50,100,200,400,800")
@@ -199,6 +211,9 @@ async def main() -> None:
                   f"{'SUSTAINED' if r['sustained'] else 'not sustained'}; CPU us/event: {cpu}", flush=True)
             if not r["sustained"]:
                 break
+        records, acked = await _records_on_broker(cluster), sum(r["acked"] for r in results)
+        print(f"broker: {records:,} records on every topic for {acked:,} events through intake "
+              f"({records / max(1, acked):.1f} records per event, internal topics and changelogs included)")
         best = max((r["rate"] for r in results if r["sustained"]), default=0)
         print(f"max sustainable: {best:g} events/s = {best / produce:.1%} of the raw produce ceiling, "
               f"{best / consume:.1%} of the raw consume ceiling")

@@ -229,7 +229,7 @@ class Cluster:
         self.settings = base.model_copy(update={
             "home": home, "kafka_bootstrap": f"127.0.0.1:{kafka_port}", "pg_port": self.pg_port,
             "database_url": type(base.database_url)(f"postgresql://postgres@127.0.0.1:{self.pg_port}/muster"),
-            "topic_prefix": "",
+            "topic_prefix": "", "kafka_security_protocol": "PLAINTEXT", "kafka_sasl_mechanism": None,
         })
         self.kafka = ChaosKafka(self.settings, self.kafka_listeners)
         self.postgres = ChaosPostgres(self.settings)
@@ -258,6 +258,7 @@ class Cluster:
             "MUSTER_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap, "MUSTER_PG_PORT": str(self.pg_port),
             "MUSTER_DATABASE_URL": self.settings.database_url.get_secret_value(),
             "MUSTER_LOG_FORMAT": "json", "MUSTER_TOPIC_PREFIX": "",
+            "MUSTER_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",  # a broker of its own, no authorizer (docs/chaos.md)
         })
         if service in KAFKA_CLIENTS:
             env["MUSTER_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{self.kafka_listeners[service][1]}"

@@ -29,7 +29,7 @@ class Fault:
     began: float | None = None
     lifted: float | None = None
     note: str = ""
-    _undo: list = field(default_factory=list, repr=False)
+    undo: list = field(default_factory=list, repr=False)  # what lifting the fault must take back
 
     @property
     def name(self) -> str:
@@ -100,15 +100,15 @@ class Injector:
                 for p in fault.targets:
                     for stream in ("downstream", "upstream"):
                         name = c.toxiproxy.toxic(p, "latency", {"latency": 800, "jitter": 200}, stream)
-                        fault._undo.append((p, name))
+                        fault.undo.append((p, name))
             case "cut":
                 for p in fault.targets:
                     c.toxiproxy.enable(p, False)
             case "slow_drain":
                 for p in fault.targets:
-                    fault._undo.append((p, c.toxiproxy.toxic(p, "bandwidth", {"rate": 16}, "downstream")))
+                    fault.undo.append((p, c.toxiproxy.toxic(p, "bandwidth", {"rate": 16}, "downstream")))
             case "poison_storm":
-                fault._undo.append(asyncio.create_task(self._storm(fault.hold)))
+                fault.undo.append(asyncio.create_task(self._storm(fault.hold)))
             case _:
                 raise ValueError(f"unknown fault {fault.kind!r}")
         self.faults.append(fault)
@@ -124,13 +124,13 @@ class Injector:
             case "postgres_immediate":
                 await asyncio.to_thread(c.restart_postgres)
             case "latency" | "slow_drain":
-                for proxy, name in fault._undo:
+                for proxy, name in fault.undo:
                     c.toxiproxy.remove_toxic(proxy, name)
             case "cut":
                 for p in fault.targets:
                     c.toxiproxy.enable(p, True)
             case "poison_storm":
-                sent = await fault._undo[0]
+                sent = await fault.undo[0]
                 fault.note = f"{sent} poison records"
         fault.lifted = time.time()
 

@@ -90,7 +90,7 @@ class Driver:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _remap: dict[str, str] = field(default_factory=dict)
 
-    def _feeds(self):  # noqa: ANN202
+    def _feeds(self):
         start = datetime(2026, 11, 20, tzinfo=timezone.utc)
         live = generate(FeedConfig(start=start, hours=LOAD_HOURS, seed=self.seed, intensity=1.0))
         exercise = generate(FeedConfig(start=start, hours=LOAD_HOURS, seed=self.seed + 1, mode=Mode.EXERCISE))
@@ -98,7 +98,7 @@ class Driver:
         while True:
             yield next(exercise if rng.randrange(self.exercise_share) == 0 else live)
 
-    def _prepare(self, event) -> Item:  # noqa: ANN001
+    def _prepare(self, event) -> Item:
         body = orjson.loads(event.model_dump_json())
         body.pop("source", None)  # intake fills it from the token
         body.pop("recorded_at", None)
@@ -203,7 +203,7 @@ class Driver:
                 if pending:
                     await asyncio.sleep(min(retry_after, 5.0))
 
-    async def _post(self, client: httpx.AsyncClient, path: str, body: dict, n: int):  # noqa: ANN202
+    async def _post(self, client: httpx.AsyncClient, path: str, body: dict, n: int):
         began = time.time()
         try:
             response = await client.post(path, content=orjson.dumps(body),

@@ -50,12 +50,16 @@ class Monitor:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Idempotent: the run stops it before auditing, and again on the way out."""
+        if self._task is None:
+            return
         if self._task:
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        self._task = None
         await self._http.aclose()
         self._file.close()
 
@@ -147,7 +151,7 @@ class Monitor:
         return out
 
 
-async def _quietly(*closing) -> None:  # noqa: ANN002
+async def _quietly(*closing) -> None:
     for c in closing:
         try:
             await c

@@ -151,6 +151,5 @@ async def execute(run_dir: Path, base: Settings, plan: Plan) -> dict:
         return verdict
     finally:
         ledger.close()
-        if monitor._task and not monitor._task.done():
-            await monitor.stop()
+        await monitor.stop()
         await asyncio.to_thread(cluster.stop)

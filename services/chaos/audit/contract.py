@@ -40,11 +40,13 @@ class Contract:
                                t.get("agency"), tuple(t.get("event_types", ())), tuple(t.get("readers", ())))
             for t in raw["topics"]
         }
-        self.validators: dict[str, Draft202012Validator] = {}
-        for path in sorted(schemas_dir.glob("*.json")):
-            schema = json.loads(path.read_text())
-            event_type = path.name.split(".")[0]
-            self.validators[event_type] = Draft202012Validator(schema, format_checker=FormatChecker())
+        # schemas/index.json: a record of event_type T and schema_version N has index[T][N].schema.
+        index = json.loads((schemas_dir / "index.json").read_text())["event_types"]
+        self.validators: dict[tuple[str, int], Draft202012Validator] = {
+            (event_type, int(version)): Draft202012Validator(json.loads((schemas_dir / entry["schema"]).read_text()),
+                                                             format_checker=FormatChecker())
+            for event_type, versions in index.items() for version, entry in versions.items()
+        }
 
     def topic(self, topic_id: str) -> TopicSpec:
         return self.topics[topic_id]
@@ -73,7 +75,7 @@ class Contract:
             return None
         if not isinstance(event, dict):
             return None
-        validator = self.validators.get(str(event.get("event_type")))
+        validator = self.validators.get((str(event.get("event_type")), event.get("schema_version", 1)))
         if validator is None or not validator.is_valid(event):
             return None
         return event

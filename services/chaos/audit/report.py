@@ -33,7 +33,7 @@ def recoveries(faults: list[dict], samples: list[dict], ledger: list[dict], floo
     return out
 
 
-def allowance_for(faults: list[dict], slack: float):  # noqa: ANN201
+def allowance_for(faults: list[dict], slack: float):
     """How late an escalation due at `due` may be: the slack, plus what is left of any fault
     (with its recovery) that `due` fell into."""
     def allowance(due: float) -> float:

@@ -66,7 +66,7 @@ async def snapshot(database_url: str, timeout: float = 60.0) -> dict[str, list[d
         out = {}
         for table, key in STORE_TABLES.items():
             order = ", ".join(f'"{k}"' for k in key)
-            rows = await conn.fetch(f'select * from "{table}" order by {order}')  # noqa: S608 - fixed names
+            rows = await conn.fetch(f'select * from "{table}" order by {order}')
             out[table] = [dict(r) for r in rows]
         return out
     finally:

@@ -11,25 +11,27 @@ import pytest
 from services.chaos.audit import checks
 from services.chaos.audit.contract import Contract
 from services.chaos.audit.sources import Rec
+from services.shared import events as ev
+from services.shared.codec import encode
 from services.shared.settings import REPO_ROOT
+from tests.factories import fact, reported
 
 pytestmark = pytest.mark.unit
 CONTRACT = Contract(REPO_ROOT / "topics.yaml", REPO_ROOT / "schemas")
 T0 = datetime(2026, 12, 1, 21, 0, tzinfo=timezone.utc)
-SOURCE = {"kind": "control_room", "id": "op-1", "agency": "council"}
+
+
+def _wire(event) -> dict:
+    return json.loads(encode(event).value)
 
 
 def report(incident: str, severity: int = 4, at: datetime = T0) -> dict:
-    return {"event_type": "IncidentReported", "event_id": str(uuid.uuid4()), "incident_id": incident,
-            "schema_version": 1, "occurred_at": at.isoformat(), "recorded_at": at.isoformat(), "source": SOURCE,
-            "category": "other", "severity": severity, "location": {"ward_code": "E05009317"},
-            "description": "x", "mode": "live"}
+    return _wire(reported(incident_id=uuid.UUID(incident), occurred_at=at, recorded_at=at, category="other",
+                          severity=severity))
 
 
 def status(incident: str, value: str, at: datetime) -> dict:
-    return {"event_type": "IncidentStatusChanged", "event_id": str(uuid.uuid4()), "incident_id": incident,
-            "schema_version": 1, "occurred_at": at.isoformat(), "recorded_at": at.isoformat(), "source": SOURCE,
-            "status": value, "mode": "live"}
+    return _wire(fact(ev.IncidentStatusChanged, uuid.UUID(incident), at, status=value))
 
 
 def log_of(*events: dict, escalations: list[tuple[dict, float]] = ()) -> checks.Log:

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 AUDIT = REPO_ROOT / "services" / "chaos" / "audit"
 
 
-def _imports(path) -> list[str]:  # noqa: ANN001
+def _imports(path) -> list[str]:
     names = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):

@@ -45,7 +45,7 @@ class SlowBroker:
     def create_batch(self) -> _Builder:
         return _Builder()
 
-    async def send(self, topic, value, key=None, headers=None) -> asyncio.Future:  # noqa: ANN001
+    async def send(self, topic, value, key=None, headers=None) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         self.sends.append((1, future))
         return future
