@@ -12,7 +12,7 @@ processors with deterministic `event_id`s (see `derived_event_id`).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -365,10 +365,61 @@ class IncidentAcknowledged(IncidentEvent):
 
 
 class ResponderDispatched(IncidentEvent):
+    """A responder was sent. Version 2: `expected_arrival_at`, a time, replaces version 1's
+    `eta_minutes` (minutes from an instant version 1 never named, rounded, capped at 600).
+
+    A version-1 record or body (`schema_version` 1, or `eta_minutes` without a version) is read
+    as version 2: expected_arrival_at = occurred_at + eta_minutes. Until the transition of
+    `ResponderDispatchedV1` ends, producers write both versions (codec.editions)."""
+
+    event_type: Literal["ResponderDispatched"] = "ResponderDispatched"
+    schema_version: Literal[2] = 2
+    agency: Agency
+    callsign: Callsign
+    expected_arrival_at: AwareDatetime | None = Field(
+        None, description="When the responder is expected on scene (null: not known)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_version_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (
+            data.get("schema_version") == 1 or ("schema_version" not in data and "eta_minutes" in data)
+        ):
+            return ResponderDispatchedV1.model_validate(data).upgraded()
+        return data
+
+
+class ResponderDispatchedV1(IncidentEvent):
+    """A responder was sent (schema_version 1, superseded by 2). `eta_minutes`: minutes from
+    `occurred_at` to the expected arrival. Produced beside version 2 until its transition ends."""
+
+    model_config = ConfigDict(title="ResponderDispatched")
+    transition_ends: ClassVar[str] = "2027-03-01"
+
     event_type: Literal["ResponderDispatched"] = "ResponderDispatched"
     agency: Agency
     callsign: Callsign
     eta_minutes: int | None = Field(None, ge=0, le=600)
+
+    def upgraded(self) -> dict[str, Any]:
+        """This fact as version 2's fields."""
+        fields = {name: getattr(self, name) for name in type(self).model_fields if name != "eta_minutes"}
+        fields["schema_version"] = 2
+        fields["expected_arrival_at"] = (
+            None if self.eta_minutes is None else self.occurred_at + timedelta(minutes=self.eta_minutes)
+        )
+        return fields
+
+    @classmethod
+    def of(cls, event: "ResponderDispatched") -> "ResponderDispatchedV1":
+        """Version 2 written as version 1 (same event_id): the minutes, rounded, within 0..600."""
+        eta = None
+        if event.expected_arrival_at is not None:
+            minutes = round((event.expected_arrival_at - event.occurred_at).total_seconds() / 60)
+            eta = min(max(minutes, 0), 600)
+        fields = {name: getattr(event, name) for name in cls.model_fields if name not in ("eta_minutes", "schema_version")}
+        return cls(**fields, eta_minutes=eta)
 
 
 class ResponderArrived(IncidentEvent):
@@ -531,6 +582,9 @@ DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationStoodDown, Tensi
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.model_fields["event_type"].default: cls for cls in (*INCIDENT_FACTS, *DERIVED)
 }
+# Older schema versions still produced beside the current one, each until its `transition_ends`
+# (docs/contract.md): `Old.of(current)` writes a current event in the old shape, same event_id.
+STILL_PRODUCED: tuple[type[Event], ...] = (ResponderDispatchedV1,)
 
 
 class DeadLetter(Frozen):

@@ -19,8 +19,9 @@ import orjson
 from services.shared.codec import PoisonRecord, encode
 from services.shared.events import Category
 from services.shared.logging import get_logger
-from services.shared.processor import FaustSink, sink_for
+from services.shared.processor import FaustSink, ensure_app_topics, sink_for
 from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog
 from services.tension import metrics
 from services.tension.config import TensionConfig
 from services.tension.rules import process, to_event
@@ -62,18 +63,20 @@ class Tension:
     ward_names: dict[str, str]
     declared_sources: int
     partitions: int
+    catalog: TopicCatalog
     sink: FaustSink = field(init=False)
 
     def __post_init__(self) -> None:
         self.sink = sink_for(self.app, SERVICE, self.deadletter_topic, metrics.DEAD_LETTERS)
 
     async def prepare(self) -> None:
-        """faust creates the by-ward topic and the changelogs itself."""
+        """The internal topics of topics.yaml: the by-ward topic and the tables' changelogs."""
+        await ensure_app_topics(self.settings, self.catalog, SERVICE)
 
     def describe(self) -> dict[str, Any]:
         return {}
 
-    async def score(self, stream) -> None:
+    async def score(self, stream) -> None:  # a faust stream
         processing = self.config.processing
         async for batch in stream.take_events(processing.batch_max, within=processing.batch_within):
             by_scope: dict[tuple[int, str], list[Indicator]] = defaultdict(list)

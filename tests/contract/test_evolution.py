@@ -39,7 +39,7 @@ def scratch(tmp_path: Path) -> tuple[Path, Path]:
     return released, current
 
 
-def _edit(directory: Path, name: str, change) -> None:
+def _edit(directory: Path, name: str, change) -> None:  # a function of the document
     path = directory / name
     doc = json.loads(path.read_text())
     change(doc)
