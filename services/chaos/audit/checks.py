@@ -44,17 +44,23 @@ class Log:
     facts: list[tuple[Rec, dict]]  # valid incident facts, in log order per partition
     poison: list[Rec]  # records of the incidents topic no schema accepts
     escalations: dict[str, list[tuple[Rec, dict]]]  # topic id -> valid escalation events
+    superseded: int = 0  # older-version copies skipped (same event_id as the fact they follow)
 
     @classmethod
     def read(cls, contract: Contract, records: dict[str, list[Rec]]) -> "Log":
-        facts, poison = [], []
+        facts, poison, superseded = [], [], 0
         for rec in records.get("incidents", []):
             event = contract.decode(rec.value)
-            (facts.append((rec, event)) if event is not None else poison.append(rec))
+            if event is None:
+                poison.append(rec)
+            elif contract.superseded(event["event_type"], rec.header("newer_schema_version")):
+                superseded += 1
+            else:
+                facts.append((rec, event))
         escalations = {}
         for spec in contract.escalation_topics():
             escalations[spec.id] = [(r, e) for r in records.get(spec.id, []) if (e := contract.decode(r.value))]
-        return cls(facts, poison, escalations)
+        return cls(facts, poison, escalations, superseded)
 
     def mode_of(self) -> dict[str, str]:
         """Each incident's mode, from its report (else its first fact)."""
@@ -99,6 +105,7 @@ def acknowledged_writes(log: Log, ledger: list[dict], store: dict) -> Check:
     duplicated = sum(1 for n in on_topic.values() if n > 1)
     unknown = [e for e in ledger if e["kind"] == "unknown"]
     c.stats = {"acknowledged": len(acks), "refused": len(refused), "facts_on_topic": len(log.facts),
+               "older_version_copies_skipped": log.superseded,
                "event_ids_on_topic_more_than_once": duplicated,
                "never_acknowledged_after_retries": len(unknown),
                "of_those_on_the_topic": sum(1 for e in unknown if e["event_id"] in on_topic)}

@@ -65,6 +65,11 @@ class Contract:
         """The processors that read a topic (topics.yaml's readers that are Muster services)."""
         return tuple(r for r in self.topics[topic_id].readers if r in ("escalation", "tension", "projector"))
 
+    def superseded(self, event_type: str, newer: str | None) -> bool:
+        """A record marked `newer_schema_version: N` is an older copy of a fact also published in
+        version N (docs/partners.md): a reader that knows version N skips it."""
+        return newer is not None and newer.isdigit() and (event_type, int(newer)) in self.validators
+
     def decode(self, value: bytes | None) -> dict | None:
         """A record's event if it is valid JSON of a published schema, else None (poison)."""
         if value is None:

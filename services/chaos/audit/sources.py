@@ -26,6 +26,13 @@ class Rec:
     key: bytes | None
     value: bytes | None
     timestamp: float  # seconds (the broker's record timestamp)
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode(errors="replace") if value is not None else None
+        return None
 
 
 async def read_topics(bootstrap: str, topics: dict[str, int]) -> dict[str, list[Rec]]:
@@ -48,7 +55,8 @@ async def read_topics(bootstrap: str, topics: dict[str, int]) -> dict[str, list[
             for tp, messages in batch.items():
                 for m in messages:
                     if m.offset < ends[tp]:
-                        out[tp.topic].append(Rec(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp / 1000))
+                        out[tp.topic].append(Rec(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp / 1000,
+                                                 tuple(m.headers or ())))
                 if messages and messages[-1].offset >= ends[tp] - 1:
                     left.discard(tp)
             for tp in list(left):

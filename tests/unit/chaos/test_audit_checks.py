@@ -12,7 +12,7 @@ from services.chaos.audit import checks
 from services.chaos.audit.contract import Contract
 from services.chaos.audit.sources import Rec
 from services.shared import events as ev
-from services.shared.codec import encode
+from services.shared.codec import editions, encode
 from services.shared.settings import REPO_ROOT
 from tests.factories import fact, reported
 
@@ -98,3 +98,14 @@ def test_a_deadline_that_fell_due_must_be_escalated_in_time():
     assert with_raise(due.timestamp() + 1).ok
     late = with_raise(due.timestamp() + 9)
     assert late.count == 1 and "after it fell due" in late.violations[0]
+
+
+def test_an_older_version_copy_of_a_fact_is_not_a_second_copy():
+    incident = uuid.uuid4()
+    dispatched = fact(ev.ResponderDispatched, incident, T0, agency="fire", callsign="F21")
+    records = [Rec("incidents.events.v1", 0, n, r.key, r.value, T0.timestamp(), tuple(r.headers))
+               for n, r in enumerate(editions(dispatched))]
+    assert len(records) == 2  # v2 and, while the transition lasts, the v1 copy
+    log = checks.Log.read(CONTRACT, {"incidents": records})
+    assert [e["event_id"] for _, e in log.facts] == [str(dispatched.event_id)]
+    assert log.superseded == len(records) - 1 and not log.poison
