@@ -7,7 +7,9 @@ ceilings of the same broker measured in the same run, and CPU per event for each
 
 It runs a Muster of its own (services/chaos/cluster.py: own home under .muster/bench-pipeline,
 own ports), no faults. A step is *sustained* when intake acknowledged at least 95% of the
-offered events, every consumer caught up within 10 s of the step's end, and both p99s hold.
+offered events with no failed request (*held*) and both p99s are within bounds; the
+steps go on while a rate is held, so the report shows where latency, then throughput, gives.
+Postgres CPU counts the postmaster only (its backends are other processes).
 """
 
 from __future__ import annotations
@@ -161,23 +163,11 @@ async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_di
     a99, b99 = p99(_latencies(acks, agency)), p99(_latencies(acks, board))
     cpu = {n: (cpu1[n][1] - cpu0[n][1]) / max(1, acked) * 1e6 for n in cpu0 if cpu0[n] and cpu1[n]}
     offered = rate * seconds
-    sustained = (acked >= 0.95 * offered and errors == 0 and a99 is not None and a99 <= AGENCY_P99_S
-                 and b99 is not None and b99 <= BOARD_P99_S)
+    held = acked >= 0.95 * offered and errors == 0  # the throughput, whatever the latency
+    sustained = held and a99 is not None and a99 <= AGENCY_P99_S and b99 is not None and b99 <= BOARD_P99_S
     return {"rate": rate, "acked_per_s": acked / (ended - began), "offered": offered, "acked": acked,
             "errors": errors, "agency_p99_s": a99, "board_p99_s": b99, "agency_n": len(agency), "board_n": len(board),
-            "cpu_us_per_event": cpu, "sustained": sustained}
-
-
-async def _records_on_broker(cluster: Cluster) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=cluster.settings.kafka_bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t, p) for t in await consumer.topics() if not t.startswith(("__", "bench."))
-               for p in consumer.partitions_for_topic(t) or ()]
-        ends = await consumer.end_offsets(tps)
-        return sum(ends.values())
-    finally:
-        await consumer.stop()
+            "cpu_us_per_event": cpu, "held": held, "sustained": sustained}
 
 
 async def main() -> None:
@@ -208,17 +198,19 @@ async def main() -> None:
             print(f"rate {rate:>6g}/s: acked {r['acked_per_s']:>6,.0f}/s, errors {r['errors']}, "
                   f"p99 202->agency {fmt(r['agency_p99_s'])} (n={r['agency_n']}), "
                   f"p99 202->board {fmt(r['board_p99_s'])} (n={r['board_n']}), "
-                  f"{'SUSTAINED' if r['sustained'] else 'not sustained'}; CPU us/event: {cpu}", flush=True)
-            if not r["sustained"]:
+                  f"{'SUSTAINED' if r['sustained'] else 'held, latency over' if r['held'] else 'not held'}; "
+                  f"CPU us/event: {cpu}", flush=True)
+            if not r["held"]:
                 break
-        records, acked = await _records_on_broker(cluster), sum(r["acked"] for r in results)
-        print(f"broker: {records:,} records on every topic for {acked:,} events through intake "
-              f"({records / max(1, acked):.1f} records per event, internal topics and changelogs included)")
         best = max((r["rate"] for r in results if r["sustained"]), default=0)
-        print(f"max sustainable: {best:g} events/s = {best / produce:.1%} of the raw produce ceiling, "
-              f"{best / consume:.1%} of the raw consume ceiling")
+        throughput = max((r["rate"] for r in results if r["held"]), default=0)
+        print(f"max sustainable (both p99 bounds): {best:g} events/s = {best / produce:.1%} of the raw produce "
+              f"ceiling, {best / consume:.1%} of the raw consume ceiling")
+        print(f"highest rate held (throughput only): {throughput:g} events/s = {throughput / produce:.1%} of produce, "
+              f"{throughput / consume:.1%} of consume")
         (run_dir / "results.json").write_bytes(orjson.dumps({"produce": produce, "consume": consume,
-                                                             "steps": results, "max_sustainable": best}))
+                                                             "steps": results, "max_sustainable": best,
+                                                             "max_held": throughput}))
     finally:
         await asyncio.to_thread(cluster.stop)
 

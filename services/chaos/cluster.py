@@ -208,7 +208,8 @@ class Service:
             self.kill9()
 
     def ready(self) -> bool:
-        path = "/healthz" if self.name in ("intake", "query") else "/metrics"
+        """Serving (intake, query) or consuming with its state recovered (the processors' /readyz)."""
+        path = "/healthz" if self.name in ("intake", "query") else "/readyz"
         try:
             return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=2).status_code == 200
         except httpx.HTTPError:

@@ -109,3 +109,16 @@ def test_an_older_version_copy_of_a_fact_is_not_a_second_copy():
     log = checks.Log.read(CONTRACT, {"incidents": records})
     assert [e["event_id"] for _, e in log.facts] == [str(dispatched.event_id)]
     assert log.superseded == len(records) - 1 and not log.poison
+
+
+def test_a_report_that_reached_the_log_after_its_deadline_may_escalate_on_arrival():
+    incident = str(uuid.uuid4())
+    due = T0 + timedelta(seconds=20)
+    arrived = due.timestamp() + 15  # intake was down: the report reached the log 15 s after its deadline
+    log = log_of(report(incident))
+    (rec, event), = log.facts
+    log.facts = [(Rec(rec.topic, rec.partition, rec.offset, rec.key, rec.value, arrived), event)]
+    raise_ = {"event_type": "EscalationRaised", "event_id": str(uuid.uuid4()), "incident_id": incident, "level": 1,
+              "rule_id": "acknowledgement-deadline", "occurred_at": due.isoformat()}
+    log.escalations["escalations.all"] = [(Rec("escalations.all.v1", 0, 0, None, b"", arrived + 2), raise_)]
+    assert checks.deadlines(log, CONTRACT, {4: 20.0}, 3, lambda d: 5.0, arrived + 4).ok  # before the second deadline
