@@ -16,7 +16,7 @@ from typing import Any
 import faust
 import orjson
 
-from services.shared.codec import PoisonRecord, encode
+from services.shared.codec import PoisonRecord, editions
 from services.shared.events import Category
 from services.shared.logging import get_logger
 from services.shared.processor import FaustSink, ensure_app_topics, sink_for
@@ -101,9 +101,9 @@ class Tension:
         live = mode == LIVE
         for change in result.changes:
             alert = to_event(change, self.ward_names.get(change.ward, change.ward), mode)
-            encoded = encode(alert)
             topic = self.alerts if live else self.exercise_alerts
-            await topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
+            for encoded in editions(alert):  # one record; two while an older schema version is still produced
+                await topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
             if live:
                 metrics.ALERTS.labels(change.new.value).inc()
             log.info("tension.level_changed", ward=change.ward, old=change.old.value, new=change.new.value,
