@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.structs import TopicPartition
 
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog, TopicSpec
@@ -75,6 +77,19 @@ def make_admin(settings: Settings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15_000)
 
 
+async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of the topics as the cluster has them now, in order (none for a topic
+    that does not exist)."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return sorted(TopicPartition(d["topic"], p["partition"]) for d in described if not d.get("error_code")
+                  for p in d["partitions"])
+
+
 # --- topics apply / diff -------------------------------------------------------------------
 
 
@@ -102,12 +117,16 @@ class TopicDrift:
         return out
 
 
-async def topic_drift(admin: AIOKafkaAdminClient, catalog: TopicCatalog) -> TopicDrift:
+async def topic_drift(admin: AIOKafkaAdminClient, catalog: TopicCatalog, only: Iterable[str] | None = None) -> TopicDrift:
+    """`only`: topic ids to compare (default every topic)."""
     drift = TopicDrift()
     existing = set(await admin.list_topics())
     present: list[tuple[str, TopicSpec]] = []
+    wanted = None if only is None else set(only)
     for spec in catalog:
-        name = catalog.prefix + spec.name
+        if wanted is not None and spec.id not in wanted:
+            continue
+        name = catalog.name_of(spec)
         if name not in existing:
             drift.missing.append(name)
         else:
@@ -145,11 +164,12 @@ async def _describe_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dic
     return result
 
 
-async def apply_topics(admin: AIOKafkaAdminClient, catalog: TopicCatalog) -> list[str]:
-    """Create missing topics, raise partition counts and set configs. Returns what changed."""
-    drift = await topic_drift(admin, catalog)
+async def apply_topics(admin: AIOKafkaAdminClient, catalog: TopicCatalog, only: Iterable[str] | None = None) -> list[str]:
+    """Create missing topics, raise partition counts and set configs (`only`: these topic ids).
+    Returns what changed."""
+    drift = await topic_drift(admin, catalog, only)
     changes: list[str] = []
-    specs = {catalog.prefix + s.name: s for s in catalog}
+    specs = {catalog.name_of(s): s for s in catalog}
     if drift.missing:
         new = [
             NewTopic(
