@@ -27,11 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.replay import committed_all, partitions_of, raw_consume_rate
+from bench.tension import committed_all, raw_consume_rate
 from services.casework.app import build
 from services.shared import events as ev
 from services.shared.codec import encode
-from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer, topic_partitions
 from services.shared.logging import configure_logging
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
@@ -95,7 +95,7 @@ async def replay(base: Settings, encoded: list) -> float:
             await casework.app.stop()
         consumer = make_consumer(settings, group_id=None)
         await consumer.start()
-        alerts = sum((await consumer.end_offsets(await partitions_of(admin, catalog.name("casework.alerts")))).values())
+        alerts = sum((await consumer.end_offsets(await topic_partitions(settings, [catalog.name("casework.alerts")]))).values())
         await consumer.stop()
         rate = len(encoded) / elapsed
         print(f"  casework worker: {len(encoded):,} events in {elapsed:.1f}s (start-up and commit included) = "

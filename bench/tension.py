@@ -26,17 +26,48 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.replay import committed_all, partitions_of, raw_consume_rate
 from services.shared.codec import encode
-from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer, topic_partitions
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 from services.shared.logging import configure_logging
 from services.simulator.generator import FeedConfig, generate
 from services.tension.app import app_id_for, build, rekey_group_for
 from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order
+
+
+async def committed_all(admin, settings: Settings, group: str, topics: list[str]) -> bool:
+    tps = [tp for t in topics for tp in await topic_partitions(settings, [t])]
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    committed = await admin.list_consumer_group_offsets(group)
+    return all(end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items())
+
+
+async def raw_consume_rate(settings: Settings, topic: str, total: int) -> float:
+    consumer = make_consumer(settings, group_id=None, max_poll_records=5000)
+    await consumer.start()
+    try:
+        admin = make_admin(settings)
+        await admin.start()
+        tps = await topic_partitions(settings, [topic])
+        await admin.close()
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen, started = 0, time.perf_counter()
+        while seen < total:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                seen += len(records)
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
 
 
 async def replay(base: Settings, name: str, encoded: list) -> float:
@@ -71,7 +102,7 @@ async def replay(base: Settings, name: str, encoded: list) -> float:
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         finally:
             await tension.app.stop()
-        alerts = await partitions_of(admin, catalog.name("tension.alerts"))
+        alerts = await topic_partitions(settings, [catalog.name("tension.alerts")])
         consumer = make_consumer(settings, group_id=None)
         await consumer.start()
         ends = await consumer.end_offsets(alerts)

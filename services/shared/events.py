@@ -17,12 +17,12 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
@@ -148,6 +148,15 @@ class IncidentStatus(StrEnum):
     def terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
+    def advances_over(self, current: "IncidentStatus", current_at: datetime | None, at: datetime) -> bool:
+        """The one rule of every fold (escalation's state, the projector's store): status never
+        moves backwards. A higher rank always advances; a different status of the same rank
+        (resolved, unfounded, false alarm) only when it happened later, in event time, than
+        the current one, so the result does not depend on the order facts arrive in."""
+        if self.rank != current.rank:
+            return self.rank > current.rank
+        return self is not current and (current_at is None or at > current_at)
+
 
 _STATUS_RANK = {
     IncidentStatus.OPEN: 0,
@@ -206,6 +215,16 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._
 Callsign = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,39}$")]
 WardCode = Annotated[str, StringConstraints(pattern=r"^E05\d{6}$")]
 ExerciseName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,79}$")]
+
+
+def known_ward(code: str) -> str:
+    """A ward of the borough's list in force (services/shared/wards.py: set at start-up)."""
+    if code not in wards():
+        raise ValueError(f"unknown ward code {code!r}: not in the borough's ward list")
+    return code
+
+
+KnownWardCode = Annotated[WardCode, AfterValidator(known_ward)]
 What3Words = Annotated[str, StringConstraints(pattern=r"^(///)?[a-z]{1,30}\.[a-z]{1,30}\.[a-z]{1,30}$")]
 Count = Annotated[int, Field(ge=0, le=10_000)]
 ComplainantKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")]
@@ -250,18 +269,11 @@ class Source(Frozen):
 
 
 class Location(Frozen):
-    ward_code: WardCode = Field(description="ONS ward code from the borough's ward list.")
+    ward_code: KnownWardCode = Field(description="ONS ward code from the borough's ward list.")
     lat: float | None = Field(None, ge=LAT_BOUNDS[0], le=LAT_BOUNDS[1])
     lon: float | None = Field(None, ge=LON_BOUNDS[0], le=LON_BOUNDS[1])
     address: ShortText | None = None
     what3words: What3Words | None = None
-
-    @field_validator("ward_code")
-    @classmethod
-    def _known_ward(cls, value: str) -> str:
-        if value not in wards():
-            raise ValueError(f"unknown ward code {value!r}: not in the borough's ward list")
-        return value
 
     @model_validator(mode="after")
     def _lat_lon_together(self) -> "Location":
@@ -337,8 +349,9 @@ class Event(Frozen):
     )
     mode: Mode = Field(
         Mode.LIVE,
-        description="live: a real incident; exercise: a planned exercise; test: a technical test. Exercise and "
-        "test incidents reach only exercise topics, never a live responder topic.",
+        description="live: a real incident; exercise: a planned exercise; test: a technical test. Exercise "
+        "incidents reach only exercise topics, test incidents only test topics (read by no partner); neither ever "
+        "reaches a live responder topic.",
     )
 
     def key(self) -> str:
@@ -360,6 +373,14 @@ class IncidentReported(IncidentEvent):
     agencies_required: tuple[Agency, ...] = Field((), max_length=len(Agency))
     police_grading: PoliceGrading | None = None
     people: tuple[Person, ...] = Field((), max_length=20, description="Restricted.")
+    access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point, once known.")
+    presented_at: Location | None = Field(
+        None, description="Where a casualty presented (e.g. a hospital) when that is not where it happened: "
+                          "`location` stays the scene as reported, never forced to the hospital's ward.")
+    outside_borough: ShortText | None = Field(
+        None, description="The scene is outside the borough (e.g. 'London Borough of Hackney'); `location` is then "
+                          "where the borough deals with it (e.g. where the casualty presented).")
+    exercise: ExerciseName | None = Field(None, description="The exercise's name or id; required when mode is exercise.")
     complainant_key: ComplainantKey | None = Field(
         None,
         description="Restricted (OFFICIAL-SENSITIVE): a keyed hash of the reporting agency's own reference for "
@@ -369,14 +390,6 @@ class IncidentReported(IncidentEvent):
     housing_provider: Identifier | None = Field(
         None, description="The registered housing provider whose tenant the complainant is, if any."
     )
-    access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point, once known.")
-    presented_at: Location | None = Field(
-        None, description="Where a casualty presented (e.g. a hospital) when that is not where it happened: "
-                          "`location` stays the scene as reported, never forced to the hospital's ward.")
-    outside_borough: ShortText | None = Field(
-        None, description="The scene is outside the borough (e.g. 'London Borough of Hackney'); `location` is then "
-                          "where the borough deals with it (e.g. where the casualty presented).")
-    exercise: ExerciseName | None = Field(None, description="The exercise's name or id; required when mode is exercise.")
 
     _floor = model_validator(mode="before")(classmethod(lambda cls, data: _raise_to_category_floor(data)))
     _exercise = model_validator(mode="after")(exercise_named)
@@ -873,56 +886,7 @@ class CaseworkCaseChanged(CaseworkEvent):
     case_version: int = Field(ge=1, description="Facts applied to the case so far: a newer picture has a higher one.")
 
 
-IncidentFact = Union[
-    IncidentReported,
-    IncidentUpdated,
-    IncidentAcknowledged,
-    ResponderDispatched,
-    ResponderArrived,
-    IncidentStatusChanged,
-    IncidentLinked,
-    NoteAdded,
-    MajorIncidentDeclared,
-    ComplaintRecorded,
-    AsbCaseReviewResponded,
-    ClosureNoticeIssued,
-    ClosureOrderApplied,
-    ClosureOrderMade,
-    ClosureOrderExtended,
-    WarrantExecuted,
-    CasePassedToSafeguarding,
-]
-AnyEvent = Annotated[
-    Union[
-        IncidentReported,
-        IncidentUpdated,
-        IncidentAcknowledged,
-        ResponderDispatched,
-        ResponderArrived,
-        IncidentStatusChanged,
-        IncidentLinked,
-        NoteAdded,
-        MajorIncidentDeclared,
-        EscalationRaised,
-        EscalationUpdated,
-        EscalationStoodDown,
-        TensionLevelChanged,
-        ComplaintRecorded,
-        AsbCaseReviewResponded,
-        ClosureNoticeIssued,
-        ClosureOrderApplied,
-        ClosureOrderMade,
-        ClosureOrderExtended,
-        WarrantExecuted,
-        CasePassedToSafeguarding,
-        AsbCaseReviewThresholdMet,
-        PremisesThresholdReached,
-        CaseRoutedToSafeguarding,
-        CaseClockWarning,
-        CaseworkCaseChanged,
-    ],
-    Field(discriminator="event_type"),
-]
+# --- the registry: every event type, listed once; everything else is derived from it ----------
 
 INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (
     IncidentReported,
@@ -943,26 +907,24 @@ INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (
     WarrantExecuted,
     CasePassedToSafeguarding,
 )
-CASEWORK_FACTS: tuple[type[IncidentEvent], ...] = (
-    ComplaintRecorded, AsbCaseReviewResponded, ClosureNoticeIssued, ClosureOrderApplied, ClosureOrderMade,
-    ClosureOrderExtended, WarrantExecuted, CasePassedToSafeguarding,
-)
+CASEWORK_FACTS: tuple[type[IncidentEvent], ...] = INCIDENT_FACTS[-8:]
 CASEWORK_ALERTS: tuple[type[CaseworkEvent], ...] = (
     AsbCaseReviewThresholdMet, PremisesThresholdReached, CaseRoutedToSafeguarding, CaseClockWarning,
 )
-CASEWORK_DERIVED: tuple[type[Event], ...] = (
-    AsbCaseReviewThresholdMet,
-    PremisesThresholdReached,
-    CaseRoutedToSafeguarding,
-    CaseClockWarning,
-    CaseworkCaseChanged,
-)
+CASEWORK_DERIVED: tuple[type[Event], ...] = (*CASEWORK_ALERTS, CaseworkCaseChanged)
 DERIVED: tuple[type[Event], ...] = (
     EscalationRaised, EscalationUpdated, EscalationStoodDown, TensionLevelChanged, *CASEWORK_DERIVED,
 )
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.model_fields["event_type"].default: cls for cls in (*INCIDENT_FACTS, *DERIVED)
-}
+
+
+def event_type_of(cls: type[Event]) -> str:
+    return cls.model_fields["event_type"].default
+
+
+EVENT_TYPES: dict[str, type[Event]] = {event_type_of(cls): cls for cls in (*INCIDENT_FACTS, *DERIVED)}
+INCIDENT_FACT_TYPES: dict[str, type[IncidentEvent]] = {event_type_of(cls): cls for cls in INCIDENT_FACTS}
+IncidentFact = Union[INCIDENT_FACTS]
+AnyEvent = Annotated[Union[tuple(EVENT_TYPES.values())], Field(discriminator="event_type")]
 # Older schema versions still produced beside the current one, each until its `transition_ends`
 # (docs/contract.md): `Old.of(current)` writes a current event in the old shape, same event_id.
 STILL_PRODUCED: tuple[type[Event], ...] = (ResponderDispatchedV1,)

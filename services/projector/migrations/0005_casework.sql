@@ -69,3 +69,16 @@ alter table incident_events drop column if exists payload_open;
 alter table incident_events add column payload_open jsonb
     generated always as (payload - 'people' - 'complainant_key') stored;
 grant select (payload_open) on incident_events to muster_query;
+
+-- The projector writes casework without owning it (0004_service_roles.sql).
+grant select, insert, update, delete on casework_cases, casework_alerts to muster_projector;
+
+do $admin$
+begin
+    if (select rolsuper from pg_roles where rolname = current_user) then
+        execute 'alter table casework_cases owner to muster_owner';
+        execute 'alter table casework_alerts owner to muster_owner';
+        execute 'alter function muster_access.may_see_case(text[]) owner to muster_owner';
+    end if;
+end
+$admin$;
