@@ -20,7 +20,7 @@ def test_every_service_has_its_run_function():
 
 
 def test_an_unknown_service_is_a_one_line_start_up_error():
-    with pytest.raises(StartupError, match="unknown service 'nope'; choose from: all, escalation, intake"):
+    with pytest.raises(StartupError, match="unknown service 'nope'; choose from: all, casework, escalation, intake"):
         runner.run("nope", Settings())
 
 
