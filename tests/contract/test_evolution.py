@@ -137,8 +137,8 @@ def test_a_consumer_form_change_every_reader_survives_passes(change):
         (lambda d: d["required"].append("casualties"), "field `casualties`: now required"),
         (lambda d: d["properties"]["severity"].update(maximum=4), "field `severity`: maximum 5 -> 4: stricter"),
         (lambda d: d["properties"].pop("police_grading"), "field `police_grading`: removed; producers"),
-        (lambda d: (d["properties"].update(uprn={"type": "string"}), d["required"].append("uprn")),
-         "field `uprn`: is new and required"),
+        (lambda d: (d["properties"].update(lamp_post_id={"type": "string"}), d["required"].append("lamp_post_id")),
+         "field `lamp_post_id`: is new and required"),
     ],
     ids=["now-required", "stricter", "removed", "new-required"],
 )
@@ -150,7 +150,7 @@ def test_an_input_form_change_that_rejects_a_released_producer_is_named(change, 
 def test_an_input_form_may_accept_more():
     def accept_more(d):
         d["required"].remove("description")
-        d["properties"]["uprn"] = {"type": "string"}
+        d["properties"]["lamp_post_id"] = {"type": "string"}
 
     assert _breaks(INPUT, accept_more) == []
 
