@@ -381,3 +381,18 @@ def test_a_board_whose_stream_is_cut_does_not_show_new_incidents(browser, stack,
     assert _row(browser, incident_id) is None
     browser.refresh()  # a fresh page (stream not cut) shows it
     _wait(browser, lambda d: _row(d, incident_id), "listed after a reload")
+
+
+def test_an_action_taken_on_an_incident_page_shows_there_without_reload(browser, stack, test_settings):
+    token = _token(test_settings)
+    incident_id = _raise_at_intake(stack, token, f"Rave in the car park {uuid.uuid4().hex[:6]}", category=QUIET)
+    _until_stored(stack, token, incident_id)
+    _open(browser, stack, f"/board/incidents/{incident_id}", token)
+    button = _wait(browser, lambda d: (b := d.find_element("css selector", "#incident-body button.ack")).is_displayed()
+                   and b, "acknowledge offered")
+    button.click()
+    _wait(browser, lambda d: d.find_element("id", "incident").get_attribute("data-status") == "acknowledged",
+          "the page shows the acknowledgement")
+    timeline = browser.find_element("css selector", "table.timeline").text
+    assert "IncidentAcknowledged" in timeline and "op-board" in timeline
+    assert browser.execute_script("return window.__sameDocument === true")

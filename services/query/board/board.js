@@ -230,12 +230,27 @@
     if (!document.title.startsWith("\u25b2")) document.title = "\u25b2 NEW LEVEL 3 - " + document.title;
   }
 
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && !$("l3-alert").hidden) $("l3-dismiss").click();
+  });
+
   document.addEventListener("click", (ev) => {
     if (ev.target.id !== "l3-dismiss") return;
     $("l3-alert").hidden = true;
     $("l3-alert").textContent = "";
     document.title = document.title.replace(/^\u25b2 NEW LEVEL 3 - /, "");
   });
+
+  // An incident's page reads itself again only for changes to it or to a report related to it.
+  function concernsThisPage(block) {
+    if (view !== "incident") return true;
+    const page = $("incident-body");
+    try {
+      const data = JSON.parse((block.match(/^data: ?(.*)$/m) || [])[1] || "{}");
+      const ids = [data.incident_id, data.lead_incident_id].filter(Boolean);
+      return ids.some((id) => id === page.dataset.incidentId || page.querySelector('[data-key="' + id + '"]'));
+    } catch (e) { return true; }
+  }
 
   // --- the live stream: server-sent events over fetch, so the token travels in a header -------
   async function listen() {
@@ -260,7 +275,7 @@
           const event = (block.match(/^event: ?(.*)$/m) || [])[1];
           if (event === "expired") { abort.abort(); setLive(false, "signed out (token expired)"); return; }
           if (event === "ready") { retry = 1000; setLive(true, "live"); scheduleRefresh(0); }
-          else if (event === "incident" || event === "escalation") scheduleRefresh();
+          else if (event === "incident" || event === "escalation") { if (concernsThisPage(block)) scheduleRefresh(); }
           else if (event === "tension") scheduleRefresh(view === "analysis" ? 2000 : 150);
         }
       }
