@@ -16,18 +16,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(casework_app, name="casework")
 
 
-async def _events(settings):
-    from services.shared.codec import PoisonRecord, decode
-    from services.shared.kafka import read_topic
+async def _events(settings):  # noqa: ANN001, ANN202
+    """Every fact on the incidents topic (what cannot be read is the dead-letter topic's)."""
+    from services.shared.kafka import read_events
     from services.shared.topics import TopicCatalog
 
-    out = []
-    async for record in read_topic(settings, TopicCatalog.from_settings(settings).name("incidents")):
-        try:
-            out.append(decode(record.value))
-        except PoisonRecord:
-            continue  # the dead-letter topic has it; a bundle says only what could be read
-    return out
+    return await read_events(settings, [TopicCatalog.from_settings(settings).name("incidents")])
 
 
 @casework_app.command("bundle")

@@ -234,26 +234,28 @@ def _raise_for_errors(response, what: str) -> None:
             raise RuntimeError(f"{what} {name}: error {code} {message}")
 
 
-async def read_topic(settings: Settings, topic: str):
-    """Every record of `topic` from its start up to its end as this call begins, partition by
-    partition in offset order (no consumer group, nothing committed): for the tools that
-    rebuild a picture from the log (the casework bundle, a debrief, a replay)."""
-    partitions = await topic_partitions(settings, [topic])
-    if not partitions:
-        return
-    consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
+async def read_events(settings: Settings, topics: Iterable[str], parse=None) -> list:
+    """Every record on the topics right now, from the beginning, in partition order, parsed
+    (`codec.decode` unless given; a PoisonRecord is skipped): for the read-only reports (tension
+    return, exercise debrief) and tests."""
+    from services.shared.codec import PoisonRecord, decode
+
+    parse = parse or decode
+    partitions = await topic_partitions(settings, topics)
+    consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        while True:
-            open_ = [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
-            if not open_:
-                return
-            for tp, records in (await consumer.getmany(*open_, timeout_ms=500)).items():
+        out = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
-                    if record.offset < ends[tp]:
-                        yield record
+                    try:
+                        out.append(parse(record.value))
+                    except PoisonRecord:
+                        continue
+        return out
     finally:
         await consumer.stop()
