@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(casework_app, name="casework")
 
 
-async def _events(settings):  # noqa: ANN001, ANN202
+async def _events(settings):
     """Every fact on the incidents topic (what cannot be read is the dead-letter topic's)."""
     from services.shared.kafka import read_events
     from services.shared.topics import TopicCatalog
