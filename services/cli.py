@@ -289,11 +289,7 @@ def config_table() -> None:
 
 
 # The rooms' own commands: each services/<room>/cli.py defines register(app).
-<<<<<<< HEAD
-for _room_cli in (intake_cli, tension_cli, casework_cli, projector_cli, simulator_cli, chaos_cli):
-=======
-for _room_cli in (intake_cli, tension_cli, projector_cli, simulator_cli, chaos_cli, escalation_cli):
->>>>>>> main
+for _room_cli in (intake_cli, tension_cli, casework_cli, projector_cli, simulator_cli, chaos_cli, escalation_cli):
     _room_cli.register(app)
 
 
