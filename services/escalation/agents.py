@@ -34,6 +34,7 @@ from services.escalation.packer import Packer
 from services.escalation.packing import unpack
 from services.escalation.state import IncidentState, corroborated, fold, linked
 from services.shared import codec
+from services.shared.admission import Refused
 from services.shared.deadletter import send_dead_letter
 from services.shared.events import (
     EscalationRaised, EscalationStoodDown, IncidentReported, Mode, utcnow,
@@ -159,6 +160,8 @@ class Escalation:
                 partition=msg.partition, offset=msg.offset, error=exc, key=msg.key, value=msg.value, headers=headers,
             )
             metrics.DEAD_LETTERS.inc()
+            if isinstance(exc, Refused):
+                metrics.IGNORED.labels(exc.refusal.reason).inc()
             log.warning("escalation.dead_letter", topic=msg.topic, partition=msg.partition, offset=msg.offset,
                         input=input_name, error_class=type(exc).__name__, error=str(exc)[:300])
         except Exception:  # noqa: BLE001 - the broker is gone; faust will stop the worker, not this agent

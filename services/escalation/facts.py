@@ -65,6 +65,7 @@ class IncidentUpdated(_Floored):
     casualties: ev.Casualties | None = None
     hazards: tuple[ev.Hazard, ...] | None = None
     agencies_required: tuple[ev.Agency, ...] | None = None
+    agencies_removed: tuple[ev.Agency, ...] | None = None
 
 
 class IncidentAcknowledged(_Fact):

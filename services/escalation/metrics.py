@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.shared.admission import ignored_counter
+
 from services.shared.lag import consumer_lag_gauge
 
 ESCALATIONS = Counter(
@@ -20,3 +22,4 @@ DEAD_LETTERS = Counter("muster_escalation_dead_letters_total", "Records sent to 
 EVENTS = Counter("muster_escalation_events_total", "Records processed, by input.", ["input"])
 CONSUMER_LAG = consumer_lag_gauge("escalation")
 PACKED = Counter("muster_escalation_packed_total", "Incident records packed onto the internal packed topic.")
+IGNORED = ignored_counter("escalation")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.shared.admission import ignored_counter
+
 RECORDS_APPLIED = Counter(
     "muster_projector_records_applied_total",
     "Facts applied to the store for the first time (re-deliveries are not counted), by event type.",
@@ -39,3 +41,4 @@ DB_RETRIES = Counter(
     "muster_projector_database_retries_total",
     "Batch writes retried because the database was unavailable.",
 )
+IGNORED = ignored_counter("projector")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
+from services.shared.admission import ignored_counter
+
 from services.shared.lag import consumer_lag_gauge
 
 WARD_LEVEL = Gauge("muster_tension_ward_level", "Current tension level per ward: 0 normal, 1 elevated, 2 high, 3 critical.", ["ward"])
@@ -15,3 +17,4 @@ EXERCISE = Counter("muster_tension_exercise_events_total", "Exercise and test fa
 DEAD_LETTERS = Counter("muster_tension_dead_letters_total", "Records sent to the dead-letter topic.", ["topic_id"])
 MOVED = Counter("muster_tension_recategorised_total", "Updates that moved a counted report's weight (category or grading changed).")
 CONSUMER_LAG = consumer_lag_gauge("tension")
+IGNORED = ignored_counter("tension")

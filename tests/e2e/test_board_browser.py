@@ -112,10 +112,14 @@ def _open_board(driver, services, token):
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.get(f"{services['query']}/board?token={token}")
+    driver.get(f"{services['query']}/board")
+    driver.find_element(By.ID, "token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "#signin button[type=submit]").click()
     WebDriverWait(driver, APPEAR_S).until(EC.text_to_be_present_in_element((By.ID, "live"), "live"))
     driver.execute_script("window.__sameDocument = true;")
-    assert "token=" not in driver.current_url
+    assert token not in driver.current_url
+    assert not any(token in entry["name"] for entry in driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => ({name: e.name}))"))  # no URL carried it
 
 
 def _raise(driver, description: str) -> None:

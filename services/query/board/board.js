@@ -7,13 +7,7 @@
   let refreshTimer = null;
   let streamAbort = null;
 
-  const params = new URLSearchParams(window.location.search);
-  if (params.has("token")) {
-    store.setItem("muster.token", params.get("token"));
-    params.delete("token");
-    const rest = params.toString();
-    window.history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : ""));
-  }
+  // The token is pasted into the sign-in form and only ever sent in the Authorization header.
 
   function headers(extra) {
     const h = Object.assign({ Authorization: "Bearer " + (store.getItem("muster.token") || "") }, extra || {});
@@ -58,6 +52,7 @@
     streamAbort = abort;
     try {
       const res = await fetch("/v1/stream", { headers: headers({ Accept: "text/event-stream" }), signal: abort.signal });
+      if (res.status === 401) { setLive(false, "signed out (token expired or invalid)"); return; }
       if (!res.ok) throw new Error("stream " + res.status);
       const reader = res.body.getReader();
       const decoder = new TextDecoder();
@@ -71,6 +66,7 @@
           const block = buffer.slice(0, cut);
           buffer = buffer.slice(cut + 2);
           const event = (block.match(/^event: ?(.*)$/m) || [])[1];
+          if (event === "expired") { abort.abort(); setLive(false, "signed out (token expired)"); return; }
           if (event === "ready") { setLive(true, "live"); scheduleRefresh(); }
           else if (event === "incident" || event === "escalation" || event === "tension") scheduleRefresh();
         }

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.query.access import Reader, clean_reason
+from services.query.access import Reader
 from services.query.board import render
 from services.query.routes import reader, service
 from services.query.service import QueryService
-from services.shared.auth import AuthError
 from services.shared.events import Mode
 
 router = APIRouter(include_in_schema=False)
@@ -30,26 +29,11 @@ def _csp(intake_url: str) -> str:
 
 
 @router.get("/board", response_class=HTMLResponse)
-async def board_page(
-    request: Request,
-    token: str | None = Query(None, max_length=4000, description="For local use: the operator's token."),
-    reason: str | None = Query(None, max_length=500),
-    svc: QueryService = Depends(service),
-):
+async def board_page(request: Request, svc: QueryService = Depends(service)):
+    """The page, signed out: the operator's token is pasted into the page and sent only in the
+    Authorization header (panels, stream, intake), never in a URL."""
     settings = request.app.state.settings
-    panels = None
-    if token:
-        try:
-            principal = request.app.state.token_verifier.verify(token)
-        except AuthError:
-            principal = None
-        if principal is not None:
-            try:
-                who = Reader(principal, clean_reason(reason))
-            except ValueError as exc:
-                raise HTTPException(422, str(exc)) from None
-            panels = render.panels(await svc.board(who, Mode.LIVE.value), datetime.now(timezone.utc))
-    html = render.page(intake_url=settings.intake_url, wards=svc.wards, board_panels=panels)
+    html = render.page(intake_url=settings.intake_url, wards=svc.wards, board_panels=None)
     return HTMLResponse(html, headers={
         "Content-Security-Policy": _csp(settings.intake_url), "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer",
