@@ -114,11 +114,68 @@ app.add_typer(schemas_app, name="schemas")
 
 @schemas_app.command("export")
 def schemas_export() -> None:
-    """Write schemas/*.json from the event models (commit the result)."""
-    from services.shared.schemas import export
+    """Write schemas/*.json and asyncapi.yaml from the event models and topics.yaml (commit the result)."""
+    contract_export()
 
-    for path in export():
-        typer.echo(f"wrote {path.relative_to(path.parents[1])}")
+
+# --- contract -------------------------------------------------------------------------------
+
+contract_app = typer.Typer(help="The published contract: schemas/, asyncapi.yaml and their evolution.",
+                           no_args_is_help=True)
+app.add_typer(contract_app, name="contract")
+
+
+def contract_levels() -> dict[int, tuple[str, list[str]]]:
+    """The escalation levels of the shipped rules file: the contract describes them."""
+    from services.escalation.config import load_rules
+
+    rules = load_rules(Settings.model_fields["escalation_rules_file"].default)
+    return {int(n): (spec.name, [str(a) for a in spec.agencies]) for n, spec in rules.levels.items()}
+
+
+@contract_app.command("export")
+def contract_export() -> None:
+    """Write schemas/*.json and asyncapi.yaml from the event models and topics.yaml (commit the result)."""
+    from services.shared import asyncapi, schemas
+
+    for path in [*schemas.export(), asyncapi.export(contract_levels())]:
+        typer.echo(f"wrote {path.relative_to(REPO_ROOT)}")
+
+
+@contract_app.command("check")
+def contract_check() -> None:
+    """Compare every schema with the last released one; exit 1 naming each field that would break a consumer."""
+    from services.shared.compat import check_directory
+    from services.shared.schemas import RELEASED_DIR, SCHEMAS_DIR
+
+    breaks = check_directory(RELEASED_DIR, SCHEMAS_DIR)
+    for problem in breaks:
+        typer.secho(str(problem), fg=typer.colors.RED, err=True)
+    if breaks:
+        _fail(f"{len(breaks)} breaking change(s) against schemas/released/: keep the released version and add a "
+              "new schema_version instead (docs/contract.md)")
+    typer.echo("contract: every schema is compatible with schemas/released/")
+
+
+@contract_app.command("release")
+def contract_release(release: str = typer.Argument(..., help="The release id, e.g. 2026.12.1.")) -> None:
+    """Export, then record the current schemas as released (refused if one would break a consumer)."""
+    import shutil
+
+    from services.shared import asyncapi, schemas
+    from services.shared.compat import check_directory
+
+    schemas.export()
+    breaks = check_directory(schemas.RELEASED_DIR, schemas.SCHEMAS_DIR) if schemas.RELEASED_DIR.exists() else []
+    if breaks:
+        _fail("; ".join(str(b) for b in breaks))
+    schemas.RELEASED_DIR.mkdir(parents=True, exist_ok=True)
+    for path in schemas.SCHEMAS_DIR.glob("*.json"):
+        if path.name != schemas.INDEX_FILE:
+            shutil.copyfile(path, schemas.RELEASED_DIR / path.name)
+    asyncapi.RELEASE_FILE.write_text(release + "\n")
+    asyncapi.export(contract_levels())
+    typer.echo(f"released {release}: schemas/released/ holds it; commit schemas/ and asyncapi.yaml")
 
 
 # --- run ------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,7 @@ from services.escalation.facts import read_fact
 from services.escalation.offsets import MARKER_KEY
 from services.escalation.packer import Packer
 from services.escalation.packing import unpack
+from services.escalation.retention import release_at, releasable
 from services.escalation.state import IncidentState, corroborated, fold, linked
 from services.shared import codec
 from services.shared.admission import Refused
@@ -80,6 +82,8 @@ class Escalation:
     partitions: int = 0
     index: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)
     ticked: dict[bytes, float] = field(default_factory=dict)
+    expiry: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)  # finished: when to release
+    released: dict[bytes, float] = field(default_factory=dict)  # release notices sent (monotonic clock)
     cache: dict[bytes, IncidentState] = field(default_factory=dict)
     complete: bool = False  # the cache holds every state of the table (a miss is a new incident)
     dirty: bool = True
@@ -99,6 +103,7 @@ class Escalation:
         self.table = self.app.Table("incident-state", **raw_table)
         self.windows = self.app.Table("corroboration-windows", **raw_table)
         self.changelog_name = self.table.changelog_topic.get_topic_name()
+        self.keep = timedelta(seconds=self.settings.escalation_closed_retention_seconds)
         self.sender = _Sender(self.app)
 
     def internal_topics(self) -> list[str]:
@@ -197,6 +202,9 @@ class Escalation:
     async def on_notice(self, msg) -> None:  # noqa: ANN001
         notice = corr.Notice.model_validate_json(msg.value)
         metrics.EVENTS.labels(input="control").inc()
+        if notice.kind == "release":
+            await self.release(str(notice.incident_id).encode(), msg.partition)
+            return
         await self.process([batch.Input(str(notice.incident_id), lambda s: _apply_notice(s, notice))], msg.partition)
 
     def _load(self, incident: str) -> IncidentState | None:
@@ -237,6 +245,20 @@ class Escalation:
                      incident_id=str(e.incident_id), level=getattr(e, "level", None), mode=e.mode.value,
                      ward=getattr(e, "ward_code", None), partition=partition)
 
+    async def release(self, key: bytes, partition: int) -> None:
+        """A finished incident past its retention leaves the table, with a tombstone on the changelog
+        (compaction then drops its records, so a restart recovers the same bounded table). Run by the
+        incident agent, in order with the facts: a fact that came first and revived it keeps it."""
+        if not releasable(self._load(key.decode()), utcnow(), self.keep):
+            self.released.pop(key, None)
+            return
+        self.table.data.pop(key, None)
+        self.cache.pop(key, None)
+        self._untrack(key)
+        await (await self.app.producer.send(self.changelog_name, key, None, partition, None, None))
+        metrics.RELEASED.inc()
+        metrics.STATES.set(len(self.table.data))
+
     async def on_candidate(self, msg) -> None:  # noqa: ANN001
         candidate = corr.Candidate.model_validate_json(msg.value)
         raw = self.windows.get(msg.key)
@@ -262,16 +284,22 @@ class Escalation:
         due = [(k, p) for k, (at, p) in self.index.items() if at <= now and clock - self.ticked.get(k, -quiet) >= quiet]
         for key, _ in due:
             self.ticked[key] = clock
+        expired = [(k, p) for k, (at, p) in self.expiry.items()
+                   if at <= now and clock - self.released.get(k, -quiet) >= quiet]
+        for key, _ in expired:
+            self.released[key] = clock
         await asyncio.gather(*(
-            self._send(self.control_name, key, corr.Notice(kind="deadline", incident_id=key.decode(),
+            self._send(self.control_name, key, corr.Notice(kind=kind, incident_id=key.decode(),
                                                            partition=partition).model_dump_json().encode(),
                        partition=partition)
-            for key, partition in due
+            for kind, keys in (("deadline", due), ("release", expired)) for key, partition in keys
         ))
         metrics.PENDING_DEADLINES.set(len(self.index))
+        metrics.STATES.set(len(self.table.data))
 
     def _rebuild(self) -> None:
         self.index.clear()
+        self.expiry.clear()
         for key, raw in self.table.items():
             state = self.cache[key] = IncidentState.model_validate_json(raw)
             self._track(key, state)
@@ -285,6 +313,16 @@ class Escalation:
         else:
             self.index.pop(key, None)
             self.ticked.pop(key, None)
+        at = release_at(s, self.keep)
+        if at is not None and s.partition is not None:
+            self.expiry[key] = (at, s.partition)
+        else:
+            self.expiry.pop(key, None)
+            self.released.pop(key, None)
+
+    def _untrack(self, key: bytes) -> None:
+        for index in (self.index, self.ticked, self.expiry, self.released):
+            index.pop(key, None)
 
     # --- sending ------------------------------------------------------------------------
 

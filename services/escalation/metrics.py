@@ -23,3 +23,7 @@ EVENTS = Counter("muster_escalation_events_total", "Records processed, by input.
 CONSUMER_LAG = consumer_lag_gauge("escalation")
 PACKED = Counter("muster_escalation_packed_total", "Incident records packed onto the internal packed topic.")
 IGNORED = ignored_counter("escalation")
+STATES = Gauge("muster_escalation_states", "Incident states held in this worker's table (bounded by retention).")
+RELEASED = Counter(
+    "muster_escalation_released_total", "Finished incidents released from the table after their retention."
+)

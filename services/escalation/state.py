@@ -59,6 +59,7 @@ class IncidentState(BaseModel):
     rule_set: RuleSet | None = None
     next_deadline: datetime | None = None
     stood_down: bool = False
+    closed_at: datetime | None = None  # when (worker's clock) it was finished: compacted, released later (retention.py)
 
     @property
     def max_level(self) -> int:

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     escalation_tick_seconds: float = Field(
         1.0, gt=0, description="How often the escalation processor checks acknowledgement deadlines."
     )
+    escalation_closed_retention_seconds: float = Field(
+        86400.0, gt=0,
+        description="How long the escalation processor keeps a finished incident (compacted: its escalations' "
+        "ids, status and source offset, for late facts and replays) before releasing it from its table.",
+    )
     escalation_cap_sender: str = Field(
         "escalation@muster.partnership.example", description="CAP <sender> of escalation alerts."
     )
@@ -135,6 +140,10 @@ class Settings(BaseSettings):
     # --- Query API and board -------------------------------------------------------------
     query_host: str = Field("127.0.0.1", description="Address the query API and the board listen on.")
     query_port: int = Field(8001, description="Port of the query API and the board.")
+    contract_file: Path = Field(
+        REPO_ROOT / "asyncapi.yaml",
+        description="asyncapi.yaml, with its schemas/ beside it: the query service renders it at /contract.",
+    )
     query_database_url: SecretStr | None = Field(
         None,
         description="PostgreSQL URL of the query service's own role (muster_query, SELECT only, row-level "

@@ -41,6 +41,7 @@ class Worker:
     app_id: str = "muster-escalation"
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # more MUSTER_* settings for this worker
 
     @property
     def changelog(self) -> str:
@@ -56,6 +57,7 @@ class Worker:
             "MUSTER_ESCALATION_APP_ID": self.app_id,
             "MUSTER_ESCALATION_TICK_SECONDS": "0.2",
             "MUSTER_LOG_FORMAT": "json",
+            **self.env,
         }
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "escalation"], env=env,
@@ -111,6 +113,7 @@ class Record:
     partition: int
     key: bytes | None
     value: dict
+    tombstone: bool = False
 
 
 class Tap:
@@ -135,7 +138,8 @@ class Tap:
             batch = await self.consumer.getmany(timeout_ms=100)
             for tp, messages in batch.items():
                 for m in messages:
-                    self.records.append(Record(tp.topic, tp.partition, m.key, json.loads(m.value) if m.value else {}))
+                    self.records.append(Record(tp.topic, tp.partition, m.key, json.loads(m.value) if m.value else {},
+                                               m.value is None))
 
     async def stop(self) -> None:
         if self._task:
