@@ -48,7 +48,8 @@ def check(
     principal: Principal, event: ev.IncidentEvent, given: Collection[str], record: IncidentRecord | None,
     lead: IncidentRecord | None = None,
 ) -> ev.IncidentEvent:
-    if isinstance(event, ev.IncidentReported):
+    kind = event.event_type
+    if kind == "IncidentReported":
         if record is not None:
             raise repeated_report(event.incident_id)
         return event
@@ -65,11 +66,11 @@ def check(
         update["mode"] = ev.Mode(record.mode)
     if event.classification.rank < ev.Classification(record.classification).rank:  # never lowered
         update["classification"] = ev.Classification(record.classification)
-    if isinstance(event, ev.IncidentUpdated):
+    if kind == "IncidentUpdated":
         update.update(_update_fields(principal, rel, event, record))
-    if isinstance(event, ev.IncidentLinked) and (lead is None or not visible(principal, lead)):
+    if kind == "IncidentLinked" and (lead is None or not visible(principal, lead)):
         raise invalid("lead_incident_id", "no such incident")
-    if isinstance(event, ev.IncidentLinked) and lead.mode != record.mode:
+    if kind == "IncidentLinked" and lead.mode != record.mode:
         raise invalid("lead_incident_id", f"the lead incident's mode is {lead.mode}, not {record.mode}")
     return event.model_copy(update=update) if update else event
 

@@ -222,7 +222,7 @@ class IdempotencyStore:
             if self._pool is None:
                 try:
                     pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=4, timeout=self._timeout_s, reset=_keep_session
+                        self._dsn, min_size=1, max_size=8, timeout=self._timeout_s, reset=_keep_session
                     )
                 except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
                     raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc

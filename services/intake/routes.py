@@ -133,7 +133,15 @@ def _fresh(body: dict, idempotency_key: str | None) -> bool:
 )
 async def post_batch(request: Request) -> Response:
     principal, idempotency_key = authenticate(request), _key(request)
-    body = parse_json(await request.body())
+    raw = await request.body()
+    # Batch requests take turns (IntakeService.batch_turns): each validates a thousand items in one
+    # go, so many at once would hold the event loop past the bound of every other's database lookup.
+    async with _service(request).batch_turns:
+        return await _batch(request, principal, idempotency_key, raw)
+
+
+async def _batch(request: Request, principal, idempotency_key: str | None, raw: bytes) -> Response:
+    body = parse_json(raw)
     limit = request.app.state.settings.intake_batch_max
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise invalid("events", "required: a JSON object {\"events\": [...]}")

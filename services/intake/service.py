@@ -26,6 +26,10 @@ from services.shared.logging import get_logger
 log = get_logger("intake.service")
 
 
+# Batch requests checked and published at once (the others wait their turn, see routes.post_batch).
+BATCH_TURNS = 2
+
+
 class Unavailable(RuntimeError):
     """The broker or the idempotency store could not confirm in time: answer 503."""
 
@@ -48,6 +52,7 @@ class IntakeService:
         self._inflight: dict[uuid.UUID, tuple[str, bytes | None, asyncio.Future[Accepted]]] = {}
         self._reporting: set[uuid.UUID] = set()  # incidents whose report is being published by this process
         self._background: set[asyncio.Task] = set()
+        self.batch_turns = asyncio.Semaphore(BATCH_TURNS)
 
     async def submit(
         self, event: IncidentEvent, principal: Principal, given: Collection[str] = (), digest: bytes | None = None,
@@ -138,10 +143,10 @@ class IntakeService:
         `fresh`: event_ids intake minted just now, which need no lookup."""
         given = given or [() for _ in items]
         digests = digests or [None for _ in items]
-        valid = [(i, item) for i, item in enumerate(items) if not isinstance(item, Rejection)]
+        valid = [(i, item) for i, item in enumerate(items) if type(item) is not Rejection]
         seen_before = list({e.event_id for _, e in valid} - fresh)
         wanted = list({e.incident_id for _, e in valid} | {e.lead_incident_id for _, e in valid
-                                                            if isinstance(e, IncidentLinked)})
+                                                            if e.event_type == "IncidentLinked"})
         try:
             async with asyncio.timeout(self._timeout_s):
                 found = await self._store.lookup_many(seen_before) if seen_before else {}
@@ -151,6 +156,7 @@ class IntakeService:
         items = list(items)
         new: dict[uuid.UUID, IncidentEvent] = {}
         replays: dict[uuid.UUID, Accepted] = {}
+        records: dict[uuid.UUID, IncidentRecord] = {}  # the registry record of each new report, by event_id
         reporting: list[uuid.UUID] = []
         for index, item in valid:
             try:
@@ -161,12 +167,13 @@ class IntakeService:
                     continue
                 if item.event_id in new:
                     continue
-                lead = view.get(item.lead_incident_id) if isinstance(item, IncidentLinked) else None
+                lead = view.get(item.lead_incident_id) if item.event_type == "IncidentLinked" else None
                 checked = guard.check(principal, item, given[index], view.get(item.incident_id), lead)
-                if isinstance(checked, IncidentReported):
+                if checked.event_type == "IncidentReported":
                     if checked.incident_id in self._reporting:
                         raise guard.repeated_report(checked.incident_id)
-                    view[checked.incident_id] = registry.record_of(checked, principal.subject)
+                    view[checked.incident_id] = records[checked.event_id] = registry.record_of(
+                        checked, principal.subject)
                     reporting.append(checked.incident_id)
                 elif (change := registry.change_of(checked)) is not None:
                     view[checked.incident_id] = registry.applied(view[checked.incident_id], change)
@@ -180,7 +187,7 @@ class IntakeService:
         try:
             events = list(new.values())
             outcomes = await self._publisher.publish_batch(events) if events else []
-            published = [self._written(e, o, principal, digests[i])
+            published = [self._written(e, o, principal, digests[i], records.get(e.event_id))
                          for (i, e), o in zip(_indexed(items, new), outcomes) if not isinstance(o, BaseException)]
             if events and not published:
                 raise Unavailable(str(outcomes[0]))
@@ -192,7 +199,7 @@ class IntakeService:
         results = {w.accepted.event_id: w.accepted for w in published} | replays
         out = []
         for index, item in enumerate(items):
-            if isinstance(item, Rejection):
+            if type(item) is Rejection:
                 out.append(ItemResult(index, rejection=item))
             elif item.event_id in failed:
                 rejection = Rejection(503, "unavailable", (("(event)", str(failed[item.event_id])),))
@@ -201,7 +208,7 @@ class IntakeService:
                 out.append(ItemResult(index, accepted=results[item.event_id]))
         self._metrics.events.labels("duplicate").inc(len(replays))
         log.info("batch accepted", items=len(items), published=len(published), duplicates=len(replays),
-                 rejected=sum(1 for i in items if isinstance(i, Rejection)) + len(failed),
+                 rejected=sum(1 for i in items if type(i) is Rejection) + len(failed),
                  partitions=sorted({w.accepted.partition for w in published}))
         return out
 
@@ -231,7 +238,7 @@ class IntakeService:
             log.error("idempotency store write failed", count=len(written), error=str(exc))
 
     def _written(self, event: IncidentEvent, metadata: RecordMetadata, principal: Principal | None,
-                 digest: bytes | None) -> Written:
+                 digest: bytes | None, record: IncidentRecord | None = None) -> Written:
         accepted = Accepted(
             event_id=event.event_id,
             incident_id=event.incident_id,
@@ -242,9 +249,9 @@ class IntakeService:
             subject=principal.subject if principal is not None else None,
             digest=digest,
         )
-        if isinstance(event, IncidentReported):
+        if event.event_type == "IncidentReported":
             reporter = principal.subject if principal is not None else event.source.id
-            return Written(accepted, report=registry.record_of(event, reporter))
+            return Written(accepted, report=record or registry.record_of(event, reporter))
         return Written(accepted, change=registry.change_of(event))
 
 
@@ -252,7 +259,7 @@ def _indexed(items: list, new: dict[uuid.UUID, IncidentEvent]) -> list[tuple[int
     """(index, event) of each event in `new`, in `new`'s order (its first item)."""
     first: dict[uuid.UUID, int] = {}
     for index, item in enumerate(items):
-        if not isinstance(item, Rejection) and item.event_id in new:
+        if type(item) is not Rejection and item.event_id in new:
             first.setdefault(item.event_id, index)
     return [(first[e.event_id], e) for e in new.values()]
 
