@@ -110,7 +110,7 @@ def fold(
     return s.model_copy(update={**common, **_changes(s, fact)})
 
 
-def _changes(s: IncidentState, fact) -> dict:  # noqa: ANN001 - a full event or its narrow view (facts.py)
+def _changes(s: IncidentState, fact) -> dict:
     match fact.event_type:
         case "IncidentReported":
             return {

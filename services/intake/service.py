@@ -15,7 +15,7 @@ from aiokafka.structs import RecordMetadata
 
 from services.intake import guard, registry
 from services.intake.metrics import IntakeMetrics
-from services.intake.publisher import BrokerUnavailable, Publisher
+from services.intake.publisher import Publisher
 from services.intake.registry import IncidentRecord
 from services.intake.repository import Accepted, IdempotencyStore, StoreUnavailable, Written
 from services.intake.validation import Rejection

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 
 import asyncpg
@@ -25,7 +25,7 @@ from aiokafka.structs import ConsumerRecord
 from services.projector import metrics, repository
 from services.projector.handlers import Batch, Position, stage
 from services.shared.codec import PoisonRecord, decode
-from services.shared.deadletter import send_dead_letter
+from services.shared.deadletter import DeadLetterSink
 from services.shared.kafka import make_consumer, make_producer
 from services.shared.logging import get_logger
 from services.shared.settings import Settings
@@ -69,8 +69,10 @@ async def connect(dsn: str, **server_settings: str) -> asyncpg.Connection:
     return conn
 
 
-async def build_batch(records: list[ConsumerRecord], on_poison=None) -> Batch:
-    """Decode and stage; a record that cannot be decoded only advances its offset (and goes to on_poison)."""
+async def build_batch(records: list[ConsumerRecord], carries: Mapping[str, frozenset[str]], on_poison=None) -> Batch:
+    """Decode and stage; a record that cannot be decoded, or whose event type topics.yaml does not
+    put on the topic it came from (`carries`: TopicCatalog.carries()), only advances its offset
+    (and goes to on_poison): a derived event written to the wrong topic is never applied."""
     batch = Batch()
     for n, record in enumerate(records, 1):
         if n % YIELD_EVERY == 0:  # let the batch being written send its next statement: keep the database busy
@@ -78,6 +80,9 @@ async def build_batch(records: list[ConsumerRecord], on_poison=None) -> Batch:
         pos = Position(record.topic, record.partition, record.offset)
         try:
             event = decode(record.value)
+            if event.event_type not in carries.get(record.topic, ()):
+                raise PoisonRecord(f"event type {event.event_type} does not belong on topic {record.topic} "
+                                   f"(topics.yaml: {', '.join(sorted(carries.get(record.topic, ()))) or 'not read'})")
         except PoisonRecord as exc:
             if on_poison is not None:
                 await on_poison(record, exc)
@@ -92,6 +97,7 @@ class Projector:
         self.settings = settings
         self.catalog = TopicCatalog.from_settings(settings)
         self.topics = source_topics(self.catalog)
+        self.carries = self.catalog.carries()
         self.group = settings.projector_consumer_group
         self.dsn = settings.database_url.get_secret_value()
         self.conn: asyncpg.Connection | None = None
@@ -261,17 +267,12 @@ class Projector:
             )
 
     async def build(self, records: list[ConsumerRecord], *, dead_letter: bool) -> Batch:
-        return await build_batch(records, self.dead_letter if dead_letter else None)
+        return await build_batch(records, self.carries, self.dead_letter if dead_letter else None)
 
     async def dead_letter(self, record: ConsumerRecord, error: BaseException | str) -> None:
-        letter = await send_dead_letter(
-            self.producer, self.catalog.name("deadletter"), service=SERVICE, source_topic=record.topic,
-            partition=record.partition, offset=record.offset, error=error, key=record.key, value=record.value,
-            headers=record.headers,
-        )
-        metrics.DEAD_LETTERS.labels(letter.error_class).inc()
-        log.warning("dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
-                    error_class=letter.error_class)
+        sink = DeadLetterSink(self.producer, self.catalog.name("deadletter"), service=SERVICE,
+                              counter=metrics.DEAD_LETTERS)
+        await sink.send(record, error, self.catalog.id_of(record.topic))
 
     def _observe(self, records: list[ConsumerRecord], batch: Batch, written: repository.Written, took: float) -> None:
         self.batches += 1

@@ -119,13 +119,13 @@ def document(topics: TopicsFile, levels: dict[int, tuple[str, list[str]]], relea
             continue  # an internal topic: no contract events on it
         channel_id = _slug(spec.id)
         ids = [message_id(n, v) for n, v in carried]
-        if EXTERNAL_PRODUCERS & set(spec.producers):
+        if EXTERNAL_PRODUCERS & set(spec.contract_producers):
             ids += [message_id(n, v, input_form=True) for n, v in carried if n in external]
         channels[channel_id] = _channel(spec, ids)
-        for role in spec.producers:
+        for role in spec.contract_producers:
             forms = [i for i in ids if i.endswith(".input") == (role in EXTERNAL_PRODUCERS)]
             operations[f"{_slug(role)}.send.{channel_id}"] = _operation("send", role, spec, channel_id, forms)
-        for role in spec.readers:
+        for role in spec.contract_readers:
             operations[f"{_slug(role)}.receive.{channel_id}"] = _operation("receive", role, spec, channel_id, ids)
 
     return {
@@ -219,7 +219,7 @@ def _operation(action: str, role: str, spec: TopicSpec, channel_id: str, message
     }
 
 
-def _message(name: str, version: int, model, carrier: TopicSpec, summary: str, *, input_form: bool) -> dict:  # noqa: ANN001
+def _message(name: str, version: int, model, carrier: TopicSpec, summary: str, *, input_form: bool) -> dict:
     is_event = issubclass(model, ev.Event)
     key_field = model.topic_key_field if is_event else None
     headers = {

@@ -549,7 +549,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 
 class DeadLetter(Frozen):
-    """A record no processor could read, with where it came from and why."""
+    """A record no processor could read, with where it came from and why: scrubbed of people and
+    free text (services/shared/scrub.py), the source topic, partition and offset locate the original."""
 
     event_type: Literal["DeadLetter"] = "DeadLetter"
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -559,9 +560,12 @@ class DeadLetter(Frozen):
     source_partition: int = Field(ge=0)
     source_offset: int = Field(ge=0)
     error_class: ShortText
-    error: str = Field(max_length=4000)
+    error: str = Field(max_length=4000, description="Why, without the input values the error quoted.")
     key_b64: str | None = None
-    value_b64: str | None = None
+    value_b64: str | None = Field(None, description="The value with only its structured fields (ids, enums, "
+                                  "counts, times); null when it was not a JSON object.")
+    removed: tuple[str, ...] = Field((), description="Paths of the value's fields removed (people, free text); "
+                                     "'$' when the whole value was.")
     headers: dict[str, str] = {}
     failed_at: AwareDatetime
 
@@ -575,7 +579,11 @@ class DeadLetter(Frozen):
     ) -> "DeadLetter":
         import base64
 
+        from services.shared.scrub import scrub_error, scrub_headers, scrub_key, scrub_value
+
         error_class = type(error).__name__ if isinstance(error, BaseException) else "Rejected"
+        kept_value, removed = scrub_value(value)
+        kept_key = scrub_key(key)
         return cls(
             dead_letter_id=derived_event_id("deadletter", service, topic, partition, offset),
             service=service,
@@ -583,9 +591,10 @@ class DeadLetter(Frozen):
             source_partition=partition,
             source_offset=offset,
             error_class=error_class,
-            error=str(error)[:4000],
-            key_b64=base64.b64encode(key).decode() if key is not None else None,
-            value_b64=base64.b64encode(value).decode() if value is not None else None,
-            headers={k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)) for k, v in headers or ()},
+            error=scrub_error(error)[:4000],
+            key_b64=base64.b64encode(kept_key).decode() if kept_key is not None else None,
+            value_b64=base64.b64encode(kept_value).decode() if kept_value is not None else None,
+            removed=tuple(removed),
+            headers=scrub_headers(headers),
             failed_at=utcnow(),
         )

@@ -8,7 +8,7 @@ Two forms of each event, named by file:
   properties are not forbidden: a field may be added within a schema_version and a reader
   ignores what it does not know (docs/contract.md).
 - `<Type>.v<N>.input.json`, the **input form**, only for the facts a producer outside Muster
-  may write straight to a topic (the `partner systems` producers of topics.yaml): fields with
+  send (topics.yaml's `partner_input` topics: partner systems write them through intake): fields with
   a fixed default may be left out (every Muster reader reads an absent one as that default),
   while `event_type` and `schema_version` (they name the schema) and `event_id` and
   `recorded_at` are required: a reader cannot fill those two without each reader filling
@@ -30,7 +30,7 @@ from pydantic.json_schema import GenerateJsonSchema
 
 from services.shared import events as ev
 from services.shared.settings import REPO_ROOT
-from services.shared.topics import TopicsFile, load_topics_file
+from services.shared.topics import PARTNER_SYSTEMS, TopicsFile, load_topics_file
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
 RELEASED_DIR = SCHEMAS_DIR / "released"
@@ -41,13 +41,13 @@ BASE_URI = "https://muster.example/schemas/"
 # reader must never fill the other two itself (each reader would fill them differently).
 INPUT_REQUIRED = ("event_type", "schema_version", "event_id", "recorded_at")
 # Producers outside Muster, as topics.yaml names them: they write the input form.
-EXTERNAL_PRODUCERS = frozenset({"partner systems"})
+EXTERNAL_PRODUCERS = frozenset({PARTNER_SYSTEMS})
 
 
 class ConsumerForm(GenerateJsonSchema):
     """Serialisation-mode schema with every field required: the codec writes every field."""
 
-    def field_is_required(self, field, total: bool) -> bool:  # noqa: ANN001 - pydantic's core schema type
+    def field_is_required(self, field, total: bool) -> bool:
         return True if self.mode == "serialization" else super().field_is_required(field, total)
 
 
@@ -106,7 +106,7 @@ def _open(schema: Any) -> Any:
 
 def externally_produced(topics: TopicsFile) -> set[str]:
     """Event types a producer outside Muster may write straight to a topic."""
-    return {t for spec in topics.topics if EXTERNAL_PRODUCERS & set(spec.producers) for t in spec.event_types}
+    return {t for spec in topics.topics if EXTERNAL_PRODUCERS & set(spec.contract_producers) for t in spec.event_types}
 
 
 def headers_schema() -> dict:
@@ -120,7 +120,12 @@ def headers_schema() -> dict:
         "type": "object",
         "required": ["event_type", "schema_version"],
         "properties": {
-            "event_type": {"type": "string", "enum": types, "description": "The value's event type: names its schema."},
+            "event_type": {
+                "type": "string", "pattern": "^[A-Z][A-Za-z0-9]{0,99}$", "examples": types,
+                "description": "The value's event type: names its schema. An open set: a new event type joins a "
+                "topic without a new schema_version or topic version, so a consumer skips (and counts) a type it "
+                "does not know; `schemas/index.json` lists the types of each topic.",
+            },
             "schema_version": {"type": "string", "pattern": "^[1-9][0-9]*$",
                                "description": "The value's schema version, as decimal text: `<event_type>.v<schema_version>.json`."},
             "mode": {"type": "string", "enum": [m.value for m in ev.Mode], "description": "The event's mode."},

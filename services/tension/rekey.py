@@ -1,36 +1,34 @@
 """tension-rekey: the incidents topic, re-keyed by ward onto the by-ward topic, in batches.
 
 faust's per-event stream machinery alone held one worker under 5,000 events/s. This stage is
-stateless, so it is a services.shared.stage.BatchStage (group `<app id>-rekey`): `getmany`
-batches, facts tension does not read skipped on their `event_type` header, the rest decoded
-narrowly (facts.py), indicators routed in source order to the by-ward partition that owns
-their ward, all sends awaited together, and only then the batch's offsets committed (at
-least once: a record seen twice after a crash is recognised by the scorer, by incident id).
+stateless, so it is a services.shared.stage.Stage run by a BatchStage (group
+`<app id>-rekey`): `getmany` batches, facts tension does not read skipped on their
+`event_type` header, the rest decoded narrowly (facts.py), indicators routed in source
+order to the by-ward partition that owns their ward, all sends awaited together, and only
+then the batch's offsets committed (at least once: a record seen twice after a crash is
+recognised by the scorer, by incident id).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from typing import Any
 
 import orjson
-from aiokafka.structs import TopicPartition
 
 from services.shared.codec import PoisonRecord
 from services.shared.events import Mode
-from services.shared.stage import BatchStage
+from services.shared.stage import Batch, Sink
 from services.tension import metrics
 from services.tension.facts import read_fact
 from services.tension.rules import indicator, ward_partition
-from services.tension.wiring import Wiring, dead_letter
 
 ROWS_PER_RECORD = 1000  # indicators per by-ward record: well under the broker's message size limit
 
 
-def route(w: Wiring, records: list, sources: int, dead: list) -> dict[int, list[list]]:
-    """Packed indicators per by-ward partition, in source order; unreadable records into `dead`."""
-    partitions = w.config.processing.partitions
+def route(records: list, sources: int, partitions: int, dead: list) -> dict[int, list[list]]:
+    """Packed indicators per by-ward partition (of `partitions`), in source order; unreadable
+    records into `dead`. `sources`: partitions of the incidents topic."""
     routed: dict[int, list[list]] = defaultdict(list)
     for record in records:
         try:
@@ -53,30 +51,24 @@ def route(w: Wiring, records: list, sources: int, dead: list) -> dict[int, list[
     return routed
 
 
-class Rekey(BatchStage):
-    """The re-keying stage; started with the faust app (after table recovery), stopped with it."""
+class Rekey:
+    """Re-keys one batch of the incidents topic onto `by_ward_topic` (of `partitions`)."""
 
-    def __init__(self, wiring: Wiring, **kwargs: Any) -> None:
-        self.w = wiring
-        processing = wiring.config.processing
-        super().__init__(wiring.settings, wiring.incidents_topic, wiring.rekey_group, batch_max=processing.batch_max,
-                         within_ms=int(processing.batch_within * 1000), **kwargs)
+    def __init__(self, by_ward_topic: str, partitions: int, declared_sources: int) -> None:
+        self.by_ward_topic, self.partitions, self.declared_sources = by_ward_topic, partitions, declared_sources
 
-    async def handle(self, batch: dict[TopicPartition, list]) -> None:
-        sources = len(self.consumer.partitions_for_topic(self.topic) or ()) or self.w.declared_sources
+    async def handle(self, batch: Batch, sink: Sink) -> None:
+        sources = batch.partitions or self.declared_sources
         dead: list = []
         routed: dict[int, list[list]] = defaultdict(list)
-        for records in batch.values():
-            for partition, rows in route(self.w, records, sources, dead).items():
+        for records in batch.records.values():
+            for partition, rows in route(records, sources, self.partitions, dead).items():
                 routed[partition].extend(rows)
-        producer = self.w.app.producer
         pending = []
         for partition, rows in routed.items():
             for i in range(0, len(rows), ROWS_PER_RECORD):
-                pending.append(await producer.send(
-                    self.w.by_ward.get_topic_name(), str(partition).encode(), orjson.dumps(rows[i: i + ROWS_PER_RECORD]),
-                    partition, None, None,
-                ))
+                pending.append(await sink.send(self.by_ward_topic, str(partition).encode(),
+                                               orjson.dumps(rows[i: i + ROWS_PER_RECORD]), partition=partition))
         for record, exc in dead:
-            await dead_letter(self.w, "incidents", record, exc)
+            await sink.dead_letter(record, exc, "incidents")
         await asyncio.gather(*pending)

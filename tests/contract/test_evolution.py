@@ -39,7 +39,7 @@ def scratch(tmp_path: Path) -> tuple[Path, Path]:
     return released, current
 
 
-def _edit(directory: Path, name: str, change) -> None:  # noqa: ANN001 - a function of the document
+def _edit(directory: Path, name: str, change) -> None:
     path = directory / name
     doc = json.loads(path.read_text())
     change(doc)
@@ -90,7 +90,7 @@ CONSUMER = "EscalationRaised.v1.json"
 INPUT = "IncidentReported.v1.input.json"
 
 
-def _breaks(name: str, change) -> list[str]:  # noqa: ANN001
+def _breaks(name: str, change) -> list[str]:
     released = _load(name)
     current = copy.deepcopy(released)
     change(current)

@@ -146,7 +146,7 @@ class Tap:
             self._task.cancel()
         await self.consumer.stop()
 
-    def on(self, topic: str, incident_id=None, event_type: str | None = None) -> list[dict]:  # noqa: ANN001
+    def on(self, topic: str, incident_id=None, event_type: str | None = None) -> list[dict]:
         return [
             r.value for r in self.records
             if r.topic == topic
@@ -154,7 +154,7 @@ class Tap:
             and (event_type is None or r.value.get("event_type") == event_type)
         ]
 
-    def state_of(self, changelog: str, incident_id) -> dict | None:  # noqa: ANN001
+    def state_of(self, changelog: str, incident_id) -> dict | None:
         """The latest state the worker recorded for an incident (its table's changelog)."""
         found = [r.value for r in self.records if r.topic == changelog and r.key == str(incident_id).encode()]
         return found[-1] if found else None
@@ -175,7 +175,7 @@ def escalation_topics(catalog: TopicCatalog) -> list[str]:
     return names
 
 
-async def send(producer, catalog: TopicCatalog, event, partition: int | None = None):  # noqa: ANN001, ANN201
+async def send(producer, catalog: TopicCatalog, event, partition: int | None = None):
     enc = codec.encode(event)
     return await producer.send_and_wait(catalog.name("incidents"), enc.value, key=enc.key, headers=enc.headers,
                                         partition=partition)

@@ -48,7 +48,7 @@ async def test_finished_incidents_are_released_tombstoned_and_stay_released_afte
         assert await worker.metric("muster_escalation_states") == 1  # the open one only
         assert len(tap.on(everyone, event_type="EscalationStoodDown")) == COUNT
 
-        def last(incident_id):  # noqa: ANN001, ANN202
+        def last(incident_id):
             found = [r for r in tap.records if r.topic == worker.changelog and r.key == str(incident_id).encode()]
             return found[-1] if found else None
 
