@@ -16,6 +16,7 @@ from services.tension import metrics
 from services.tension.agents import Tension
 from services.tension.config import TensionConfigError, load_config
 from services.tension.rekey import Rekey
+from services.tension.reports import FirstReports
 from services.tension.tables import make_tables
 
 
@@ -57,7 +58,8 @@ def build(settings: Settings) -> Tension:
         declared_sources=catalog.spec_of("incidents").partitions,
         partitions=partitions,
     )
-    rekey = Rekey(tension.by_ward.get_topic_name(), partitions, tension.declared_sources)
+    rekey = Rekey(tension.by_ward.get_topic_name(), partitions, tension.declared_sources,
+                  FirstReports(settings, tension.incidents_topic))
     app.service(BatchStage(settings, tension.incidents_topic, tension.rekey_group, rekey, tension.sink,
                            batch_max=config.processing.batch_max,
                            within_ms=int(config.processing.batch_within * 1000)))

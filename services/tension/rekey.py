@@ -21,20 +21,29 @@ from services.shared.events import Mode
 from services.shared.stage import Batch, Sink
 from services.tension import metrics
 from services.tension.facts import read_fact
+from services.tension.reports import FirstReports
 from services.tension.rules import indicator, ward_partition
 
 ROWS_PER_RECORD = 1000  # indicators per by-ward record: well under the broker's message size limit
 
 
-def route(records: list, sources: int, partitions: int, dead: list) -> dict[int, list[list]]:
+def route(records: list, sources: int, partitions: int, dead: list,
+          reports: FirstReports | None = None) -> dict[int, list[list]]:
     """Packed indicators per by-ward partition (of `partitions`), in source order; unreadable
-    records into `dead`. `sources`: partitions of the incidents topic."""
+    records into `dead`. `sources`: partitions of the incidents topic. With `reports`, a repeated
+    report or a fact of another mode than its incident's is ignored (services/shared/admission.py):
+    counted and into `dead` with the reason."""
     routed: dict[int, list[list]] = defaultdict(list)
     for record in records:
         try:
             fact = read_fact(record.value, record.headers)
         except PoisonRecord as exc:
             dead.append((record, exc))
+            continue
+        why = reports.observe(record.partition, record.offset, fact) if reports is not None else None
+        if why is not None:
+            metrics.IGNORED.labels(why.reason).inc()
+            dead.append((record, str(why)))
             continue
         if fact is None:
             continue
@@ -54,15 +63,19 @@ def route(records: list, sources: int, partitions: int, dead: list) -> dict[int,
 class Rekey:
     """Re-keys one batch of the incidents topic onto `by_ward_topic` (of `partitions`)."""
 
-    def __init__(self, by_ward_topic: str, partitions: int, declared_sources: int) -> None:
+    def __init__(self, by_ward_topic: str, partitions: int, declared_sources: int,
+                 reports: FirstReports | None = None) -> None:
         self.by_ward_topic, self.partitions, self.declared_sources = by_ward_topic, partitions, declared_sources
+        self.reports = reports
 
     async def handle(self, batch: Batch, sink: Sink) -> None:
         sources = batch.partitions or self.declared_sources
         dead: list = []
         routed: dict[int, list[list]] = defaultdict(list)
-        for records in batch.records.values():
-            for partition, rows in route(records, sources, self.partitions, dead).items():
+        for tp, records in batch.records.items():
+            if self.reports is not None and records:
+                await self.reports.ensure(tp.partition, records[0].offset)
+            for partition, rows in route(records, sources, self.partitions, dead, self.reports).items():
                 routed[partition].extend(rows)
         pending = []
         for partition, rows in routed.items():

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
 def _ignored(reason: str) -> float:
-    return metrics.IGNORED.labels(reason)._value.get()  # noqa: SLF001
+    return metrics.IGNORED.labels(reason)._value.get()
 
 
 async def test_a_second_report_and_a_fact_of_another_mode_are_ignored_and_dead_lettered(world, running):
