@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import faust
-from aiokafka.admin import NewTopic
 from pydantic import ValidationError
 
 from services.escalation import batch
@@ -32,16 +31,14 @@ from services.escalation.config import RuleSet
 from services.escalation.facts import read_fact
 from services.escalation.offsets import MARKER_KEY, ensure_starts
 from services.escalation.packing import unpack
+from services.escalation.outputs import Delivery
 from services.escalation.retention import release_at, releasable
-from services.escalation.state import IncidentState, corroborated, fold, linked
+from services.escalation.state import IncidentState, apply_notice, fold
 from services.shared import codec
 from services.shared.admission import Refused
-from services.shared.events import (
-    EscalationRaised, EscalationStoodDown, IncidentReported, Mode, utcnow,
-)
-from services.shared.kafka import make_admin
+from services.shared.events import EscalationRaised, EscalationStoodDown, IncidentReported, utcnow
 from services.shared.logging import get_logger
-from services.shared.processor import sink_for
+from services.shared.processor import ensure_app_topics, sink_for
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 
@@ -49,7 +46,6 @@ log = get_logger("muster.escalation")
 SERVICE = "escalation"
 RETRIES = (0.5, 1.0, 2.0)
 POISON = (codec.PoisonRecord, ValidationError, ValueError)
-INTERNAL_RETENTION_MS = str(7 * 24 * 3600 * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +78,10 @@ class Escalation:
     def __post_init__(self) -> None:
         self.partitions = self.catalog.spec_of("incidents").partitions
         self.incidents_name = self.catalog.name("incidents")
-        self.control_name = f"{self.app.conf.id}-control"
-        self.packed_name = f"{self.app.conf.id}-packed"
+        self.control_name = self.catalog.name("escalation.control")
+        self.packed_name = self.catalog.name("escalation.packed")
         self.pack_group = f"{self.app.conf.id}-pack"
-        self.candidates_name = f"{self.app.conf.id}-corroboration-candidates"
+        self.candidates_name = self.catalog.name("escalation.candidates")
         self.deadletter_name = self.catalog.name("deadletter")
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.inputs = self.app.topic(self.packed_name, self.control_name, **raw)
@@ -101,22 +97,11 @@ class Escalation:
         return [self.packed_name, self.control_name, self.candidates_name]
 
     async def prepare(self) -> None:
-        """The packed, control and corroboration topics, co-partitioned with the incidents topic,
-        with a committed start for the faust group on each partition (offsets.py says why)."""
-        admin = make_admin(self.settings)
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            missing = [name for name in self.internal_topics() if name not in existing]
-            if missing:
-                await admin.create_topics([
-                    NewTopic(name, self.partitions, self.catalog.profile.replication_factor,
-                             topic_configs={"retention.ms": INTERNAL_RETENTION_MS, **self.catalog.profile.configs})
-                    for name in missing
-                ])
-        finally:
-            await admin.close()
-        await ensure_starts(self.settings, self.app.conf.id, self.internal_topics(), self.partitions, missing)
+        """The internal topics of topics.yaml (the packed, control and corroboration topics are
+        co-partitioned with the incidents topic), with a committed start for the faust group on
+        each partition its agents read (offsets.py says why)."""
+        await ensure_app_topics(self.settings, self.catalog, SERVICE)
+        await ensure_starts(self.settings, self.app.conf.id, self.internal_topics(), self.partitions)
 
     def describe(self) -> dict[str, Any]:
         return {"rule_set_version": self.rules.version}
@@ -135,14 +120,14 @@ class Escalation:
             if msg.key == MARKER_KEY:
                 continue
             if msg.topic == self.packed_name:
-                await self._guarded(msg, self.on_pack, "packed")
+                await self._guarded(msg, self.on_pack, "escalation.packed")
             else:
-                await self._guarded(msg, self.on_notice, "control")
+                await self._guarded(msg, self.on_notice, "escalation.control")
 
     async def candidate_agent(self, stream) -> None:
         async for event in stream.events():
             if event.message.key != MARKER_KEY:
-                await self._guarded(event.message, self.on_candidate, "candidates")
+                await self._guarded(event.message, self.on_candidate, "escalation.candidates")
 
     async def _guarded(self, msg, handler, input_name: str) -> None:
         """One record: poison goes to the dead-letter topic; nothing stops the partition."""
@@ -198,7 +183,7 @@ class Escalation:
         if notice.kind == "release":
             await self.release(str(notice.incident_id).encode(), msg.partition)
             return
-        await self.process([batch.Input(str(notice.incident_id), lambda s: _apply_notice(s, notice))], msg.partition)
+        await self.process([batch.Input(str(notice.incident_id), lambda s: apply_notice(s, notice))], msg.partition)
 
     def _load(self, incident: str) -> IncidentState | None:
         key = incident.encode()
@@ -214,8 +199,11 @@ class Escalation:
         if not inputs:
             return
         out = batch.process(inputs, self._load, self.rules, partition=partition,
-                            sender=self.settings.escalation_cap_sender, now=utcnow())
-        sends = [self._publish(e) for e in out.produced] + [self._nominate(r, partition) for r in out.nominated]
+                            sender=self.settings.escalation_cap_sender, contact=self.settings.escalation_cap_contact,
+                            now=utcnow())
+        sends = [self._publish(d) for d in out.produced] + [self._nominate(r, partition) for r in out.nominated]
+        sends += [self._send(self.control_name, str(n.incident_id).encode(), n.model_dump_json().encode(),
+                             partition=n.partition) for n in out.notices]
         if sends:
             await asyncio.gather(*sends)
         # The outputs are acknowledged: now the states. The store is written directly and the
@@ -233,10 +221,12 @@ class Escalation:
             self._track(key, state)
         if changelog:
             await asyncio.gather(*changelog)
-        for e in out.produced:
-            log.info("escalation.produced", event_type=e.event_type, event_id=str(e.event_id),
-                     incident_id=str(e.incident_id), level=getattr(e, "level", None), mode=e.mode.value,
-                     ward=getattr(e, "ward_code", None), partition=partition)
+        for d in out.produced:
+            if d.agency is None:
+                e = d.event
+                log.info("escalation.produced", event_type=e.event_type, event_id=str(e.event_id),
+                         incident_id=str(e.incident_id), level=getattr(e, "level", None), mode=e.mode.value,
+                         ward=getattr(e, "ward_code", None), partition=partition)
 
     async def release(self, key: bytes, partition: int) -> None:
         """A finished incident past its retention leaves the table, with a tombstone on the changelog
@@ -322,18 +312,19 @@ class Escalation:
     async def _send(self, topic: str, key: bytes, value: bytes, partition: int | None = None, headers=None):
         return await (await self.sink.send(topic, key, value, partition=partition, headers=headers))
 
-    async def _publish(self, e: EscalationRaised | EscalationStoodDown) -> None:
-        """To the all-agencies topic and each target agency's; exercise and test only to exercise topics."""
-        exercise = e.mode is not Mode.LIVE
-        topics = [self.catalog.escalation_topic(None, exercise=exercise)]
-        topics += [self.catalog.escalation_topic(a.value, exercise=exercise) for a in e.agencies]
-        enc = codec.encode(e)
-        await asyncio.gather(*(self._send(t, enc.key, enc.value, headers=enc.headers) for t in topics))
+    async def _publish(self, d: Delivery) -> None:
+        """One event to one recipient's topic of the event's mode (live, exercise or test: never a live
+        topic for an exercise or a test)."""
+        e = d.event
+        topic = self.catalog.escalation_topic(d.agency.value if d.agency else None, mode=e.mode.value)
+        for enc in codec.editions(e):  # one record; two while an older schema version is still produced
+            await self._send(topic, enc.key, enc.value, headers=enc.headers)
         if isinstance(e, EscalationRaised):
-            for agency in e.agencies:
-                metrics.ESCALATIONS.labels(level=str(e.level), agency=agency.value).inc()
-            metrics.DECISION_LATENCY.observe(max(0.0, (utcnow() - e.occurred_at).total_seconds()))
-        else:
+            if d.agency is not None:
+                metrics.ESCALATIONS.labels(level=str(e.level), agency=d.agency.value).inc()
+            else:
+                metrics.DECISION_LATENCY.observe(max(0.0, (utcnow() - e.occurred_at).total_seconds()))
+        elif isinstance(e, EscalationStoodDown) and d.agency is None:
             metrics.STAND_DOWNS.inc()
 
     async def _nominate(self, fact: IncidentReported, partition: int) -> None:
@@ -342,17 +333,8 @@ class Escalation:
         candidate = corr.Candidate(
             incident_id=fact.incident_id, partition=partition, category=fact.category.value, mode=fact.mode.value,
             source=f"{fact.source.kind.value}:{fact.source.id}", lat=loc.lat, lon=loc.lon, at=fact.occurred_at,
+            recorded_at=fact.recorded_at, exercise=fact.exercise,
         )
-        key = corr.group_key(fact.mode.value, fact.category.value).encode()
+        key = corr.group_key(fact.mode.value, fact.category.value, self.rules, fact.exercise).encode()
         await self._send(self.candidates_name, key, candidate.model_dump_json().encode())
 
-
-def _apply_notice(s: IncidentState | None, notice: corr.Notice) -> IncidentState | None:
-    if notice.kind == "deadline":
-        return s
-    base = s or IncidentState(incident_id=notice.incident_id)
-    if notice.kind == "corroborated" and notice.rule_id:
-        return corroborated(base, notice.rule_id, notice.members)
-    if notice.kind == "linked" and notice.lead:
-        return linked(base, notice.lead)
-    raise codec.PoisonRecord(f"kind: unknown control notice {notice.kind!r}")

@@ -70,6 +70,16 @@ class CorroborationRule(_Frozen):
     level: Level
 
 
+class CorrelationRule(_Frozen):
+    """Reports of these categories within R metres and T minutes of a lead are the same emergency."""
+
+    id: RuleId
+    description: str = Field(min_length=1, max_length=160)
+    categories: tuple[Category, ...] = Field(min_length=1)
+    radius_m: float = Field(gt=0, le=5000)
+    window_minutes: float = Field(gt=0, le=24 * 60)
+
+
 class AcknowledgementPolicy(_Frozen):
     """Unacknowledged past its severity's deadline, an incident climbs one level, up to the limit."""
 
@@ -85,6 +95,7 @@ class RuleSet(_Frozen):
     levels: dict[Level, LevelSpec]
     rules: tuple[ThresholdRule, ...] = ()
     corroboration: tuple[CorroborationRule, ...] = ()
+    correlation: tuple[CorrelationRule, ...] = ()
     acknowledgement: AcknowledgementPolicy = AcknowledgementPolicy()
 
     @field_validator("levels")
@@ -98,14 +109,29 @@ class RuleSet(_Frozen):
     @model_validator(mode="after")
     def _unique_ids(self) -> "RuleSet":
         seen: set[str] = set()
-        for rule in (*self.rules, *self.corroboration):
+        for rule in (*self.rules, *self.corroboration, *self.correlation):
             if rule.id in seen:
                 raise ValueError(f"rule id {rule.id!r} is used twice")
             seen.add(rule.id)
+        covered: dict[Category, str] = {}
+        for rule in self.correlation:
+            for category in rule.categories:
+                if category in covered:
+                    raise ValueError(f"category {category.value!r} is in correlation rules {covered[category]!r} "
+                                     f"and {rule.id!r} (at most one)")
+                covered[category] = rule.id
+        for rule in self.corroboration:
+            missing = [c.value for c in rule.categories if c not in covered]
+            if missing:
+                raise ValueError(f"corroboration rule {rule.id!r}: categories {missing} need a correlation rule "
+                                 "(reports are grouped by it)")
         return self
 
     def corroboration_for(self, category: Category) -> tuple[CorroborationRule, ...]:
         return tuple(r for r in self.corroboration if category in r.categories)
+
+    def correlation_for(self, category: Category | str) -> CorrelationRule | None:
+        return next((r for r in self.correlation if category in r.categories), None)
 
 
 def load_rules(path: Path) -> RuleSet:
@@ -129,7 +155,7 @@ def parse_rules(raw: object, where: str = "rules") -> RuleSet:
 
 def _locate(raw: object, loc: list) -> str:
     """`rule 'fire-major' field when.min_severity` for a rule, the dotted path otherwise."""
-    if len(loc) >= 2 and loc[0] in ("rules", "corroboration") and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] in ("rules", "corroboration", "correlation") and isinstance(loc[1], int):
         try:
             rule_id = raw[loc[0]][loc[1]].get("id") or f"#{loc[1]}"  # type: ignore[index]
         except (TypeError, KeyError, IndexError, AttributeError):

@@ -26,11 +26,13 @@ class _Narrow(BaseModel):
 class Source(_Narrow):
     kind: ev.SourceKind
     id: ev.Identifier
+    agency: ev.Agency | None = None
 
 
 class _Fact(_Narrow):
     incident_id: uuid.UUID
     occurred_at: AwareDatetime
+    recorded_at: AwareDatetime | None = None  # always on the topic (intake stamps it); when Muster learnt it
     source: Source
     classification: ev.Classification = ev.Classification.OFFICIAL
     mode: ev.Mode = ev.Mode.LIVE
@@ -40,7 +42,7 @@ class _Floored(_Fact):
     category: ev.Category | None = None
 
     @model_validator(mode="after")
-    def _category_floor(self):
+    def _category_floor(self):  # the same floor as the full events apply
         if self.category is not None:
             floor = ev.default_classification(self.category)
             if self.classification.rank < floor.rank:
@@ -56,6 +58,12 @@ class IncidentReported(_Floored):
     casualties: ev.Casualties = ev.Casualties()
     hazards: tuple[ev.Hazard, ...] = ()
     agencies_required: tuple[ev.Agency, ...] = ()
+    access: ev.Access | None = None
+    presented_at: ev.Location | None = None
+    outside_borough: ev.ShortText | None = None
+    exercise: ev.ExerciseName | None = None
+
+    _exercise = model_validator(mode="after")(ev.exercise_named)
 
 
 class IncidentUpdated(_Floored):
@@ -66,6 +74,9 @@ class IncidentUpdated(_Floored):
     hazards: tuple[ev.Hazard, ...] | None = None
     agencies_required: tuple[ev.Agency, ...] | None = None
     agencies_removed: tuple[ev.Agency, ...] | None = None
+    access: ev.Access | None = None
+    presented_at: ev.Location | None = None
+    outside_borough: ev.ShortText | None = None
 
 
 class IncidentAcknowledged(_Fact):
@@ -104,6 +115,7 @@ class NoteAdded(_Fact):
 
 class MajorIncidentDeclared(_Fact):
     event_type: Literal["MajorIncidentDeclared"]
+    declared_by: ev.Identifier
     agency: ev.Agency
 
 

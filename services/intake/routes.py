@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.intake import schemas
+from services.intake import permissions, schemas
 from services.intake.service import IntakeService, ItemResult
 from services.intake.validation import (
     Rejection, appended_fact, batch_item, invalid, new_incident, parse_json, payload_digest,
@@ -183,6 +183,21 @@ def _item_body(result: ItemResult) -> dict:
         "error": result.rejection.detail if result.rejection else None,
         "code": result.rejection.status if result.rejection else None,
     }
+
+
+@router.get(
+    "/v1/permissions",
+    response_model=schemas.Permissions,
+    responses={401: ERRORS[401]},
+    openapi_extra={"security": [{BEARER_SCHEME_NAME: []}]},
+    summary="What the caller may post, from the same write-permission table that decides each post.",
+)
+async def my_permissions(request: Request) -> Response:
+    principal = authenticate(request)
+    return json_response(200, {
+        "subject": principal.subject, "role": principal.role.value, "agency": principal.agency.value,
+        "may_post": sorted(permissions.MAY_POST[principal.role]),
+    })
 
 
 @router.get("/healthz", summary="The process is up.")

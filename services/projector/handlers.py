@@ -89,6 +89,7 @@ HANDLERS: dict[str, Handler] = {
     "NoteAdded": incident_fact,
     "MajorIncidentDeclared": incident_fact,
     "EscalationRaised": escalation,
+    "EscalationUpdated": incident_fact,
     "EscalationStoodDown": escalation,
     "TensionLevelChanged": tension_changed,
 }

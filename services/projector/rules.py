@@ -248,5 +248,6 @@ TRANSITIONS: dict[str, Callable[[IncidentState, ev.IncidentEvent], None]] = {
     "NoteAdded": _nothing,
     "MajorIncidentDeclared": _major_incident,
     "EscalationRaised": _escalation_raised,
+    "EscalationUpdated": _nothing,
     "EscalationStoodDown": _nothing,
 }

@@ -24,7 +24,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.projector import metrics, repository
 from services.projector.handlers import Batch, Position, stage
-from services.shared.codec import PoisonRecord, decode
+from services.shared.codec import PoisonRecord, decode, superseded
 from services.shared.deadletter import DeadLetterSink
 from services.shared.kafka import make_consumer, make_producer
 from services.shared.logging import get_logger
@@ -78,6 +78,9 @@ async def build_batch(records: list[ConsumerRecord], carries: Mapping[str, froze
         if n % YIELD_EVERY == 0:  # let the batch being written send its next statement: keep the database busy
             await asyncio.sleep(0)
         pos = Position(record.topic, record.partition, record.offset)
+        if superseded(record.headers):  # an older-version copy of a fact read in its newer version
+            batch.advance(pos)
+            continue
         try:
             event = decode(record.value)
             if event.event_type not in carries.get(record.topic, ()):

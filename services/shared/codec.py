@@ -10,11 +10,14 @@ from typing import Any, Iterable, TypeVar
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from services.shared.events import AnyEvent, DeadLetter, Event
+from services.shared.events import EVENT_TYPES, STILL_PRODUCED, AnyEvent, DeadLetter, Event
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
 
 HEADER_NAMES = ("event_type", "schema_version", "classification", "mode")
+# On a record that repeats, in an older schema version, the fact of the record with the same
+# event_id in the version this header names (docs/contract.md): who reads that version skips it.
+NEWER_VERSION_HEADER = "newer_schema_version"
 
 T = TypeVar("T")
 
@@ -50,6 +53,37 @@ def encode(event: Event | DeadLetter) -> Encoded:
     key_bytes = orjson.dumps(key)[1:-1] if isinstance(key, uuid.UUID) else event.key().encode()
     # to_json gives model_dump_json's bytes without its decode/encode round trip.
     return Encoded(key=key_bytes, value=event.__pydantic_serializer__.to_json(event), headers=_headers(event))
+
+
+# The current model of each event type with an older version still produced -> those older models.
+_OLDER: dict[type[Event], list[type[Event]]] = {}
+for _old in STILL_PRODUCED:
+    _OLDER.setdefault(EVENT_TYPES[_old.model_fields["event_type"].default], []).append(_old)
+
+
+def editions(event: Event) -> list[Encoded]:
+    """Every record of one event: itself first, then, while a transition lasts, the same fact in
+    each older schema version still produced (same event_id and key, marked `newer_schema_version`)."""
+    record = encode(event)
+    older = _OLDER.get(type(event))
+    if not older:
+        return [record]
+    newer = (NEWER_VERSION_HEADER, str(event.schema_version).encode())
+    out = [record]
+    for model in older:
+        old = encode(model.of(event))
+        out.append(Encoded(old.key, old.value, [*old.headers, newer]))
+    return out
+
+
+def superseded(headers: Iterable[tuple[str, Any]] | None) -> bool:
+    """Is this record an older-version copy of a record Muster's readers read (a version they know)?
+    Skip it: its fact arrives (arrived) in the newer version, same event_id."""
+    newer = header(headers, NEWER_VERSION_HEADER)
+    if newer is None:
+        return False
+    current = EVENT_TYPES.get(header(headers, "event_type") or "")
+    return current is not None and newer.isdigit() and int(newer) <= current.model_fields["schema_version"].default
 
 
 def decode(value: bytes | None) -> Event:

@@ -12,7 +12,7 @@ processors with deterministic `event_id`s (see `derived_event_id`).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -213,6 +213,7 @@ LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,99}$")]
 Callsign = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,39}$")]
 WardCode = Annotated[str, StringConstraints(pattern=r"^E05\d{6}$")]
+ExerciseName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,79}$")]
 What3Words = Annotated[str, StringConstraints(pattern=r"^(///)?[a-z]{1,30}\.[a-z]{1,30}\.[a-z]{1,30}$")]
 Count = Annotated[int, Field(ge=0, le=10_000)]
 Severity = Annotated[int, Field(ge=1, le=5, description="1 minor ... 5 catastrophic")]
@@ -290,6 +291,28 @@ class Casualties(Frozen):
         return self.fatalities + self.serious + self.minor
 
 
+class Access(Frozen):
+    """The A of M/ETHANE, as a responder on scene reported it: routes in and out, rendezvous point."""
+
+    routes: ShortText | None = Field(None, description="Safe routes in and out, e.g. 'via East India Dock Road only'.")
+    rendezvous_point: ShortText | None = Field(None, description="Where arriving resources report.")
+
+    @model_validator(mode="after")
+    def _something(self) -> "Access":
+        if self.routes is None and self.rendezvous_point is None:
+            raise ValueError("access: give routes, a rendezvous_point or both")
+        return self
+
+
+def exercise_named(event: Any) -> Any:
+    """An exercise-mode report names its exercise; no other report does."""
+    if event.mode is Mode.EXERCISE and event.exercise is None:
+        raise ValueError("exercise: required when mode is exercise (the exercise's name or id)")
+    if event.mode is not Mode.EXERCISE and event.exercise is not None:
+        raise ValueError(f"exercise: only an exercise-mode report names an exercise (mode is {event.mode.value})")
+    return event
+
+
 class Person(Frozen):
     """A restricted field: only those cleared for it ever see it, and it is never logged."""
 
@@ -313,8 +336,16 @@ class Event(Frozen):
     occurred_at: AwareDatetime = Field(description="Event time: when it happened.")
     recorded_at: AwareDatetime = Field(default_factory=utcnow, description="When intake accepted it.")
     source: Source
-    classification: Classification = Classification.OFFICIAL
-    mode: Mode = Mode.LIVE
+    classification: Classification = Field(
+        Classification.OFFICIAL,
+        description="UK government security classification; never lowered, and at least OFFICIAL-SENSITIVE for "
+        "domestic abuse, safeguarding, radicalisation and exploitation.",
+    )
+    mode: Mode = Field(
+        Mode.LIVE,
+        description="live: a real incident; exercise: a planned exercise; test: a technical test. Exercise and "
+        "test incidents reach only exercise topics, never a live responder topic.",
+    )
 
     def key(self) -> str:
         return str(getattr(self, self.topic_key_field))
@@ -335,8 +366,17 @@ class IncidentReported(IncidentEvent):
     agencies_required: tuple[Agency, ...] = Field((), max_length=len(Agency))
     police_grading: PoliceGrading | None = None
     people: tuple[Person, ...] = Field((), max_length=20, description="Restricted.")
+    access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point, once known.")
+    presented_at: Location | None = Field(
+        None, description="Where a casualty presented (e.g. a hospital) when that is not where it happened: "
+                          "`location` stays the scene as reported, never forced to the hospital's ward.")
+    outside_borough: ShortText | None = Field(
+        None, description="The scene is outside the borough (e.g. 'London Borough of Hackney'); `location` is then "
+                          "where the borough deals with it (e.g. where the casualty presented).")
+    exercise: ExerciseName | None = Field(None, description="The exercise's name or id; required when mode is exercise.")
 
     _floor = model_validator(mode="before")(classmethod(lambda cls, data: _raise_to_category_floor(data)))
+    _exercise = model_validator(mode="after")(exercise_named)
 
 
 class IncidentUpdated(IncidentEvent):
@@ -359,12 +399,16 @@ class IncidentUpdated(IncidentEvent):
     )
     police_grading: PoliceGrading | None = None
     people: tuple[Person, ...] | None = Field(None, max_length=20, description="Restricted.")
+    access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point as now known.")
+    presented_at: Location | None = Field(None, description="Where a casualty presented, as now known.")
+    outside_borough: ShortText | None = Field(None, description="The scene is outside the borough, as now known.")
 
     @model_validator(mode="after")
     def _something_changes(self) -> "IncidentUpdated":
         changed = [
             f for f in ("category", "severity", "location", "description", "casualties", "hazards",
-                        "agencies_required", "agencies_removed", "police_grading", "people")
+                        "agencies_required", "agencies_removed", "police_grading", "people", "access", "presented_at",
+                        "outside_borough")
             if getattr(self, f) is not None
         ]
         if not changed:
@@ -380,10 +424,61 @@ class IncidentAcknowledged(IncidentEvent):
 
 
 class ResponderDispatched(IncidentEvent):
+    """A responder was sent. Version 2: `expected_arrival_at`, a time, replaces version 1's
+    `eta_minutes` (minutes from an instant version 1 never named, rounded, capped at 600).
+
+    A version-1 record or body (`schema_version` 1, or `eta_minutes` without a version) is read
+    as version 2: expected_arrival_at = occurred_at + eta_minutes. Until the transition of
+    `ResponderDispatchedV1` ends, producers write both versions (codec.editions)."""
+
+    event_type: Literal["ResponderDispatched"] = "ResponderDispatched"
+    schema_version: Literal[2] = 2
+    agency: Agency
+    callsign: Callsign
+    expected_arrival_at: AwareDatetime | None = Field(
+        None, description="When the responder is expected on scene (null: not known)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_version_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (
+            data.get("schema_version") == 1 or ("schema_version" not in data and "eta_minutes" in data)
+        ):
+            return ResponderDispatchedV1.model_validate(data).upgraded()
+        return data
+
+
+class ResponderDispatchedV1(IncidentEvent):
+    """A responder was sent (schema_version 1, superseded by 2). `eta_minutes`: minutes from
+    `occurred_at` to the expected arrival. Produced beside version 2 until its transition ends."""
+
+    model_config = ConfigDict(title="ResponderDispatched")
+    transition_ends: ClassVar[str] = "2027-03-01"
+
     event_type: Literal["ResponderDispatched"] = "ResponderDispatched"
     agency: Agency
     callsign: Callsign
     eta_minutes: int | None = Field(None, ge=0, le=600)
+
+    def upgraded(self) -> dict[str, Any]:
+        """This fact as version 2's fields."""
+        fields = {name: getattr(self, name) for name in type(self).model_fields if name != "eta_minutes"}
+        fields["schema_version"] = 2
+        fields["expected_arrival_at"] = (
+            None if self.eta_minutes is None else self.occurred_at + timedelta(minutes=self.eta_minutes)
+        )
+        return fields
+
+    @classmethod
+    def of(cls, event: "ResponderDispatched") -> "ResponderDispatchedV1":
+        """Version 2 written as version 1 (same event_id): the minutes, rounded, within 0..600."""
+        eta = None
+        if event.expected_arrival_at is not None:
+            minutes = round((event.expected_arrival_at - event.occurred_at).total_seconds() / 60)
+            eta = min(max(minutes, 0), 600)
+        fields = {name: getattr(event, name) for name in cls.model_fields if name not in ("eta_minutes", "schema_version")}
+        return cls(**fields, eta_minutes=eta)
 
 
 class ResponderArrived(IncidentEvent):
@@ -429,10 +524,22 @@ class MajorIncidentDeclared(IncidentEvent):
 # --- derived facts ----------------------------------------------------------------------------
 
 
+class Declaration(Frozen):
+    """A major incident declared by a person, for their agency (JESIP: a decision, per service)."""
+
+    declared_by: Identifier
+    agency: Agency
+    at: AwareDatetime
+
+
 class Methane(Frozen):
     """JESIP M/ETHANE: the shared situation report every responder understands."""
 
-    major_incident: bool = Field(description="M: has a major incident been declared?")
+    major_incident: bool = Field(description="M: has a major incident been declared (by a person)?")
+    major_incident_statement: ShortText | None = Field(
+        None, description="M in words: who declared it, for which agency and when; or 'not declared; level 3 by "
+                          "rule <id>'.")
+    declarations: tuple[Declaration, ...] = Field((), description="M: every declaration, earliest first.")
     exact_location: ShortText = Field(description="E: ward, address, grid reference or what3words.")
     type: ShortText = Field(description="T: what kind of incident.")
     hazards: tuple[ShortText, ...] = Field(description="H: present and potential hazards.")
@@ -440,6 +547,20 @@ class Methane(Frozen):
     number_of_casualties: Casualties = Field(description="N: number, type and severity of casualties.")
     emergency_services_present: tuple[Agency, ...] = Field(description="E: services present.")
     emergency_services_required: tuple[Agency, ...] = Field(description="E: services required.")
+
+
+class Related(Frozen):
+    """Why another report was taken for the same emergency as the lead (provenance)."""
+
+    incident_id: uuid.UUID
+    rule_id: Identifier = Field(description="The correlation rule, or 'operator-link' for an operator's link.")
+    distance_m: float | None = Field(None, ge=0, description="From the lead's reported position.")
+    interval_s: float | None = Field(None, description="Seconds after (or, negative, before) the lead's report.")
+
+
+class Detail(StrEnum):
+    FULL = "full"
+    WARD = "ward"
 
 
 class EscalationRaised(IncidentEvent):
@@ -456,6 +577,30 @@ class EscalationRaised(IncidentEvent):
     related_incident_ids: tuple[uuid.UUID, ...] = ()
     methane: Methane
     cap_xml: str | None = Field(None, max_length=200_000, description="CAP 1.2 rendering of this alert.")
+    related: tuple[Related, ...] = Field((), description="Provenance of each report correlated into this lead.")
+    exercise: ExerciseName | None = Field(None, description="The exercise, when mode is exercise.")
+    detail: Detail = Field(Detail.FULL, description="full: exact location; ward: this recipient gets the ward only.")
+
+
+class EscalationUpdated(IncidentEvent):
+    """The picture of an escalated incident changed materially (M/ETHANE); a CAP Update."""
+
+    event_type: Literal["EscalationUpdated"] = "EscalationUpdated"
+    sequence: int = Field(ge=1, description="1 for the first update of the incident's chain, then 2, ...")
+    level: int = Field(ge=1, le=3, description="The highest level raised so far.")
+    level_name: ShortText
+    agencies: tuple[Agency, ...] = Field(description="Every agency the chain has reached.")
+    changed: tuple[ShortText, ...] = Field(description="What changed: M/ETHANE fields, related reports.")
+    rule_set_version: ShortText
+    category: Category
+    severity: Severity
+    ward_code: WardCode
+    related_incident_ids: tuple[uuid.UUID, ...] = ()
+    related: tuple[Related, ...] = ()
+    methane: Methane
+    cap_xml: str | None = Field(None, max_length=200_000, description="CAP 1.2 Update referencing the chain.")
+    exercise: ExerciseName | None = None
+    detail: Detail = Detail.FULL
 
 
 class EscalationStoodDown(IncidentEvent):
@@ -465,7 +610,12 @@ class EscalationStoodDown(IncidentEvent):
     reason: ShortText
     final_status: IncidentStatus
     rule_set_version: ShortText
-    cap_xml: str | None = Field(None, max_length=200_000, description="CAP 1.2 Cancel for the raised alerts.")
+    cap_xml: str | None = Field(
+        None, max_length=200_000,
+        description="CAP 1.2: an Update with responseType AllClear when resolved or closed; a Cancel when "
+                    "unfounded, a false alarm or a duplicate.")
+    duplicate_of: uuid.UUID | None = Field(None, description="Stood down as a duplicate report of this lead incident.")
+    exercise: ExerciseName | None = None
 
 
 class TensionLevel(StrEnum):
@@ -525,6 +675,7 @@ AnyEvent = Annotated[
         NoteAdded,
         MajorIncidentDeclared,
         EscalationRaised,
+        EscalationUpdated,
         EscalationStoodDown,
         TensionLevelChanged,
     ],
@@ -542,10 +693,13 @@ INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (
     NoteAdded,
     MajorIncidentDeclared,
 )
-DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationStoodDown, TensionLevelChanged)
+DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationUpdated, EscalationStoodDown, TensionLevelChanged)
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.model_fields["event_type"].default: cls for cls in (*INCIDENT_FACTS, *DERIVED)
 }
+# Older schema versions still produced beside the current one, each until its `transition_ends`
+# (docs/contract.md): `Old.of(current)` writes a current event in the old shape, same event_id.
+STILL_PRODUCED: tuple[type[Event], ...] = (ResponderDispatchedV1,)
 
 
 class DeadLetter(Frozen):

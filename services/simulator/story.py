@@ -40,12 +40,16 @@ def near(rng: random.Random, ward: Ward, spread: float = 0.004) -> tuple[float, 
     return round(ward.lat + rng.uniform(-spread, spread), 5), round(ward.lon + rng.uniform(-spread, spread), 5)
 
 
+SIMULATED_EXERCISE = "simulated exercise"  # an exercise-mode report names its exercise (FeedConfig.exercise)
+
+
 class Story:
     """Builds one incident's events in order. `at` is when the next event is recorded."""
 
     def __init__(self, rng: random.Random, mode: Mode, incident_id: uuid.UUID | None = None) -> None:
         self.rng = rng
         self.mode = mode
+        self.exercise = SIMULATED_EXERCISE if mode is Mode.EXERCISE else None  # the generator names it
         self.incident_id = incident_id or new_uuid(rng)
         self.events: list[ev.IncidentEvent] = []
         self.classification = ev.Classification.OFFICIAL
@@ -57,7 +61,8 @@ class Story:
     def report(self, *, occurred_at: datetime, recorded_at: datetime, source: ev.Source,
                **fields) -> ev.IncidentReported:
         self.at = recorded_at
-        event = self._add(ev.IncidentReported, occurred_at=occurred_at, source=source, **fields)
+        event = self._add(ev.IncidentReported, occurred_at=occurred_at, source=source, exercise=self.exercise,
+                          **fields)
         self.classification = event.classification
         return event
 
@@ -103,8 +108,9 @@ class Story:
     def dispatch(self, delay: timedelta, agency: Agency, eta_minutes: int | None = None,
                  unit: str | None = None) -> ev.IncidentEvent:
         self.after(delay)
+        expected = None if eta_minutes is None else self.at + timedelta(minutes=eta_minutes)
         return self._add(ev.ResponderDispatched, source=self.operator, agency=agency,
-                         callsign=unit or self.unit(agency), eta_minutes=eta_minutes)
+                         callsign=unit or self.unit(agency), expected_arrival_at=expected)
 
     def arrive(self, delay: timedelta, agency: Agency, unit: str | None = None) -> ev.IncidentEvent:
         self.after(delay)

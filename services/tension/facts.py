@@ -67,7 +67,7 @@ COUNTED = frozenset({"IncidentReported", "IncidentUpdated"})
 _ADAPTER: TypeAdapter[TensionFact] = TypeAdapter(Annotated[TensionFact, Field(discriminator="event_type")])
 
 
-def read_fact(value: bytes | None, headers) -> TensionFact | None:
+def read_fact(value: bytes | None, headers) -> TensionFact | None:  # Kafka headers
     """The fact tension counts, None for a fact it does not read; PoisonRecord when unreadable."""
     kind = header(headers, "event_type")
     if kind is None:  # a producer that set no headers: the value says what it is

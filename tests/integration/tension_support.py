@@ -10,7 +10,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from services.shared.codec import decode, encode
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
-from services.shared.settings import Settings
+from services.shared.settings import REPO_ROOT, Settings
 from services.shared.topics import TopicCatalog
 from services.shared.wards import wards
 from services.tension.config import load_config
@@ -65,6 +65,9 @@ async def read_all(settings: Settings, topic: str, parse=decode) -> list:
         await consumer.stop()
 
 
+BY_WARD_PARTITIONS = TopicCatalog.load(REPO_ROOT / "topics.yaml").spec_of("tension.by_ward").partitions
+
+
 def expected_alerts(events, source_partitions: int = 6, mode: str = "live") -> list:
     """What the worker must publish for one mode: the pure rules, fed as each by-ward partition sees them."""
     config = load_config()
@@ -75,7 +78,7 @@ def expected_alerts(events, source_partitions: int = 6, mode: str = "live") -> l
         src = partitioner(str(event.incident_id).encode(), list(range(source_partitions)), list(range(source_partitions)))
         ind = indicator(event, src, source_partitions)
         if ind is not None and ind.mode == mode:
-            per_partition[ward_partition(ind.ward, config.processing.partitions)].append(ind)
+            per_partition[ward_partition(ind.ward, BY_WARD_PARTITIONS)].append(ind)
     alerts = []
     for inds in per_partition.values():
         result = process(ClockState(), {}, inds, config)

@@ -162,16 +162,16 @@ class Tap:
 
 def tapped(catalog: TopicCatalog, *changelogs: str) -> dict[str, int]:
     """Every escalation topic, the dead-letter topic and the worker's changelogs, with partitions."""
-    counts = {catalog.prefix + t.name: t.partitions for t in catalog}
+    counts = {catalog.name_of(t): t.partitions for t in catalog}
     wanted = [*escalation_topics(catalog), catalog.name("deadletter")]
     return {**{t: counts[t] for t in wanted}, **{c: catalog.spec_of("incidents").partitions for c in changelogs}}
 
 
 def escalation_topics(catalog: TopicCatalog) -> list[str]:
     names = []
-    for exercise in (False, True):
-        names.append(catalog.escalation_topic(None, exercise=exercise))
-        names += [catalog.escalation_topic(a, exercise=exercise) for a in catalog.agencies()]
+    for mode in ("live", "exercise", "test"):
+        names.append(catalog.escalation_topic(None, mode=mode))
+        names += [catalog.escalation_topic(a, mode=mode) for a in catalog.agencies()]
     return names
 
 
