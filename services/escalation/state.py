@@ -115,6 +115,12 @@ def replayed(s: IncidentState | None, partition: int, offset: int) -> bool:
 _union = ev.agencies_union
 
 
+def ignored(s: IncidentState, partition: int, offset: int) -> IncidentState:
+    """The state after a fact `fold` refused: unchanged but counted, and its offset recorded (a
+    replay skips it)."""
+    return s.model_copy(update={"ignored": s.ignored + 1, "partition": partition, "offset": offset})
+
+
 def _later(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b > a else a
 
@@ -130,11 +136,6 @@ def fold(
     if why is not None:
         raise Refused(why)
     s = state or _BLANK
-    if state is not None and state.category is not None and fact.mode != state.mode:
-        # A fact whose mode differs from its incident's never changes the incident.
-        # TODO(issue 13): call the shared processor-side check once it is on main.
-        return s.model_copy(update={"ignored": s.ignored + 1, "partition": partition if partition is not None
-                                    else s.partition, "offset": offset if offset is not None else s.offset})
     common = {
         "incident_id": fact.incident_id,
         "mode": s.mode if state is not None else fact.mode,
@@ -152,7 +153,7 @@ def _changes(s: IncidentState, fact) -> dict:  # a full event or its narrow view
         case "IncidentReported":
             return {
                 "mode": fact.mode, "category": fact.category, "severity": fact.severity, "location": fact.location,
-                "casualties": fact.casualties, "hazards": fact.hazards, 
+                "casualties": fact.casualties, "hazards": fact.hazards,
                 "agencies_required": _union(s.agencies_required, fact.agencies_required),
                 "source_kind": fact.source.kind, "reported_at": fact.occurred_at, "exercise": fact.exercise,
                 "source_agency": fact.source.agency, "access": fact.access, "presented_at": fact.presented_at,

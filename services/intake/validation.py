@@ -18,7 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from services.intake import permissions
-from services.shared.auth import Principal
+from services.shared.auth import Principal, Role
 from services.shared.codec import validation_problems
 from services.shared.events import INCIDENT_FACTS, IncidentEvent, IncidentReported, derived_event_id
 
@@ -181,6 +181,10 @@ def _build(
 # Fields naming who acts: always the caller (the token), never the body.
 _ACTOR_FIELDS = {"IncidentAcknowledged": "acknowledged_by", "MajorIncidentDeclared": "declared_by"}
 _AGENCY_FIELD = frozenset({"ResponderDispatched", "ResponderArrived", "MajorIncidentDeclared"})
+# The control room (and admins) record dispatches and arrivals of any agency's responders; a
+# declaration's agency is always the declarer's.
+_RECORDERS = frozenset({Role.CONTROL_ROOM, Role.ADMIN})
+_RECORDED = frozenset({"ResponderDispatched", "ResponderArrived"})
 
 
 def _forbidden(field_path: str, message: str) -> Rejection:
@@ -205,6 +209,9 @@ def _caller_is_the_actor(data: dict[str, Any], event_type: str, principal: Princ
             raise _forbidden(actor, "must be your token's subject (or omitted)")
         data[actor] = principal.subject
     if event_type in _AGENCY_FIELD:
-        if data.get("agency") not in (None, principal.agency.value):
+        recorder = principal.role in _RECORDERS and event_type in _RECORDED  # logs a dispatch for a responder
+        if data.get("agency") not in (None, principal.agency.value) and not recorder:
             raise _forbidden("agency", "must be your token's agency (or omitted)")
-        data["agency"] = principal.agency.value
+        data.setdefault("agency", principal.agency.value)
+        if data["agency"] is None:
+            data["agency"] = principal.agency.value

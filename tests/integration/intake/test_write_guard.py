@@ -113,7 +113,7 @@ async def test_a_major_incident_declaration_cannot_be_forged(intake, intake_sett
 
 async def test_the_first_report_is_the_only_report_on_every_endpoint(intake, intake_settings, topics):
     first = await raise_one(intake, intake_settings, category="noise", severity=2)
-    again = {**report(category="fire", severity=5, mode="exercise"), "event_type": "IncidentReported",
+    again = {**report(category="fire", severity=5, mode="exercise", exercise="drill-7"), "event_type": "IncidentReported",
              "incident_id": first["incident_id"], "event_id": str(uuid.uuid4())}
     batch = await intake.post("/v1/events:batch", json={"events": [again]}, headers=police(intake_settings))
     [result] = batch.json()["results"]
@@ -135,7 +135,7 @@ async def test_a_fact_of_another_mode_is_422_naming_mode(intake, intake_settings
                                        "event_id": event_id}, headers=bearer(intake_settings))
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "mode"
     await nothing_published(intake_settings, topics, event_id)
-    exercise = await raise_one(intake, intake_settings, mode="exercise")
+    exercise = await raise_one(intake, intake_settings, mode="exercise", exercise="drill-7")
     filled = await intake.post(f"/v1/incidents/{exercise['incident_id']}/events",  # mode omitted: the incident's
                                json={"event_type": "NoteAdded", "text": "x", "occurred_at": AT},
                                headers=bearer(intake_settings))
