@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.shared import yamlfile
 from services.shared.events import Agency, Category, Hazard
 
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,59}$")]
@@ -19,7 +19,7 @@ Level = Annotated[int, Field(ge=1, le=3)]
 LEVELS = (1, 2, 3)
 
 
-class RulesFileError(ValueError):
+class RulesFileError(yamlfile.ConfigFileError):
     """The rules file is missing or invalid; the message names the rule and the field."""
 
 
@@ -136,30 +136,9 @@ class RuleSet(_Frozen):
 
 def load_rules(path: Path) -> RuleSet:
     """Read and validate a rules file; RulesFileError names the rule and field of every problem."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise RulesFileError(f"rules file not found: {path} (set MUSTER_ESCALATION_RULES_FILE)") from None
-    except yaml.YAMLError as exc:
-        raise RulesFileError(f"{path}: not valid YAML: {exc}") from None
+    raw = yamlfile.read_yaml(path, what="rules file", setting="MUSTER_ESCALATION_RULES_FILE", error=RulesFileError)
     return parse_rules(raw, str(path))
 
 
 def parse_rules(raw: object, where: str = "rules") -> RuleSet:
-    try:
-        return RuleSet.model_validate(raw)
-    except ValidationError as exc:
-        problems = [f"{_locate(raw, list(err['loc']))}: {err['msg']}" for err in exc.errors(include_url=False)]
-        raise RulesFileError(f"{where}: " + "; ".join(problems)) from None
-
-
-def _locate(raw: object, loc: list) -> str:
-    """`rule 'fire-major' field when.min_severity` for a rule, the dotted path otherwise."""
-    if len(loc) >= 2 and loc[0] in ("rules", "corroboration", "correlation") and isinstance(loc[1], int):
-        try:
-            rule_id = raw[loc[0]][loc[1]].get("id") or f"#{loc[1]}"  # type: ignore[index]
-        except (TypeError, KeyError, IndexError, AttributeError):
-            rule_id = f"#{loc[1]}"
-        field = ".".join(str(p) for p in loc[2:]) or "(rule)"
-        return f"rule {rule_id!r} field {field}"
-    return "field " + (".".join(str(p) for p in loc) or "(file)")
+    return yamlfile.validate(RuleSet, raw, where, items={"rules": "rule", "corroboration": "rule", "correlation": "rule"}, error=RulesFileError)

@@ -56,6 +56,7 @@ class IncidentState(BaseModel):
     agencies_present: tuple[ev.Agency, ...] = ()
     source_kind: ev.SourceKind | None = None
     status: ev.IncidentStatus = ev.IncidentStatus.OPEN
+    status_at: datetime | None = None  # occurred_at of the fact that set the status
     reported_at: datetime | None = None
     last_fact_at: datetime | None = None
     acknowledged: bool = False
@@ -173,16 +174,16 @@ def _changes(s: IncidentState, fact) -> dict:  # a full event or its narrow view
         case "IncidentAcknowledged":
             return {"acknowledged": True, "next_deadline": None}
         case "ResponderDispatched":
-            return {"acknowledged": True, "next_deadline": None, **_status(s, ev.IncidentStatus.DISPATCHED),
+            return {"acknowledged": True, "next_deadline": None, **_status(s, ev.IncidentStatus.DISPATCHED, fact),
                     "agencies_dispatched": _union(s.agencies_dispatched, (fact.agency,))}
         case "ResponderArrived":
             return {
                 "acknowledged": True, "next_deadline": None,
                 "agencies_present": _union(s.agencies_present, (fact.agency,)),
-                **_status(s, ev.IncidentStatus.ON_SCENE),
+                **_status(s, ev.IncidentStatus.ON_SCENE, fact),
             }
         case "IncidentStatusChanged":
-            moved = _status(s, fact.status)
+            moved = _status(s, fact.status, fact)
             if fact.status.rank >= ev.IncidentStatus.ACKNOWLEDGED.rank:
                 moved.update(acknowledged=True, next_deadline=None)
             return moved
@@ -201,8 +202,9 @@ def _changes(s: IncidentState, fact) -> dict:  # a full event or its narrow view
             return {}
 
 
-def _status(s: IncidentState, status: ev.IncidentStatus) -> dict:
-    return {"status": status} if status.rank > s.status.rank else {}
+def _status(s: IncidentState, status: ev.IncidentStatus, fact) -> dict:  # a full event or its narrow view
+    return {"status": status, "status_at": fact.occurred_at} if status.advances_over(s.status, s.status_at,
+                                                                                    fact.occurred_at) else {}
 
 
 def corroborated(s: IncidentState, rule_id: str, members: tuple[uuid.UUID, ...]) -> IncidentState:

@@ -24,6 +24,8 @@ log = get_logger("intake.repository")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SCHEMA = "intake"  # intake's tables live in a schema of their own
+# The schema `intake` is made, owned by muster_intake, by `muster db migrate` (roles.sql): the
+# role may not create schemas, only tables in its own (the migration runner creates none that exists).
 
 LOOKUP = """
 select event_id, incident_id, event_type, topic, partition, "offset", subject, digest
@@ -83,6 +85,11 @@ class Written(NamedTuple):
     accepted: Accepted
     report: IncidentRecord | None = None
     change: Change | None = None
+
+
+def as_written(item: "Written | Accepted") -> "Written":
+    """A bare Accepted (an event that changes nothing in the registry) as what the store writes."""
+    return item if isinstance(item, Written) else Written(item)
 
 
 class StoreUnavailable(RuntimeError):
@@ -147,13 +154,13 @@ class IdempotencyStore:
         found = await self._incidents_bulk(incident_ids) if incident_ids else []
         return {r.incident_id: r for r in found if r is not None}
 
-    async def record(self, written: Written) -> None:
-        await self._records.submit(written)
+    async def record(self, written: Written | Accepted) -> None:
+        await self._records.submit(as_written(written))
 
     def record_soon(self, written: Written) -> None:
         """Write-behind: recorded within WRITE_BEHIND_S, in bulk, off the request's path (only for
         events that change nothing in the registry)."""
-        self._soon.append(written)
+        self._soon.append(as_written(written))
         if self._soon_task is None or self._soon_task.done():
             self._soon_task = asyncio.get_running_loop().create_task(self._flush_soon())
 
@@ -166,9 +173,9 @@ class IdempotencyStore:
             except StoreUnavailable as exc:
                 log.error("idempotency store write-behind failed", count=len(rows), error=str(exc))
 
-    async def record_many(self, written: list[Written]) -> None:
+    async def record_many(self, written: list[Written | Accepted]) -> None:
         if written:
-            await self._record_bulk(written)
+            await self._record_bulk([as_written(w) for w in written])
 
     async def _lookup_bulk(self, event_ids: list[uuid.UUID]) -> list[Accepted | None]:
         pool = await self._ensure_pool()

@@ -15,9 +15,9 @@ from aiokafka.structs import RecordMetadata
 
 from services.intake import guard, registry
 from services.intake.metrics import IntakeMetrics
-from services.intake.publisher import Publisher
+from services.intake.ports import IdempotencyStorePort, PublisherPort
 from services.intake.registry import IncidentRecord
-from services.intake.repository import Accepted, IdempotencyStore, StoreUnavailable, Written
+from services.intake.repository import Accepted, StoreUnavailable, Written
 from services.intake.validation import Rejection
 from services.shared.auth import Principal
 from services.shared.events import IncidentEvent, IncidentLinked, IncidentReported
@@ -44,7 +44,7 @@ class ItemResult:
 
 
 class IntakeService:
-    def __init__(self, publisher: Publisher, store: IdempotencyStore, metrics: IntakeMetrics, timeout_s: float) -> None:
+    def __init__(self, publisher: PublisherPort, store: IdempotencyStorePort, metrics: IntakeMetrics, timeout_s: float) -> None:
         self._publisher = publisher
         self._store = store
         self._metrics = metrics

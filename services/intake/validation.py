@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from services.intake import permissions
 from services.shared.auth import Principal, Role
 from services.shared.codec import validation_problems
-from services.shared.events import INCIDENT_FACTS, IncidentEvent, IncidentReported, derived_event_id
+from services.shared.events import INCIDENT_FACT_TYPES, IncidentEvent, IncidentReported, derived_event_id
 
-FACT_TYPES: dict[str, type[IncidentEvent]] = {cls.model_fields["event_type"].default: cls for cls in INCIDENT_FACTS}
+FACT_TYPES: dict[str, type[IncidentEvent]] = INCIDENT_FACT_TYPES
 APPENDABLE = tuple(name for name in FACT_TYPES if name != "IncidentReported")
 
 

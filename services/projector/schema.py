@@ -10,12 +10,13 @@ from pathlib import Path
 import asyncpg
 
 from services.shared import migrations as _runner
+from services.shared.db import STATUS_TABLES, ensure_roles
 from services.shared.migrations import Migration, MigrationError, quote_ident
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Every table the projector writes, in the order the rebuild swaps them.
-TABLES = ("incidents", "incident_events", "escalations", "ward_tension", "ward_tension_history", "projector_offsets")
+TABLES = STATUS_TABLES
 
 __all__ = ["MIGRATIONS_DIR", "TABLES", "Migration", "MigrationError", "migrate", "migrations", "quote_ident"]
 
@@ -26,4 +27,6 @@ def migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 async def migrate(conn: asyncpg.Connection, schema: str = "public") -> list[str]:
     """Apply the status store's pending migrations into `schema`; returns the names applied."""
+    if await conn.fetchval("select rolsuper or rolcreaterole from pg_roles where rolname = current_user"):
+        await ensure_roles(conn)  # the administrator migrates: make the service roles first
     return await _runner.migrate(conn, MIGRATIONS_DIR, schema)

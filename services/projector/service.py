@@ -25,6 +25,7 @@ from aiokafka.structs import ConsumerRecord
 from services.projector import metrics, repository
 from services.projector.handlers import Batch, Position, stage
 from services.shared.codec import PoisonRecord, decode, superseded
+from services.shared.db import role_dsn
 from services.shared.deadletter import DeadLetterSink
 from services.shared.kafka import make_consumer, make_producer
 from services.shared.logging import get_logger
@@ -34,6 +35,7 @@ from services.shared.topics import TopicCatalog
 log = get_logger("muster.projector")
 
 SERVICE = "projector"
+PROJECTOR_ROLE = "muster_projector"
 YIELD_EVERY = 200  # records decoded between turns of the event loop
 
 TRANSIENT: tuple[type[BaseException], ...] = (
@@ -102,7 +104,7 @@ class Projector:
         self.topics = source_topics(self.catalog)
         self.carries = self.catalog.carries()
         self.group = settings.projector_consumer_group
-        self.dsn = settings.database_url.get_secret_value()
+        self.dsn = role_dsn(settings, PROJECTOR_ROLE, settings.projector_database_url)  # writes, owns nothing
         self.conn: asyncpg.Connection | None = None
         self.consumer = None
         self.producer = None

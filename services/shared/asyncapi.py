@@ -63,9 +63,12 @@ The evolution policy is docs/contract.md; the partner's guide, with a runnable c
   fact in two schema versions during a transition): de-duplicate by it.
 
 ## Mode
-`live` is a real incident. `exercise` is a planned multi-agency exercise and `test` a technical test;
-both run end to end but reach only the `escalations.exercise.*` and `tension.alerts.exercise` topics, never
-a live responder topic. The incidents topic carries all three (`mode` on each record).
+`live` is a real incident. `exercise` is a planned multi-agency exercise: its escalations reach only the
+`escalations.exercise.*` topics, which the partners taking part read. `test` is a technical test of the
+plumbing (a smoke test, a new partner's connection test): its escalations reach only the `escalations.test.*`
+topics, which no partner reads. Neither ever reaches a live responder topic; tension alerts computed from
+exercise and test incidents go to `tension.alerts.exercise`. The incidents topic carries all three (`mode` on
+each record).
 
 ## Classification
 `OFFICIAL` or `OFFICIAL-SENSITIVE` (the UK government security classification). It is never lowered:

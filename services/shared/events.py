@@ -18,12 +18,12 @@ from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
@@ -156,6 +156,15 @@ class IncidentStatus(StrEnum):
     def terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
+    def advances_over(self, current: "IncidentStatus", current_at: datetime | None, at: datetime) -> bool:
+        """The one rule of every fold (escalation's state, the projector's store): status never
+        moves backwards. A higher rank always advances; a different status of the same rank
+        (resolved, unfounded, false alarm) only when it happened later, in event time, than
+        the current one, so the result does not depend on the order facts arrive in."""
+        if self.rank != current.rank:
+            return self.rank > current.rank
+        return self is not current and (current_at is None or at > current_at)
+
 
 _STATUS_RANK = {
     IncidentStatus.OPEN: 0,
@@ -214,6 +223,16 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._
 Callsign = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,39}$")]
 WardCode = Annotated[str, StringConstraints(pattern=r"^E05\d{6}$")]
 ExerciseName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,79}$")]
+
+
+def known_ward(code: str) -> str:
+    """A ward of the borough's list in force (services/shared/wards.py: set at start-up)."""
+    if code not in wards():
+        raise ValueError(f"unknown ward code {code!r}: not in the borough's ward list")
+    return code
+
+
+KnownWardCode = Annotated[WardCode, AfterValidator(known_ward)]
 What3Words = Annotated[str, StringConstraints(pattern=r"^(///)?[a-z]{1,30}\.[a-z]{1,30}\.[a-z]{1,30}$")]
 Count = Annotated[int, Field(ge=0, le=10_000)]
 Severity = Annotated[int, Field(ge=1, le=5, description="1 minor ... 5 catastrophic")]
@@ -256,18 +275,11 @@ class Source(Frozen):
 
 
 class Location(Frozen):
-    ward_code: WardCode = Field(description="ONS ward code from the borough's ward list.")
+    ward_code: KnownWardCode = Field(description="ONS ward code from the borough's ward list.")
     lat: float | None = Field(None, ge=LAT_BOUNDS[0], le=LAT_BOUNDS[1])
     lon: float | None = Field(None, ge=LON_BOUNDS[0], le=LON_BOUNDS[1])
     address: ShortText | None = None
     what3words: What3Words | None = None
-
-    @field_validator("ward_code")
-    @classmethod
-    def _known_ward(cls, value: str) -> str:
-        if value not in wards():
-            raise ValueError(f"unknown ward code {value!r}: not in the borough's ward list")
-        return value
 
     @model_validator(mode="after")
     def _lat_lon_together(self) -> "Location":
@@ -343,8 +355,9 @@ class Event(Frozen):
     )
     mode: Mode = Field(
         Mode.LIVE,
-        description="live: a real incident; exercise: a planned exercise; test: a technical test. Exercise and "
-        "test incidents reach only exercise topics, never a live responder topic.",
+        description="live: a real incident; exercise: a planned exercise; test: a technical test. Exercise "
+        "incidents reach only exercise topics, test incidents only test topics (read by no partner); neither ever "
+        "reaches a live responder topic.",
     )
 
     def key(self) -> str:
@@ -652,35 +665,7 @@ class TensionLevelChanged(Event):
     top_contributors: tuple[TensionContribution, ...] = Field((), max_length=10)
 
 
-IncidentFact = Union[
-    IncidentReported,
-    IncidentUpdated,
-    IncidentAcknowledged,
-    ResponderDispatched,
-    ResponderArrived,
-    IncidentStatusChanged,
-    IncidentLinked,
-    NoteAdded,
-    MajorIncidentDeclared,
-]
-AnyEvent = Annotated[
-    Union[
-        IncidentReported,
-        IncidentUpdated,
-        IncidentAcknowledged,
-        ResponderDispatched,
-        ResponderArrived,
-        IncidentStatusChanged,
-        IncidentLinked,
-        NoteAdded,
-        MajorIncidentDeclared,
-        EscalationRaised,
-        EscalationUpdated,
-        EscalationStoodDown,
-        TensionLevelChanged,
-    ],
-    Field(discriminator="event_type"),
-]
+# --- the registry: every event type, listed once; everything else is derived from it ----------
 
 INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (
     IncidentReported,
@@ -694,9 +679,16 @@ INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (
     MajorIncidentDeclared,
 )
 DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationUpdated, EscalationStoodDown, TensionLevelChanged)
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.model_fields["event_type"].default: cls for cls in (*INCIDENT_FACTS, *DERIVED)
-}
+
+
+def event_type_of(cls: type[Event]) -> str:
+    return cls.model_fields["event_type"].default
+
+
+EVENT_TYPES: dict[str, type[Event]] = {event_type_of(cls): cls for cls in (*INCIDENT_FACTS, *DERIVED)}
+INCIDENT_FACT_TYPES: dict[str, type[IncidentEvent]] = {event_type_of(cls): cls for cls in INCIDENT_FACTS}
+IncidentFact = Union[INCIDENT_FACTS]
+AnyEvent = Annotated[Union[tuple(EVENT_TYPES.values())], Field(discriminator="event_type")]
 # Older schema versions still produced beside the current one, each until its `transition_ends`
 # (docs/contract.md): `Old.of(current)` writes a current event in the old shape, same event_id.
 STILL_PRODUCED: tuple[type[Event], ...] = (ResponderDispatchedV1,)

@@ -52,7 +52,8 @@ async def migrate(conn: asyncpg.Connection, directory: Path, schema: str = "publ
     qschema = quote_ident(schema)
     await conn.execute("select pg_advisory_lock($1)", _MIGRATE_LOCK)
     try:
-        await conn.execute(f"create schema if not exists {qschema}")
+        if not await conn.fetchval("select exists (select 1 from pg_namespace where nspname = $1)", schema):
+            await conn.execute(f"create schema {qschema}")  # a service role that may not create one finds it made
         await conn.execute(
             f"create table if not exists {qschema}.schema_migrations ("
             " version integer primary key, name text not null,"

@@ -11,60 +11,40 @@ dead-letters an otherwise broken fact).
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 import orjson
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from services.shared.codec import PoisonRecord, decode_as, header
-from services.shared.events import INCIDENT_FACTS, Category, Mode, PoliceGrading, WardCode
-from services.shared.wards import wards
-
-INCIDENT_FACT_TYPES = frozenset(cls.model_fields["event_type"].default for cls in INCIDENT_FACTS)
+from services.shared.codec import PoisonRecord, header
+from services.shared.events import INCIDENT_FACT_TYPES, Category, KnownWardCode, PoliceGrading
+from services.shared.narrow import Narrow, NarrowFact, reader
 
 
-def _known_ward(code: str) -> str:
-    if code not in wards():
-        raise ValueError(f"unknown ward code {code!r}: not in the borough's ward list")
-    return code
+class Place(Narrow):
+    ward_code: KnownWardCode
 
 
-class _Narrow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class Place(_Narrow):
-    ward_code: Annotated[WardCode, AfterValidator(_known_ward)]
-
-
-class Reported(_Narrow):
+class Reported(NarrowFact):
     """IncidentReported, as tension reads it."""
 
     event_type: Literal["IncidentReported"]
-    incident_id: uuid.UUID
-    occurred_at: AwareDatetime
-    mode: Mode = Mode.LIVE
     category: Category
     location: Place
     police_grading: PoliceGrading | None = None
 
 
-class Updated(_Narrow):
+class Updated(NarrowFact):
     """IncidentUpdated, as tension reads it: only a changed category or grading moves weight."""
 
     event_type: Literal["IncidentUpdated"]
-    incident_id: uuid.UUID
-    occurred_at: AwareDatetime
-    mode: Mode = Mode.LIVE
     category: Category | None = None
     location: Place | None = None
     police_grading: PoliceGrading | None = None
 
 
-TensionFact = Union[Reported, Updated]
+TensionFact = Reported | Updated
 COUNTED = frozenset({"IncidentReported", "IncidentUpdated"})
-_ADAPTER: TypeAdapter[TensionFact] = TypeAdapter(Annotated[TensionFact, Field(discriminator="event_type")])
+_read = reader(Reported, Updated)
 
 
 def read_fact(value: bytes | None, headers) -> TensionFact | None:  # Kafka headers
@@ -76,7 +56,7 @@ def read_fact(value: bytes | None, headers) -> TensionFact | None:  # Kafka head
         raise PoisonRecord(f"event_type: {kind!r} does not belong on the incidents topic")
     if kind not in COUNTED:
         return None
-    return decode_as(_ADAPTER, value)
+    return _read(value)
 
 
 def _event_type_in(value: bytes | None) -> object:

@@ -3,6 +3,7 @@ history, reading a topic from the beginning, and the alerts the pure rules expec
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 
 from aiokafka import TopicPartition
@@ -12,6 +13,7 @@ from services.shared.codec import decode, encode
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
 from services.shared.settings import REPO_ROOT, Settings
 from services.shared.topics import TopicCatalog
+from services.shared.kafka_security import apply_acls
 from services.shared.wards import wards
 from services.tension.config import load_config
 from services.tension.rules import indicator, process, to_event, ward_partition
@@ -27,6 +29,8 @@ async def fresh_topics(settings: Settings, unique: str) -> Settings:
         await apply_topics(admin, TopicCatalog.from_settings(mine))
     finally:
         await admin.close()
+    # a tension process runs as its own principal: its grants, removed with the run's (tests/conftest.py)
+    await asyncio.to_thread(apply_acls, mine, TopicCatalog.from_settings(mine))
     return mine
 
 
