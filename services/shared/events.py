@@ -12,7 +12,7 @@ processors with deterministic `event_id`s (see `derived_event_id`).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -455,6 +455,7 @@ class EscalationStoodDown(IncidentEvent):
 
 class TensionLevel(StrEnum):
     NORMAL = "normal"
+    WATCH = "watch"  # forward-looking: potential tension reported, or a contentious planned event ahead
     ELEVATED = "elevated"
     HIGH = "high"
     CRITICAL = "critical"
@@ -469,6 +470,21 @@ class TensionContribution(Frozen):
     weighted: float = Field(ge=0)
     count: Count
     incident_ids: tuple[uuid.UUID, ...] = Field((), max_length=50)
+    evidenced: Count = Field(0, description="Reports the police graded evidenced.")
+    experienced: Count = Field(0, description="Reports the police graded experienced.")
+    potential: Count = Field(0, description="Reports the police graded potential (forward-looking).")
+
+
+class PlannedEventRole(StrEnum):
+    EXPLAINS = "explains"  # its expected uplift is part of the window's baseline
+    RAISED = "raised"  # a contentious event that put the ward on watch
+
+
+class PlannedEventRef(Frozen):
+    planned_event_id: uuid.UUID
+    name: ShortText
+    kind: "PlannedEventKind"
+    role: PlannedEventRole
 
 
 class TensionLevelChanged(Event):
@@ -485,6 +501,100 @@ class TensionLevelChanged(Event):
     window_start: AwareDatetime
     window_end: AwareDatetime
     top_contributors: tuple[TensionContribution, ...] = Field((), max_length=10)
+    planned_events: tuple[PlannedEventRef, ...] = Field(
+        (), max_length=20, description="Planned events that explain (baseline uplift) or raised (watch) this level."
+    )
+    early: bool = Field(False, description="Fired as the reports arrived, before the window closed (speculative).")
+
+
+# --- the tension calendar: planned events and operator silences (topic tension.calendar) ------
+
+
+class PlannedEventKind(StrEnum):
+    BONFIRE_NIGHT = "bonfire_night"
+    FIREWORKS = "fireworks"
+    MARCH = "march"
+    PROTEST = "protest"
+    FOOTBALL_MATCH = "football_match"
+    FESTIVAL = "festival"
+    RELIGIOUS_OBSERVANCE = "religious_observance"
+    OTHER = "other"
+
+
+def _calendar_floor(data: Any, categories: Any) -> Any:
+    """A calendar fact naming an OFFICIAL-SENSITIVE category is itself OFFICIAL-SENSITIVE."""
+    if isinstance(data, dict) and any(_FLOOR.get(str(c)) is Classification.OFFICIAL_SENSITIVE for c in categories):
+        data = {**data, "classification": Classification.OFFICIAL_SENSITIVE}
+    return data
+
+
+class PlannedEventRegistered(Event):
+    """A planned event the tension processor folds into a ward's baseline during its window.
+    Sent again with the same planned_event_id, it replaces the earlier registration (an update)."""
+
+    event_type: Literal["PlannedEventRegistered"] = "PlannedEventRegistered"
+    topic_key_field: ClassVar[str] = "planned_event_id"
+    planned_event_id: uuid.UUID
+    kind: PlannedEventKind
+    name: ShortText
+    wards: tuple[WardCode, ...] = Field(min_length=1, max_length=50, description="The wards, or the route in order.")
+    route: bool = Field(False, description="The wards are a route (a march), in order.")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    expected_uplift: dict[Category, Annotated[float, Field(ge=0, le=10_000)]] = Field(
+        {}, description="Extra reports expected per category in each ward over the event's window."
+    )
+    contentious: bool = Field(False, description="Puts its wards on watch ahead of its start.")
+
+    @model_validator(mode="after")
+    def _window(self) -> "PlannedEventRegistered":
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at: must be after starts_at")
+        if self.ends_at - self.starts_at > timedelta(days=31):
+            raise ValueError("ends_at: a planned event lasts at most 31 days")
+        if len(set(self.wards)) != len(self.wards):
+            raise ValueError("wards: each ward at most once")
+        return self
+
+    _floor = model_validator(mode="before")(
+        classmethod(lambda cls, data: _calendar_floor(data, (data.get("expected_uplift") or {}) if isinstance(data, dict) else ()))
+    )
+
+
+class PlannedEventCancelled(Event):
+    event_type: Literal["PlannedEventCancelled"] = "PlannedEventCancelled"
+    topic_key_field: ClassVar[str] = "planned_event_id"
+    planned_event_id: uuid.UUID
+    reason: ShortText | None = None
+
+
+class TensionSilenced(Event):
+    """An operator silences one category in one ward from occurred_at until `until`, with a
+    reason; it expires on its own."""
+
+    event_type: Literal["TensionSilenced"] = "TensionSilenced"
+    topic_key_field: ClassVar[str] = "silence_id"
+    silence_id: uuid.UUID
+    ward_code: WardCode
+    category: Category
+    until: AwareDatetime
+    reason: ShortText
+
+    @model_validator(mode="after")
+    def _stated_time(self) -> "TensionSilenced":
+        if self.until <= self.occurred_at:
+            raise ValueError("until: must be after occurred_at")
+        if self.until - self.occurred_at > timedelta(days=7):
+            raise ValueError("until: a silence lasts at most 7 days")
+        return self
+
+    _floor = model_validator(mode="before")(
+        classmethod(lambda cls, data: _calendar_floor(data, [data.get("category")] if isinstance(data, dict) else ()))
+    )
+
+
+CALENDAR_FACTS: tuple[type[Event], ...] = (PlannedEventRegistered, PlannedEventCancelled, TensionSilenced)
+PlannedEventRef.model_rebuild()
 
 
 IncidentFact = Union[
@@ -512,6 +622,9 @@ AnyEvent = Annotated[
         EscalationRaised,
         EscalationStoodDown,
         TensionLevelChanged,
+        PlannedEventRegistered,
+        PlannedEventCancelled,
+        TensionSilenced,
     ],
     Field(discriminator="event_type"),
 ]
@@ -529,7 +642,7 @@ INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (
 )
 DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationStoodDown, TensionLevelChanged)
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.model_fields["event_type"].default: cls for cls in (*INCIDENT_FACTS, *DERIVED)
+    cls.model_fields["event_type"].default: cls for cls in (*INCIDENT_FACTS, *DERIVED, *CALENDAR_FACTS)
 }
 
 

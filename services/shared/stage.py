@@ -27,8 +27,9 @@ class BatchStage(Service):
     """Subclasses implement `handle(batch)`; more workers in the same group split the partitions."""
 
     def __init__(self, settings: Settings, topic: str, group: str, *, batch_max: int, within_ms: int,
-                 consumer_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 consumer_options: dict[str, Any] | None = None, also: tuple[str, ...] = (), **kwargs: Any) -> None:
         self.settings, self.topic, self.group = settings, topic, group
+        self.topics = (topic, *also)  # `also`: further topics read in the same group and batches
         self.batch_max, self.within_ms = batch_max, within_ms
         self.consumer_options = consumer_options or {}
         self.consumer = None
@@ -38,8 +39,11 @@ class BatchStage(Service):
         """Send what the batch becomes and await it; raise to leave its offsets uncommitted."""
         raise NotImplementedError
 
+    async def after_poll(self, batch: dict[TopicPartition, list]) -> None:
+        """Called after every poll, the batch handled and committed (empty when nothing came)."""
+
     async def on_start(self) -> None:
-        self.consumer = make_consumer(self.settings, self.topic, group_id=self.group,
+        self.consumer = make_consumer(self.settings, *self.topics, group_id=self.group,
                                       max_poll_records=self.batch_max, **self.consumer_options)
         await self.consumer.start()
 
@@ -54,6 +58,7 @@ class BatchStage(Service):
             if batch:
                 await self.handle(batch)
                 await self._commit(batch)
+            await self.after_poll(batch)
 
     async def _commit(self, batch: dict[TopicPartition, list]) -> None:
         try:

@@ -13,11 +13,11 @@ from collections import defaultdict
 import orjson
 
 from services.shared.codec import PoisonRecord, encode
-from services.shared.events import Category
+from services.shared.events import Category, TensionLevel
 from services.tension import metrics
 from services.tension.rekey import Rekey
 from services.tension.rules import process, to_event
-from services.tension.state import LIVE, REPORT, Indicator
+from services.tension.state import ANSWER, CALENDAR, IDLE, LIVE, MODES, REPORT, Indicator
 from services.tension.wiring import Wiring, dead_letter, log
 
 _CATEGORIES = frozenset(c.value for c in Category)
@@ -30,6 +30,10 @@ def read_indicators(value: bytes | None, ward_names: dict[str, str]) -> list[Ind
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise PoisonRecord(f"by-ward record: {exc}") from None
     for ind in inds:
+        if ind.kind in (IDLE, CALENDAR, ANSWER):
+            if ind.kind == ANSWER and not isinstance((ind.extra or {}).get("key"), str):
+                raise PoisonRecord("by-ward record: an answer without its key")
+            continue
         report = ind.kind == REPORT
         if (report or ind.ward is not None) and ind.ward not in ward_names:
             raise PoisonRecord(f"by-ward record: unknown ward {ind.ward!r}")
@@ -50,7 +54,13 @@ def attach(w: Wiring) -> None:
             for event in batch:
                 try:
                     for ind in read_indicators(event.message.value, w.ward_names):
-                        by_scope[event.message.partition, ind.mode].append(ind)
+                        if ind.kind == IDLE:  # which source partitions are read to their end: every mode's clock
+                            for mode in MODES:
+                                if mode == LIVE or (event.message.partition, mode) in by_scope or w.tables.has_clock(
+                                        event.message.partition, mode):
+                                    by_scope[event.message.partition, mode].append(ind)
+                        else:
+                            by_scope[event.message.partition, ind.mode].append(ind)
                 except PoisonRecord as exc:
                     await dead_letter(w, "tension.by_ward", event.message, exc)
             for (partition, mode), inds in by_scope.items():
@@ -61,11 +71,15 @@ async def score_partition(w: Wiring, partition: int, inds: list[Indicator], mode
     """One by-ward partition's batch in one mode: live, or an exercise or test scored apart."""
     clock = w.tables.clock(partition, mode)
     wards = w.tables.ward_states({*clock.wards, *(i.ward for i in inds if i.ward is not None)}, mode)
-    result = process(clock, wards, inds, w.config)
+    partitions = w.config.processing.partitions
+    result = process(clock, wards, inds, w.config, partition=partition, partitions=partitions)
     metrics.INDICATORS.inc(result.counted)
     metrics.LATE.inc(result.late)
     metrics.DUPLICATES.inc(result.duplicates)
     metrics.MOVED.inc(result.moved)
+    metrics.WITHDRAWN.inc(result.withdrawn)
+    for target, rows in result.outbox.items():  # a report moving to a ward another partition owns
+        await w.by_ward.send(key=str(target).encode(), value=orjson.dumps([r.pack() for r in rows]), partition=target)
     live = mode == LIVE
     for change in result.changes:
         alert = to_event(change, w.ward_names.get(change.ward, change.ward), mode)
@@ -74,9 +88,10 @@ async def score_partition(w: Wiring, partition: int, inds: list[Indicator], mode
         await topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
         if live:
             metrics.ALERTS.labels(change.new.value).inc()
+            metrics.EARLY.inc(int(change.early))
         log.info("tension_level_changed", ward=change.ward, old=change.old.value, new=change.new.value,
                  score=change.score, window=change.window, event_id=str(alert.event_id), mode=mode)
     w.tables.save(partition, clock, wards, mode)
     if live:
         for code, state in wards.items():
-            metrics.WARD_LEVEL.labels(code).set(("normal", "elevated", "high", "critical").index(state.level))
+            metrics.WARD_LEVEL.labels(code).set(TensionLevel(state.level).rank)

@@ -79,6 +79,7 @@ def build(settings: Settings, *, app_id: str | None = None) -> Wiring:
         settings=settings,
         config=config,
         incidents_topic=catalog.name("incidents"),
+        calendar_topic=catalog.name("tension.calendar"),
         rekey_group=rekey_group_for(app_id),
         by_ward=raw_topic(f"{app_id}-by-ward", internal=True, partitions=partitions, replicas=replication),
         alerts=raw_topic(catalog.name("tension.alerts")),
@@ -87,6 +88,7 @@ def build(settings: Settings, *, app_id: str | None = None) -> Wiring:
         tables=make_tables(app, partitions),
         ward_names={code: ward.name for code, ward in load_wards(settings.wards_file).items()},
         declared_sources=catalog.spec_of("incidents").partitions,
+        declared_calendar=catalog.spec_of("tension.calendar").partitions,
     )
     attach(wiring)
     return wiring

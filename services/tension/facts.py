@@ -18,7 +18,19 @@ import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from services.shared.codec import PoisonRecord, decode_as, header
-from services.shared.events import INCIDENT_FACTS, Category, Mode, PoliceGrading, WardCode
+from services.shared.events import (
+    CALENDAR_FACTS,
+    INCIDENT_FACTS,
+    Category,
+    Classification,
+    IncidentStatus,
+    Mode,
+    PlannedEventCancelled,
+    PlannedEventRegistered,
+    PoliceGrading,
+    TensionSilenced,
+    WardCode,
+)
 from services.shared.wards import wards
 
 INCIDENT_FACT_TYPES = frozenset(cls.model_fields["event_type"].default for cls in INCIDENT_FACTS)
@@ -45,6 +57,7 @@ class Reported(_Narrow):
     incident_id: uuid.UUID
     occurred_at: AwareDatetime
     mode: Mode = Mode.LIVE
+    classification: Classification = Classification.OFFICIAL
     category: Category
     location: Place
     police_grading: PoliceGrading | None = None
@@ -57,14 +70,38 @@ class Updated(_Narrow):
     incident_id: uuid.UUID
     occurred_at: AwareDatetime
     mode: Mode = Mode.LIVE
+    classification: Classification = Classification.OFFICIAL
     category: Category | None = None
     location: Place | None = None
     police_grading: PoliceGrading | None = None
 
 
-TensionFact = Union[Reported, Updated]
-COUNTED = frozenset({"IncidentReported", "IncidentUpdated"})
+class Linked(_Narrow):
+    """IncidentLinked, as tension reads it: the duplicate's weight goes (it counts as its lead)."""
+
+    event_type: Literal["IncidentLinked"]
+    incident_id: uuid.UUID
+    occurred_at: AwareDatetime
+    mode: Mode = Mode.LIVE
+    lead_incident_id: uuid.UUID
+
+
+class StatusChanged(_Narrow):
+    """IncidentStatusChanged, as tension reads it: unfounded and false alarm withdraw the weight."""
+
+    event_type: Literal["IncidentStatusChanged"]
+    incident_id: uuid.UUID
+    occurred_at: AwareDatetime
+    mode: Mode = Mode.LIVE
+    status: IncidentStatus
+
+
+TensionFact = Union[Reported, Updated, Linked, StatusChanged]
+COUNTED = frozenset({"IncidentReported", "IncidentUpdated", "IncidentLinked", "IncidentStatusChanged"})
 _ADAPTER: TypeAdapter[TensionFact] = TypeAdapter(Annotated[TensionFact, Field(discriminator="event_type")])
+CALENDAR_TYPES = frozenset(cls.model_fields["event_type"].default for cls in CALENDAR_FACTS)
+CalendarFact = Union[PlannedEventRegistered, PlannedEventCancelled, TensionSilenced]
+_CALENDAR: TypeAdapter[CalendarFact] = TypeAdapter(Annotated[CalendarFact, Field(discriminator="event_type")])
 
 
 def read_fact(value: bytes | None, headers) -> TensionFact | None:  # noqa: ANN001 - Kafka headers
@@ -77,6 +114,24 @@ def read_fact(value: bytes | None, headers) -> TensionFact | None:  # noqa: ANN0
     if kind not in COUNTED:
         return None
     return decode_as(_ADAPTER, value)
+
+
+def read_calendar_fact(value: bytes | None, headers) -> CalendarFact:  # noqa: ANN001 - Kafka headers
+    """A planned event or a silence (every field checked: they are few); PoisonRecord when unreadable."""
+    kind = header(headers, "event_type")
+    if kind is None:
+        kind = _event_type_in(value)
+    if kind not in CALENDAR_TYPES:
+        raise PoisonRecord(f"event_type: {kind!r} does not belong on the tension calendar topic")
+    fact = decode_as(_CALENDAR, value)
+    codes = fact.wards if isinstance(fact, PlannedEventRegistered) else (
+        (fact.ward_code,) if isinstance(fact, TensionSilenced) else ())
+    for code in codes:
+        try:
+            _known_ward(code)
+        except ValueError as exc:
+            raise PoisonRecord(f"{'wards' if isinstance(fact, PlannedEventRegistered) else 'ward_code'}: {exc}") from None
+    return fact
 
 
 def _event_type_in(value: bytes | None) -> object:

@@ -24,6 +24,7 @@ class Wiring:
     settings: Settings
     config: TensionConfig
     incidents_topic: str
+    calendar_topic: str
     rekey_group: str
     by_ward: Any  # faust TopicT
     alerts: Any
@@ -32,6 +33,7 @@ class Wiring:
     tables: TensionTables
     ward_names: dict[str, str]
     declared_sources: int
+    declared_calendar: int = 1
 
 
 class FaustSender:

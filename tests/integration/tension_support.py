@@ -3,19 +3,16 @@ history, reading a topic from the beginning, and the alerts the pure rules expec
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from aiokafka import TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 
 from services.shared.codec import decode, encode
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
-from services.shared.settings import Settings
+from services.shared.settings import Settings, get_settings
 from services.shared.topics import TopicCatalog
 from services.shared.wards import wards
 from services.tension.config import load_config
-from services.tension.rules import indicator, process, to_event, ward_partition
-from services.tension.state import ClockState
+from services.tension.rules import replay, to_event
+from tests.tension_history import by_ward_partition
 
 
 async def fresh_topics(settings: Settings, unique: str) -> Settings:
@@ -66,18 +63,13 @@ async def read_all(settings: Settings, topic: str, parse=decode) -> list:
 
 
 def expected_alerts(events, source_partitions: int = 6, mode: str = "live") -> list:
-    """What the worker must publish for one mode: the pure rules, fed as each by-ward partition sees them."""
+    """What the worker must publish for one mode: the pure rules, fed as each by-ward partition
+    sees them (calendar facts on the calendar topic's partition, numbered after the incidents
+    topic's), every source partition then read to its end."""
     config = load_config()
-    partitioner = DefaultPartitioner()
     names = {code: w.name for code, w in wards().items()}
-    per_partition = defaultdict(list)
-    for event in events:
-        src = partitioner(str(event.incident_id).encode(), list(range(source_partitions)), list(range(source_partitions)))
-        ind = indicator(event, src, source_partitions)
-        if ind is not None and ind.mode == mode:
-            per_partition[ward_partition(ind.ward, config.processing.partitions)].append(ind)
-    alerts = []
-    for inds in per_partition.values():
-        result = process(ClockState(), {}, inds, config)
-        alerts += [to_event(change, names[change.ward], mode) for change in result.changes]
-    return alerts
+    calendar = TopicCatalog.from_settings(get_settings()).spec_of("tension.calendar").partitions
+    per_partition = by_ward_partition(events, source_partitions=source_partitions, calendar_partitions=calendar,
+                                      config=config, mode=mode)
+    changes = replay(per_partition, config, config.processing.partitions, mode=mode)
+    return [to_event(change, names[change.ward], mode) for change in changes]
