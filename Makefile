@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 MUSTER := $(BIN)/muster
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install up down status topics unit integration clean
+.PHONY: run test lint install up down status topics unit integration clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(MUSTER) run all
 
-## Every test, against the real broker and database (started or reused by the fixtures).
-test: $(STAMP)
+## The linter (ruff, configured in pyproject.toml), then every test, against the real broker
+## and database (started or reused by the fixtures).
+test: lint
 	sh deploy/scripts/ensure-tools.sh
 	$(MUSTER) dev up
 	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 unit: $(STAMP)
 	$(BIN)/pytest -m unit

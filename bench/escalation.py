@@ -51,7 +51,7 @@ def incident(escalates: bool) -> ev.IncidentReported:
     )
 
 
-async def produce_burst(producer, topic: str, n: int, escalate_every: int) -> None:  # noqa: ANN001
+async def produce_burst(producer, topic: str, n: int, escalate_every: int) -> None:
     batch = []
     for i in range(n):
         enc = codec.encode(incident(i % escalate_every == 0))

@@ -27,18 +27,18 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.projector import repository, schema  # noqa: E402
-from services.projector.app import serve  # noqa: E402
-from services.shared.runtime import tune_gc  # noqa: E402
-from services.projector.rebuild import partitions  # noqa: E402
-from services.projector.service import Projector, build_batch, connect  # noqa: E402
-from services.shared.codec import encode  # noqa: E402
-from services.shared.logging import configure_logging  # noqa: E402
-from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer  # noqa: E402
-from services.shared.settings import Settings  # noqa: E402
-from services.shared.topics import TopicCatalog  # noqa: E402
-from tests.factories import reported  # noqa: E402
-from tests.projector_load import stream  # noqa: E402
+from services.projector import repository, schema
+from services.projector.app import serve
+from services.shared.runtime import tune_gc
+from services.projector.rebuild import partitions
+from services.projector.service import Projector, build_batch, connect
+from services.shared.codec import encode
+from services.shared.logging import configure_logging
+from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog
+from tests.factories import reported
+from tests.projector_load import stream
 
 
 async def produce(settings: Settings, topic: str, events) -> float:

@@ -30,14 +30,14 @@ from aiokafka import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.shared.codec import encode  # noqa: E402
-from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer  # noqa: E402
-from services.shared.settings import Settings  # noqa: E402
-from services.shared.topics import TopicCatalog  # noqa: E402
-from services.shared.logging import configure_logging  # noqa: E402
-from services.simulator.generator import FeedConfig, generate  # noqa: E402
-from services.tension.app import app_id_for, build, rekey_group_for  # noqa: E402
-from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order  # noqa: E402
+from services.shared.codec import encode
+from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog
+from services.shared.logging import configure_logging
+from services.simulator.generator import FeedConfig, generate
+from services.tension.app import app_id_for, build, rekey_group_for
+from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order
 
 
 async def partitions_of(admin, topic: str) -> list[TopicPartition]:
@@ -97,17 +97,17 @@ async def replay(base: Settings, name: str, encoded: list) -> float:
         raw = await raw_consume_rate(settings, catalog.name("incidents"), len(encoded))
         print(f"  ceiling: raw aiokafka consume {raw:,.0f} events/s (no decoding)")
 
-        wiring = build(settings)
+        tension = build(settings)
         group = app_id_for(settings)
         inputs = [(rekey_group_for(group), [catalog.name("incidents")]), (group, [f"{group}-by-ward"])]
         t0, cpu0 = time.perf_counter(), time.process_time()
-        await wiring.app.start()
+        await tension.app.start()
         try:
             while not all([await committed_all(admin, settings, g, topics) for g, topics in inputs]):
                 await asyncio.sleep(0.5)
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         finally:
-            await wiring.app.stop()
+            await tension.app.stop()
         alerts = await partitions_of(admin, catalog.name("tension.alerts"))
         consumer = make_consumer(settings, group_id=None)
         await consumer.start()

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from services.shared.settings import Settings
-
-
-class RunError(RuntimeError):
-    pass
+from services.shared.startup import StartupError
 
 
 # Every long-running service: name -> "module:function" taking Settings and running until stopped.
@@ -26,7 +23,7 @@ def run(service: str, settings: Settings) -> None:
         return
     target = SERVICES.get(service)
     if target is None:
-        raise RunError(f"unknown service {service!r}; choose from: all, {', '.join(sorted(SERVICES)) or '(none yet)'}")
+        raise StartupError(f"unknown service {service!r}; choose from: all, {', '.join(sorted(SERVICES)) or '(none yet)'}")
     module_name, func_name = target.split(":")
     import importlib
 
@@ -34,7 +31,7 @@ def run(service: str, settings: Settings) -> None:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise RunError(f"service {service!r} is not built yet ({module_name} is missing)") from None
+            raise StartupError(f"service {service!r} is not built yet ({module_name} is missing)") from None
         raise
     getattr(module, func_name)(settings)
 

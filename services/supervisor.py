@@ -23,7 +23,8 @@ from pathlib import Path
 import typer
 
 from services.dev.procs import port_open
-from services.runner import SERVICES, RunError, available
+from services.runner import SERVICES, available
+from services.shared.startup import StartupError
 from services.shared.settings import REPO_ROOT, Settings
 
 # Where each service answers once it is up: (settings field of its room, DESIGN.md's default port, what).
@@ -114,7 +115,7 @@ class Supervisor:
                     self.started_infra.append(name)  # before up(): a half-started one is stopped too
                 self.say(part.up())
         except DevError as exc:
-            raise RunError(str(exc)) from None
+            raise StartupError(str(exc)) from None
 
         async def topics() -> list[str]:
             admin = make_admin(self.settings)
@@ -126,6 +127,11 @@ class Supervisor:
 
         changes = asyncio.run(topics())
         self.say(f"topics: {len(changes)} changes applied" if changes else "topics: up to date")
+        from services.shared.kafka_security import apply_acls
+
+        acls = apply_acls(self.settings, TopicCatalog.from_settings(self.settings))
+        self.say(acls[0] if acls and acls[0].startswith("acls: skipped") else
+                 f"acls: {len(acls)} changes applied" if acls else "acls: up to date")
 
     def migrate(self) -> None:
         if not _has_command("db", "migrate"):
@@ -135,7 +141,7 @@ class Supervisor:
                                 capture_output=True, text=True)
         if result.returncode != 0:
             tail = " | ".join((result.stdout + result.stderr).strip().splitlines()[-3:])
-            raise RunError(f"`muster db migrate` failed: {tail}")
+            raise StartupError(f"`muster db migrate` failed: {tail}")
         self.say("migrations: applied")
 
     def start_services(self) -> None:

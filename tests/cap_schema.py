@@ -1,5 +1,5 @@
-"""The OASIS CAP 1.2 schema from the shared data directory (../shared from the repo root),
-and an assertion that an XML document validates against it. Never copied into the repo."""
+"""The OASIS CAP 1.2 schema, vendored in tests/data/cap/ (see its NOTICE.md), and an
+assertion that an XML document validates against it."""
 
 from __future__ import annotations
 
@@ -8,18 +8,14 @@ from pathlib import Path
 
 from lxml import etree
 
-from services.shared.settings import REPO_ROOT
-
-RELATIVE = Path("shared") / "data" / "cap" / "CAP-v1.2.xsd"
+CAP_DIR = Path(__file__).resolve().parent / "data" / "cap"
+CAP_XSD = CAP_DIR / "CAP-v1.2.xsd"
+CAP_EXAMPLE = CAP_DIR / "cap_example.xml"
 
 
 @lru_cache(maxsize=1)
 def cap_schema() -> etree.XMLSchema:
-    # ../shared from the main checkout; a worktree sits one level deeper.
-    for base in (REPO_ROOT.parent, *REPO_ROOT.parent.parents):
-        if (base / RELATIVE).is_file():
-            return etree.XMLSchema(etree.parse(str(base / RELATIVE)))
-    raise FileNotFoundError(f"{RELATIVE} not found above {REPO_ROOT}")
+    return etree.XMLSchema(etree.parse(str(CAP_XSD)))
 
 
 def assert_valid_cap(xml: str) -> etree._Element:

@@ -7,7 +7,6 @@ never collide; both are removed when the session ends.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from pathlib import Path

@@ -13,7 +13,7 @@ WHITECHAPEL = "E05009336"
 BOW_EAST = "E05009319"
 
 
-def source(kind: str = "control_room", id: str = "op-17", agency: str | None = "council") -> ev.Source:
+def source(kind: str = "control_room", id: str = "op-17", agency: str | None = "council") -> ev.Source:  # noqa: A002
     return ev.Source(kind=kind, id=id, agency=agency)
 
 

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
+import secrets
 import re
 import shutil
 import subprocess
 import uuid
-from pathlib import Path
 from string import Template
 
 from services.dev.procs import DevError, port_open, read_pid, stop_pid, wait_for
 from services.shared.settings import REPO_ROOT, Settings
 
 DEPLOY = REPO_ROOT / "deploy" / "kafka"
+NODE = "node"  # the broker's own identity on its listeners (inter-broker and controller); no person or service holds it
+SUPER_USER = "admin"
+
+
+def _jaas_quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 class LocalKafka:
@@ -146,17 +153,68 @@ class LocalKafka:
         ready = "ready" if port_open(self.host, self.port) else "starting"
         return f"kafka: running (pid {pid}) on {self.host}:{self.port}, {ready}"
 
+    # --- security -------------------------------------------------------------------------
+    @property
+    def secured(self) -> bool:
+        """SASL/SCRAM with ACLs (the default), or a PLAINTEXT broker with no authorizer."""
+        return self.settings.kafka_security_protocol == "SASL_PLAINTEXT"
+
+    def passwords(self) -> dict[str, str]:
+        """One random password per principal of topics.yaml, and the broker's own (`node`), made
+        once, kept in .muster/kafka/credentials.json (mode 0600), never in the repo."""
+        path = self.settings.kafka_credentials_file
+        if path.exists():
+            return json.loads(path.read_text())
+        from services.shared.topics import TopicCatalog
+
+        names = [*TopicCatalog.from_settings(self.settings).spec.principals, NODE]
+        passwords = {name: secrets.token_urlsafe(24) for name in names}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(passwords, out, indent=1)
+        return passwords
+
+    def _security_config(self) -> str:
+        if not self.secured:
+            return (f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}\n"
+                    f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}\n"
+                    "inter.broker.listener.name=PLAINTEXT\n"
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n")
+        node = self.passwords()[NODE]
+        return Template((DEPLOY / "security.properties.template").read_text()).substitute(
+            host=self.host, port=self.port, controller_port=self.controller_port,
+            node_password=_jaas_quote(node), super_user=SUPER_USER,
+        )
+
+    def _scram_arguments(self) -> list[str]:
+        """`kafka-storage format --add-scram` for every principal: the users exist before the broker
+        first starts, so the admin can authenticate to apply ACLs (no unauthenticated window)."""
+        if not self.secured:
+            return []
+        arguments = []
+        for name, password in self.passwords().items():
+            arguments += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+        return arguments
+
     # --- internals ------------------------------------------------------------------------
     def _write_config(self) -> None:
         template = Template((DEPLOY / "server.properties.template").read_text())
         self.config.write_text(
             template.substitute(
-                host=self.host, port=self.port, controller_port=self.controller_port, log_dirs=self.data
+                host=self.host, port=self.port, controller_port=self.controller_port, log_dirs=self.data,
+                listeners=self._security_config(),
             )
         )
+        self.config.chmod(0o600)  # the broker's own password is in it
 
     def _format(self) -> None:
         if (self.data / "meta.properties").exists():
+            if self.secured and not self.settings.kafka_credentials_file.exists():
+                raise DevError(
+                    f"the local broker's data in {self.data} was formatted without SASL users (a PLAINTEXT broker): "
+                    f"run `muster dev down`, remove {self.root}, then `muster dev up`"
+                )
             return
         # A Kafka cluster id is a url-safe base64 UUID; it may begin with "-", hence --cluster-id=.
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -164,6 +222,7 @@ class LocalKafka:
             "java", "-Xmx256m", f"-Dlog4j2.configurationFile={DEPLOY / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.logs}", "-cp", f"{self.libs}/*", "kafka.tools.StorageTool",
             "format", f"--cluster-id={cid}", "-c", str(self.config), "--ignore-formatted",
+            *self._scram_arguments(),
         ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:

@@ -1,4 +1,5 @@
-"""Faust agents and the deadline timer. They decode, call the pure rules, send, record.
+"""The escalation processor's work: faust agents and the deadline timer (registered on the
+app in app.py). They decode, call the pure rules, send, record.
 
 Inputs of the incident agent: the internal packed topic (the incidents topic's facts,
 packed per source partition by the pre-stage in packer.py, on the same partition number)
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import faust
+from aiokafka.admin import NewTopic
 from pydantic import ValidationError
 
 from services.escalation import batch
@@ -29,16 +30,17 @@ from services.escalation import corroboration as corr
 from services.escalation import metrics
 from services.escalation.config import RuleSet
 from services.escalation.facts import read_fact
-from services.escalation.offsets import MARKER_KEY
-from services.escalation.packer import Packer
+from services.escalation.offsets import MARKER_KEY, ensure_starts
 from services.escalation.packing import unpack
+from services.escalation.retention import release_at, releasable
 from services.escalation.state import IncidentState, corroborated, fold, linked
 from services.shared import codec
-from services.shared.deadletter import send_dead_letter
 from services.shared.events import (
     EscalationRaised, EscalationStoodDown, IncidentReported, Mode, utcnow,
 )
+from services.shared.kafka import make_admin
 from services.shared.logging import get_logger
+from services.shared.processor import sink_for
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 
@@ -46,16 +48,7 @@ log = get_logger("muster.escalation")
 SERVICE = "escalation"
 RETRIES = (0.5, 1.0, 2.0)
 POISON = (codec.PoisonRecord, ValidationError, ValueError)
-
-
-class _Sender:
-    """send_and_wait in the shape services.shared.deadletter expects, over faust's producer."""
-
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
-
-    async def send_and_wait(self, topic, value, key=None, headers=None):  # noqa: ANN001
-        return await self.app.producer.send_and_wait(topic, key, value, None, None, headers)
+INTERNAL_RETENTION_MS = str(7 * 24 * 3600 * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +72,8 @@ class Escalation:
     partitions: int = 0
     index: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)
     ticked: dict[bytes, float] = field(default_factory=dict)
+    expiry: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)  # finished: when to release
+    released: dict[bytes, float] = field(default_factory=dict)  # release notices sent (monotonic clock)
     cache: dict[bytes, IncidentState] = field(default_factory=dict)
     complete: bool = False  # the cache holds every state of the table (a miss is a new incident)
     dirty: bool = True
@@ -98,20 +93,34 @@ class Escalation:
         self.table = self.app.Table("incident-state", **raw_table)
         self.windows = self.app.Table("corroboration-windows", **raw_table)
         self.changelog_name = self.table.changelog_topic.get_topic_name()
-        self.sender = _Sender(self.app)
+        self.keep = timedelta(seconds=self.settings.escalation_closed_retention_seconds)
+        self.sink = sink_for(self.app, SERVICE, self.deadletter_name, metrics.DEAD_LETTERS)
 
     def internal_topics(self) -> list[str]:
         return [self.packed_name, self.control_name, self.candidates_name]
 
-    def wire(self) -> None:
-        self.app.service(Packer(self))
-        self.app.agent(self.inputs, name="incidents", concurrency=1)(self._incident_agent)
-        self.app.agent(self.candidates, name="corroboration", concurrency=1)(self._candidate_agent)
-        self.app.timer(self.settings.escalation_tick_seconds, name="deadlines")(self.tick)
-        self.app.on_partitions_assigned.connect(self._on_rebalance)
-        self.app.on_partitions_revoked.connect(self._on_rebalance)
+    async def prepare(self) -> None:
+        """The packed, control and corroboration topics, co-partitioned with the incidents topic,
+        with a committed start for the faust group on each partition (offsets.py says why)."""
+        admin = make_admin(self.settings)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [name for name in self.internal_topics() if name not in existing]
+            if missing:
+                await admin.create_topics([
+                    NewTopic(name, self.partitions, self.catalog.profile.replication_factor,
+                             topic_configs={"retention.ms": INTERNAL_RETENTION_MS, **self.catalog.profile.configs})
+                    for name in missing
+                ])
+        finally:
+            await admin.close()
+        await ensure_starts(self.settings, self.app.conf.id, self.internal_topics(), self.partitions, missing)
 
-    async def _on_rebalance(self, *_args, **_kwargs) -> None:
+    def describe(self) -> dict[str, Any]:
+        return {"rule_set_version": self.rules.version}
+
+    async def on_rebalance(self, *_args, **_kwargs) -> None:
         """Partitions may have moved: parsed states and the deadline index are rebuilt from the table."""
         self.cache.clear()
         self.complete = False
@@ -119,7 +128,7 @@ class Escalation:
 
     # --- agents -------------------------------------------------------------------------
 
-    async def _incident_agent(self, stream) -> None:  # noqa: ANN001
+    async def incident_agent(self, stream) -> None:
         async for event in stream.events():
             msg = event.message
             if msg.key == MARKER_KEY:
@@ -129,12 +138,12 @@ class Escalation:
             else:
                 await self._guarded(msg, self.on_notice, "control")
 
-    async def _candidate_agent(self, stream) -> None:  # noqa: ANN001
+    async def candidate_agent(self, stream) -> None:
         async for event in stream.events():
             if event.message.key != MARKER_KEY:
                 await self._guarded(event.message, self.on_candidate, "candidates")
 
-    async def _guarded(self, msg, handler, input_name: str) -> None:  # noqa: ANN001
+    async def _guarded(self, msg, handler, input_name: str) -> None:
         """One record: poison goes to the dead-letter topic; nothing stops the partition."""
         for attempt, backoff in enumerate((*RETRIES, None)):
             try:
@@ -152,20 +161,9 @@ class Escalation:
                 await asyncio.sleep(backoff)
 
     async def dead_letter(self, msg: Any, exc: BaseException, input_name: str) -> None:
-        headers = msg.headers.items() if isinstance(msg.headers, Mapping) else (msg.headers or ())
-        try:
-            await send_dead_letter(
-                self.sender, self.deadletter_name, service=SERVICE, source_topic=msg.topic,
-                partition=msg.partition, offset=msg.offset, error=exc, key=msg.key, value=msg.value, headers=headers,
-            )
-            metrics.DEAD_LETTERS.inc()
-            log.warning("escalation.dead_letter", topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                        input=input_name, error_class=type(exc).__name__, error=str(exc)[:300])
-        except Exception:  # noqa: BLE001 - the broker is gone; faust will stop the worker, not this agent
-            log.exception("escalation.dead_letter_failed", topic=msg.topic, partition=msg.partition,
-                          offset=msg.offset)
+        await self.sink.dead_letter(msg, exc, input_name)
 
-    async def on_pack(self, msg) -> None:  # noqa: ANN001
+    async def on_pack(self, msg) -> None:
         """The facts of one pack: decoded one by one (poison dead-lettered), processed as a batch."""
         partition = msg.partition
         inputs: list[batch.Input] = []
@@ -191,9 +189,12 @@ class Escalation:
                     await self.dead_letter(rows[item.offset], exc, "incidents")
         metrics.EVENTS.labels(input="incidents").inc(len(rows))
 
-    async def on_notice(self, msg) -> None:  # noqa: ANN001
+    async def on_notice(self, msg) -> None:
         notice = corr.Notice.model_validate_json(msg.value)
         metrics.EVENTS.labels(input="control").inc()
+        if notice.kind == "release":
+            await self.release(str(notice.incident_id).encode(), msg.partition)
+            return
         await self.process([batch.Input(str(notice.incident_id), lambda s: _apply_notice(s, notice))], msg.partition)
 
     def _load(self, incident: str) -> IncidentState | None:
@@ -234,7 +235,21 @@ class Escalation:
                      incident_id=str(e.incident_id), level=getattr(e, "level", None), mode=e.mode.value,
                      ward=getattr(e, "ward_code", None), partition=partition)
 
-    async def on_candidate(self, msg) -> None:  # noqa: ANN001
+    async def release(self, key: bytes, partition: int) -> None:
+        """A finished incident past its retention leaves the table, with a tombstone on the changelog
+        (compaction then drops its records, so a restart recovers the same bounded table). Run by the
+        incident agent, in order with the facts: a fact that came first and revived it keeps it."""
+        if not releasable(self._load(key.decode()), utcnow(), self.keep):
+            self.released.pop(key, None)
+            return
+        self.table.data.pop(key, None)
+        self.cache.pop(key, None)
+        self._untrack(key)
+        await (await self.app.producer.send(self.changelog_name, key, None, partition, None, None))
+        metrics.RELEASED.inc()
+        metrics.STATES.set(len(self.table.data))
+
+    async def on_candidate(self, msg) -> None:
         candidate = corr.Candidate.model_validate_json(msg.value)
         raw = self.windows.get(msg.key)
         window = corr.Window.model_validate_json(raw) if raw is not None else corr.Window()
@@ -259,16 +274,22 @@ class Escalation:
         due = [(k, p) for k, (at, p) in self.index.items() if at <= now and clock - self.ticked.get(k, -quiet) >= quiet]
         for key, _ in due:
             self.ticked[key] = clock
+        expired = [(k, p) for k, (at, p) in self.expiry.items()
+                   if at <= now and clock - self.released.get(k, -quiet) >= quiet]
+        for key, _ in expired:
+            self.released[key] = clock
         await asyncio.gather(*(
-            self._send(self.control_name, key, corr.Notice(kind="deadline", incident_id=key.decode(),
+            self._send(self.control_name, key, corr.Notice(kind=kind, incident_id=key.decode(),
                                                            partition=partition).model_dump_json().encode(),
                        partition=partition)
-            for key, partition in due
+            for kind, keys in (("deadline", due), ("release", expired)) for key, partition in keys
         ))
         metrics.PENDING_DEADLINES.set(len(self.index))
+        metrics.STATES.set(len(self.table.data))
 
     def _rebuild(self) -> None:
         self.index.clear()
+        self.expiry.clear()
         for key, raw in self.table.items():
             state = self.cache[key] = IncidentState.model_validate_json(raw)
             self._track(key, state)
@@ -282,12 +303,21 @@ class Escalation:
         else:
             self.index.pop(key, None)
             self.ticked.pop(key, None)
+        at = release_at(s, self.keep)
+        if at is not None and s.partition is not None:
+            self.expiry[key] = (at, s.partition)
+        else:
+            self.expiry.pop(key, None)
+            self.released.pop(key, None)
+
+    def _untrack(self, key: bytes) -> None:
+        for index in (self.index, self.ticked, self.expiry, self.released):
+            index.pop(key, None)
 
     # --- sending ------------------------------------------------------------------------
 
-    async def _send(self, topic: str, key: bytes, value: bytes, partition: int | None = None, headers=None):  # noqa: ANN001
-        fut = await self.app.producer.send(topic, key, value, partition, None, headers)
-        return await fut
+    async def _send(self, topic: str, key: bytes, value: bytes, partition: int | None = None, headers=None):
+        return await (await self.sink.send(topic, key, value, partition=partition, headers=headers))
 
     async def _publish(self, e: EscalationRaised | EscalationStoodDown) -> None:
         """To the all-agencies topic and each target agency's; exercise and test only to exercise topics."""

@@ -4,7 +4,7 @@ The agent hands in the facts of a pack (or one control notice) as `Input`s; each
 state is looked up once, every input is folded and decided in order (so a report followed
 by its resolution in the same batch still raises, then stands down), and the outcome holds
 each changed incident's final state once, every event to produce, and the new reports to
-nominate for corroboration. A fact already applied (same source partition, offset at or
+nominate for corroboration. An incident that is finished (retention.py) is stored compacted. A fact already applied (same source partition, offset at or
 below the state's) is a replay after a crash and is skipped.
 """
 
@@ -17,6 +17,7 @@ from datetime import datetime
 from services.escalation import corroboration, facts, rules
 from services.escalation.config import RuleSet
 from services.escalation.outputs import outputs
+from services.escalation.retention import settle
 from services.escalation.state import IncidentState, replayed
 from services.shared.events import EscalationRaised, EscalationStoodDown, IncidentReported
 
@@ -58,6 +59,7 @@ def process(
         after = rules.apply(state, decision)
         if item.report is not None and before is None and corroboration.wanted(item.report, current):
             out.nominated.append(item.report)
+        after = settle(after, now, partition)  # a finished incident kept compactly until released
         if item.offset is not None or after != before:
             out.states[item.incident] = after
     return out

@@ -40,7 +40,7 @@ class _Floored(_Fact):
     category: ev.Category | None = None
 
     @model_validator(mode="after")
-    def _category_floor(self):  # noqa: ANN202 - the same floor as the full events apply
+    def _category_floor(self):
         if self.category is not None:
             floor = ev.default_classification(self.category)
             if self.classification.rank < floor.rank:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.shared.deadletter import dead_letters_counter
 from services.shared.lag import consumer_lag_gauge
 
 ESCALATIONS = Counter(
@@ -16,7 +17,11 @@ DECISION_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 PENDING_DEADLINES = Gauge("muster_escalation_pending_deadlines", "Acknowledgement deadlines pending on this worker.")
-DEAD_LETTERS = Counter("muster_escalation_dead_letters_total", "Records sent to the dead-letter topic.")
+DEAD_LETTERS = dead_letters_counter("escalation")
 EVENTS = Counter("muster_escalation_events_total", "Records processed, by input.", ["input"])
 CONSUMER_LAG = consumer_lag_gauge("escalation")
 PACKED = Counter("muster_escalation_packed_total", "Incident records packed onto the internal packed topic.")
+STATES = Gauge("muster_escalation_states", "Incident states held in this worker's table (bounded by retention).")
+RELEASED = Counter(
+    "muster_escalation_released_total", "Finished incidents released from the table after their retention."
+)

@@ -1,10 +1,10 @@
 """escalation-pack: the incidents topic, packed per source partition, in batches.
 
 faust's per-event stream machinery alone held one escalation worker near 600 facts/s. This
-stage is stateless, so it is a services.shared.stage.BatchStage (group `<app id>-pack`):
-`getmany` batches, each source partition's facts packed (packing.py) onto
-the same partition number of the internal packed topic, which the incident agent reads,
-so one owner per incident partition still holds its state. All sends are awaited
+stage is stateless, so it is a services.shared.stage.Stage run by a BatchStage (group
+`<app id>-pack`): `getmany` batches, each source partition's facts packed (packing.py)
+onto the same partition number of the internal packed topic, which the incident agent
+reads, so one owner per incident partition still holds its state. All sends are awaited
 together, and only then the batch's offsets committed: at least once; a fact packed twice
 after a crash is recognised by the agent by its source offset. Records that are not even
 text are dead-lettered here with their source topic, partition and offset.
@@ -13,40 +13,31 @@ text are dead-lettered here with their source topic, partition and offset.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
-
-from aiokafka.structs import TopicPartition
 
 from services.escalation import metrics
 from services.escalation.packing import pack
-from services.shared.stage import BatchStage
-
-if TYPE_CHECKING:
-    from services.escalation.agents import Escalation
+from services.shared.stage import Batch, Sink
 
 BATCH_MAX = 5000
 WITHIN_MS = 20
+CONSUMER_OPTIONS = {"fetch_max_wait_ms": WITHIN_MS, "max_partition_fetch_bytes": 4 * 1024 * 1024}
 
 
-class Packer(BatchStage):
-    """Started with the faust app, stopped with it."""
+class Packer:
+    """Packs one batch of the incidents topic onto `packed_topic`."""
 
-    def __init__(self, escalation: Escalation, **kwargs: Any) -> None:
-        self.e = escalation
-        super().__init__(escalation.settings, escalation.incidents_name, escalation.pack_group, batch_max=BATCH_MAX,
-                         within_ms=WITHIN_MS * 5, consumer_options={
-                             "fetch_max_wait_ms": WITHIN_MS, "max_partition_fetch_bytes": 4 * 1024 * 1024}, **kwargs)
+    def __init__(self, packed_topic: str) -> None:
+        self.packed_topic = packed_topic
 
-    async def handle(self, batch: dict[TopicPartition, list]) -> None:
-        producer = self.e.app.producer
+    async def handle(self, batch: Batch, sink: Sink) -> None:
         pending, dead = [], []
-        for tp, records in batch.items():
+        for tp, records in batch.records.items():
             packs, unreadable = pack(records)
             dead += unreadable
             for value in packs:
-                pending.append(await producer.send(self.e.packed_name, str(tp.partition).encode(), value,
-                                                   tp.partition, None, None))
+                pending.append(await sink.send(self.packed_topic, str(tp.partition).encode(), value,
+                                               partition=tp.partition))
         for record, exc in dead:
-            await self.e.dead_letter(record, exc, "incidents")
+            await sink.dead_letter(record, exc, "incidents")
         await asyncio.gather(*pending)
-        metrics.PACKED.inc(sum(len(records) for records in batch.values()))
+        metrics.PACKED.inc(sum(len(records) for records in batch.records.values()))

@@ -58,6 +58,7 @@ class IncidentState(BaseModel):
     rule_set: RuleSet | None = None
     next_deadline: datetime | None = None
     stood_down: bool = False
+    closed_at: datetime | None = None  # when (worker's clock) it was finished: compacted, released later (retention.py)
 
     @property
     def max_level(self) -> int:
@@ -104,7 +105,7 @@ def fold(
     return s.model_copy(update={**common, **_changes(s, fact)})
 
 
-def _changes(s: IncidentState, fact) -> dict:  # noqa: ANN001 - a full event or its narrow view (facts.py)
+def _changes(s: IncidentState, fact) -> dict:
     match fact.event_type:
         case "IncidentReported":
             return {

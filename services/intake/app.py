@@ -23,7 +23,6 @@ from services.intake.routes import json_response, router
 from services.intake.service import IntakeService, Unavailable
 from services.intake.validation import Rejection
 from services.shared.auth import BEARER_SCHEME, BEARER_SCHEME_NAME, TokenVerifier, check_auth_config
-from services.shared.codec import validation_problems
 from services.shared.http import RequestMetrics, serve
 from services.shared.logging import configure_logging, get_logger
 from services.shared.runtime import tune_gc
@@ -149,6 +148,7 @@ def _extend_openapi(app: FastAPI, settings: Settings) -> None:
 
 def run(settings: Settings) -> None:
     """`muster run intake`: serve until SIGTERM/SIGINT, then stop cleanly."""
+    settings = settings.as_principal("intake")  # its own Kafka principal (topics.yaml), never the admin
     configure_logging(settings.log_level, settings.log_format)
     check_auth_config(settings, settings.intake_host)
     app = create_app(settings)

@@ -4,8 +4,6 @@ the intake API)."""
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from datetime import datetime
 
 import typer

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aiokafka.structs import RecordMetadata
 
 from services.intake.metrics import IntakeMetrics
-from services.intake.publisher import BrokerUnavailable, Publisher
+from services.intake.publisher import Publisher
 from services.intake.repository import Accepted, IdempotencyStore, StoreUnavailable
 from services.intake.validation import Rejection
 from services.shared.events import IncidentEvent

@@ -39,6 +39,7 @@ async def serve(settings: Settings, projector: Projector | None = None) -> None:
 
 
 def run(settings: Settings) -> None:
+    settings = settings.as_principal("projector")  # its own Kafka principal (topics.yaml), never the admin
     configure_logging(settings.log_level, settings.log_format)
     tune_gc()
     projector = Projector(settings)

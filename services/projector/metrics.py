@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.shared.deadletter import dead_letters_counter
+
 RECORDS_APPLIED = Counter(
     "muster_projector_records_applied_total",
     "Facts applied to the store for the first time (re-deliveries are not counted), by event type.",
@@ -30,11 +32,7 @@ APPLY_LAG = Histogram(
     "From recorded_at to commit in the store, of the oldest fact of each batch (the worst lag in it).",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
-DEAD_LETTERS = Counter(
-    "muster_projector_dead_letters_total",
-    "Records sent to the dead-letter topic, by error class.",
-    ["error_class"],
-)
+DEAD_LETTERS = dead_letters_counter("projector")
 DB_RETRIES = Counter(
     "muster_projector_database_retries_total",
     "Batch writes retried because the database was unavailable.",

@@ -24,8 +24,8 @@ from aiokafka.structs import ConsumerRecord
 
 from services.projector import metrics, repository
 from services.projector.handlers import Batch, Position, stage
-from services.shared.codec import PoisonRecord, decode
-from services.shared.deadletter import send_dead_letter
+from services.shared.codec import PoisonRecord, decode, superseded
+from services.shared.deadletter import DeadLetterSink
 from services.shared.kafka import make_consumer, make_producer
 from services.shared.logging import get_logger
 from services.shared.settings import Settings
@@ -76,6 +76,9 @@ async def build_batch(records: list[ConsumerRecord], on_poison=None) -> Batch:
         if n % YIELD_EVERY == 0:  # let the batch being written send its next statement: keep the database busy
             await asyncio.sleep(0)
         pos = Position(record.topic, record.partition, record.offset)
+        if superseded(record.headers):  # an older schema_version written beside the current one
+            batch.advance(pos)
+            continue
         try:
             event = decode(record.value)
         except PoisonRecord as exc:
@@ -251,14 +254,9 @@ class Projector:
         return await build_batch(records, self.dead_letter if dead_letter else None)
 
     async def dead_letter(self, record: ConsumerRecord, error: BaseException | str) -> None:
-        letter = await send_dead_letter(
-            self.producer, self.catalog.name("deadletter"), service=SERVICE, source_topic=record.topic,
-            partition=record.partition, offset=record.offset, error=error, key=record.key, value=record.value,
-            headers=record.headers,
-        )
-        metrics.DEAD_LETTERS.labels(letter.error_class).inc()
-        log.warning("dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
-                    error_class=letter.error_class)
+        sink = DeadLetterSink(self.producer, self.catalog.name("deadletter"), service=SERVICE,
+                              counter=metrics.DEAD_LETTERS)
+        await sink.send(record, error, self.catalog.id_of(record.topic))
 
     def _observe(self, records: list[ConsumerRecord], batch: Batch, written: repository.Written, took: float) -> None:
         self.batches += 1

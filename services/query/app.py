@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 
 from services.query import access, queries
 from services.query.board.views import router as board_router
+from services.query.contract import router as contract_router
 from services.query.metrics import QueryMetrics
 from services.query.routes import json_error, router
 from services.query.service import NotFound, QueryService
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token_verifier = TokenVerifier(settings)
     app.include_router(router)
     app.include_router(board_router)
+    app.include_router(contract_router)
     app.add_middleware(RequestMetrics, record=metrics.record_request)
     _add_error_handlers(app)
     return app

@@ -115,7 +115,7 @@ async def get_incident(incident_id: uuid.UUID, who: Reader = Depends(reader), sv
 
 @router.get("/v1/escalations", response_model=schemas.EscalationPage, responses=ERRORS, tags=["escalations"])
 async def list_escalations(
-    open: Annotated[bool, Query(description="Only those not stood down.")] = False,
+    open: Annotated[bool, Query(description="Only those not stood down.")] = False,  # noqa: A002 - the public name
     ward: Annotated[str | None, Query(pattern=WARD_PATTERN)] = None,
     mode: Annotated[Mode | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

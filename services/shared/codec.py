@@ -10,7 +10,7 @@ from typing import Any, Iterable, TypeVar
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from services.shared.events import AnyEvent, DeadLetter, Event
+from services.shared.events import SUPERSEDED, AnyEvent, DeadLetter, Event
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
 
@@ -66,6 +66,13 @@ def decode_as(adapter: TypeAdapter[T], value: bytes | None) -> T:
         return adapter.validate_json(value)
     except ValidationError as exc:
         raise PoisonRecord(describe_validation_error(exc)) from None
+
+
+def superseded(headers: Iterable[tuple[str, Any]] | None) -> bool:
+    """A record of an older schema_version, still produced beside the current one for a
+    transition (docs/contract.md): a reader of the current version skips it by its headers."""
+    version = header(headers, "schema_version")
+    return version is not None and version.isdigit() and (header(headers, "event_type"), int(version)) in SUPERSEDED
 
 
 def header(headers: Iterable[tuple[str, Any]] | None, name: str) -> str | None:

@@ -487,13 +487,20 @@ class PlannedEventRef(Frozen):
     role: PlannedEventRole
 
 
-class TensionLevelChanged(Event):
+class TensionLevelV1(StrEnum):
+    """The levels of schema_version 1 of TensionLevelChanged (no watch)."""
+
+    NORMAL = "normal"
+    ELEVATED = "elevated"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class _TensionChange(Event):
     event_type: Literal["TensionLevelChanged"] = "TensionLevelChanged"
     topic_key_field: ClassVar[str] = "ward_code"
     ward_code: WardCode
     ward_name: ShortText
-    old_level: TensionLevel
-    new_level: TensionLevel
     score: float = Field(ge=0, description="Observed weighted count relative to the ward's own baseline.")
     observed: float = Field(ge=0)
     expected: float = Field(ge=0)
@@ -505,6 +512,36 @@ class TensionLevelChanged(Event):
         (), max_length=20, description="Planned events that explain (baseline uplift) or raised (watch) this level."
     )
     early: bool = Field(False, description="Fired as the reports arrived, before the window closed (speculative).")
+
+
+class TensionLevelChanged(_TensionChange):
+    """A ward's tension level changed. schema_version 2 added the `watch` level (potential
+    tension reported, or a contentious planned event ahead); version 1 is still produced
+    beside it for the transition (TensionLevelChangedV1, docs/contract.md)."""
+
+    schema_version: Literal[2] = 2
+    old_level: TensionLevel
+    new_level: TensionLevel
+
+
+class TensionLevelChangedV1(_TensionChange):
+    """schema_version 1, still produced for the transition: watch reads as normal there, and a
+    change only between normal and watch is not written in version 1 at all."""
+
+    schema_version: Literal[1] = 1
+    old_level: TensionLevelV1
+    new_level: TensionLevelV1
+
+    @classmethod
+    def of(cls, current: TensionLevelChanged) -> "TensionLevelChangedV1 | None":
+        def v1(level: TensionLevel) -> TensionLevelV1:
+            return TensionLevelV1.NORMAL if level is TensionLevel.WATCH else TensionLevelV1(level.value)
+
+        old, new = v1(current.old_level), v1(current.new_level)
+        if old is new:
+            return None
+        return cls(**{**current.model_dump(exclude={"schema_version", "old_level", "new_level"}),
+                      "old_level": old, "new_level": new})
 
 
 # --- the tension calendar: planned events and operator silences (topic tension.calendar) ------
@@ -594,6 +631,11 @@ class TensionSilenced(Event):
 
 
 CALENDAR_FACTS: tuple[type[Event], ...] = (PlannedEventRegistered, PlannedEventCancelled, TensionSilenced)
+# Older schema versions still produced beside the current one for a transition (docs/contract.md):
+# Muster's own readers skip them by their headers (codec.superseded).
+STILL_PRODUCED: tuple[type[Event], ...] = (TensionLevelChangedV1,)
+SUPERSEDED: frozenset[tuple[str, int]] = frozenset(
+    (m.model_fields["event_type"].default, m.model_fields["schema_version"].default) for m in STILL_PRODUCED)
 PlannedEventRef.model_rebuild()
 
 

@@ -21,13 +21,13 @@ def _json(fmt: str) -> bool:
     return fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
 
 
-def _renderer(fmt: str):  # noqa: ANN202 - a structlog processor
+def _renderer(fmt: str):
     if _json(fmt):
         return structlog.processors.JSONRenderer()
     return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
 
 
-def _timestamper():  # noqa: ANN202
+def _timestamper():
     return structlog.processors.TimeStamper(fmt="iso", utc=True)
 
 

@@ -31,8 +31,16 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
         None, description="SASL mechanism for a secured cluster."
     )
-    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user name. Unset: the local broker's credentials of MUSTER_KAFKA_PRINCIPAL."
+    )
     kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (a secret).")
+    kafka_principal: str = Field(
+        "admin",
+        description="Which principal of topics.yaml a process authenticates as when no SASL user name is set: "
+        "`muster run <service>` uses its own; tooling (topics apply, tests' fixtures) the admin. Its password "
+        "comes from the local broker's credentials file (.muster/kafka/credentials.json, written at format time).",
+    )
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signs the brokers' certificates.")
     kafka_ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
     kafka_ssl_keyfile: Path | None = Field(None, description="Client private key for mutual TLS.")
@@ -113,6 +121,11 @@ class Settings(BaseSettings):
     escalation_tick_seconds: float = Field(
         1.0, gt=0, description="How often the escalation processor checks acknowledgement deadlines."
     )
+    escalation_closed_retention_seconds: float = Field(
+        86400.0, gt=0,
+        description="How long the escalation processor keeps a finished incident (compacted: its escalations' "
+        "ids, status and source offset, for late facts and replays) before releasing it from its table.",
+    )
     escalation_cap_sender: str = Field(
         "escalation@muster.partnership.example", description="CAP <sender> of escalation alerts."
     )
@@ -125,6 +138,10 @@ class Settings(BaseSettings):
     # --- Query API and board -------------------------------------------------------------
     query_host: str = Field("127.0.0.1", description="Address the query API and the board listen on.")
     query_port: int = Field(8001, description="Port of the query API and the board.")
+    contract_file: Path = Field(
+        REPO_ROOT / "asyncapi.yaml",
+        description="asyncapi.yaml, with its schemas/ beside it: the query service renders it at /contract.",
+    )
     query_database_url: SecretStr | None = Field(
         None,
         description="PostgreSQL URL of the query service's own role (muster_query, SELECT only, row-level "
@@ -158,6 +175,14 @@ class Settings(BaseSettings):
         description="Tension scoring configuration (weights, windows, baseline, levels), YAML.",
     )
     tension_metrics_port: int = Field(9102, description="Port of the tension processor's /metrics.")
+    tension_app_id: str = Field(
+        "muster-tension", description="Faust app id of the tension processor (its consumer group; prefixed)."
+    )
+    tension_instance_id: str | None = Field(
+        None,
+        description="Static consumer-group member id of this tension worker (default: the host name); "
+        "a restarted worker takes its place at once. Give each worker on one host its own.",
+    )
 
     @property
     def kafka_host(self) -> str:
@@ -182,12 +207,39 @@ class Settings(BaseSettings):
                 keyfile=str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
             )
         if self.kafka_sasl_mechanism:
+            username, password = self.kafka_credentials()
             options["sasl_mechanism"] = self.kafka_sasl_mechanism
-            options["sasl_plain_username"] = self.kafka_sasl_username
-            options["sasl_plain_password"] = (
-                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
-            )
+            options["sasl_plain_username"] = username
+            options["sasl_plain_password"] = password
         return options
+
+    @property
+    def kafka_credentials_file(self) -> Path:
+        """The local broker's SCRAM credentials, one per principal (written by `muster dev up`, mode 0600)."""
+        return self.home / "kafka" / "credentials.json"
+
+    def kafka_credentials(self) -> tuple[str | None, str | None]:
+        """(user, password): MUSTER_KAFKA_SASL_USERNAME/PASSWORD when set, else the local broker's
+        credentials of MUSTER_KAFKA_PRINCIPAL."""
+        if self.kafka_sasl_username:
+            password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            return self.kafka_sasl_username, password
+        return self.kafka_principal, _local_passwords(self.kafka_credentials_file).get(self.kafka_principal)
+
+    def as_principal(self, principal: str) -> "Settings":
+        """These settings authenticated as one service's own principal (unless a user name is set)."""
+        if self.kafka_sasl_username:
+            return self
+        return self.model_copy(update={"kafka_principal": principal})
+
+
+def _local_passwords(path: Path) -> dict[str, str]:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
 
 
 @lru_cache(maxsize=1)

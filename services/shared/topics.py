@@ -23,6 +23,22 @@ class Profile(BaseModel):
     configs: dict[str, str] = {}
 
 
+class PrincipalSpec(BaseModel):
+    """A Kafka principal (SASL user) that topics' producers and readers name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    description: str
+    super_user: bool = False
+    group_prefix: str | None = Field(None, pattern=r"^[a-zA-Z0-9._-]{1,200}$")
+    internal_topics_prefix: str | None = Field(None, pattern=r"^[a-zA-Z0-9._-]{1,200}$")
+
+
+# In `readers`: the partner principal of the topic's own agency (`muster partners add <agency>`).
+PARTNER = "partner"
+# In the contract (schemas/, asyncapi.yaml): producers outside Muster, who write through intake.
+PARTNER_SYSTEMS = "partner systems"
+
+
 class TopicSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str
@@ -37,14 +53,45 @@ class TopicSpec(BaseModel):
     event_types: tuple[str, ...]
     producers: tuple[str, ...]
     readers: tuple[str, ...]
+    # Partner systems send these facts in the input form, through intake (never straight to the topic).
+    partner_input: bool = False
     configs: dict[str, str] = {}
+
+    @property
+    def contract_producers(self) -> tuple[str, ...]:
+        """Who writes the topic's events, as the contract names them: the principals, and the
+        partner systems whose input intake checks and publishes."""
+        return (*self.producers, PARTNER_SYSTEMS) if self.partner_input else self.producers
+
+    @property
+    def contract_readers(self) -> tuple[str, ...]:
+        """Who reads the topic, as the contract names them: `partner` is the topic's agency."""
+        return tuple(self.agency if who == PARTNER and self.agency else who for who in self.readers)
 
 
 class TopicsFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     version: Literal[1]
     profiles: dict[str, Profile]
+    principals: dict[str, PrincipalSpec]
     topics: tuple[TopicSpec, ...]
+
+    @model_validator(mode="after")
+    def _principals_declared(self) -> "TopicsFile":
+        for t in self.topics:
+            for field in ("producers", "readers"):
+                for who in getattr(t, field):
+                    if who == PARTNER and field == "readers":
+                        if not t.agency:
+                            raise ValueError(f"topic {t.id!r} field readers: 'partner' needs the topic's agency")
+                    elif who not in self.principals:
+                        raise ValueError(
+                            f"topic {t.id!r} field {field}: {who!r} is not a principal of topics.yaml "
+                            f"(have {', '.join(sorted(self.principals))})"
+                        )
+                    elif self.principals[who].super_user:
+                        raise ValueError(f"topic {t.id!r} field {field}: the super user {who!r} needs no grant")
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> "TopicsFile":
@@ -74,7 +121,7 @@ class TopicCatalog:
         return cls(load_topics_file(path), profile, prefix)
 
     @classmethod
-    def from_settings(cls, settings) -> "TopicCatalog":  # noqa: ANN001 - Settings, kept import-light
+    def from_settings(cls, settings) -> "TopicCatalog":
         return cls.load(settings.topics_file, settings.topics_profile, settings.topic_prefix)
 
     @cached_property
@@ -92,6 +139,13 @@ class TopicCatalog:
 
     def name(self, topic_id: str) -> str:
         return self.prefix + self.spec_of(topic_id).name
+
+    def id_of(self, name: str) -> str:
+        """The id of the topic with this (prefixed) name; the name itself for a topic not declared."""
+        for t in self.spec.topics:
+            if self.prefix + t.name == name:
+                return t.id
+        return name
 
     def names(self) -> list[str]:
         return [self.prefix + t.name for t in self.spec.topics]

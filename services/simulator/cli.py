@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         )
         run = simulator.load if load else simulator.simulate
         try:
-            report = asyncio.run(run(get_settings(), options))
+            report = asyncio.run(run(get_settings().as_principal("simulator"), options))
         except SimulateError as exc:
             typer.secho(f"muster: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(code=1) from None

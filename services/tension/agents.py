@@ -1,6 +1,7 @@
-"""The faust agent and its start-up: they only move data: decode, call the rules, send, record.
+"""The tension processor's work: the scoring agent (registered on the app in app.py). It
+only moves data: decode, call the rules, send, record.
 
-`tension-rekey` (rekey.py, a batch consumer started with the app) routes each live report,
+`tension-rekey` (rekey.py, a batch stage started with the app) routes each live report,
 as a compact indicator, to the by-ward topic partition that owns its ward. `score` reads
 the by-ward topic, runs the rules per partition and publishes level changes. A record
 nobody can read goes to the dead-letter topic; the partition keeps flowing.
@@ -9,17 +10,25 @@ nobody can read goes to the dead-letter topic; the partition keeps flowing.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
 
+import faust
 import orjson
 
 from services.shared.codec import PoisonRecord, encode
-from services.shared.events import Category, TensionLevel
+from services.shared.events import Category, TensionLevel, TensionLevelChangedV1
+from services.shared.logging import get_logger
+from services.shared.processor import FaustSink, sink_for
+from services.shared.settings import Settings
 from services.tension import metrics
-from services.tension.rekey import Rekey
+from services.tension.config import TensionConfig
 from services.tension.rules import process, to_event
 from services.tension.state import ANSWER, CALENDAR, IDLE, LIVE, MODES, REPORT, Indicator
-from services.tension.wiring import Wiring, dead_letter, log
+from services.tension.tables import TensionTables
 
+SERVICE = "tension"
+log = get_logger("muster.tension")
 _CATEGORIES = frozenset(c.value for c in Category)
 
 
@@ -42,56 +51,80 @@ def read_indicators(value: bytes | None, ward_names: dict[str, str]) -> list[Ind
     return inds
 
 
-def attach(w: Wiring) -> None:
-    processing = w.config.processing
+@dataclass
+class Tension:
+    app: faust.App
+    settings: Settings
+    config: TensionConfig
+    incidents_topic: str
+    rekey_group: str
+    by_ward: Any  # faust TopicT
+    alerts: Any
+    exercise_alerts: Any  # exercise and test alerts: never the live topic
+    deadletter_topic: str
+    tables: TensionTables
+    ward_names: dict[str, str]
+    declared_sources: int
+    partitions: int
+    sink: FaustSink = field(init=False)
 
-    w.app.service(Rekey(w))
+    def __post_init__(self) -> None:
+        self.sink = sink_for(self.app, SERVICE, self.deadletter_topic, metrics.DEAD_LETTERS)
 
-    @w.app.agent(w.by_ward, name="tension-score", concurrency=1)
-    async def score(stream):  # noqa: ANN001, ANN202 - faust agent
+    async def prepare(self) -> None:
+        """faust creates the by-ward topic and the changelogs itself."""
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+    async def score(self, stream) -> None:
+        processing = self.config.processing
         async for batch in stream.take_events(processing.batch_max, within=processing.batch_within):
             by_scope: dict[tuple[int, str], list[Indicator]] = defaultdict(list)
             for event in batch:
                 try:
-                    for ind in read_indicators(event.message.value, w.ward_names):
+                    for ind in read_indicators(event.message.value, self.ward_names):
                         if ind.kind == IDLE:  # which source partitions are read to their end: every mode's clock
                             for mode in MODES:
-                                if mode == LIVE or (event.message.partition, mode) in by_scope or w.tables.has_clock(
-                                        event.message.partition, mode):
+                                if mode == LIVE or (event.message.partition, mode) in by_scope or \
+                                        self.tables.has_clock(event.message.partition, mode):
                                     by_scope[event.message.partition, mode].append(ind)
                         else:
                             by_scope[event.message.partition, ind.mode].append(ind)
                 except PoisonRecord as exc:
-                    await dead_letter(w, "tension.by_ward", event.message, exc)
+                    await self.sink.dead_letter(event.message, exc, "tension.by_ward")
             for (partition, mode), inds in by_scope.items():
-                await score_partition(w, partition, inds, mode)
+                await self.score_partition(partition, inds, mode)
 
-
-async def score_partition(w: Wiring, partition: int, inds: list[Indicator], mode: str = LIVE) -> None:
-    """One by-ward partition's batch in one mode: live, or an exercise or test scored apart."""
-    clock = w.tables.clock(partition, mode)
-    wards = w.tables.ward_states({*clock.wards, *(i.ward for i in inds if i.ward is not None)}, mode)
-    partitions = w.config.processing.partitions
-    result = process(clock, wards, inds, w.config, partition=partition, partitions=partitions)
-    metrics.INDICATORS.inc(result.counted)
-    metrics.LATE.inc(result.late)
-    metrics.DUPLICATES.inc(result.duplicates)
-    metrics.MOVED.inc(result.moved)
-    metrics.WITHDRAWN.inc(result.withdrawn)
-    for target, rows in result.outbox.items():  # a report moving to a ward another partition owns
-        await w.by_ward.send(key=str(target).encode(), value=orjson.dumps([r.pack() for r in rows]), partition=target)
-    live = mode == LIVE
-    for change in result.changes:
-        alert = to_event(change, w.ward_names.get(change.ward, change.ward), mode)
-        encoded = encode(alert)
-        topic = w.alerts if live else w.exercise_alerts
-        await topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
+    async def score_partition(self, partition: int, inds: list[Indicator], mode: str = LIVE) -> None:
+        """One by-ward partition's batch in one mode: live, or an exercise or test scored apart."""
+        clock = self.tables.clock(partition, mode)
+        wards = self.tables.ward_states({*clock.wards, *(i.ward for i in inds if i.ward is not None)}, mode)
+        result = process(clock, wards, inds, self.config, partition=partition, partitions=self.partitions)
+        metrics.INDICATORS.inc(result.counted)
+        metrics.LATE.inc(result.late)
+        metrics.DUPLICATES.inc(result.duplicates)
+        metrics.MOVED.inc(result.moved)
+        metrics.WITHDRAWN.inc(result.withdrawn)
+        for target, rows in result.outbox.items():  # a report moving to a ward another partition owns
+            await self.by_ward.send(key=str(target).encode(), value=orjson.dumps([r.pack() for r in rows]),
+                                    partition=target)
+        live = mode == LIVE
+        for change in result.changes:
+            alert = to_event(change, self.ward_names.get(change.ward, change.ward), mode)
+            encoded = encode(alert)
+            topic = self.alerts if live else self.exercise_alerts
+            await topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
+            older = TensionLevelChangedV1.of(alert)  # schema_version 1, still produced for the transition
+            if older is not None:
+                encoded = encode(older)
+                await topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
+            if live:
+                metrics.ALERTS.labels(change.new.value).inc()
+                metrics.EARLY.inc(int(change.early))
+            log.info("tension.level_changed", ward=change.ward, old=change.old.value, new=change.new.value,
+                     score=change.score, window=change.window, event_id=str(alert.event_id), mode=mode)
+        self.tables.save(partition, clock, wards, mode)
         if live:
-            metrics.ALERTS.labels(change.new.value).inc()
-            metrics.EARLY.inc(int(change.early))
-        log.info("tension_level_changed", ward=change.ward, old=change.old.value, new=change.new.value,
-                 score=change.score, window=change.window, event_id=str(alert.event_id), mode=mode)
-    w.tables.save(partition, clock, wards, mode)
-    if live:
-        for code, state in wards.items():
-            metrics.WARD_LEVEL.labels(code).set(TensionLevel(state.level).rank)
+            for code, state in wards.items():
+                metrics.WARD_LEVEL.labels(code).set(TensionLevel(state.level).rank)

@@ -104,7 +104,7 @@ CalendarFact = Union[PlannedEventRegistered, PlannedEventCancelled, TensionSilen
 _CALENDAR: TypeAdapter[CalendarFact] = TypeAdapter(Annotated[CalendarFact, Field(discriminator="event_type")])
 
 
-def read_fact(value: bytes | None, headers) -> TensionFact | None:  # noqa: ANN001 - Kafka headers
+def read_fact(value: bytes | None, headers) -> TensionFact | None:
     """The fact tension counts, None for a fact it does not read; PoisonRecord when unreadable."""
     kind = header(headers, "event_type")
     if kind is None:  # a producer that set no headers: the value says what it is
@@ -116,7 +116,7 @@ def read_fact(value: bytes | None, headers) -> TensionFact | None:  # noqa: ANN0
     return decode_as(_ADAPTER, value)
 
 
-def read_calendar_fact(value: bytes | None, headers) -> CalendarFact:  # noqa: ANN001 - Kafka headers
+def read_calendar_fact(value: bytes | None, headers) -> CalendarFact:
     """A planned event or a silence (every field checked: they are few); PoisonRecord when unreadable."""
     kind = header(headers, "event_type")
     if kind is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from services.shared.codec import PoisonRecord, decode
+from services.shared.codec import PoisonRecord, decode, superseded
 from services.shared.events import TensionLevelChanged
 from services.shared.kafka import make_admin, make_consumer
 from services.shared.settings import Settings
@@ -28,6 +28,8 @@ async def read_alerts(settings: Settings, topic: str) -> list[TensionLevelChange
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
+                    if superseded(record.headers):
+                        continue
                     try:
                         event = decode(record.value)
                     except PoisonRecord:

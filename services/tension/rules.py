@@ -490,7 +490,7 @@ def apply_moves(ward: WardState, at_h: int, config: TensionConfig) -> None:
 
 
 def calendar(clock: ClockState, wards: dict[str, WardState], ind: Indicator, config: TensionConfig,
-             mine) -> None:  # noqa: ANN001 - mine: ward code -> bool
+             mine) -> None:
     _, point = observe(clock, ind, config)
     extra = ind.extra or {}
     touched: set[str] = set()

@@ -25,7 +25,7 @@ class PinnedTable(faust.Table):
         self._pins[key] = partition
         self[key] = value
 
-    def partition_for_key(self, key):  # noqa: ANN001, ANN201 - faust's signature
+    def partition_for_key(self, key):
         pinned = getattr(self, "_pins", {}).get(key)
         return pinned if pinned is not None else super().partition_for_key(key)
 
@@ -45,7 +45,7 @@ class TensionTables:
     def has_clock(self, partition: int, mode: str) -> bool:
         return _key(mode, str(partition)) in self.clocks
 
-    def ward_states(self, codes, mode: str = LIVE) -> dict[str, WardState]:  # noqa: ANN001 - any iterable of codes
+    def ward_states(self, codes, mode: str = LIVE) -> dict[str, WardState]:
         out = {}
         for code in codes:
             key = _key(mode, code)
@@ -69,10 +69,10 @@ def _key(mode: str, key: str) -> str:
 
 
 def make_tables(app: faust.App, partitions: int) -> TensionTables:
-    def table(name: str, help: str) -> PinnedTable:
+    def table(name: str, meaning: str) -> PinnedTable:
         return app.tables.add(
             PinnedTable(
-                app, name=name, beacon=app.tables.beacon, partitions=partitions, help=help,
+                app, name=name, beacon=app.tables.beacon, partitions=partitions, help=meaning,
                 key_type=str, value_type=bytes,  # json keys, raw values (orjson from state.py)
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from services.shared.codec import decode, encode
+from services.shared.codec import decode, encode, superseded
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
 from services.shared.settings import Settings, get_settings
 from services.shared.topics import TopicCatalog
@@ -56,7 +56,7 @@ async def read_all(settings: Settings, topic: str, parse=decode) -> list:
         out = []
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(parse(r.value) for r in records)
+                out.extend(parse(r.value) for r in records if not superseded(r.headers))
         return out
     finally:
         await consumer.stop()

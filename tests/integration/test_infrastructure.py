@@ -24,7 +24,7 @@ async def test_aiokafka_round_trip_with_acks_all_and_idempotent_producer(test_se
     try:
         metadata = await producer.send_and_wait(topic, b'{"hello": "muster"}', key=key, headers=[("event_type", b"Smoke")])
         # Idempotence reached the broker: it assigned this producer an id and epoch.
-        assert producer._txn_manager is not None and producer._txn_manager.producer_id >= 0  # noqa: SLF001
+        assert producer._txn_manager is not None and producer._txn_manager.producer_id >= 0
     finally:
         await producer.stop()
     consumer = make_consumer(test_settings, group_id=None)

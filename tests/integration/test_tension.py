@@ -8,7 +8,7 @@ import pytest
 
 from services.shared.events import DeadLetter, TensionLevelChanged
 from services.shared.topics import TopicCatalog
-from services.tension.app import app_id_for, build
+from services.tension.app import build
 from services.tension.reader import read_alerts
 from tests.integration.tension_support import expected_alerts, fresh_topics, produce, read_all
 from tests.support import wait_until
@@ -46,7 +46,7 @@ async def test_a_four_week_history_raises_the_expected_alerts_and_a_replay_raise
     assert first is not None and "hate_incident" in {c.category for c in first.top_contributors}
     assert first.early  # fired as the reports arrived, not hours later
 
-    replay = build(settings, app_id=app_id_for(settings) + "-replay")
+    replay = build(settings.model_copy(update={"tension_app_id": settings.tension_app_id + "-replay"}))
     await replay.app.start()
     try:
         await wait_until(lambda: _count(settings, catalog, 2 * len(expected)), timeout=120, what="the replayed alerts")
@@ -68,14 +68,14 @@ async def test_a_poison_record_is_dead_lettered_and_the_partition_keeps_flowing(
     catalog = TopicCatalog.from_settings(settings)
     evening = START + timedelta(days=2, hours=18)
     history = in_time_order(background(days=4), burst(WHITECHAPEL, evening))
-    wiring = build(settings)
-    await wiring.app.start()
+    tension = build(settings)
+    await tension.app.start()
     try:
         await produce(settings, catalog.name("incidents"), raw=[(b"k", b"{not json"), (b"k", b'{"event_type": "Nope"}')])
         await produce(settings, catalog.name("incidents"), history)
         await wait_until(lambda: _count(settings, catalog, 1), timeout=120, what="an alert after the poison")
     finally:
-        await wiring.app.stop()
+        await tension.app.stop()
     letters = await read_all(settings, catalog.name("deadletter"), parse=DeadLetter.model_validate_json)
     assert len(letters) == 2 and {d.service for d in letters} == {"tension"}
     assert {d.source_topic for d in letters} == {catalog.name("incidents")}
@@ -96,8 +96,8 @@ async def test_an_exercise_is_scored_apart_and_alerts_only_on_the_exercise_topic
     drill = {a.event_id: a for a in expected_alerts(history, mode="exercise")}
     assert {a.ward_code for a in live.values()} == {BOW_EAST} and {a.ward_code for a in drill.values()} == {WHITECHAPEL}
 
-    wiring = build(settings)
-    await wiring.app.start()
+    tension = build(settings)
+    await tension.app.start()
     try:
         await produce(settings, catalog.name("incidents"), history)
 
@@ -107,7 +107,7 @@ async def test_an_exercise_is_scored_apart_and_alerts_only_on_the_exercise_topic
 
         await wait_until(both, timeout=120, what="the live and the exercise alerts")
     finally:
-        await wiring.app.stop()
+        await tension.app.stop()
     assert {a.event_id: a for a in await alerts_on(settings, catalog)} == live
     exercise = await read_all(settings, catalog.name("tension.alerts.exercise"))
     assert {a.event_id: a for a in exercise} == drill

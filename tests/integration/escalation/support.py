@@ -41,6 +41,7 @@ class Worker:
     app_id: str = "muster-escalation"
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # more MUSTER_* settings for this worker
 
     @property
     def changelog(self) -> str:
@@ -56,6 +57,7 @@ class Worker:
             "MUSTER_ESCALATION_APP_ID": self.app_id,
             "MUSTER_ESCALATION_TICK_SECONDS": "0.2",
             "MUSTER_LOG_FORMAT": "json",
+            **self.env,
         }
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "escalation"], env=env,
@@ -111,6 +113,7 @@ class Record:
     partition: int
     key: bytes | None
     value: dict
+    tombstone: bool = False
 
 
 class Tap:
@@ -135,14 +138,15 @@ class Tap:
             batch = await self.consumer.getmany(timeout_ms=100)
             for tp, messages in batch.items():
                 for m in messages:
-                    self.records.append(Record(tp.topic, tp.partition, m.key, json.loads(m.value) if m.value else {}))
+                    self.records.append(Record(tp.topic, tp.partition, m.key, json.loads(m.value) if m.value else {},
+                                               m.value is None))
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
         await self.consumer.stop()
 
-    def on(self, topic: str, incident_id=None, event_type: str | None = None) -> list[dict]:  # noqa: ANN001
+    def on(self, topic: str, incident_id=None, event_type: str | None = None) -> list[dict]:
         return [
             r.value for r in self.records
             if r.topic == topic
@@ -150,7 +154,7 @@ class Tap:
             and (event_type is None or r.value.get("event_type") == event_type)
         ]
 
-    def state_of(self, changelog: str, incident_id) -> dict | None:  # noqa: ANN001
+    def state_of(self, changelog: str, incident_id) -> dict | None:
         """The latest state the worker recorded for an incident (its table's changelog)."""
         found = [r.value for r in self.records if r.topic == changelog and r.key == str(incident_id).encode()]
         return found[-1] if found else None
@@ -171,7 +175,7 @@ def escalation_topics(catalog: TopicCatalog) -> list[str]:
     return names
 
 
-async def send(producer, catalog: TopicCatalog, event, partition: int | None = None):  # noqa: ANN001, ANN201
+async def send(producer, catalog: TopicCatalog, event, partition: int | None = None):
     enc = codec.encode(event)
     return await producer.send_and_wait(catalog.name("incidents"), enc.value, key=enc.key, headers=enc.headers,
                                         partition=partition)

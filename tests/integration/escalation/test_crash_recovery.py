@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 DEADLINE = 3.0
 
 
-def severe(at) -> ev.IncidentReported:  # noqa: ANN001
+def severe(at) -> ev.IncidentReported:
     return reported(occurred_at=at, recorded_at=at, category="other", severity=4)
 
 
@@ -42,7 +42,7 @@ async def test_kill_9_with_deadlines_pending_loses_no_escalation_and_doubles_no_
         tap = await Tap(settings, tapped(catalog, worker.changelog)).start()
         everyone = catalog.escalation_topic(None, exercise=False)
 
-        def levels(incident_id) -> set[int]:  # noqa: ANN001
+        def levels(incident_id) -> set[int]:
             return {v["level"] for v in tap.on(everyone, incident_id, "EscalationRaised")}
 
         await wait_until(lambda: all(1 in levels(i.incident_id) for i in before), 60, what="level 1 of each")

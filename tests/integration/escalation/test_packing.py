@@ -15,7 +15,7 @@ from tests.support import wait_until
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def packed_topic(worker) -> str:  # noqa: ANN001
+def packed_topic(worker) -> str:
     return f"{worker.settings.topic_prefix}{worker.app_id}-packed"
 
 

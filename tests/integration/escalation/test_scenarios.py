@@ -24,7 +24,7 @@ POPLAR = next(code for code, ward in wards().items() if ward.name == "Poplar")
 C = {"c": NS}
 
 
-def now_fact(cls, incident_id, **fields):  # noqa: ANN001, ANN201
+def now_fact(cls, incident_id, **fields):
     return fact(cls, incident_id, utcnow(), **fields)
 
 

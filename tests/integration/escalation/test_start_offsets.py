@@ -7,7 +7,7 @@ import uuid
 import pytest
 from aiokafka import TopicPartition
 
-from services.escalation.app import build, ensure_internal_topics
+from services.escalation.app import build
 from services.escalation.offsets import MARKER_KEY, commit_starts
 from services.shared.kafka import make_admin, make_consumer
 
@@ -27,7 +27,7 @@ async def escalation(test_settings, topics):
         await admin.close()
 
 
-async def _committed_and_first(settings, group: str, tps: list[TopicPartition]):  # noqa: ANN001, ANN202
+async def _committed_and_first(settings, group: str, tps: list[TopicPartition]):
     consumer = make_consumer(settings, group_id=group)
     await consumer.start()
     try:
@@ -44,7 +44,7 @@ async def _committed_and_first(settings, group: str, tps: list[TopicPartition]):
 
 
 async def test_every_internal_partition_starts_with_a_marker_and_a_committed_offset_past_it(escalation):
-    await ensure_internal_topics(escalation.settings, escalation)
+    await escalation.prepare()
     tps = [TopicPartition(t, p) for t in escalation.internal_topics() for p in range(escalation.partitions)]
     committed, first = await _committed_and_first(escalation.settings, escalation.app.conf.id, tps)
     assert all(first[tp].offset == 0 and first[tp].key == MARKER_KEY for tp in tps)
@@ -52,7 +52,7 @@ async def test_every_internal_partition_starts_with_a_marker_and_a_committed_off
 
 
 async def test_a_second_start_commits_nothing_over_the_group_s_own_offsets(escalation):
-    await ensure_internal_topics(escalation.settings, escalation)
+    await escalation.prepare()
     again = await commit_starts(escalation.settings, escalation.app.conf.id, escalation.internal_topics(),
                                 escalation.partitions, {})
     assert again == {}

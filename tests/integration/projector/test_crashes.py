@@ -115,13 +115,13 @@ async def test_postgres_going_away_during_a_load_loses_nothing_and_dead_letters_
     events = stream(8000, seed=23)
     half = len(events) // 2
     await _publish_all(world, events[:half])
-    retries_before = metrics.DB_RETRIES._value.get()  # noqa: SLF001
+    retries_before = metrics.DB_RETRIES._value.get()
     dead_before = sum(s.value for m in metrics.DEAD_LETTERS.collect() for s in m.samples if s.name.endswith("_total"))
     running(settings)
     await wait_until(lambda: _grown(pg.dsn, 500), timeout=60, what="some events applied")
     await asyncio.to_thread(pg.down)
     publishing = asyncio.create_task(_publish_all(world, events[half:]))
-    await wait_until(lambda: metrics.DB_RETRIES._value.get() >= retries_before + 3, timeout=60,  # noqa: SLF001
+    await wait_until(lambda: metrics.DB_RETRIES._value.get() >= retries_before + 3, timeout=60,
                      what="the projector retrying while the database is down")
     await asyncio.to_thread(pg.up)
     await publishing

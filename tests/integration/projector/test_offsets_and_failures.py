@@ -8,9 +8,8 @@ import pytest
 
 from services.projector.rebuild import partitions
 from services.shared import events as ev
-from services.shared.codec import decode
 from services.shared.kafka import make_consumer
-from tests.factories import BOW_EAST, T0, fact, reported, source
+from tests.factories import BOW_EAST, T0, reported, source
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -62,7 +61,7 @@ async def test_a_restart_resumes_exactly_where_the_last_commit_left_off(world, r
     one = running()
     await wait_until(lambda: _timeline_has(world, 30), timeout=60, what="first 30 applied")
     one.stop()
-    await wait_until(lambda: one.consumer._closed, timeout=30, what="first projector stopped")  # noqa: SLF001
+    await wait_until(lambda: one.consumer._closed, timeout=30, what="first projector stopped")
     second = [reported() for _ in range(25)]
     await world.publish(*second)
     two = running()

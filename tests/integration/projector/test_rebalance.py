@@ -3,7 +3,6 @@ flight, and the store is still the log applied once."""
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 

@@ -18,7 +18,6 @@ from tests.tension_history import (
     background,
     by_ward_partition,
     closed_as,
-    in_time_order,
     linked,
     moved,
     planned,
