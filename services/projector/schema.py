@@ -18,7 +18,8 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _MIGRATE_LOCK = 0x6D75_7374_6D69  # "mustmi": one migrator at a time
 
 # Every table the projector writes, in the order the rebuild swaps them.
-TABLES = ("incidents", "incident_events", "escalations", "ward_tension", "ward_tension_history", "projector_offsets")
+TABLES = ("incidents", "incident_events", "escalations", "ward_tension", "ward_tension_history", "tension_calendar",
+          "projector_offsets")
 
 
 class MigrationError(ValueError):

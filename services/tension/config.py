@@ -118,7 +118,7 @@ class Processing(Strict):
     partitions: int = Field(ge=1, le=1000)
     batch_max: int = Field(ge=1, le=100_000)
     batch_within: Duration
-    idle_after: Duration = 1.0  # a source partition read to its end this long holds no clock back
+    idle_after: Duration = 0.5  # a source partition read to its end this long holds no clock back
 
 
 class Sensitive(Strict):

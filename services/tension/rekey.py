@@ -87,6 +87,8 @@ class Rekey:
         out = {}
         for tp, at_end in batch.at_end.items():
             source = (0 if tp.topic == self.incidents_topic else incidents) + tp.partition
+            if batch.records.get(tp):  # it has just been written to: idle only after a quiet spell
+                self._caught_up.pop(source, None)
             if at_end:
                 out[source] = now - self._caught_up.setdefault(source, now) >= self.config.processing.idle_after
             else:

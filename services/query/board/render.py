@@ -85,20 +85,28 @@ def escalations_panel(escalations: list[dict], now: datetime) -> str:
     )
 
 
-def wards_panel(wards: list[dict]) -> str:
+def wards_panel(wards: list[dict], silences: list[dict] = ()) -> str:
+    hushed: dict[str, list[dict]] = {}
+    for s in silences:
+        hushed.setdefault(s["ward_code"], []).append(s)
     cells = []
     for w in wards:
         level = w["tension"]["level"] if w["tension"] else "normal"
+        notes = "".join(
+            f'<span class="silenced" title="{escape(s["reason"])} ({escape(s["silenced_by"]["id"])})">'
+            f'{escape(s["category"].replace("_", " "))} silenced until {s["until"]:%H:%M}</span>'
+            for s in hushed.get(w["code"], ())
+        )
         cells.append(
             f'<li class="ward tension-{escape(level)}" data-ward="{escape(w["code"])}">'
-            f'<span class="name">{escape(w["name"])}</span><span class="level">{escape(level)}</span></li>'
+            f'<span class="name">{escape(w["name"])}</span><span class="level">{escape(level)}</span>{notes}</li>'
         )
     return '<ul class="wards">' + "".join(cells) + "</ul>"
 
 
 def banner(board: dict) -> str:
     """The highest classification on the screen."""
-    records = [*board["incidents"], *board["escalations"]]
+    records = [*board["incidents"], *board["escalations"], *board.get("silences", ())]
     return SENSITIVE if any(r["classification"] == SENSITIVE for r in records) else "OFFICIAL"
 
 
@@ -107,7 +115,7 @@ def panels(board: dict, now: datetime) -> dict[str, str]:
         "banner": banner(board),
         "incidents": incidents_panel(board["incidents"], now),
         "escalations": escalations_panel(board["escalations"], now),
-        "wards": wards_panel(board["wards"]),
+        "wards": wards_panel(board["wards"], board.get("silences", ())),
     }
 
 

@@ -25,7 +25,7 @@ async def test_migrate_applies_once_then_says_up_to_date(world):
     conn = await asyncpg.connect(world.dsn)
     try:
         await conn.execute("drop table incidents, incident_events, escalations, ward_tension, ward_tension_history,"
-                           " projector_offsets, access_audit, schema_migrations")
+                           " tension_calendar, projector_offsets, access_audit, schema_migrations")
     finally:
         await conn.close()
     first, second = _migrate(world.dsn), _migrate(world.dsn)
