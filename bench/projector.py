@@ -32,6 +32,7 @@ from services.projector.app import serve
 from services.shared.runtime import tune_gc
 from services.projector.rebuild import partitions
 from services.projector.service import Projector, build_batch, connect
+from services.shared.events import EVENT_TYPES
 from services.shared.codec import encode
 from services.shared.logging import configure_logging
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
@@ -120,7 +121,7 @@ async def single_rate(settings: Settings, topic: str, count: int) -> float:
         records = records[:count]
         started = time.perf_counter()
         for record in records:
-            await repository.write_batch(conn, await build_batch([record]), "bench-single")
+            await repository.write_batch(conn, await build_batch([record], {record.topic: frozenset(EVENT_TYPES)}), "bench-single")
         return count / (time.perf_counter() - started)
     finally:
         await conn.close()

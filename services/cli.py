@@ -117,8 +117,9 @@ def topics_list() -> None:
     """The topics of topics.yaml with their partitions and keys."""
     from services.shared.topics import TopicCatalog
 
-    for spec in TopicCatalog.from_settings(get_settings()):
-        typer.echo(f"{spec.name:40} partitions={spec.partitions:<3} key={spec.key:12} mode={spec.mode}")
+    catalog = TopicCatalog.from_settings(get_settings())
+    for spec in catalog:
+        typer.echo(f"{catalog.name_of(spec):48} partitions={spec.partitions:<3} key={spec.key:20} mode={spec.mode}")
 
 
 # --- partners -------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ class Supervisor:
             self.migrate()
             self.start_services()
             self.wait_ready()
+            self.board_sign_in()
             self.day()
             self.say("Muster is running. Ctrl-C stops everything.")
             while True:
@@ -174,6 +175,12 @@ class Supervisor:
             time.sleep(0.2)
         for name in sorted(waiting):
             self.say(f"{name}: not answering on :{port_of(self.settings, name)} yet; going on (see its log)")
+
+    def board_sign_in(self) -> None:
+        if "query" in self.running():
+            from services.query.board.signin import sign_in_line
+
+            self.say(sign_in_line(self.settings))
 
     def day(self) -> None:
         from services.simulator.app import play_day

@@ -36,3 +36,35 @@ def fact(cls: type[ev.IncidentEvent], incident_id: uuid.UUID, at: datetime = T0,
     base = dict(incident_id=incident_id, occurred_at=at, recorded_at=at, source=source())
     base.update(fields)
     return cls(**base)
+
+
+def methane(**overrides) -> ev.Methane:
+    fields = dict(
+        major_incident=True, exact_location="Poplar, E05009331", type="fire", hazards=("smoke",),
+        access="Via East India Dock Road", number_of_casualties=ev.Casualties(serious=2),
+        emergency_services_present=(), emergency_services_required=("fire", "police", "ambulance"),
+    )
+    fields.update(overrides)
+    return ev.Methane(**fields)
+
+
+def raised(incident_id: uuid.UUID, level: int = 3, **overrides) -> ev.EscalationRaised:
+    fields = dict(
+        event_id=ev.derived_event_id(incident_id, level, "raised"), incident_id=incident_id, occurred_at=T0,
+        source=source("system", "escalation", None), level=level, level_name="major incident",
+        agencies=("council", "fire", "police", "ambulance"), rule_id="catastrophic-emergency",
+        rule_set_version="2026.11.1", reason="severity 5 fire", category="fire", severity=5,
+        ward_code=POPLAR, methane=methane(), cap_xml="<alert/>",
+    )
+    fields.update(overrides)
+    return ev.EscalationRaised(**fields)
+
+
+def stood_down(incident_id: uuid.UUID, **overrides) -> ev.EscalationStoodDown:
+    fields = dict(
+        event_id=ev.derived_event_id(incident_id, "stood-down"), incident_id=incident_id, occurred_at=T0,
+        source=source("system", "escalation", None), levels=(3,), agencies=("council", "fire", "police", "ambulance"),
+        reason="resolved", final_status="resolved", rule_set_version="2026.11.1",
+    )
+    fields.update(overrides)
+    return ev.EscalationStoodDown(**fields)

@@ -8,9 +8,12 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from services.shared import events as ev
+from services.shared.settings import REPO_ROOT
+from services.shared.topics import TopicCatalog
 from services.shared.wards import wards
 
 START = datetime(2026, 10, 5, tzinfo=timezone.utc)  # a Monday
+BY_WARD_PARTITIONS = TopicCatalog.load(REPO_ROOT / "topics.yaml").spec_of("tension.by_ward").partitions
 WHITECHAPEL = "E05009336"
 BOW_EAST = "E05009319"
 
@@ -124,7 +127,7 @@ def by_ward_partition(events, *, source_partitions: int = 6, calendar_partitions
     from services.tension.state import REPORT
 
     config = config or load_config()
-    partitions = config.processing.partitions
+    partitions = BY_WARD_PARTITIONS
     partitioner = DefaultPartitioner()
     sources = source_partitions + calendar_partitions
     out: dict[int, list] = defaultdict(list)

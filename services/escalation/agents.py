@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import faust
-from aiokafka.admin import NewTopic
 from pydantic import ValidationError
 
 from services.escalation import batch
@@ -38,9 +37,8 @@ from services.shared import codec
 from services.shared.events import (
     EscalationRaised, EscalationStoodDown, IncidentReported, Mode, utcnow,
 )
-from services.shared.kafka import make_admin
 from services.shared.logging import get_logger
-from services.shared.processor import sink_for
+from services.shared.processor import ensure_app_topics, sink_for
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 
@@ -48,7 +46,6 @@ log = get_logger("muster.escalation")
 SERVICE = "escalation"
 RETRIES = (0.5, 1.0, 2.0)
 POISON = (codec.PoisonRecord, ValidationError, ValueError)
-INTERNAL_RETENTION_MS = str(7 * 24 * 3600 * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +78,10 @@ class Escalation:
     def __post_init__(self) -> None:
         self.partitions = self.catalog.spec_of("incidents").partitions
         self.incidents_name = self.catalog.name("incidents")
-        self.control_name = f"{self.app.conf.id}-control"
-        self.packed_name = f"{self.app.conf.id}-packed"
+        self.control_name = self.catalog.name("escalation.control")
+        self.packed_name = self.catalog.name("escalation.packed")
         self.pack_group = f"{self.app.conf.id}-pack"
-        self.candidates_name = f"{self.app.conf.id}-corroboration-candidates"
+        self.candidates_name = self.catalog.name("escalation.candidates")
         self.deadletter_name = self.catalog.name("deadletter")
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.inputs = self.app.topic(self.packed_name, self.control_name, **raw)
@@ -100,22 +97,11 @@ class Escalation:
         return [self.packed_name, self.control_name, self.candidates_name]
 
     async def prepare(self) -> None:
-        """The packed, control and corroboration topics, co-partitioned with the incidents topic,
-        with a committed start for the faust group on each partition (offsets.py says why)."""
-        admin = make_admin(self.settings)
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            missing = [name for name in self.internal_topics() if name not in existing]
-            if missing:
-                await admin.create_topics([
-                    NewTopic(name, self.partitions, self.catalog.profile.replication_factor,
-                             topic_configs={"retention.ms": INTERNAL_RETENTION_MS, **self.catalog.profile.configs})
-                    for name in missing
-                ])
-        finally:
-            await admin.close()
-        await ensure_starts(self.settings, self.app.conf.id, self.internal_topics(), self.partitions, missing)
+        """The internal topics of topics.yaml (the packed, control and corroboration topics are
+        co-partitioned with the incidents topic), with a committed start for the faust group on
+        each partition its agents read (offsets.py says why)."""
+        await ensure_app_topics(self.settings, self.catalog, SERVICE)
+        await ensure_starts(self.settings, self.app.conf.id, self.internal_topics(), self.partitions)
 
     def describe(self) -> dict[str, Any]:
         return {"rule_set_version": self.rules.version}
@@ -134,14 +120,14 @@ class Escalation:
             if msg.key == MARKER_KEY:
                 continue
             if msg.topic == self.packed_name:
-                await self._guarded(msg, self.on_pack, "packed")
+                await self._guarded(msg, self.on_pack, "escalation.packed")
             else:
-                await self._guarded(msg, self.on_notice, "control")
+                await self._guarded(msg, self.on_notice, "escalation.control")
 
     async def candidate_agent(self, stream) -> None:
         async for event in stream.events():
             if event.message.key != MARKER_KEY:
-                await self._guarded(event.message, self.on_candidate, "candidates")
+                await self._guarded(event.message, self.on_candidate, "escalation.candidates")
 
     async def _guarded(self, msg, handler, input_name: str) -> None:
         """One record: poison goes to the dead-letter topic; nothing stops the partition."""
@@ -324,8 +310,8 @@ class Escalation:
         exercise = e.mode is not Mode.LIVE
         topics = [self.catalog.escalation_topic(None, exercise=exercise)]
         topics += [self.catalog.escalation_topic(a.value, exercise=exercise) for a in e.agencies]
-        enc = codec.encode(e)
-        await asyncio.gather(*(self._send(t, enc.key, enc.value, headers=enc.headers) for t in topics))
+        for enc in codec.editions(e):  # one record; two while an older schema version is still produced
+            await asyncio.gather(*(self._send(t, enc.key, enc.value, headers=enc.headers) for t in topics))
         if isinstance(e, EscalationRaised):
             for agency in e.agencies:
                 metrics.ESCALATIONS.labels(level=str(e.level), agency=agency.value).inc()

@@ -40,7 +40,7 @@ class _Floored(_Fact):
     category: ev.Category | None = None
 
     @model_validator(mode="after")
-    def _category_floor(self):
+    def _category_floor(self):  # the same floor as the full events apply
         if self.category is not None:
             floor = ev.default_classification(self.category)
             if self.classification.rank < floor.rank:

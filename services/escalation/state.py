@@ -105,7 +105,7 @@ def fold(
     return s.model_copy(update={**common, **_changes(s, fact)})
 
 
-def _changes(s: IncidentState, fact) -> dict:
+def _changes(s: IncidentState, fact) -> dict:  # a full event or its narrow view (facts.py)
     match fact.event_type:
         case "IncidentReported":
             return {

@@ -85,7 +85,7 @@ def _allow_board_origins(app: FastAPI, settings: Settings) -> None:
     origins = [o.strip() for o in settings.intake_cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=origins, allow_methods=["POST"],
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"], max_age=600,
         )
 

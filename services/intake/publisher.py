@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
-from services.shared.codec import Encoded, encode
+from services.shared.codec import Encoded, editions, encode
 from services.shared.events import Event, IncidentEvent
 from services.shared.kafka import make_producer, partition_for
 from services.shared.logging import get_logger
@@ -104,9 +104,10 @@ class Publisher:
         producer = self._producer
         if producer is None:
             raise BrokerUnavailable("not connected to the broker")
-        encoded = encode(event)
+        records = editions(event)
         started = time.perf_counter()
-        future = await producer.send(self.topic, encoded.value, key=encoded.key, headers=encoded.headers)
+        futures = [await producer.send(self.topic, r.value, key=r.key, headers=r.headers) for r in records]
+        future = futures[0] if len(futures) == 1 else _first_when_all(futures)
         future.add_done_callback(lambda f: f.cancelled() or f.exception() or self._on_latency(time.perf_counter() - started))
         return future
 
@@ -136,9 +137,10 @@ class Publisher:
                 partitions = sorted(await producer.partitions_for(self.topic))
                 by_partition: dict[int, list[tuple[int, Encoded]]] = {}
                 for index, event in enumerate(events):
-                    encoded = encode(event)
-                    partition = partition_for(encoded.key, partitions)
-                    by_partition.setdefault(partition, []).append((index, encoded))
+                    # an older schema version still produced follows its event (same key: same partition)
+                    for edition, encoded in enumerate(editions(event)):
+                        partition = partition_for(encoded.key, partitions)
+                        by_partition.setdefault(partition, []).append((index if edition == 0 else -1, encoded))
                 # Requests take turns handing their record batches over: aiokafka's add_batch gives
                 # up (KafkaTimeoutError) long before its timeout when many batches queue on one
                 # partition, so the queue is kept here, inside this request's bound.
@@ -153,7 +155,8 @@ class Publisher:
                                 builder, members = producer.create_batch(), []
                                 appended = builder.append(key=encoded.key, value=encoded.value, timestamp=None,
                                                           headers=encoded.headers)
-                            members.append((index, appended.offset))
+                            if index >= 0:  # an event's own record: its outcome is the event's
+                                members.append((index, appended.offset))
                         sent.append((await self._send_batch(producer, builder, partition), members))
                 await asyncio.wait([future for future, _ in sent])
         except TimeoutError:
@@ -218,6 +221,24 @@ class Publisher:
             )
             return BrokerUnavailable(f"broker did not acknowledge within {self._timeout_s:g}s")
         return _settled(future)
+
+
+def _first_when_all(futures: list[asyncio.Future[RecordMetadata]]) -> asyncio.Future[RecordMetadata]:
+    """The first record's metadata once every record of the event is acknowledged (or the first failure)."""
+    done: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+
+    def settle(gathered: asyncio.Future) -> None:
+        if done.done():
+            return
+        if gathered.cancelled():
+            done.cancel()
+        elif gathered.exception() is not None:
+            done.set_exception(gathered.exception())
+        else:
+            done.set_result(gathered.result()[0])
+
+    asyncio.gather(*futures).add_done_callback(settle)
+    return done
 
 
 def _at(batch: RecordMetadata, relative: int) -> RecordMetadata:

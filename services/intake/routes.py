@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.intake import schemas
+from services.intake import permissions, schemas
 from services.intake.publisher import BrokerUnavailable
 from services.intake.service import IntakeService, ItemResult, Unavailable
 from services.intake.validation import (
@@ -195,6 +195,21 @@ async def post_calendar_fact(request: Request) -> Response:
     key_field = type(event).topic_key_field
     return json_response(202, {"event_id": event.event_id, key_field: getattr(event, key_field),
                                "partition": metadata.partition, "offset": metadata.offset})
+
+
+@router.get(
+    "/v1/permissions",
+    response_model=schemas.Permissions,
+    responses={401: ERRORS[401]},
+    openapi_extra={"security": [{BEARER_SCHEME_NAME: []}]},
+    summary="What the caller may post, from the same write-permission table that decides each post.",
+)
+async def my_permissions(request: Request) -> Response:
+    principal = authenticate(request)
+    return json_response(200, {
+        "subject": principal.subject, "role": principal.role.value, "agency": principal.agency.value,
+        "may_post": sorted(permissions.MAY_POST[principal.role]),
+    })
 
 
 @router.get("/healthz", summary="The process is up.")

@@ -10,7 +10,7 @@ import copy
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from services.intake.validation import APPENDABLE, FACT_TYPES
@@ -31,6 +31,16 @@ class Accepted(BaseModel):
 class FieldProblem(BaseModel):
     field: str
     message: str
+
+
+class Permissions(BaseModel):
+    """What the caller's token may post (the control-room board shows only these actions)."""
+
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+    subject: str
+    role: str
+    agency: str
+    may_post: list[str] = Field(description="Event types this caller may post; intake still checks every post.")
 
 
 class ErrorBody(BaseModel):

@@ -40,8 +40,10 @@ class RebuildResult:
 class _Reader:
     """Reads assigned partitions up to target offsets and writes them into the shadow schema."""
 
-    def __init__(self, consumer, writer: asyncpg.Connection, group: str, batch_max: int, bar: tqdm) -> None:
+    def __init__(self, consumer, writer: asyncpg.Connection, group: str, batch_max: int, bar: tqdm,
+                 carries: dict[str, frozenset[str]]) -> None:
         self.consumer, self.writer, self.group, self.batch_max, self.bar = consumer, writer, group, batch_max, bar
+        self.carries = carries
         self.records = 0
         self.facts = 0
 
@@ -51,7 +53,7 @@ class _Reader:
             fetched = await self.consumer.getmany(*pending, timeout_ms=500, max_records=self.batch_max)
             records = [r for rs in fetched.values() for r in rs]
             if records:
-                batch = await build_batch(records)
+                batch = await build_batch(records, self.carries)
                 written = await repository.write_batch(self.writer, batch, self.group, swap_lock=False)
                 self.records += len(records)
                 self.facts += sum(written.applied.values())
@@ -88,7 +90,7 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildResult
         begin, end = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
         with tqdm(total=sum(end[tp] - begin[tp] for tp in tps), unit="rec", desc="rebuild", disable=not progress) as bar:
-            reader = _Reader(consumer, writer, group, settings.projector_batch_max_records, bar)
+            reader = _Reader(consumer, writer, group, settings.projector_batch_max_records, bar, catalog.carries())
             await reader.read_until(end)
             async with admin.transaction():
                 await admin.execute("select pg_advisory_xact_lock($1)", repository.SWAP_LOCK)

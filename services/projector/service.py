@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 
 import asyncpg
@@ -71,18 +71,23 @@ async def connect(dsn: str, **server_settings: str) -> asyncpg.Connection:
     return conn
 
 
-async def build_batch(records: list[ConsumerRecord], on_poison=None) -> Batch:
-    """Decode and stage; a record that cannot be decoded only advances its offset (and goes to on_poison)."""
+async def build_batch(records: list[ConsumerRecord], carries: Mapping[str, frozenset[str]], on_poison=None) -> Batch:
+    """Decode and stage; a record that cannot be decoded, or whose event type topics.yaml does not
+    put on the topic it came from (`carries`: TopicCatalog.carries()), only advances its offset
+    (and goes to on_poison): a derived event written to the wrong topic is never applied."""
     batch = Batch()
     for n, record in enumerate(records, 1):
         if n % YIELD_EVERY == 0:  # let the batch being written send its next statement: keep the database busy
             await asyncio.sleep(0)
         pos = Position(record.topic, record.partition, record.offset)
-        if superseded(record.headers):  # an older schema_version written beside the current one
+        if superseded(record.headers):  # an older-version copy of a fact read in its newer version
             batch.advance(pos)
             continue
         try:
             event = decode(record.value)
+            if event.event_type not in carries.get(record.topic, ()):
+                raise PoisonRecord(f"event type {event.event_type} does not belong on topic {record.topic} "
+                                   f"(topics.yaml: {', '.join(sorted(carries.get(record.topic, ()))) or 'not read'})")
         except PoisonRecord as exc:
             if on_poison is not None:
                 await on_poison(record, exc)
@@ -97,6 +102,7 @@ class Projector:
         self.settings = settings
         self.catalog = TopicCatalog.from_settings(settings)
         self.topics = source_topics(self.catalog)
+        self.carries = self.catalog.carries()
         self.group = settings.projector_consumer_group
         self.dsn = settings.database_url.get_secret_value()
         self.conn: asyncpg.Connection | None = None
@@ -253,7 +259,7 @@ class Projector:
             )
 
     async def build(self, records: list[ConsumerRecord], *, dead_letter: bool) -> Batch:
-        return await build_batch(records, self.dead_letter if dead_letter else None)
+        return await build_batch(records, self.carries, self.dead_letter if dead_letter else None)
 
     async def dead_letter(self, record: ConsumerRecord, error: BaseException | str) -> None:
         sink = DeadLetterSink(self.producer, self.catalog.name("deadletter"), service=SERVICE,

@@ -80,7 +80,7 @@ class _Where:
         return (" where " + " and ".join(self.clauses)) if self.clauses else ""
 
 
-def _incident_where(f: IncidentFilters) -> _Where:
+def incident_where(f: IncidentFilters) -> _Where:
     where = _Where()
     where.one_of("ward_code", f.wards)
     where.one_of("status", f.statuses)
@@ -102,7 +102,7 @@ def _incident_where(f: IncidentFilters) -> _Where:
 
 async def list_incidents(conn: asyncpg.Connection, f: IncidentFilters, cursor: Cursor | None, limit: int) -> list:
     """Newest first; `limit + 1` rows so the caller knows whether a next page exists."""
-    where = _incident_where(f)
+    where = incident_where(f)
     if cursor is not None:
         where.add("(occurred_at, incident_id) < ({}, {})", cursor.occurred_at, cursor.incident_id)
     where.args.append(limit + 1)
@@ -230,7 +230,7 @@ async def planned_events(conn: asyncpg.Connection, mode: str, now: datetime) -> 
 
 async def stats(conn: asyncpg.Connection, f: IncidentFilters) -> list:
     """One scan, grouped by ward, by category, by (ISO day of week, hour) in London time, and in all."""
-    where = _incident_where(f)
+    where = incident_where(f)
     return await conn.fetch(
         "select grouping(ward_code) as g_ward, grouping(category) as g_category, grouping(dow, hour) as g_hour, "
         "ward_code, category, dow, hour, count(*) as n from ("

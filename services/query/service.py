@@ -35,7 +35,7 @@ class QueryService:
         self.wards = wards
         self._on_audit = on_audit or (lambda n: None)
 
-    async def _audit(self, conn, reader: Reader, rows, endpoint: str) -> None:
+    async def audit(self, conn, reader: Reader, rows, endpoint: str) -> None:
         records = sorted({(str(r["incident_id"]), r["classification"]) for r in rows if r["classification"] == SENSITIVE})
         if records:
             p = reader.principal
@@ -51,7 +51,7 @@ class QueryService:
             return []
         owners = {r["incident_id"]: r for r in await queries.incidents_by_id(conn, list({r["incident_id"] for r in rows}))}
         rows = [r for r in rows if r["incident_id"] in owners and access.may_see_row(reader, owners[r["incident_id"]])]
-        await self._audit(conn, reader, [owners[r["incident_id"]] for r in rows], endpoint)
+        await self.audit(conn, reader, [owners[r["incident_id"]] for r in rows], endpoint)
         return rows
 
     async def incidents(self, reader: Reader, filters: queries.IncidentFilters, cursor: Cursor | None, limit: int):
@@ -61,7 +61,7 @@ class QueryService:
         async with access.scoped(self.pool, reader) as conn:
             rows, next_cursor = page(await queries.list_incidents(conn, filters, cursor, limit), limit)
             rows = access.visible(reader, rows)
-            await self._audit(conn, reader, rows, "/v1/incidents")
+            await self.audit(conn, reader, rows, "/v1/incidents")
         return {"items": [present.incident(r, self.wards) for r in rows], "next_cursor": next_cursor}
 
     async def incident(self, reader: Reader, incident_id: uuid.UUID) -> dict:
@@ -79,7 +79,7 @@ class QueryService:
             people = await queries.people(conn, incident_id) if cleared else None
             escalations = await queries.escalations_of(conn, incident_id)  # this incident's: visible with it
             linked = access.visible(reader, await queries.linked(conn, incident_id, row["lead_incident_id"]))
-            await self._audit(conn, reader, [row, *linked], "/v1/incidents/{incident_id}")
+            await self.audit(conn, reader, [row, *linked], "/v1/incidents/{incident_id}")
         return {
             "incident": present.incident(row, self.wards),
             "people": list(people) if people is not None else None,
@@ -139,7 +139,7 @@ class QueryService:
             escalations = await self._visible_escalations(conn, reader, escalations, "/board")
             tension = await queries.tension_now(conn, mode)
             silences = await queries.silences_in_force(conn, mode, datetime.now(timezone.utc))
-            await self._audit(conn, reader, incidents, "/board")
+            await self.audit(conn, reader, incidents, "/board")
         return {
             "incidents": [present.incident(r, self.wards) for r in incidents],
             "escalations": [present.escalation(r) for r in escalations],
@@ -173,7 +173,7 @@ class QueryService:
             escalations = [e for e in escalations if e["mode"] == mode]
             escalations = await self._visible_escalations(conn, reader, escalations, "/v1/stream")
             tension = await queries.tension_by_key(conn, tension_keys) if tension_keys else []
-            await self._audit(conn, reader, incidents, "/v1/stream")
+            await self.audit(conn, reader, incidents, "/v1/stream")
         out += [("incident", present.incident(r, self.wards)) for r in incidents]
         out += [("escalation", present.escalation(e)) for e in escalations]
         for t in tension:

@@ -57,7 +57,7 @@ def service_bindings(catalog: TopicCatalog) -> set[Binding]:
     """Every ACL the services' principals must have, exactly."""
     wanted: set[Binding] = set()
     for topic in catalog:
-        name = catalog.prefix + topic.name
+        name = catalog.name_of(topic)
         for who in topic.producers:
             wanted |= _grant(who, TOPIC, LITERAL, name, "write", "describe")
         for who in topic.readers:
@@ -80,14 +80,14 @@ def partner_bindings(catalog: TopicCatalog, agency: str, *, exercise: bool) -> s
     wanted: set[Binding] = set()
     for topic in catalog:
         if topic.agency == agency and PARTNER in topic.readers and (topic.mode == "live" or exercise):
-            wanted |= _grant(who, TOPIC, LITERAL, catalog.prefix + topic.name, "read", "describe")
+            wanted |= _grant(who, TOPIC, LITERAL, catalog.name_of(topic), "read", "describe")
     wanted |= _grant(who, GROUP, PREFIXED, partner_group_prefix(catalog, agency), "read", "describe")
     return wanted
 
 
 def managed_resources(catalog: TopicCatalog) -> set[tuple[str, str, str]]:
     """The resources whose ACLs topics.yaml decides: every topic, group and internal prefix it names."""
-    resources = {(TOPIC, LITERAL, catalog.prefix + t.name) for t in catalog}
+    resources = {(TOPIC, LITERAL, catalog.name_of(t)) for t in catalog}
     for spec in catalog.spec.principals.values():
         if spec.group_prefix:
             resources.add((GROUP, PREFIXED, catalog.prefix + spec.group_prefix))

@@ -211,7 +211,8 @@ def _operation(action: str, role: str, spec: TopicSpec, channel_id: str, message
     return {
         "action": action,
         "title": f"{role} {verb} {spec.name}",
-        "summary": f"{role} {verb} " + ", ".join(sorted({m.split('.')[0] for m in message_ids})) + ".",
+        "summary": f"{role} {verb} " + ", ".join(sorted({m.split('.')[0] for m in message_ids}))
+        + (" through intake's HTTP API, never straight to the topic." if role in EXTERNAL_PRODUCERS else "."),
         "channel": {"$ref": f"#/channels/{channel_id}"},
         "messages": [{"$ref": f"#/channels/{channel_id}/messages/{mid}"} for mid in message_ids],
         "tags": [{"name": _mode_tag(spec)}],
@@ -235,12 +236,27 @@ def _message(name: str, version: int, model, carrier: TopicSpec, summary: str, *
                                          "description": "Equal to the payload's `mode`."}
         headers["properties"]["classification"] = {"type": "string", "enum": [c.value for c in ev.Classification],
                                                    "description": "Equal to the payload's `classification`."}
+    superseded = model in getattr(ev, "STILL_PRODUCED", ())
+    if superseded:
+        newer = ev.EVENT_TYPES[name].model_fields["schema_version"].default
+        headers["properties"]["newer_schema_version"] = {
+            "type": "string", "const": str(newer),
+            "description": f"On the copy of a version-{newer} record (same event_id, just before it) written for "
+            f"consumers not yet reading version {newer}; absent on records from before the transition.",
+        }
     payload = input_filename(name, version) if input_form else consumer_filename(name, version)
     description = (
         f"`{name}` schema_version {version}. Payload: `schemas/{payload}`"
-        + (" (input form: what a producer outside Muster writes; fields with a fixed default may be left out, "
-           "event_type, schema_version, event_id and recorded_at may not)." if input_form else " (every field present).")
+        + (" (input form: what a partner system sends, through intake's API (docs/intake.md), which fills "
+           "event_id, recorded_at, schema_version and source and publishes the full form)." if input_form
+           else " (every field present).")
     )
+    if superseded:
+        description += (
+            f" **Superseded by version {newer}**: produced beside it, with the same event_id, until "
+            f"{model.transition_ends}; then no longer. Read version {newer} and skip records with the "
+            "`newer_schema_version` header."
+        )
     message = {
         "name": name,
         "title": f"{name} v{version}" + (" (input form)" if input_form else ""),

@@ -10,11 +10,14 @@ from typing import Any, Iterable, TypeVar
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from services.shared.events import SUPERSEDED, AnyEvent, DeadLetter, Event
+from services.shared.events import EVENT_TYPES, STILL_PRODUCED, AnyEvent, DeadLetter, Event
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
 
 HEADER_NAMES = ("event_type", "schema_version", "classification", "mode")
+# On a record that repeats, in an older schema version, the fact of the record with the same
+# event_id in the version this header names (docs/contract.md): who reads that version skips it.
+NEWER_VERSION_HEADER = "newer_schema_version"
 
 T = TypeVar("T")
 
@@ -52,6 +55,40 @@ def encode(event: Event | DeadLetter) -> Encoded:
     return Encoded(key=key_bytes, value=event.__pydantic_serializer__.to_json(event), headers=_headers(event))
 
 
+# The current model of each event type with an older version still produced -> those older models.
+_OLDER: dict[type[Event], list[type[Event]]] = {}
+for _old in STILL_PRODUCED:
+    _OLDER.setdefault(EVENT_TYPES[_old.model_fields["event_type"].default], []).append(_old)
+
+
+def editions(event: Event) -> list[Encoded]:
+    """Every record of one event: itself first, then, while a transition lasts, the same fact in
+    each older schema version still produced (same event_id and key, marked `newer_schema_version`)."""
+    record = encode(event)
+    older = _OLDER.get(type(event))
+    if not older:
+        return [record]
+    newer = (NEWER_VERSION_HEADER, str(event.schema_version).encode())
+    out = [record]
+    for model in older:
+        fact = model.of(event)
+        if fact is None:  # a fact the older version cannot say (a tension change only to or from watch)
+            continue
+        old = encode(fact)
+        out.append(Encoded(old.key, old.value, [*old.headers, newer]))
+    return out
+
+
+def superseded(headers: Iterable[tuple[str, Any]] | None) -> bool:
+    """Is this record an older-version copy of a record Muster's readers read (a version they know)?
+    Skip it: its fact arrives (arrived) in the newer version, same event_id."""
+    newer = header(headers, NEWER_VERSION_HEADER)
+    if newer is None:
+        return False
+    current = EVENT_TYPES.get(header(headers, "event_type") or "")
+    return current is not None and newer.isdigit() and int(newer) <= current.model_fields["schema_version"].default
+
+
 def decode(value: bytes | None) -> Event:
     """Bytes from Kafka to an event; anything undecodable raises PoisonRecord with the reason."""
     return decode_as(_ADAPTER, value)
@@ -66,13 +103,6 @@ def decode_as(adapter: TypeAdapter[T], value: bytes | None) -> T:
         return adapter.validate_json(value)
     except ValidationError as exc:
         raise PoisonRecord(describe_validation_error(exc)) from None
-
-
-def superseded(headers: Iterable[tuple[str, Any]] | None) -> bool:
-    """A record of an older schema_version, still produced beside the current one for a
-    transition (docs/contract.md): a reader of the current version skips it by its headers."""
-    version = header(headers, "schema_version")
-    return version is not None and version.isdigit() and (header(headers, "event_type"), int(version)) in SUPERSEDED
 
 
 def header(headers: Iterable[tuple[str, Any]] | None, name: str) -> str | None:

@@ -365,10 +365,61 @@ class IncidentAcknowledged(IncidentEvent):
 
 
 class ResponderDispatched(IncidentEvent):
+    """A responder was sent. Version 2: `expected_arrival_at`, a time, replaces version 1's
+    `eta_minutes` (minutes from an instant version 1 never named, rounded, capped at 600).
+
+    A version-1 record or body (`schema_version` 1, or `eta_minutes` without a version) is read
+    as version 2: expected_arrival_at = occurred_at + eta_minutes. Until the transition of
+    `ResponderDispatchedV1` ends, producers write both versions (codec.editions)."""
+
+    event_type: Literal["ResponderDispatched"] = "ResponderDispatched"
+    schema_version: Literal[2] = 2
+    agency: Agency
+    callsign: Callsign
+    expected_arrival_at: AwareDatetime | None = Field(
+        None, description="When the responder is expected on scene (null: not known)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_version_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (
+            data.get("schema_version") == 1 or ("schema_version" not in data and "eta_minutes" in data)
+        ):
+            return ResponderDispatchedV1.model_validate(data).upgraded()
+        return data
+
+
+class ResponderDispatchedV1(IncidentEvent):
+    """A responder was sent (schema_version 1, superseded by 2). `eta_minutes`: minutes from
+    `occurred_at` to the expected arrival. Produced beside version 2 until its transition ends."""
+
+    model_config = ConfigDict(title="ResponderDispatched")
+    transition_ends: ClassVar[str] = "2027-03-01"
+
     event_type: Literal["ResponderDispatched"] = "ResponderDispatched"
     agency: Agency
     callsign: Callsign
     eta_minutes: int | None = Field(None, ge=0, le=600)
+
+    def upgraded(self) -> dict[str, Any]:
+        """This fact as version 2's fields."""
+        fields = {name: getattr(self, name) for name in type(self).model_fields if name != "eta_minutes"}
+        fields["schema_version"] = 2
+        fields["expected_arrival_at"] = (
+            None if self.eta_minutes is None else self.occurred_at + timedelta(minutes=self.eta_minutes)
+        )
+        return fields
+
+    @classmethod
+    def of(cls, event: "ResponderDispatched") -> "ResponderDispatchedV1":
+        """Version 2 written as version 1 (same event_id): the minutes, rounded, within 0..600."""
+        eta = None
+        if event.expected_arrival_at is not None:
+            minutes = round((event.expected_arrival_at - event.occurred_at).total_seconds() / 60)
+            eta = min(max(minutes, 0), 600)
+        fields = {name: getattr(event, name) for name in cls.model_fields if name not in ("eta_minutes", "schema_version")}
+        return cls(**fields, eta_minutes=eta)
 
 
 class ResponderArrived(IncidentEvent):
@@ -523,10 +574,21 @@ class TensionLevelChanged(_TensionChange):
     old_level: TensionLevel
     new_level: TensionLevel
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_version_1(cls, data: Any) -> Any:
+        """A version-1 record is read as version 2: its levels are version 2's too."""
+        if isinstance(data, dict) and data.get("schema_version") == 1:
+            return {**data, "schema_version": 2}
+        return data
+
 
 class TensionLevelChangedV1(_TensionChange):
-    """schema_version 1, still produced for the transition: watch reads as normal there, and a
-    change only between normal and watch is not written in version 1 at all."""
+    """schema_version 1, still produced beside version 2 until its transition ends: watch reads
+    as normal there, and a change only between normal and watch is not written in version 1."""
+
+    model_config = ConfigDict(title="TensionLevelChanged")
+    transition_ends: ClassVar[str] = "2027-03-01"
 
     schema_version: Literal[1] = 1
     old_level: TensionLevelV1
@@ -631,11 +693,7 @@ class TensionSilenced(Event):
 
 
 CALENDAR_FACTS: tuple[type[Event], ...] = (PlannedEventRegistered, PlannedEventCancelled, TensionSilenced)
-# Older schema versions still produced beside the current one for a transition (docs/contract.md):
-# Muster's own readers skip them by their headers (codec.superseded).
-STILL_PRODUCED: tuple[type[Event], ...] = (TensionLevelChangedV1,)
-SUPERSEDED: frozenset[tuple[str, int]] = frozenset(
-    (m.model_fields["event_type"].default, m.model_fields["schema_version"].default) for m in STILL_PRODUCED)
+
 PlannedEventRef.model_rebuild()
 
 
@@ -686,10 +744,14 @@ DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationStoodDown, Tensi
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.model_fields["event_type"].default: cls for cls in (*INCIDENT_FACTS, *DERIVED, *CALENDAR_FACTS)
 }
+# Older schema versions still produced beside the current one, each until its `transition_ends`
+# (docs/contract.md): `Old.of(current)` writes a current event in the old shape, same event_id.
+STILL_PRODUCED: tuple[type[Event], ...] = (ResponderDispatchedV1, TensionLevelChangedV1)
 
 
 class DeadLetter(Frozen):
-    """A record no processor could read, with where it came from and why."""
+    """A record no processor could read, with where it came from and why: scrubbed of people and
+    free text (services/shared/scrub.py), the source topic, partition and offset locate the original."""
 
     event_type: Literal["DeadLetter"] = "DeadLetter"
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -699,9 +761,12 @@ class DeadLetter(Frozen):
     source_partition: int = Field(ge=0)
     source_offset: int = Field(ge=0)
     error_class: ShortText
-    error: str = Field(max_length=4000)
+    error: str = Field(max_length=4000, description="Why, without the input values the error quoted.")
     key_b64: str | None = None
-    value_b64: str | None = None
+    value_b64: str | None = Field(None, description="The value with only its structured fields (ids, enums, "
+                                  "counts, times); null when it was not a JSON object.")
+    removed: tuple[str, ...] = Field((), description="Paths of the value's fields removed (people, free text); "
+                                     "'$' when the whole value was.")
     headers: dict[str, str] = {}
     failed_at: AwareDatetime
 
@@ -715,7 +780,11 @@ class DeadLetter(Frozen):
     ) -> "DeadLetter":
         import base64
 
+        from services.shared.scrub import scrub_error, scrub_headers, scrub_key, scrub_value
+
         error_class = type(error).__name__ if isinstance(error, BaseException) else "Rejected"
+        kept_value, removed = scrub_value(value)
+        kept_key = scrub_key(key)
         return cls(
             dead_letter_id=derived_event_id("deadletter", service, topic, partition, offset),
             service=service,
@@ -723,9 +792,10 @@ class DeadLetter(Frozen):
             source_partition=partition,
             source_offset=offset,
             error_class=error_class,
-            error=str(error)[:4000],
-            key_b64=base64.b64encode(key).decode() if key is not None else None,
-            value_b64=base64.b64encode(value).decode() if value is not None else None,
-            headers={k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)) for k, v in headers or ()},
+            error=scrub_error(error)[:4000],
+            key_b64=base64.b64encode(kept_key).decode() if kept_key is not None else None,
+            value_b64=base64.b64encode(kept_value).decode() if kept_value is not None else None,
+            removed=tuple(removed),
+            headers=scrub_headers(headers),
             failed_at=utcnow(),
         )

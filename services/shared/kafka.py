@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -102,12 +103,16 @@ class TopicDrift:
         return out
 
 
-async def topic_drift(admin: AIOKafkaAdminClient, catalog: TopicCatalog) -> TopicDrift:
+async def topic_drift(admin: AIOKafkaAdminClient, catalog: TopicCatalog, only: Iterable[str] | None = None) -> TopicDrift:
+    """`only`: topic ids to compare (default every topic)."""
     drift = TopicDrift()
     existing = set(await admin.list_topics())
     present: list[tuple[str, TopicSpec]] = []
+    wanted = None if only is None else set(only)
     for spec in catalog:
-        name = catalog.prefix + spec.name
+        if wanted is not None and spec.id not in wanted:
+            continue
+        name = catalog.name_of(spec)
         if name not in existing:
             drift.missing.append(name)
         else:
@@ -145,11 +150,12 @@ async def _describe_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dic
     return result
 
 
-async def apply_topics(admin: AIOKafkaAdminClient, catalog: TopicCatalog) -> list[str]:
-    """Create missing topics, raise partition counts and set configs. Returns what changed."""
-    drift = await topic_drift(admin, catalog)
+async def apply_topics(admin: AIOKafkaAdminClient, catalog: TopicCatalog, only: Iterable[str] | None = None) -> list[str]:
+    """Create missing topics, raise partition counts and set configs (`only`: these topic ids).
+    Returns what changed."""
+    drift = await topic_drift(admin, catalog, only)
     changes: list[str] = []
-    specs = {catalog.prefix + s.name: s for s in catalog}
+    specs = {catalog.name_of(s): s for s in catalog}
     if drift.missing:
         new = [
             NewTopic(

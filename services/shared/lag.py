@@ -39,7 +39,7 @@ class LagMonitor(Monitor):
         super().track_tp_end_offset(tp, offset)
         self._update(tp)
 
-    def on_rebalance_start(self, app):
+    def on_rebalance_start(self, app):  # faust's signature
         """Partitions may move to another worker: forget them, the new owner reports them."""
         self.gauge.clear()
         self.tp_committed_offsets.clear()

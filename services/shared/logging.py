@@ -21,7 +21,7 @@ def _json(fmt: str) -> bool:
     return fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
 
 
-def _renderer(fmt: str):
+def _renderer(fmt: str):  # a structlog processor
     if _json(fmt):
         return structlog.processors.JSONRenderer()
     return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())

@@ -29,12 +29,14 @@ import faust
 from prometheus_client import Gauge
 
 from services.shared.deadletter import DeadLetterSink, FaustSender, Record
+from services.shared.kafka import apply_topics, make_admin, topic_drift
 from services.shared.lag import LagMonitor
 from services.shared.logging import configure_logging, get_logger
 from services.shared.metrics import serve_metrics
 from services.shared.runtime import tune_gc
 from services.shared.settings import Settings
 from services.shared.startup import StartupError
+from services.shared.topics import TopicCatalog
 
 # Decoding allocates many short-lived objects next to a large, long-lived heap of state:
 # collecting the young generation every 50,000 allocations (not 700) and the old one rarely
@@ -88,6 +90,19 @@ def make_app(settings: Settings, service: str, *, partitions: int, replication: 
         producer_acks=-1,
         table_standby_replicas=0,
     )
+
+
+async def ensure_app_topics(settings: Settings, catalog: TopicCatalog, service: str) -> list[str]:
+    """Create the processor's internal topics that are missing, as topics.yaml declares them,
+    before faust would create them its own way; returns what changed. Raising partitions or
+    configs of existing ones is `muster topics apply`'s (the admin's), never a worker's."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        missing = (await topic_drift(admin, catalog, [t.id for t in catalog.of_app(service)])).missing
+        return await apply_topics(admin, catalog, [catalog.id_of(name) for name in missing]) if missing else []
+    finally:
+        await admin.close()
 
 
 class FaustSink:

@@ -7,12 +7,12 @@ Two forms of each event, named by file:
   is required; a field that may be null says so (`anyOf [..., {"type": "null"}]`). Unknown
   properties are not forbidden: a field may be added within a schema_version and a reader
   ignores what it does not know (docs/contract.md).
-- `<Type>.v<N>.input.json`, the **input form**, only for the facts a producer outside Muster
-  send (topics.yaml's `partner_input` topics: partner systems write them through intake): fields with
-  a fixed default may be left out (every Muster reader reads an absent one as that default),
-  while `event_type` and `schema_version` (they name the schema) and `event_id` and
-  `recorded_at` are required: a reader cannot fill those two without each reader filling
-  them differently. Unknown fields are rejected.
+- `<Type>.v<N>.input.json`, the **input form**, only for the facts a partner system sends
+  (topics.yaml's `partner_input` topics; partners send them through intake, which fills the
+  rest): `event_type` is required; fields with a default may be left out (`event_id` comes
+  from the Idempotency-Key or is new, `recorded_at` is always intake's, `schema_version` is
+  the current one), and `source` (intake takes it from the caller's token). Unknown fields
+  are rejected.
 
 Beside them: `Headers.json` (the record headers), `Key.<field>.json` (each topic's key) and
 `index.json`, which names the schema files of every event type and version and the topics
@@ -37,9 +37,9 @@ RELEASED_DIR = SCHEMAS_DIR / "released"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_URI = "https://muster.example/schemas/"
 
-# Required in the input form though they have defaults: the type and version name the schema, and a
-# reader must never fill the other two itself (each reader would fill them differently).
-INPUT_REQUIRED = ("event_type", "schema_version", "event_id", "recorded_at")
+# The input form: required though it has a default (it names the schema), and what intake fills.
+INPUT_REQUIRED = ("event_type",)
+INPUT_FILLED = ("source",)
 # Producers outside Muster, as topics.yaml names them: they write the input form.
 EXTERNAL_PRODUCERS = frozenset({PARTNER_SYSTEMS})
 
@@ -47,7 +47,7 @@ EXTERNAL_PRODUCERS = frozenset({PARTNER_SYSTEMS})
 class ConsumerForm(GenerateJsonSchema):
     """Serialisation-mode schema with every field required: the codec writes every field."""
 
-    def field_is_required(self, field, total: bool) -> bool:
+    def field_is_required(self, field, total: bool) -> bool:  # pydantic's core schema type
         return True if self.mode == "serialization" else super().field_is_required(field, total)
 
 
@@ -90,8 +90,8 @@ def consumer_schema(model: type[BaseModel]) -> dict:
 
 def input_schema(model: type[BaseModel]) -> dict:
     schema = model.model_json_schema(mode="validation")
-    schema["required"] = sorted(set(schema.get("required", [])) | {f for f in INPUT_REQUIRED if f in schema["properties"]},
-                                key=list(schema["properties"]).index)
+    required = (set(schema.get("required", [])) - set(INPUT_FILLED)) | {f for f in INPUT_REQUIRED if f in schema["properties"]}
+    schema["required"] = sorted(required, key=list(schema["properties"]).index)
     return schema
 
 
@@ -105,7 +105,7 @@ def _open(schema: Any) -> Any:
 
 
 def externally_produced(topics: TopicsFile) -> set[str]:
-    """Event types a producer outside Muster may write straight to a topic."""
+    """Event types a partner system may send (through intake)."""
     return {t for spec in topics.topics if EXTERNAL_PRODUCERS & set(spec.contract_producers) for t in spec.event_types}
 
 
@@ -131,6 +131,12 @@ def headers_schema() -> dict:
             "mode": {"type": "string", "enum": [m.value for m in ev.Mode], "description": "The event's mode."},
             "classification": {"type": "string", "enum": [c.value for c in ev.Classification],
                                "description": "The event's security classification."},
+            "newer_schema_version": {
+                "type": "string", "pattern": "^[1-9][0-9]*$",
+                "description": "Only on a record that repeats, in an older schema version, a fact also written "
+                "(just before it, same event_id) in this newer version, during that version's transition. "
+                "A consumer that reads the newer version skips this record.",
+            },
         },
     }
 
@@ -140,7 +146,7 @@ def key_schemas(topics: TopicsFile) -> dict[str, dict]:
     models = {name: model for name, _, model in contract_models()}
     out: dict[str, dict] = {}
     for spec in topics.topics:
-        if spec.key in out:
+        if spec.key in out or spec.internal:
             continue
         field_schema = None
         for event_type in spec.event_types:
@@ -173,7 +179,7 @@ def index_document(topics: TopicsFile) -> dict:
         "description": "For a record with headers event_type=T and schema_version=N: its value's schema is "
         "index[T][N].schema. input_schema: what a producer outside Muster may write (defaults left out).",
         "headers": HEADERS_FILE,
-        "keys": {t.name: key_filename(t.key) for t in topics.topics},
+        "keys": {t.name: key_filename(t.key) for t in topics.topics if not t.internal},
         "event_types": index,
     }
 

@@ -1,10 +1,13 @@
 """topics.yaml, loaded and validated: the one place topic names come from.
 
 Code asks for a topic by its id (`catalog.name("incidents")`); it never spells a name.
+A topic with an `app` is internal to that processor's faust app: its name is
+`<prefix><app id>-<name>` (`TopicCatalog.from_settings` knows the app ids).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -56,6 +59,16 @@ class TopicSpec(BaseModel):
     # Partner systems send these facts in the input form, through intake (never straight to the topic).
     partner_input: bool = False
     configs: dict[str, str] = {}
+    app: Literal["escalation", "tension"] | None = Field(
+        None, description="The processor whose faust app owns this internal topic; named <app id>-<name>.")
+    co_partitioned_with: str | None = Field(
+        None, description="Id of a topic whose partition numbers mean the same: the counts must be equal.")
+
+    @property
+    def internal(self) -> bool:
+        """Internal to one processor: no partner reads it, no contract event is on it."""
+        return self.app is not None
+
 
     @property
     def contract_producers(self) -> tuple[str, ...]:
@@ -67,6 +80,9 @@ class TopicSpec(BaseModel):
     def contract_readers(self) -> tuple[str, ...]:
         """Who reads the topic, as the contract names them: `partner` is the topic's agency."""
         return tuple(self.agency if who == PARTNER and self.agency else who for who in self.readers)
+
+
+APPS = ("escalation", "tension")
 
 
 class TopicsFile(BaseModel):
@@ -95,34 +111,52 @@ class TopicsFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> "TopicsFile":
-        for attr in ("id", "name"):
-            seen: set[str] = set()
+        for attr, value_of in (("id", lambda t: t.id), ("name", lambda t: (t.app, t.name))):
+            seen: set = set()
             for t in self.topics:
-                value = getattr(t, attr)
+                value = value_of(t)
                 if value in seen:
-                    raise ValueError(f"topic {attr} {value!r} is declared twice")
+                    raise ValueError(f"topic {attr} {getattr(t, attr)!r} is declared twice")
                 seen.add(value)
+        return self
+
+    @model_validator(mode="after")
+    def _co_partitioned(self) -> "TopicsFile":
+        by_id = {t.id: t for t in self.topics}
+        for t in self.topics:
+            if t.co_partitioned_with is None:
+                continue
+            other = by_id.get(t.co_partitioned_with)
+            if other is None:
+                raise ValueError(f"topic {t.id!r} field co_partitioned_with: no topic with id {t.co_partitioned_with!r}")
+            if other.partitions != t.partitions:
+                raise ValueError(f"topic {t.id!r} field partitions: {t.partitions}, but it is co-partitioned with "
+                                 f"{other.id!r}, which has {other.partitions}")
         return self
 
 
 class TopicCatalog:
     """The topics of one profile, with an optional name prefix (tests isolate runs with it)."""
 
-    def __init__(self, spec: TopicsFile, profile: str, prefix: str = "") -> None:
+    def __init__(self, spec: TopicsFile, profile: str, prefix: str = "", apps: Mapping[str, str] | None = None) -> None:
         if profile not in spec.profiles:
             raise TopicsFileError(f"topics.yaml: profile {profile!r} is not declared (have {sorted(spec.profiles)})")
         self.spec = spec
         self.profile_name = profile
         self.profile = spec.profiles[profile]
         self.prefix = prefix
+        # app -> its faust app id, unprefixed (the settings' defaults unless told otherwise)
+        self.apps = {app: f"muster-{app}" for app in APPS} | dict(apps or {})
 
     @classmethod
-    def load(cls, path: Path, profile: str = "local", prefix: str = "") -> "TopicCatalog":
-        return cls(load_topics_file(path), profile, prefix)
+    def load(cls, path: Path, profile: str = "local", prefix: str = "",
+             apps: Mapping[str, str] | None = None) -> "TopicCatalog":
+        return cls(load_topics_file(path), profile, prefix, apps)
 
     @classmethod
-    def from_settings(cls, settings) -> "TopicCatalog":
-        return cls.load(settings.topics_file, settings.topics_profile, settings.topic_prefix)
+    def from_settings(cls, settings) -> "TopicCatalog":  # Settings, kept import-light
+        apps = {app: getattr(settings, f"{app}_app_id") for app in APPS}
+        return cls.load(settings.topics_file, settings.topics_profile, settings.topic_prefix, apps)
 
     @cached_property
     def _by_id(self) -> dict[str, TopicSpec]:
@@ -138,17 +172,31 @@ class TopicCatalog:
             raise KeyError(f"no topic with id {topic_id!r} in topics.yaml") from None
 
     def name(self, topic_id: str) -> str:
-        return self.prefix + self.spec_of(topic_id).name
+        return self.name_of(self.spec_of(topic_id))
+
+    def name_of(self, topic: TopicSpec) -> str:
+        """The topic's full name on the cluster: prefixed, and under its app's id if internal."""
+        if topic.app is not None:
+            return f"{self.prefix}{self.apps[topic.app]}-{topic.name}"
+        return self.prefix + topic.name
 
     def id_of(self, name: str) -> str:
-        """The id of the topic with this (prefixed) name; the name itself for a topic not declared."""
+        """The id of the topic with this full name; the name itself for a topic not declared."""
         for t in self.spec.topics:
-            if self.prefix + t.name == name:
+            if self.name_of(t) == name:
                 return t.id
         return name
 
     def names(self) -> list[str]:
-        return [self.prefix + t.name for t in self.spec.topics]
+        return [self.name_of(t) for t in self.spec.topics]
+
+    def of_app(self, app: str) -> list[TopicSpec]:
+        """The internal topics of one processor."""
+        return [t for t in self.spec.topics if t.app == app]
+
+    def carries(self) -> dict[str, frozenset[str]]:
+        """Each (prefixed) topic name with the event types topics.yaml says it carries."""
+        return {self.prefix + t.name: frozenset(t.event_types) for t in self.spec.topics}
 
     def escalation_topic(self, agency: str | None, *, exercise: bool) -> str:
         """The escalation topic for an agency (None: the all-agencies topic), live or exercise."""

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Protocol
 from tqdm import tqdm
 
 from services.shared import events as ev
-from services.shared.codec import Encoded, encode
+from services.shared.codec import Encoded, editions
 from services.shared.settings import Settings
 
 
@@ -50,8 +50,8 @@ class KafkaSink:
         self._producer = None
         self._unacked: list[asyncio.Future] = []
 
-    def prepare(self, event: ev.Event) -> Encoded:
-        return encode(event)
+    def prepare(self, event: ev.Event) -> list[Encoded]:
+        return editions(event)  # an older schema version still produced follows its event
 
     async def start(self) -> None:
         from services.shared.kafka import make_producer
@@ -59,10 +59,11 @@ class KafkaSink:
         self._producer = make_producer(self.settings, linger_ms=5, max_batch_size=256 * 1024)
         await self._producer.start()
 
-    async def send(self, batch: list[Encoded]) -> None:
-        for record in batch:
-            self._unacked.append(await self._producer.send(self.topic, record.value, key=record.key,
-                                                           headers=record.headers))
+    async def send(self, batch: list[list[Encoded]]) -> None:
+        for records in batch:
+            for record in records:
+                self._unacked.append(await self._producer.send(self.topic, record.value, key=record.key,
+                                                               headers=record.headers))
         if len(self._unacked) >= 10 * self.batch_size:
             await self._settle()
 

@@ -103,8 +103,9 @@ class Story:
     def dispatch(self, delay: timedelta, agency: Agency, eta_minutes: int | None = None,
                  unit: str | None = None) -> ev.IncidentEvent:
         self.after(delay)
+        expected = None if eta_minutes is None else self.at + timedelta(minutes=eta_minutes)
         return self._add(ev.ResponderDispatched, source=self.operator, agency=agency,
-                         callsign=unit or self.unit(agency), eta_minutes=eta_minutes)
+                         callsign=unit or self.unit(agency), expected_arrival_at=expected)
 
     def arrive(self, delay: timedelta, agency: Agency, unit: str | None = None) -> ev.IncidentEvent:
         self.after(delay)

@@ -16,11 +16,12 @@ from typing import Any
 import faust
 import orjson
 
-from services.shared.codec import PoisonRecord, encode
-from services.shared.events import Category, TensionLevel, TensionLevelChangedV1
+from services.shared.codec import PoisonRecord, editions
+from services.shared.events import Category, TensionLevel
 from services.shared.logging import get_logger
-from services.shared.processor import FaustSink, sink_for
+from services.shared.processor import FaustSink, ensure_app_topics, sink_for
 from services.shared.settings import Settings
+from services.shared.topics import TopicCatalog
 from services.tension import metrics
 from services.tension.config import TensionConfig
 from services.tension.rules import process, to_event
@@ -66,18 +67,20 @@ class Tension:
     ward_names: dict[str, str]
     declared_sources: int
     partitions: int
+    catalog: TopicCatalog
     sink: FaustSink = field(init=False)
 
     def __post_init__(self) -> None:
         self.sink = sink_for(self.app, SERVICE, self.deadletter_topic, metrics.DEAD_LETTERS)
 
     async def prepare(self) -> None:
-        """faust creates the by-ward topic and the changelogs itself."""
+        """The internal topics of topics.yaml: the by-ward topic and the tables' changelogs."""
+        await ensure_app_topics(self.settings, self.catalog, SERVICE)
 
     def describe(self) -> dict[str, Any]:
         return {}
 
-    async def score(self, stream) -> None:
+    async def score(self, stream) -> None:  # a faust stream
         processing = self.config.processing
         async for batch in stream.take_events(processing.batch_max, within=processing.batch_within):
             by_scope: dict[tuple[int, str], list[Indicator]] = defaultdict(list)
@@ -112,12 +115,8 @@ class Tension:
         live = mode == LIVE
         for change in result.changes:
             alert = to_event(change, self.ward_names.get(change.ward, change.ward), mode)
-            encoded = encode(alert)
             topic = self.alerts if live else self.exercise_alerts
-            await topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
-            older = TensionLevelChangedV1.of(alert)  # schema_version 1, still produced for the transition
-            if older is not None:
-                encoded = encode(older)
+            for encoded in editions(alert):  # one record; two while an older schema version is still produced
                 await topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
             if live:
                 metrics.ALERTS.labels(change.new.value).inc()

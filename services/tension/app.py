@@ -33,13 +33,12 @@ def build(settings: Settings) -> Tension:
     """The faust app with its topics, tables, agent and stage; connects to nothing yet."""
     config = load_config(settings.tension_config_file)
     catalog = TopicCatalog.from_settings(settings)
-    replication = catalog.replication_factor(catalog.spec_of("tension.alerts"))
-    partitions = config.processing.partitions
+    replication = catalog.replication_factor(catalog.spec_of("tension.by_ward"))
+    partitions = catalog.spec_of("tension.by_ward").partitions  # and the tables' (co-partitioned)
     app = processor.make_app(settings, "tension", partitions=partitions, replication=replication,
                              lag=metrics.CONSUMER_LAG)
-    app_id = app.conf.id
 
-    def raw_topic(name: str, **kwargs):
+    def raw_topic(name: str, **kwargs):  # faust TopicT
         return app.topic(name, key_serializer="raw", value_serializer="raw", **kwargs)
 
     tension = Tension(
@@ -47,8 +46,8 @@ def build(settings: Settings) -> Tension:
         settings=settings,
         config=config,
         incidents_topic=catalog.name("incidents"),
-        rekey_group=rekey_group_for(app_id),
-        by_ward=raw_topic(f"{app_id}-by-ward", internal=True, partitions=partitions, replicas=replication),
+        rekey_group=rekey_group_for(app.conf.id),
+        by_ward=raw_topic(catalog.name("tension.by_ward"), internal=True, partitions=partitions, replicas=replication),
         alerts=raw_topic(catalog.name("tension.alerts")),
         exercise_alerts=raw_topic(catalog.name("tension.alerts.exercise")),
         deadletter_topic=catalog.name("deadletter"),
@@ -56,6 +55,7 @@ def build(settings: Settings) -> Tension:
         ward_names={code: ward.name for code, ward in load_wards(settings.wards_file).items()},
         declared_sources=catalog.spec_of("incidents").partitions,
         partitions=partitions,
+        catalog=catalog,
     )
     calendar_topic = catalog.name("tension.calendar")
     rekey = Rekey(tension.by_ward.get_topic_name(), partitions, tension.declared_sources,

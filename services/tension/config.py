@@ -115,7 +115,8 @@ class Levels(Strict):
 
 
 class Processing(Strict):
-    partitions: int = Field(ge=1, le=1000)
+    """How the worker batches (the by-ward partitions are topics.yaml's `tension.by_ward`)."""
+
     batch_max: int = Field(ge=1, le=100_000)
     batch_within: Duration
     idle_after: Duration = 0.5  # a source partition read to its end this long holds no clock back

@@ -104,7 +104,7 @@ CalendarFact = Union[PlannedEventRegistered, PlannedEventCancelled, TensionSilen
 _CALENDAR: TypeAdapter[CalendarFact] = TypeAdapter(Annotated[CalendarFact, Field(discriminator="event_type")])
 
 
-def read_fact(value: bytes | None, headers) -> TensionFact | None:
+def read_fact(value: bytes | None, headers) -> TensionFact | None:  # Kafka headers
     """The fact tension counts, None for a fact it does not read; PoisonRecord when unreadable."""
     kind = header(headers, "event_type")
     if kind is None:  # a producer that set no headers: the value says what it is

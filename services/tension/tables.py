@@ -25,7 +25,7 @@ class PinnedTable(faust.Table):
         self._pins[key] = partition
         self[key] = value
 
-    def partition_for_key(self, key):
+    def partition_for_key(self, key):  # faust's signature
         pinned = getattr(self, "_pins", {}).get(key)
         return pinned if pinned is not None else super().partition_for_key(key)
 
@@ -45,7 +45,7 @@ class TensionTables:
     def has_clock(self, partition: int, mode: str) -> bool:
         return _key(mode, str(partition)) in self.clocks
 
-    def ward_states(self, codes, mode: str = LIVE) -> dict[str, WardState]:
+    def ward_states(self, codes, mode: str = LIVE) -> dict[str, WardState]:  # any iterable of codes
         out = {}
         for code in codes:
             key = _key(mode, code)

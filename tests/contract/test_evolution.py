@@ -39,7 +39,7 @@ def scratch(tmp_path: Path) -> tuple[Path, Path]:
     return released, current
 
 
-def _edit(directory: Path, name: str, change) -> None:
+def _edit(directory: Path, name: str, change) -> None:  # a function of the document
     path = directory / name
     doc = json.loads(path.read_text())
     change(doc)
@@ -153,3 +153,21 @@ def test_an_input_form_may_accept_more():
         d["properties"]["uprn"] = {"type": "string"}
 
     assert _breaks(INPUT, accept_more) == []
+
+
+def test_muster_contract_check_passes_on_the_repository_and_fails_naming_the_field(monkeypatch, scratch):
+    from typer.testing import CliRunner
+
+    from services import cli
+    from services.shared import schemas
+
+    runner = CliRunner()
+    ok = runner.invoke(cli.app, ["contract", "check"])
+    assert ok.exit_code == 0 and "compatible" in ok.output
+    released, current = scratch
+    _edit(current, "TensionLevelChanged.v1.json", lambda d: d["required"].remove("score"))
+    monkeypatch.setattr(schemas, "RELEASED_DIR", released)
+    monkeypatch.setattr(schemas, "SCHEMAS_DIR", current)
+    failed = runner.invoke(cli.app, ["contract", "check"])
+    assert failed.exit_code == 1
+    assert "TensionLevelChanged.v1.json: field `score`: no longer always present" in failed.output

@@ -7,7 +7,7 @@ from aiokafka import TopicPartition
 
 from services.shared.codec import decode, encode, superseded
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
-from services.shared.settings import Settings, get_settings
+from services.shared.settings import REPO_ROOT, Settings
 from services.shared.topics import TopicCatalog
 from services.shared.wards import wards
 from services.tension.config import load_config
@@ -62,14 +62,18 @@ async def read_all(settings: Settings, topic: str, parse=decode) -> list:
         await consumer.stop()
 
 
+BY_WARD_PARTITIONS = TopicCatalog.load(REPO_ROOT / "topics.yaml").spec_of("tension.by_ward").partitions
+
+
 def expected_alerts(events, source_partitions: int = 6, mode: str = "live") -> list:
     """What the worker must publish for one mode: the pure rules, fed as each by-ward partition
     sees them (calendar facts on the calendar topic's partition, numbered after the incidents
     topic's), every source partition then read to its end."""
     config = load_config()
     names = {code: w.name for code, w in wards().items()}
-    calendar = TopicCatalog.from_settings(get_settings()).spec_of("tension.calendar").partitions
-    per_partition = by_ward_partition(events, source_partitions=source_partitions, calendar_partitions=calendar,
+    catalog = TopicCatalog.load(REPO_ROOT / "topics.yaml")
+    per_partition = by_ward_partition(events, source_partitions=source_partitions,
+                                      calendar_partitions=catalog.spec_of("tension.calendar").partitions,
                                       config=config, mode=mode)
-    changes = replay(per_partition, config, config.processing.partitions, mode=mode)
+    changes = replay(per_partition, config, BY_WARD_PARTITIONS, mode=mode)
     return [to_event(change, names[change.ward], mode) for change in changes]

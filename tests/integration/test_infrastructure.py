@@ -57,7 +57,7 @@ async def test_every_topic_exists_with_its_declared_partitions(test_settings, to
         described = {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(topics.names())}
     finally:
         await admin.close()
-    assert described == {topics.prefix + t.name: t.partitions for t in topics}
+    assert described == {topics.name_of(t): t.partitions for t in topics}
 
 
 async def test_a_partition_increase_in_topics_yaml_is_applied(test_settings, tmp_path):

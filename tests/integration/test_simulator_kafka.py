@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from services.shared import events as ev
-from services.shared.codec import decode, encode
+from services.shared.codec import decode, encode, superseded
 from services.shared.kafka import make_producer
 from services.simulator import app as simulator
 from services.simulator.generator import FeedConfig, generate
@@ -39,7 +39,10 @@ async def test_simulating_n_events_to_kafka_leaves_exactly_n_records_keyed_and_i
     assert report.played.sent == 1500
     ours = report.tally.incident_ids
     records = [r for r in await read_to_end(test_settings, topics.name("incidents")) if _incident_key(r.key) in ours]
+    copies = [r for r in records if superseded(r.headers)]  # ResponderDispatched v1 beside v2 (docs/contract.md)
+    records = [r for r in records if not superseded(r.headers)]
     assert len(records) == 1500
+    assert len(copies) == sum(1 for r in records if dict(r.headers)["event_type"] == b"ResponderDispatched") > 0
     expected = defaultdict(list)
     for event in list(generate(feed))[:1500]:
         expected[event.incident_id].append(event.event_id)

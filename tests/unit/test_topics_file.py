@@ -57,3 +57,36 @@ def test_a_duplicate_topic_name_is_refused(tmp_path):
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(TopicsFileError, match="declared twice"):
         load_topics_file(bad)
+
+
+def test_an_internal_topic_is_named_under_its_processor_s_app_id():
+    catalog = TopicCatalog.load(TOPICS, prefix="run1.", apps={"escalation": "esc-b"})
+    assert catalog.name("escalation.packed") == "run1.esc-b-packed"
+    assert catalog.name("tension.by_ward") == "run1.muster-tension-by-ward"
+    assert catalog.id_of("run1.esc-b-packed") == "escalation.packed"
+
+
+def test_a_co_partitioned_topic_with_another_partition_count_names_both(tmp_path):
+    raw = yaml.safe_load(TOPICS.read_text())
+    packed = next(t for t in raw["topics"] if t["id"] == "escalation.packed")
+    packed["partitions"] = 4
+    bad = tmp_path / "topics.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(TopicsFileError, match=r"topic 'escalation.packed' field partitions: 4, but it is co-partitioned "
+                                              r"with 'incidents', which has 6"):
+        load_topics_file(bad)
+
+
+def test_every_topic_the_processors_use_is_declared(tmp_path):
+    from services.escalation.app import build as escalation
+    from services.shared.settings import Settings
+    from services.tension.app import build as tension
+
+    test_settings = Settings(topic_prefix="run1.", home=tmp_path)  # builds connect to nothing
+    declared = set(TopicCatalog.from_settings(test_settings).names())
+    e, t = escalation(test_settings), tension(test_settings)
+    for app, inputs in ((e.app, (e.inputs, e.candidates)), (t.app, (t.by_ward,))):
+        used = {table.changelog_topic.get_topic_name() for table in app.tables.values()}
+        used |= {name for topic in inputs for name in topic.topics}
+        used.add(f"{app.conf.id}-__assignor-__leader")  # faust's leader election topic
+        assert used <= declared, sorted(used - declared)

@@ -162,7 +162,7 @@ class Tap:
 
 def tapped(catalog: TopicCatalog, *changelogs: str) -> dict[str, int]:
     """Every escalation topic, the dead-letter topic and the worker's changelogs, with partitions."""
-    counts = {catalog.prefix + t.name: t.partitions for t in catalog}
+    counts = {catalog.name_of(t): t.partitions for t in catalog}
     wanted = [*escalation_topics(catalog), catalog.name("deadletter")]
     return {**{t: counts[t] for t in wanted}, **{c: catalog.spec_of("incidents").partitions for c in changelogs}}
 

@@ -8,7 +8,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from services.escalation.app import build
-from services.escalation.offsets import MARKER_KEY, commit_starts
+from services.escalation.offsets import MARKER_KEY, ensure_starts
 from services.shared.kafka import make_admin, make_consumer
 
 pytestmark = [pytest.mark.kafka]
@@ -53,6 +53,6 @@ async def test_every_internal_partition_starts_with_a_marker_and_a_committed_off
 
 async def test_a_second_start_commits_nothing_over_the_group_s_own_offsets(escalation):
     await escalation.prepare()
-    again = await commit_starts(escalation.settings, escalation.app.conf.id, escalation.internal_topics(),
-                                escalation.partitions, {})
+    again = await ensure_starts(escalation.settings, escalation.app.conf.id, escalation.internal_topics(),
+                                escalation.partitions)
     assert again == {}

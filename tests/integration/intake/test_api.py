@@ -287,3 +287,21 @@ async def test_many_large_batches_at_once_are_all_answered_and_accepted(intake, 
     assert [r.status_code for r in responses] == [200] * len(batches)
     statuses = [r["status"] for response in responses for r in response.json()["results"]]
     assert statuses == ["accepted"] * 40_000
+
+
+@pytest.mark.parametrize("role", list(Role))
+async def test_permissions_answer_from_the_same_table_that_decides_each_post(intake, intake_settings, role):
+    from services.intake.permissions import MAY_POST
+
+    response = await intake.get("/v1/permissions", headers=bearer(intake_settings, role=role, subject="op-9"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body == {"subject": "op-9", "role": role.value, "agency": "council", "may_post": sorted(MAY_POST[role])}
+    if "NoteAdded" not in body["may_post"]:
+        refused = await intake.post(f"/v1/incidents/{uuid.uuid4()}/events", json=note(),
+                                    headers=bearer(intake_settings, role=role))
+        assert refused.status_code == 403, refused.text
+
+
+async def test_permissions_need_a_token(intake):
+    assert (await intake.get("/v1/permissions")).status_code == 401

@@ -161,3 +161,20 @@ async def test_ward_tension_keeps_the_latest_level_and_every_change(world, runni
 
 async def _history_has(world, n: int) -> bool:
     return await world.fetchval("select count(*) from ward_tension_history") >= n
+
+
+async def test_an_event_on_a_topic_that_does_not_carry_its_type_is_dead_lettered_not_applied(world, running):
+    report = reported(category="fire", severity=4)
+    await world.publish(report)
+    forged = _raised(report.incident_id, 3, T0 + timedelta(minutes=1))  # an escalation on the incidents topic
+    wrong_tension = _tension("critical", "normal", T0)                   # a tension alert on an escalation topic
+    acks = await world.publish(forged)
+    acks += await world.publish(wrong_tension, topic=world.catalog.escalation_topic(None, exercise=False))
+    running()
+    await wait_until(lambda: _offsets_cover(world, acks), timeout=60, what="every offset stored")
+    assert await world.fetchval("select count(*) from escalations where incident_id = $1", report.incident_id) == 0
+    assert await world.fetchval("select count(*) from ward_tension") == 0
+    letters = [decode_letter(r.value) for r in await _read_all(world.settings, world.catalog.name("deadletter"))]
+    reasons = {(x["source_topic"], x["source_offset"]): x["error"] for x in letters}
+    assert "EscalationRaised does not belong on topic" in reasons[(acks[0].topic, acks[0].offset)]
+    assert "TensionLevelChanged does not belong on topic" in reasons[(acks[1].topic, acks[1].offset)]

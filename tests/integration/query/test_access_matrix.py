@@ -153,13 +153,16 @@ async def test_escalations_show_only_those_of_permitted_incidents(
 @pytest.mark.parametrize("role, agency, reason", CASES)
 async def test_board_panels_show_only_permitted_incidents(client, store, query_settings, seeded, role, agency, reason):
     subject, h = _who(query_settings, role, agency, reason)
-    response = await client.get("/board/panels", headers=h)
+    categories = [("category", r.category.value) for r in REPORTS.values()]
+    response = await client.get("/board/fragments/screen", params=categories, headers=h)
     assert response.status_code == 200, response.text
     panels = response.json()
     for record in RECORDS:
-        shown = f'data-incident-id="{record.incident_id}"' in panels["incidents"]
-        assert shown == may_see(role, agency, reason, record), record.label
-    assert "Test Person" not in panels["incidents"]
+        listed = f'data-incident-id="{record.incident_id}"' in panels["list"]
+        in_strip = f'data-key="{record.incident_id}"' in panels["strip"]
+        assert listed == may_see(role, agency, reason, record), record.label
+        assert not in_strip or listed, record.label
+    assert "Test Person" not in panels["list"] + panels["strip"]
     expected_banner = "OFFICIAL-SENSITIVE" if _sensitive_visible(role, agency, reason) else "OFFICIAL"
     assert panels["banner"] == expected_banner
     await _assert_audited(store, subject, role, agency, _sensitive_visible(role, agency, reason), "/board")
@@ -174,6 +177,7 @@ async def test_an_unknown_incident_and_a_hidden_one_answer_alike(client, query_s
 
 async def test_every_endpoint_refuses_a_caller_without_a_token(client):
     for path in ("/v1/incidents", f"/v1/incidents/{uuid.uuid4()}", "/v1/escalations", "/v1/wards",
-                 "/v1/wards/E05009319/tension", "/v1/tension/return", "/v1/stats", "/v1/stream", "/board/panels"):
+                 "/v1/wards/E05009319/tension", "/v1/tension/return", "/v1/stats", "/v1/stream", "/board/fragments/screen",
+                 f"/board/fragments/incidents/{uuid.uuid4()}", "/board/fragments/analysis"):
         response = await client.get(path)
         assert response.status_code == 401, path

@@ -120,7 +120,7 @@ def test_the_codec_round_trips_every_incident_fact_with_headers():
         assert encoded.key == str(iid).encode()
         headers = dict(encoded.headers)
         assert headers["event_type"] == event.event_type.encode()
-        assert headers["schema_version"] == b"1"
+        assert headers["schema_version"] == str(event.schema_version).encode()
         assert headers["classification"] == event.classification.value.encode()
         assert headers["mode"] == b"live"
         assert decode(encoded.value) == event

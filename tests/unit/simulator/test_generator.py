@@ -104,11 +104,11 @@ def test_every_event_type_validates_against_its_committed_json_schema(day):
     sample = day[:: max(1, len(day) // 400)] + [e for e in day if e.event_type in ("MajorIncidentDeclared",
                                                                                    "IncidentUpdated")]
     for event in sample:
-        if event.event_type not in validators:
-            schema = json.loads((SCHEMAS_DIR / f"{event.event_type}.v1.json").read_text())
-            validators[event.event_type] = jsonschema.Draft202012Validator(
+        if (event.event_type, event.schema_version) not in validators:
+            schema = json.loads((SCHEMAS_DIR / f"{event.event_type}.v{event.schema_version}.json").read_text())
+            validators[event.event_type, event.schema_version] = jsonschema.Draft202012Validator(
                 schema, format_checker=jsonschema.FormatChecker())
-        validators[event.event_type].validate(json.loads(event.model_dump_json()))
+        validators[event.event_type, event.schema_version].validate(json.loads(event.model_dump_json()))
     assert len(validators) >= 8
 
 

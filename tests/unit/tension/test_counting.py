@@ -13,6 +13,7 @@ from services.tension.rules import idle_marker, indicator, process, replay, to_e
 from services.tension.state import ClockState, Indicator
 from tests.tension_history import (
     BOW_EAST,
+    BY_WARD_PARTITIONS,
     START,
     WHITECHAPEL,
     background,
@@ -36,7 +37,7 @@ def score(events, *, config=CONFIG, batch: int = 0):
     """Every level change, as the workers publish them (events in source order)."""
     ordered = sorted(events, key=lambda e: e.occurred_at)
     per_partition = by_ward_partition(ordered, config=config)
-    return replay(per_partition, config, config.processing.partitions, batch=batch)
+    return replay(per_partition, config, BY_WARD_PARTITIONS, batch=batch)
 
 
 def rises(changes, ward):
