@@ -76,8 +76,8 @@ async def test_silences_in_force_are_listed_and_shown_on_the_board_and_expire_on
     assert str(prevent.silence_id) not in ids  # OFFICIAL-SENSITIVE: not for an uncleared reader
     mine = next(s for s in listed if s["silence_id"] == str(live.silence_id))
     assert (mine["reason"], mine["silenced_by"]["id"], mine["category"]) == ("roadworks all night", "op-17", "noise")
-    panels = (await client.get("/board/panels", headers=h)).json()
-    assert "noise silenced until" in panels["wards"]
+    screen = (await client.get("/board/fragments/screen", headers=h)).json()
+    assert "noise silenced until" in screen["map"] and "roadworks all night" in screen["map"]
 
 
 async def test_planned_events_are_listed_until_cancelled(client, store, h):
