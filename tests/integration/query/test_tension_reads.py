@@ -34,6 +34,7 @@ def _alert(ward: str, old: str, new: str, at: datetime, *contributors, score: fl
         ward_code=ward, ward_name=wards()[ward].name, old_level=old, new_level=new, score=score, observed=9,
         expected=3, window="24h/1h", window_start=at - timedelta(hours=24), window_end=at, occurred_at=at,
         source=f.source(kind="system", id="tension", agency=None), top_contributors=contributors,
+        mode="test",  # the store is shared by the session's tests: a mode of this test's own
     )
 
 
@@ -48,7 +49,7 @@ async def test_the_weekly_return_of_the_api_equals_the_clis_for_the_same_alerts(
         _alert(f.BOW_EAST, "normal", "critical", MONDAY_LONDON + timedelta(days=7, hours=1, minutes=30)),  # next week
     ]
     await store.write(*alerts)
-    api = (await client.get("/v1/tension/return", params={"week": WEEK.isoformat()}, headers=h)).json()
+    api = (await client.get("/v1/tension/return", params={"week": WEEK.isoformat(), "mode": "test"}, headers=h)).json()
     cli = orjson.loads(orjson.dumps(from_alerts(alerts, WEEK, {c: w.name for c, w in wards().items()})))
     assert api["week_start"] == "2026-10-19" and api["week_end"] == "2026-10-26"
     assert {k: api[k] for k in ("week_start", "week_end", "wards")} == cli
