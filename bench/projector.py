@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from services.projector import repository, schema
 from services.projector.app import serve
 from services.shared.runtime import tune_gc
-from services.projector.rebuild import partitions
+from services.shared.kafka import topic_partitions
 from services.projector.service import Projector, build_batch, connect
 from services.shared.events import EVENT_TYPES
 from services.shared.codec import encode
@@ -111,7 +111,7 @@ async def single_rate(settings: Settings, topic: str, count: int) -> float:
     await consumer.start()
     conn = await connect(settings.database_url.get_secret_value())
     try:
-        tps = await partitions(settings, [topic])
+        tps = await topic_partitions(settings, [topic])
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         records = []

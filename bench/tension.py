@@ -26,12 +26,11 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from aiokafka import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.shared.codec import encode
-from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer, topic_partitions
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 from services.shared.logging import configure_logging
@@ -40,13 +39,8 @@ from services.tension.app import app_id_for, build, rekey_group_for
 from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order
 
 
-async def partitions_of(admin, topic: str) -> list[TopicPartition]:
-    described = await admin.describe_topics([topic])
-    return [TopicPartition(topic, p["partition"]) for d in described for p in d["partitions"]]
-
-
 async def committed_all(admin, settings: Settings, group: str, topics: list[str]) -> bool:
-    tps = [tp for t in topics for tp in await partitions_of(admin, t)]
+    tps = [tp for t in topics for tp in await topic_partitions(settings, [t])]
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
@@ -63,7 +57,7 @@ async def raw_consume_rate(settings: Settings, topic: str, total: int) -> float:
     try:
         admin = make_admin(settings)
         await admin.start()
-        tps = await partitions_of(admin, topic)
+        tps = await topic_partitions(settings, [topic])
         await admin.close()
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -108,7 +102,7 @@ async def replay(base: Settings, name: str, encoded: list) -> float:
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         finally:
             await tension.app.stop()
-        alerts = await partitions_of(admin, catalog.name("tension.alerts"))
+        alerts = await topic_partitions(settings, [catalog.name("tension.alerts")])
         consumer = make_consumer(settings, group_id=None)
         await consumer.start()
         ends = await consumer.end_offsets(alerts)

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import typer
 
+from services.chaos import cli as chaos_cli
+from services.intake import cli as intake_cli
+from services.projector import cli as projector_cli
 from services.shared.settings import REPO_ROOT, Settings, get_settings
+from services.simulator import cli as simulator_cli
+from services.tension import cli as tension_cli
 
 app = typer.Typer(help="Muster: incident and emergency coordination.", no_args_is_help=True)
 dev_app = typer.Typer(help="Local Kafka and PostgreSQL for development and tests.", no_args_is_help=True)
@@ -250,11 +255,17 @@ def contract_release(release: str = typer.Argument(..., help="The release id, e.
 @app.command("run")
 def run(service: str = typer.Argument("all", help="all, or one service to run in the foreground.")) -> None:
     """Run one service, or `all`: local infrastructure, topics and every service until Ctrl-C."""
-    from services import runner
     from services.shared.startup import StartupError
 
     try:
-        runner.run(service, get_settings())
+        if service == "all":
+            from services.supervisor import Supervisor
+
+            Supervisor(get_settings()).run()
+        else:
+            from services import runner
+
+            runner.run(service, get_settings())
     except StartupError as exc:
         _fail(str(exc))
 
@@ -275,24 +286,20 @@ def config_table() -> None:
         typer.echo(f"| `MUSTER_{name.upper()}` | `{default}` | {info.description} |")
 
 
-# Each room may add its own commands: services/<room>/cli.py defines register(app).
-ROOMS = ("intake", "escalation", "tension", "projector", "query", "simulator")
+# The rooms' own commands: each services/<room>/cli.py defines register(app).
+for _room_cli in (intake_cli, tension_cli, projector_cli, simulator_cli, chaos_cli):
+    _room_cli.register(app)
 
 
-def _register_rooms() -> None:
-    import importlib
+@app.callback()
+def _start() -> None:
+    """Before any command: the borough's ward list in force for this process (MUSTER_WARDS_FILE)."""
+    from services.shared.wards import load_wards, use_wards
 
-    for room in ROOMS:
-        try:
-            module = importlib.import_module(f"services.{room}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name in (f"services.{room}", f"services.{room}.cli"):
-                continue
-            raise
-        module.register(app)
-
-
-_register_rooms()
+    try:
+        use_wards(load_wards(get_settings().wards_file))
+    except OSError as exc:
+        _fail(f"the ward list cannot be read: {exc} (set MUSTER_WARDS_FILE)")
 
 
 def main() -> None:

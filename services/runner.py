@@ -1,13 +1,18 @@
-"""`muster run`: one service in the foreground, or the whole system (`all`) until Ctrl-C."""
+"""`muster run NAME`: one service in the foreground until SIGTERM/Ctrl-C.
+
+SERVICES is the one list of long-running services (the supervisor of `muster run all`,
+docker-compose and the Kubernetes manifests all follow it). Each `run(settings)` raises
+services.shared.startup.StartupError for a configuration it cannot start with.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 from services.shared.settings import Settings
 from services.shared.startup import StartupError
 
-
-# Every long-running service: name -> "module:function" taking Settings and running until stopped.
-# A room's entry may name a module that has not landed yet; `muster run NAME` says so.
+# name -> "module:function" taking Settings and running until stopped.
 SERVICES: dict[str, str] = {
     "intake": "services.intake.app:run",
     "escalation": "services.escalation.app:run",
@@ -18,38 +23,8 @@ SERVICES: dict[str, str] = {
 
 
 def run(service: str, settings: Settings) -> None:
-    if service == "all":
-        run_all(settings)
-        return
     target = SERVICES.get(service)
     if target is None:
-        raise StartupError(f"unknown service {service!r}; choose from: all, {', '.join(sorted(SERVICES)) or '(none yet)'}")
+        raise StartupError(f"unknown service {service!r}; choose from: all, {', '.join(sorted(SERVICES))}")
     module_name, func_name = target.split(":")
-    import importlib
-
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise StartupError(f"service {service!r} is not built yet ({module_name} is missing)") from None
-        raise
-    getattr(module, func_name)(settings)
-
-
-def available(service: str) -> bool:
-    """Has this service's room landed (its app module can be found)?"""
-    import importlib.util
-
-    module_name = SERVICES[service].split(":")[0]
-    try:
-        return importlib.util.find_spec(module_name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def run_all(settings: Settings) -> None:
-    """Local infrastructure, topics, migrations, every built service as a child process, a
-    compressed simulated day and its summary; then wait for Ctrl-C (or SIGTERM) and stop it all."""
-    from services.supervisor import Supervisor
-
-    Supervisor(settings).run()
+    getattr(importlib.import_module(module_name), func_name)(settings)

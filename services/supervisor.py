@@ -1,7 +1,7 @@
 """`muster run all`: the whole system on one machine, until Ctrl-C.
 
 Starts (or reuses) Kafka and PostgreSQL, applies topics and migrations, runs every service
-that has been built as a child process (`muster run NAME`, logs in <home>/logs/NAME.log),
+as a child process (`muster run NAME`, logs in <home>/logs/NAME.log),
 plays a compressed simulated day with every scenario, prints what happened, and waits.
 Ctrl-C or SIGTERM stops every child, then the infrastructure this run started (never a
 broker or database someone else was already running).
@@ -23,7 +23,7 @@ from pathlib import Path
 import typer
 
 from services.dev.procs import port_open
-from services.runner import SERVICES, available
+from services.runner import SERVICES
 from services.shared.startup import StartupError
 from services.shared.settings import REPO_ROOT, Settings
 
@@ -135,9 +135,6 @@ class Supervisor:
                  f"acls: {len(acls)} changes applied" if acls else "acls: up to date")
 
     def migrate(self) -> None:
-        if not _has_command("db", "migrate"):
-            self.say("migrations: skipped (`muster db migrate` is not built yet)")
-            return
         result = subprocess.run([sys.executable, "-m", "services.cli", "db", "migrate"], cwd=REPO_ROOT,
                                 capture_output=True, text=True)
         if result.returncode != 0:
@@ -148,9 +145,6 @@ class Supervisor:
     def start_services(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         for name in SERVICES:
-            if not available(name):
-                self.say(f"{name}: skipped (not built yet)")
-                continue
             log = self.logs / f"{name}.log"
             with open(log, "ab") as out:
                 process = subprocess.Popen(
@@ -259,13 +253,3 @@ def _stop_group(process: subprocess.Popen, timeout: float = 20.0) -> None:
         except ProcessLookupError:
             pass
         return
-
-
-def _has_command(group: str, command: str) -> bool:
-    from services.cli import app
-
-    for registered in app.registered_groups:
-        if registered.name == group:
-            return any((c.name or c.callback.__name__.replace("_", "-")) == command
-                       for c in registered.typer_instance.registered_commands)
-    return False

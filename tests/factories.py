@@ -29,6 +29,8 @@ def reported(**overrides) -> ev.IncidentReported:
         description="Group shouting outside the shops",
     )
     fields.update(overrides)
+    if fields.get("mode") in ("exercise", ev.Mode.EXERCISE):
+        fields.setdefault("exercise", "test drill")
     return ev.IncidentReported(**fields)
 
 

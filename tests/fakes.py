@@ -44,3 +44,76 @@ class RecordingSender:
 
     async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None) -> Any:
         self.sent.append(Sent(topic, key, value, None, headers))
+
+
+class FakeIdempotencyStore:
+    """services.intake.ports.IdempotencyStorePort in memory (tests/contract/idempotency_store.py)."""
+
+    def __init__(self) -> None:
+        self.rows: dict = {}
+        self.available = True
+
+    def _check(self) -> None:
+        from services.intake.repository import StoreUnavailable
+
+        if not self.available:
+            raise StoreUnavailable("idempotency store: fake is down")
+
+    async def lookup(self, event_id):
+        self._check()
+        return self.rows.get(event_id)
+
+    async def lookup_many(self, event_ids):
+        self._check()
+        return {e: self.rows[e] for e in event_ids if e in self.rows}
+
+    async def record(self, accepted) -> None:
+        self._check()
+        self.rows.setdefault(accepted.event_id, accepted)
+
+    async def record_many(self, accepted) -> None:
+        for one in accepted:
+            await self.record(one)
+
+    def record_soon(self, accepted) -> None:
+        asyncio.get_running_loop().call_soon(self.rows.setdefault, accepted.event_id, accepted)
+
+    async def ping(self) -> bool:
+        return self.available
+
+
+@dataclass
+class FakePublisher:
+    """services.intake.ports.PublisherPort: acknowledges at the next offset of a partition per
+    incident, or answers `failure` (then, with `late`, acknowledges afterwards through
+    `on_late_ack`, as the real one does when the broker answers after the bound)."""
+
+    topic: str = "incidents.events.v1"
+    partitions: int = 6
+    failure: BaseException | None = None
+    late: bool = False
+    on_late_ack: Any = None
+    gate: asyncio.Event | None = None  # when set, every publish waits for it
+    published: list = field(default_factory=list)
+    connected: bool = True
+
+    def _ack(self, event: Any) -> Any:
+        from aiokafka.structs import RecordMetadata
+
+        partition = event.incident_id.int % self.partitions
+        offset = sum(1 for e in self.published if e.incident_id.int % self.partitions == partition)
+        self.published.append(event)
+        return RecordMetadata(self.topic, partition, None, offset, -1, -1, -1)
+
+    async def publish(self, events: list) -> list:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failure is not None:
+            if self.late:
+                for event in events:
+                    asyncio.get_running_loop().call_soon(self.on_late_ack, event, self._ack(event))
+            return [self.failure] * len(events)
+        return [self._ack(e) for e in events]
+
+    async def publish_batch(self, events: list) -> list:
+        return await self.publish(events)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import socket
-from pathlib import Path
 
 
 async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
@@ -30,21 +28,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 def free_kafka_and_pg_ports() -> tuple[int, int]:
     """A Kafka port whose neighbour (the controller) is free too, and a PostgreSQL port, all below
     the kernel's ephemeral range: a busy machine's client sockets hold ports inside it."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    rng = random.SystemRandom()
-    while True:
-        kafka, pg = rng.randrange(20000, low - 2), rng.randrange(20000, low - 2)
-        if pg not in (kafka, kafka + 1) and all(_bindable(p) for p in (kafka, kafka + 1, pg)):
-            return kafka, pg
+    from services.chaos.cluster import Ports
+
+    ports = Ports()
+    return ports.pair(2), ports.one()

@@ -33,7 +33,7 @@ def report(ward: str, category: str, at: datetime, *, mode: str = "live", gradin
         event_id=uuid.UUID(int=rng.getrandbits(128), version=4),
         occurred_at=at, recorded_at=at + timedelta(seconds=30), source=_SOURCE,
         category=category, severity=2, location=ev.Location(ward_code=ward), description="synthetic report",
-        mode=mode, police_grading=grading,
+        mode=mode, police_grading=grading, exercise="tension drill" if mode == "exercise" else None,
     )
 
 

@@ -31,12 +31,11 @@ from services.escalation.config import RuleSet
 from services.escalation.facts import read_fact
 from services.escalation.offsets import MARKER_KEY, ensure_starts
 from services.escalation.packing import unpack
+from services.escalation.outputs import Delivery
 from services.escalation.retention import release_at, releasable
-from services.escalation.state import IncidentState, corroborated, fold, linked
+from services.escalation.state import IncidentState, apply_notice, fold
 from services.shared import codec
-from services.shared.events import (
-    EscalationRaised, EscalationStoodDown, IncidentReported, Mode, utcnow,
-)
+from services.shared.events import EscalationRaised, EscalationStoodDown, IncidentReported, utcnow
 from services.shared.logging import get_logger
 from services.shared.processor import ensure_app_topics, sink_for
 from services.shared.settings import Settings
@@ -181,7 +180,7 @@ class Escalation:
         if notice.kind == "release":
             await self.release(str(notice.incident_id).encode(), msg.partition)
             return
-        await self.process([batch.Input(str(notice.incident_id), lambda s: _apply_notice(s, notice))], msg.partition)
+        await self.process([batch.Input(str(notice.incident_id), lambda s: apply_notice(s, notice))], msg.partition)
 
     def _load(self, incident: str) -> IncidentState | None:
         key = incident.encode()
@@ -197,8 +196,11 @@ class Escalation:
         if not inputs:
             return
         out = batch.process(inputs, self._load, self.rules, partition=partition,
-                            sender=self.settings.escalation_cap_sender, now=utcnow())
-        sends = [self._publish(e) for e in out.produced] + [self._nominate(r, partition) for r in out.nominated]
+                            sender=self.settings.escalation_cap_sender, contact=self.settings.escalation_cap_contact,
+                            now=utcnow())
+        sends = [self._publish(d) for d in out.produced] + [self._nominate(r, partition) for r in out.nominated]
+        sends += [self._send(self.control_name, str(n.incident_id).encode(), n.model_dump_json().encode(),
+                             partition=n.partition) for n in out.notices]
         if sends:
             await asyncio.gather(*sends)
         # The outputs are acknowledged: now the states. The store is written directly and the
@@ -216,10 +218,12 @@ class Escalation:
             self._track(key, state)
         if changelog:
             await asyncio.gather(*changelog)
-        for e in out.produced:
-            log.info("escalation.produced", event_type=e.event_type, event_id=str(e.event_id),
-                     incident_id=str(e.incident_id), level=getattr(e, "level", None), mode=e.mode.value,
-                     ward=getattr(e, "ward_code", None), partition=partition)
+        for d in out.produced:
+            if d.agency is None:
+                e = d.event
+                log.info("escalation.produced", event_type=e.event_type, event_id=str(e.event_id),
+                         incident_id=str(e.incident_id), level=getattr(e, "level", None), mode=e.mode.value,
+                         ward=getattr(e, "ward_code", None), partition=partition)
 
     async def release(self, key: bytes, partition: int) -> None:
         """A finished incident past its retention leaves the table, with a tombstone on the changelog
@@ -305,18 +309,19 @@ class Escalation:
     async def _send(self, topic: str, key: bytes, value: bytes, partition: int | None = None, headers=None):
         return await (await self.sink.send(topic, key, value, partition=partition, headers=headers))
 
-    async def _publish(self, e: EscalationRaised | EscalationStoodDown) -> None:
-        """To the all-agencies topic and each target agency's; exercise and test only to exercise topics."""
-        exercise = e.mode is not Mode.LIVE
-        topics = [self.catalog.escalation_topic(None, exercise=exercise)]
-        topics += [self.catalog.escalation_topic(a.value, exercise=exercise) for a in e.agencies]
+    async def _publish(self, d: Delivery) -> None:
+        """One event to one recipient's topic of the event's mode (live, exercise or test: never a live
+        topic for an exercise or a test)."""
+        e = d.event
+        topic = self.catalog.escalation_topic(d.agency.value if d.agency else None, mode=e.mode.value)
         for enc in codec.editions(e):  # one record; two while an older schema version is still produced
-            await asyncio.gather(*(self._send(t, enc.key, enc.value, headers=enc.headers) for t in topics))
+            await self._send(topic, enc.key, enc.value, headers=enc.headers)
         if isinstance(e, EscalationRaised):
-            for agency in e.agencies:
-                metrics.ESCALATIONS.labels(level=str(e.level), agency=agency.value).inc()
-            metrics.DECISION_LATENCY.observe(max(0.0, (utcnow() - e.occurred_at).total_seconds()))
-        else:
+            if d.agency is not None:
+                metrics.ESCALATIONS.labels(level=str(e.level), agency=d.agency.value).inc()
+            else:
+                metrics.DECISION_LATENCY.observe(max(0.0, (utcnow() - e.occurred_at).total_seconds()))
+        elif isinstance(e, EscalationStoodDown) and d.agency is None:
             metrics.STAND_DOWNS.inc()
 
     async def _nominate(self, fact: IncidentReported, partition: int) -> None:
@@ -325,17 +330,8 @@ class Escalation:
         candidate = corr.Candidate(
             incident_id=fact.incident_id, partition=partition, category=fact.category.value, mode=fact.mode.value,
             source=f"{fact.source.kind.value}:{fact.source.id}", lat=loc.lat, lon=loc.lon, at=fact.occurred_at,
+            recorded_at=fact.recorded_at, exercise=fact.exercise,
         )
-        key = corr.group_key(fact.mode.value, fact.category.value).encode()
+        key = corr.group_key(fact.mode.value, fact.category.value, self.rules, fact.exercise).encode()
         await self._send(self.candidates_name, key, candidate.model_dump_json().encode())
 
-
-def _apply_notice(s: IncidentState | None, notice: corr.Notice) -> IncidentState | None:
-    if notice.kind == "deadline":
-        return s
-    base = s or IncidentState(incident_id=notice.incident_id)
-    if notice.kind == "corroborated" and notice.rule_id:
-        return corroborated(base, notice.rule_id, notice.members)
-    if notice.kind == "linked" and notice.lead:
-        return linked(base, notice.lead)
-    raise codec.PoisonRecord(f"kind: unknown control notice {notice.kind!r}")

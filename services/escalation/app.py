@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from services.escalation import metrics
 from services.escalation.agents import Escalation
-from services.escalation.config import RuleSet, RulesFileError, load_rules
+from services.escalation.config import RuleSet, load_rules
 from services.escalation.packer import BATCH_MAX, CONSUMER_OPTIONS, WITHIN_MS, Packer
 from services.shared import processor
 from services.shared.settings import Settings
 from services.shared.stage import BatchStage
+from services.shared.yamlfile import ConfigFileError
 from services.shared.topics import TopicCatalog
 
 
@@ -39,4 +40,4 @@ def build(settings: Settings, rules: RuleSet | None = None) -> Escalation:
 def run(settings: Settings) -> None:
     settings = settings.as_principal("escalation")  # its own Kafka principal (topics.yaml), never the admin
     processor.run(settings, "escalation", lambda: build(settings), metrics_port=settings.escalation_metrics_port,
-                  config_errors=(RulesFileError,))
+                  config_errors=(ConfigFileError,))

@@ -16,10 +16,10 @@ from datetime import datetime
 
 from services.escalation import corroboration, facts, rules
 from services.escalation.config import RuleSet
-from services.escalation.outputs import outputs
+from services.escalation.outputs import Delivery, Emitter
 from services.escalation.retention import settle
-from services.escalation.state import IncidentState, replayed
-from services.shared.events import EscalationRaised, EscalationStoodDown, IncidentReported
+from services.escalation.state import OPERATOR_LINK, IncidentState, replayed
+from services.shared.events import IncidentReported, Related
 
 Report = IncidentReported | facts.IncidentReported
 Change = Callable[[IncidentState | None], IncidentState | None]
@@ -30,22 +30,24 @@ class Input:
     incident: str
     change: Change
     offset: int | None = None  # a fact's source offset; None for a control notice
-    report: Report | None = None  # a report, nominated for corroboration when it is new
+    report: Report | None = None  # a report, nominated for correlation when it is new
 
 
 @dataclass
 class Outcome:
     states: dict[str, IncidentState] = field(default_factory=dict)  # changed incidents, final state
-    produced: list[EscalationRaised | EscalationStoodDown] = field(default_factory=list)
-    nominated: list[Report] = field(default_factory=list)  # new reports corroboration rules cover
+    produced: list[Delivery] = field(default_factory=list)  # each event to each of its recipients
+    nominated: list[Report] = field(default_factory=list)  # new reports correlation rules cover
+    notices: list[corroboration.Notice] = field(default_factory=list)  # to lead incidents (operator links)
     replays: int = 0
 
 
 def process(
     inputs: Iterable[Input], load: Callable[[str], IncidentState | None], current: RuleSet, *,
-    partition: int, sender: str, now: datetime,
+    partition: int, sender: str, now: datetime, contact: str = "",
 ) -> Outcome:
     out = Outcome()
+    emitter = Emitter(sender, contact)
     for item in inputs:
         before = out.states[item.incident] if item.incident in out.states else load(item.incident)
         if item.offset is not None and replayed(before, partition, item.offset):
@@ -54,11 +56,17 @@ def process(
         state = item.change(before)
         if state is None:
             continue
-        decision = rules.decide(state, current, now)
-        out.produced += outputs(state, decision, sender=sender, now=now)
-        after = rules.apply(state, decision)
-        if item.report is not None and before is None and corroboration.wanted(item.report, current):
+        if item.report is not None and before is None and corroboration.wanted(item.report, state.rule_set or current):
             out.nominated.append(item.report)
+            state = state.model_copy(update={"awaiting_correlation": True})
+        if item.offset is not None and state.linked_to is not None and (before is None or before.linked_to is None):
+            # An operator linked this report to a lead: the lead's chain lists it from now on.
+            out.notices.append(corroboration.Notice(
+                kind="correlated", incident_id=state.linked_to, at=state.recorded_at,
+                related=(Related(incident_id=state.incident_id, rule_id=OPERATOR_LINK),)))
+        decision = rules.decide(state, current, now)
+        produced, after = emitter.emit(state, decision, now, before)
+        out.produced += produced
         after = settle(after, now, partition)  # a finished incident kept compactly until released
         if item.offset is not None or after != before:
             out.states[item.incident] = after

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.shared import yamlfile
 from services.shared.events import Agency, Category, Hazard
 
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,59}$")]
@@ -19,7 +19,7 @@ Level = Annotated[int, Field(ge=1, le=3)]
 LEVELS = (1, 2, 3)
 
 
-class RulesFileError(ValueError):
+class RulesFileError(yamlfile.ConfigFileError):
     """The rules file is missing or invalid; the message names the rule and the field."""
 
 
@@ -70,6 +70,16 @@ class CorroborationRule(_Frozen):
     level: Level
 
 
+class CorrelationRule(_Frozen):
+    """Reports of these categories within R metres and T minutes of a lead are the same emergency."""
+
+    id: RuleId
+    description: str = Field(min_length=1, max_length=160)
+    categories: tuple[Category, ...] = Field(min_length=1)
+    radius_m: float = Field(gt=0, le=5000)
+    window_minutes: float = Field(gt=0, le=24 * 60)
+
+
 class AcknowledgementPolicy(_Frozen):
     """Unacknowledged past its severity's deadline, an incident climbs one level, up to the limit."""
 
@@ -85,6 +95,7 @@ class RuleSet(_Frozen):
     levels: dict[Level, LevelSpec]
     rules: tuple[ThresholdRule, ...] = ()
     corroboration: tuple[CorroborationRule, ...] = ()
+    correlation: tuple[CorrelationRule, ...] = ()
     acknowledgement: AcknowledgementPolicy = AcknowledgementPolicy()
 
     @field_validator("levels")
@@ -98,42 +109,36 @@ class RuleSet(_Frozen):
     @model_validator(mode="after")
     def _unique_ids(self) -> "RuleSet":
         seen: set[str] = set()
-        for rule in (*self.rules, *self.corroboration):
+        for rule in (*self.rules, *self.corroboration, *self.correlation):
             if rule.id in seen:
                 raise ValueError(f"rule id {rule.id!r} is used twice")
             seen.add(rule.id)
+        covered: dict[Category, str] = {}
+        for rule in self.correlation:
+            for category in rule.categories:
+                if category in covered:
+                    raise ValueError(f"category {category.value!r} is in correlation rules {covered[category]!r} "
+                                     f"and {rule.id!r} (at most one)")
+                covered[category] = rule.id
+        for rule in self.corroboration:
+            missing = [c.value for c in rule.categories if c not in covered]
+            if missing:
+                raise ValueError(f"corroboration rule {rule.id!r}: categories {missing} need a correlation rule "
+                                 "(reports are grouped by it)")
         return self
 
     def corroboration_for(self, category: Category) -> tuple[CorroborationRule, ...]:
         return tuple(r for r in self.corroboration if category in r.categories)
 
+    def correlation_for(self, category: Category | str) -> CorrelationRule | None:
+        return next((r for r in self.correlation if category in r.categories), None)
+
 
 def load_rules(path: Path) -> RuleSet:
     """Read and validate a rules file; RulesFileError names the rule and field of every problem."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise RulesFileError(f"rules file not found: {path} (set MUSTER_ESCALATION_RULES_FILE)") from None
-    except yaml.YAMLError as exc:
-        raise RulesFileError(f"{path}: not valid YAML: {exc}") from None
+    raw = yamlfile.read_yaml(path, what="rules file", setting="MUSTER_ESCALATION_RULES_FILE", error=RulesFileError)
     return parse_rules(raw, str(path))
 
 
 def parse_rules(raw: object, where: str = "rules") -> RuleSet:
-    try:
-        return RuleSet.model_validate(raw)
-    except ValidationError as exc:
-        problems = [f"{_locate(raw, list(err['loc']))}: {err['msg']}" for err in exc.errors(include_url=False)]
-        raise RulesFileError(f"{where}: " + "; ".join(problems)) from None
-
-
-def _locate(raw: object, loc: list) -> str:
-    """`rule 'fire-major' field when.min_severity` for a rule, the dotted path otherwise."""
-    if len(loc) >= 2 and loc[0] in ("rules", "corroboration") and isinstance(loc[1], int):
-        try:
-            rule_id = raw[loc[0]][loc[1]].get("id") or f"#{loc[1]}"  # type: ignore[index]
-        except (TypeError, KeyError, IndexError, AttributeError):
-            rule_id = f"#{loc[1]}"
-        field = ".".join(str(p) for p in loc[2:]) or "(rule)"
-        return f"rule {rule_id!r} field {field}"
-    return "field " + (".".join(str(p) for p in loc) or "(file)")
+    return yamlfile.validate(RuleSet, raw, where, items={"rules": "rule", "corroboration": "rule", "correlation": "rule"}, error=RulesFileError)

@@ -1,11 +1,21 @@
-"""Corroboration (pure): N independent reports of one kind within R metres and T minutes.
+"""Correlation and corroboration of reports (pure): one emergency, one lead, one alert chain.
 
-Candidates are re-keyed by (mode, category) so that one worker sees every candidate that
-could belong to a group, whichever partition its incident lives on. A group forms when a
-report arrives with at least `min_reports - 1` others from distinct sources within R
-metres and T minutes of it; its lead is the earliest report. The lead escalates once for
-the whole group; the others are linked to it and never escalate on their own. A later
-report close to a group joins it.
+Reports of a category a correlation rule covers, with coordinates, are re-keyed by (mode,
+exercise, rule) so that one worker sees every report that could be of the same emergency,
+whichever partition its incident lives on. Each such report waits for a verdict before it
+may escalate:
+
+- **lead**: nothing of its kind is near it; it escalates on its own.
+- **linked**: it is within the rule's radius (metres) and window (minutes between the
+  reports' occurred_at) of a lead, or of a report already linked to one: it is a duplicate
+  of that lead and never escalates on its own. The lead is told (**correlated**) and lists
+  it as related, with the rule, the distance from the lead and the interval as provenance.
+
+The lead is the first report of the emergency to arrive and never changes, so an alert
+chain never moves to another incident. Within a lead's group, when reports from at least
+`min_reports` distinct sources of a corroboration rule's categories lie within its radius
+and window of the lead, the lead is told it is **corroborated** (it may then escalate to
+the rule's level, naming the others).
 """
 
 from __future__ import annotations
@@ -16,8 +26,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from services.escalation.config import CorroborationRule, RuleSet
-from services.shared.events import IncidentReported
+from services.escalation.config import CorroborationRule, CorrelationRule, RuleSet
+from services.shared.events import Related
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -28,41 +38,50 @@ class Candidate(BaseModel):
     partition: int
     category: str
     mode: str
-    source: str  # kind:id, the independence criterion
+    source: str  # kind:id, the independence criterion of corroboration
     lat: float
     lon: float
-    at: datetime
-    lead: uuid.UUID | None = None
+    at: datetime  # occurred_at
+    recorded_at: datetime | None = None  # when Muster learnt of it: the time of the notices it causes
+    exercise: str | None = None
+    lead: uuid.UUID | None = None  # set on a report linked to a lead
     rule_id: str | None = None
+    distance_m: float | None = None  # from the lead
+    interval_s: float | None = None  # after the lead
+    corroborated_by: tuple[str, ...] = ()  # on a lead: corroboration rules already notified
 
 
 class Window(BaseModel):
-    """Recent candidates of one (mode, category)."""
+    """Recent candidates of one (mode, exercise, correlation rule)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     candidates: tuple[Candidate, ...] = ()
 
 
 class Notice(BaseModel):
-    """To an incident: you lead a group (`members`) or you are linked to `lead`."""
+    """To an incident: a verdict on its report, reports joining it as lead, or a deadline tick."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: str
+    kind: str  # lead | linked | correlated | corroborated | deadline
     incident_id: uuid.UUID
-    partition: int
+    partition: int | None = None  # None: the partition of the incident's key
     rule_id: str | None = None
     lead: uuid.UUID | None = None
     members: tuple[uuid.UUID, ...] = ()
+    related: tuple[Related, ...] = ()
+    at: datetime | None = None
 
 
-def wanted(fact: IncidentReported, rules: RuleSet) -> bool:  # or its narrow view (facts.py)
-    """A report a corroboration rule covers, with coordinates: a candidate for a group."""
+def wanted(fact, rules: RuleSet) -> bool:
+    """A report a correlation rule covers, with coordinates: it waits for a verdict."""
     loc = fact.location
-    return bool(rules.corroboration_for(fact.category)) and loc.lat is not None and loc.lon is not None
+    return rules.correlation_for(fact.category) is not None and loc.lat is not None and loc.lon is not None
 
 
-def group_key(mode: str, category: str) -> str:
-    return f"{'live' if mode == 'live' else 'exercise'}:{category}"
+def group_key(mode: str, category: str, rules: RuleSet, exercise: str | None = None) -> str:
+    """Reports that may be of one emergency: same mode (and exercise), same correlation rule."""
+    rule = rules.correlation_for(category)
+    return f"{mode}:{exercise or ''}:{rule.id if rule else category}"
 
 
 def distance_m(a: Candidate, b: Candidate) -> float:
@@ -73,47 +92,57 @@ def distance_m(a: Candidate, b: Candidate) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
 
 
-def _near(rule: CorroborationRule, a: Candidate, b: Candidate) -> bool:
+def _near(rule: CorrelationRule | CorroborationRule, a: Candidate, b: Candidate) -> bool:
     return abs(a.at - b.at) <= timedelta(minutes=rule.window_minutes) and distance_m(a, b) <= rule.radius_m
+
+
+def relation(lead: Candidate, c: Candidate, rule_id: str) -> Related:
+    return Related(incident_id=c.incident_id, rule_id=rule_id, distance_m=round(distance_m(lead, c), 1),
+                   interval_s=round((c.at - lead.at).total_seconds(), 1))
+
+
+def _verdict(c: Candidate) -> Notice:
+    if c.lead is None:
+        return Notice(kind="lead", incident_id=c.incident_id, partition=c.partition, at=c.recorded_at)
+    rel = Related(incident_id=c.incident_id, rule_id=c.rule_id or "correlation", distance_m=c.distance_m,
+                  interval_s=c.interval_s)
+    return Notice(kind="linked", incident_id=c.incident_id, partition=c.partition, lead=c.lead, rule_id=c.rule_id,
+                  related=(rel,), at=c.recorded_at)
 
 
 def observe(window: Window, c: Candidate, rules: RuleSet) -> tuple[Window, list[Notice]]:
     """Add a candidate; return the new window and the notices to send."""
-    if any(x.incident_id == c.incident_id for x in window.candidates):
-        return window, []  # a replayed candidate
-    horizon = max((r.window_minutes for r in rules.corroboration), default=0)
+    seen = next((x for x in window.candidates if x.incident_id == c.incident_id), None)
+    if seen is not None:
+        return window, [_verdict(seen)]  # a replayed candidate: the same verdict again
+    rule = rules.correlation_for(c.category)
+    if rule is None:
+        return window, [_verdict(c)]
+    horizon = max((r.window_minutes for r in (*rules.correlation, *rules.corroboration)), default=0)
     newest = max([c.at, *(x.at for x in window.candidates)])
     kept = tuple(x for x in window.candidates if newest - x.at <= timedelta(minutes=2 * horizon))
-    for rule in rules.corroboration_for(c.category):  # type: ignore[arg-type]
-        joined = next((x for x in kept if x.lead and x.rule_id == rule.id and _near(rule, x, c)), None)
-        if joined is not None:
-            lead = next((x for x in kept if x.incident_id == joined.lead), joined)
-            member = c.model_copy(update={"lead": joined.lead, "rule_id": rule.id})
-            return Window(candidates=(*kept, member)), [
-                Notice(kind="linked", incident_id=c.incident_id, partition=c.partition, lead=joined.lead),
-                Notice(kind="corroborated", incident_id=lead.incident_id, partition=lead.partition,
-                       rule_id=rule.id, members=(c.incident_id,)),
-            ]
-        group = _group(rule, kept, c)
-        if group:
-            lead = group[0]
-            members = tuple(x.incident_id for x in group[1:])
-            ids = {x.incident_id for x in group}
-            updated = tuple(x.model_copy(update={"lead": lead.incident_id, "rule_id": rule.id})
-                            if x.incident_id in ids else x for x in (*kept, c))
-            notices = [Notice(kind="corroborated", incident_id=lead.incident_id, partition=lead.partition,
-                              rule_id=rule.id, members=members)]
-            notices += [Notice(kind="linked", incident_id=x.incident_id, partition=x.partition, lead=lead.incident_id)
-                        for x in group[1:]]
-            return Window(candidates=updated), notices
-    return Window(candidates=(*kept, c)), []
-
-
-def _group(rule: CorroborationRule, kept: tuple[Candidate, ...], c: Candidate) -> list[Candidate]:
-    """The ungrouped reports near `c` with one per source, earliest first, if enough."""
-    by_source: dict[str, Candidate] = {c.source: c}
-    for x in sorted(kept, key=lambda x: (x.at, str(x.incident_id))):
-        if x.lead is None and x.category == c.category and _near(rule, x, c) and x.source not in by_source:
-            by_source[x.source] = x
-    group = sorted(by_source.values(), key=lambda x: (x.at, str(x.incident_id)))
-    return group if len(group) >= rule.min_reports else []
+    by_id = {x.incident_id: x for x in kept}
+    leads = [by_id.get(x.lead, x) if x.lead else x for x in kept if x.category in rule.categories and _near(rule, x, c)]
+    leads = [x for x in leads if x.lead is None]
+    if not leads:
+        return Window(candidates=(*kept, c)), [_verdict(c)]
+    lead = min(leads, key=lambda x: (x.at, str(x.incident_id)))
+    rel = relation(lead, c, rule.id)
+    member = c.model_copy(update={"lead": lead.incident_id, "rule_id": rule.id, "distance_m": rel.distance_m,
+                                  "interval_s": rel.interval_s})
+    notices = [_verdict(member),
+               Notice(kind="correlated", incident_id=lead.incident_id, partition=lead.partition, related=(rel,),
+                      at=c.recorded_at)]
+    group = [lead, *(x for x in kept if x.lead == lead.incident_id), member]
+    for corroboration in rules.corroboration_for(lead.category):  # type: ignore[arg-type]
+        if corroboration.id in lead.corroborated_by:
+            continue
+        sources = {x.source: x for x in group if x.category in corroboration.categories
+                   and (x is lead or _near(corroboration, lead, x))}
+        if len(sources) >= corroboration.min_reports:
+            lead = lead.model_copy(update={"corroborated_by": (*lead.corroborated_by, corroboration.id)})
+            members = tuple(x.incident_id for x in sources.values() if x.incident_id != lead.incident_id)
+            notices.append(Notice(kind="corroborated", incident_id=lead.incident_id, partition=lead.partition,
+                                  rule_id=corroboration.id, members=members, at=c.recorded_at))
+    updated = tuple(lead if x.incident_id == lead.incident_id else x for x in kept)
+    return Window(candidates=(*updated, member)), notices

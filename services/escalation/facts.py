@@ -11,29 +11,24 @@ topic (another event type, an undecodable value) is a PoisonRecord naming the fi
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal, Union
+from typing import Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import AwareDatetime, model_validator
 
 from services.shared import events as ev
-from services.shared.codec import decode_as
+from services.shared.narrow import Narrow, NarrowFact, event_type_of, reader
 
 
-class _Narrow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class Source(_Narrow):
+class Source(Narrow):
     kind: ev.SourceKind
     id: ev.Identifier
+    agency: ev.Agency | None = None
 
 
-class _Fact(_Narrow):
-    incident_id: uuid.UUID
-    occurred_at: AwareDatetime
+class _Fact(NarrowFact):
+    recorded_at: AwareDatetime | None = None  # always on the topic (intake stamps it); when Muster learnt it
     source: Source
     classification: ev.Classification = ev.Classification.OFFICIAL
-    mode: ev.Mode = ev.Mode.LIVE
 
 
 class _Floored(_Fact):
@@ -56,6 +51,12 @@ class IncidentReported(_Floored):
     casualties: ev.Casualties = ev.Casualties()
     hazards: tuple[ev.Hazard, ...] = ()
     agencies_required: tuple[ev.Agency, ...] = ()
+    access: ev.Access | None = None
+    presented_at: ev.Location | None = None
+    outside_borough: ev.ShortText | None = None
+    exercise: ev.ExerciseName | None = None
+
+    _exercise = model_validator(mode="after")(ev.exercise_named)
 
 
 class IncidentUpdated(_Floored):
@@ -65,6 +66,9 @@ class IncidentUpdated(_Floored):
     casualties: ev.Casualties | None = None
     hazards: tuple[ev.Hazard, ...] | None = None
     agencies_required: tuple[ev.Agency, ...] | None = None
+    access: ev.Access | None = None
+    presented_at: ev.Location | None = None
+    outside_borough: ev.ShortText | None = None
 
 
 class IncidentAcknowledged(_Fact):
@@ -103,17 +107,13 @@ class NoteAdded(_Fact):
 
 class MajorIncidentDeclared(_Fact):
     event_type: Literal["MajorIncidentDeclared"]
+    declared_by: ev.Identifier
     agency: ev.Agency
 
 
-Fact = Annotated[
-    Union[IncidentReported, IncidentUpdated, IncidentAcknowledged, ResponderDispatched, ResponderArrived,
-          IncidentStatusChanged, IncidentLinked, NoteAdded, MajorIncidentDeclared],
-    Field(discriminator="event_type"),
-]
-_ADAPTER: TypeAdapter[Fact] = TypeAdapter(Fact)
-
-
-def read_fact(value: bytes | str | None) -> Fact:
-    """One incident fact's JSON to its narrow view; anything else raises PoisonRecord."""
-    return decode_as(_ADAPTER, value)
+VIEWS = (IncidentReported, IncidentUpdated, IncidentAcknowledged, ResponderDispatched, ResponderArrived,
+         IncidentStatusChanged, IncidentLinked, NoteAdded, MajorIncidentDeclared)
+if {event_type_of(v) for v in VIEWS} != set(ev.INCIDENT_FACT_TYPES):  # escalation reads every incident fact
+    raise TypeError("services/escalation/facts.py: one view per incident fact type of events.py")
+Fact = Union[VIEWS]
+read_fact = reader(*VIEWS)  # one incident fact's JSON to its narrow view; anything else raises PoisonRecord

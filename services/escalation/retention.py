@@ -25,7 +25,7 @@ from services.escalation.state import IncidentState
 # What a finished incident keeps; every other field goes back to its default.
 KEPT = frozenset({
     "incident_id", "partition", "offset", "mode", "classification", "category", "severity", "status",
-    "reported_at", "last_fact_at", "acknowledged", "linked_to", "raised", "stood_down", "closed_at",
+    "status_at", "reported_at", "last_fact_at", "acknowledged", "linked_to", "raised", "stood_down", "closed_at",
 })
 _DROPPED = tuple(f for f in IncidentState.model_fields if f not in KEPT)
 _DEFAULTS = {f: IncidentState.model_fields[f].get_default(call_default_factory=True) for f in _DROPPED}

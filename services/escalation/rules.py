@@ -29,6 +29,7 @@ class Raise:
     agencies: tuple[Agency, ...]
     at: datetime
     related: tuple[uuid.UUID, ...] = ()
+    trigger: datetime | None = None  # when Muster learnt what it decided on (CAP <sent>); None: the state's
 
     def event_id(self, incident_id: uuid.UUID) -> uuid.UUID:
         return raised_event_id(incident_id, self.level)
@@ -89,20 +90,21 @@ def _threshold(rules: RuleSet, s: IncidentState, at: datetime) -> Raise | None:
         rule = next((r for r in rules.corroboration if r.id == s.corroboration_rule), None)
         if rule is not None and (best is None or rule.level > best.level):
             reason = f"{len(s.corroborated_with) + 1} independent reports: {rule.description}"
-            best = Raise(rule.level, rule.id, reason[:200], agencies_for(rules, s, rule.level), at, s.corroborated_with)
+            best = Raise(rule.level, rule.id, reason[:200], agencies_for(rules, s, rule.level), at, s.related_ids)
     if best is None or best.level <= s.max_level:
         return None
-    if not best.related and s.corroborated_with:
-        best = Raise(best.level, best.rule_id, best.reason, best.agencies, best.at, s.corroborated_with)
+    if not best.related and s.related_ids:
+        best = Raise(best.level, best.rule_id, best.reason, best.agencies, best.at, s.related_ids)
     return best
 
 
 def decide(s: IncidentState, current: RuleSet, now: datetime) -> Decision:
     rules = s.rule_set or current
     if s.status.terminal or s.linked_to is not None:
-        return Decision(rules, stand_down=bool(s.raised) and not s.stood_down and s.status.terminal)
-    if s.category is None:
-        return Decision(rules)  # facts before the report: nothing to decide on yet
+        # Finished, or a duplicate of a lead incident: its own chain (if any) ends here.
+        return Decision(rules, stand_down=bool(s.raised) and not s.stood_down)
+    if s.category is None or s.awaiting_correlation:
+        return Decision(rules)  # facts before the report, or a report before its correlation verdict
     raises: list[Raise] = []
     first = _threshold(rules, s, s.last_fact_at or now)
     if first:
@@ -123,7 +125,7 @@ def _climb(rules: RuleSet, s: IncidentState, now: datetime, level: int, raises: 
     while level < policy.climb_limit and due <= now:
         level += 1
         reason = f"not acknowledged within {seconds:g}s (severity {s.severity})"
-        raises.append(Raise(level, DEADLINE_RULE, reason, agencies_for(rules, s, level), due, s.corroborated_with))
+        raises.append(Raise(level, DEADLINE_RULE, reason, agencies_for(rules, s, level), due, s.related_ids, due))
         due += step
     return due if level < policy.climb_limit else None
 

@@ -30,6 +30,14 @@ class Raised(BaseModel):
     agencies: tuple[ev.Agency, ...]
 
 
+class Sent(BaseModel):
+    """One message of the incident's CAP chain (an alert or an update): what later ones reference."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_id: uuid.UUID
+    sent: datetime
+
+
 class IncidentState(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -47,6 +55,7 @@ class IncidentState(BaseModel):
     agencies_present: tuple[ev.Agency, ...] = ()
     source_kind: ev.SourceKind | None = None
     status: ev.IncidentStatus = ev.IncidentStatus.OPEN
+    status_at: datetime | None = None  # occurred_at of the fact that set the status
     reported_at: datetime | None = None
     last_fact_at: datetime | None = None
     acknowledged: bool = False
@@ -58,11 +67,31 @@ class IncidentState(BaseModel):
     rule_set: RuleSet | None = None
     next_deadline: datetime | None = None
     stood_down: bool = False
+    # --- what the messages say (issue 14) ---
+    recorded_at: datetime | None = None  # of the last fact applied: when Muster learnt what it decides on
+    exercise: str | None = None
+    source_agency: ev.Agency | None = None  # the reporter's agency: an owner of the incident
+    agencies_dispatched: tuple[ev.Agency, ...] = ()
+    access: ev.Access | None = None
+    presented_at: ev.Location | None = None
+    outside_borough: str | None = None  # the scene is outside the borough (location: where the borough deals with it)
+    declarations: tuple[ev.Declaration, ...] = ()
+    awaiting_correlation: bool = False  # a report correlation covers: no escalation before its verdict
+    related: tuple[ev.Related, ...] = ()  # reports correlated into this lead, with provenance
+    duplicate: ev.Related | None = None  # this report is a duplicate of `duplicate.incident_id` (the lead)
+    chain: tuple[Sent, ...] = ()  # every alert and update sent, in order
+    methane_digest: str | None = None  # of the M/ETHANE last sent: a material change sends an update
+    ignored: int = 0  # facts whose mode differs from the incident's: never applied
     closed_at: datetime | None = None  # when (worker's clock) it was finished: compacted, released later (retention.py)
 
     @property
     def max_level(self) -> int:
         return max(self.raised, default=0)
+
+    @property
+    def related_ids(self) -> tuple[uuid.UUID, ...]:
+        """Reports taken for the same emergency: corroborating and correlated, in a stable order."""
+        return tuple(sorted({*self.corroborated_with, *(r.incident_id for r in self.related)}, key=str))
 
     @property
     def escalating(self) -> bool:
@@ -73,6 +102,9 @@ class IncidentState(BaseModel):
 # Every new state starts as a copy of this one (cheaper than validating the defaults again).
 # Safe to share: states are frozen and every change makes a new state with model_copy.
 _BLANK = IncidentState(incident_id=uuid.UUID(int=0))
+
+
+OPERATOR_LINK = "operator-link"
 
 
 def replayed(s: IncidentState | None, partition: int, offset: int) -> bool:
@@ -94,6 +126,11 @@ def fold(
 ) -> IncidentState:
     """The state after one incident fact. Late facts never move the status backwards."""
     s = state or _BLANK
+    if state is not None and state.category is not None and fact.mode != state.mode:
+        # A fact whose mode differs from its incident's never changes the incident.
+        # TODO(issue 13): call the shared processor-side check once it is on main.
+        return s.model_copy(update={"ignored": s.ignored + 1, "partition": partition if partition is not None
+                                    else s.partition, "offset": offset if offset is not None else s.offset})
     common = {
         "incident_id": fact.incident_id,
         "mode": s.mode if state is not None else fact.mode,
@@ -101,6 +138,7 @@ def fold(
         "offset": offset if offset is not None else s.offset,
         "classification": ev.Classification.highest(s.classification, fact.classification),
         "last_fact_at": _later(s.last_fact_at, fact.occurred_at),
+        "recorded_at": _later(s.recorded_at, getattr(fact, "recorded_at", None) or fact.occurred_at),
     }
     return s.model_copy(update={**common, **_changes(s, fact)})
 
@@ -111,39 +149,51 @@ def _changes(s: IncidentState, fact) -> dict:  # a full event or its narrow view
             return {
                 "mode": fact.mode, "category": fact.category, "severity": fact.severity, "location": fact.location,
                 "casualties": fact.casualties, "hazards": fact.hazards, "agencies_required": fact.agencies_required,
-                "source_kind": fact.source.kind, "reported_at": fact.occurred_at,
+                "source_kind": fact.source.kind, "reported_at": fact.occurred_at, "exercise": fact.exercise,
+                "source_agency": fact.source.agency, "access": fact.access, "presented_at": fact.presented_at,
+                "outside_borough": fact.outside_borough,
             }
         case "IncidentUpdated":
             return {
                 f: getattr(fact, f)
-                for f in ("category", "severity", "location", "casualties", "hazards", "agencies_required")
+                for f in ("category", "severity", "location", "casualties", "hazards", "agencies_required", "access",
+                          "presented_at", "outside_borough")
                 if getattr(fact, f) is not None
             }
         case "IncidentAcknowledged":
             return {"acknowledged": True, "next_deadline": None}
         case "ResponderDispatched":
-            return {"acknowledged": True, "next_deadline": None, **_status(s, ev.IncidentStatus.DISPATCHED)}
+            return {"acknowledged": True, "next_deadline": None, **_status(s, ev.IncidentStatus.DISPATCHED, fact),
+                    "agencies_dispatched": _union(s.agencies_dispatched, (fact.agency,))}
         case "ResponderArrived":
             return {
                 "acknowledged": True, "next_deadline": None,
                 "agencies_present": _union(s.agencies_present, (fact.agency,)),
-                **_status(s, ev.IncidentStatus.ON_SCENE),
+                **_status(s, ev.IncidentStatus.ON_SCENE, fact),
             }
         case "IncidentStatusChanged":
-            moved = _status(s, fact.status)
+            moved = _status(s, fact.status, fact)
             if fact.status.rank >= ev.IncidentStatus.ACKNOWLEDGED.rank:
                 moved.update(acknowledged=True, next_deadline=None)
             return moved
         case "IncidentLinked":
-            return {"linked_to": fact.lead_incident_id, "next_deadline": None}
+            if s.linked_to is not None:
+                return {}  # already a duplicate of a lead: the first link stands
+            return {"linked_to": fact.lead_incident_id, "next_deadline": None, "awaiting_correlation": False,
+                    "duplicate": ev.Related(incident_id=fact.lead_incident_id, rule_id=OPERATOR_LINK)}
         case "MajorIncidentDeclared":
-            return {"major_declared": True}
+            declaration = ev.Declaration(declared_by=fact.declared_by, agency=fact.agency, at=fact.occurred_at)
+            if declaration in s.declarations:
+                return {}
+            return {"major_declared": True,
+                    "declarations": tuple(sorted((*s.declarations, declaration), key=lambda d: d.at))}
         case _:
             return {}
 
 
-def _status(s: IncidentState, status: ev.IncidentStatus) -> dict:
-    return {"status": status} if status.rank > s.status.rank else {}
+def _status(s: IncidentState, status: ev.IncidentStatus, fact) -> dict:  # a full event or its narrow view
+    return {"status": status, "status_at": fact.occurred_at} if status.advances_over(s.status, s.status_at,
+                                                                                    fact.occurred_at) else {}
 
 
 def corroborated(s: IncidentState, rule_id: str, members: tuple[uuid.UUID, ...]) -> IncidentState:
@@ -152,6 +202,44 @@ def corroborated(s: IncidentState, rule_id: str, members: tuple[uuid.UUID, ...])
     return s.model_copy(update={"corroboration_rule": s.corroboration_rule or rule_id, "corroborated_with": merged})
 
 
-def linked(s: IncidentState, lead: uuid.UUID) -> IncidentState:
+def correlated(s: IncidentState, related: tuple[ev.Related, ...], at: datetime | None = None) -> IncidentState:
+    """Reports of the same emergency joined this lead (by a correlation rule or an operator's link)."""
+    known = {r.incident_id for r in s.related}
+    new = tuple(r for r in related if r.incident_id not in known and r.incident_id != s.incident_id)
+    update: dict = {"awaiting_correlation": False}
+    if new:
+        update["related"] = (*s.related, *new)
+    if at is not None:
+        update["recorded_at"] = _later(s.recorded_at, at)
+    return s.model_copy(update=update)
+
+
+def linked(s: IncidentState, lead: uuid.UUID, relation: ev.Related | None = None) -> IncidentState:
     """This incident is one report of a group led by another: it escalates with its lead."""
-    return s.model_copy(update={"linked_to": s.linked_to or lead, "next_deadline": None})
+    if s.linked_to is not None:
+        return s.model_copy(update={"awaiting_correlation": False})
+    return s.model_copy(update={"linked_to": lead, "next_deadline": None, "awaiting_correlation": False,
+                                "duplicate": relation or ev.Related(incident_id=lead, rule_id=OPERATOR_LINK)})
+
+
+def apply_notice(s: IncidentState | None, notice) -> IncidentState | None:
+    """A control notice: a deadline tick, a correlation verdict, reports joining a lead, corroboration."""
+    if notice.kind == "deadline":
+        return s
+    base = s or IncidentState(incident_id=notice.incident_id)
+    at = notice.at
+    if notice.kind == "lead":
+        return base.model_copy(update={"awaiting_correlation": False,
+                                       "recorded_at": _later(base.recorded_at, at) if at else base.recorded_at})
+    if notice.kind == "linked" and notice.lead:
+        relation = notice.related[0] if notice.related else None
+        moved = linked(base, notice.lead, relation)
+        return moved.model_copy(update={"recorded_at": _later(moved.recorded_at, at)}) if at else moved
+    if notice.kind == "correlated":
+        return correlated(base, notice.related, at)
+    if notice.kind == "corroborated" and notice.rule_id:
+        moved = corroborated(base, notice.rule_id, notice.members)
+        return moved.model_copy(update={"recorded_at": _later(moved.recorded_at, at)}) if at else moved
+    from services.shared.codec import PoisonRecord
+
+    raise PoisonRecord(f"kind: unknown control notice {notice.kind!r}")

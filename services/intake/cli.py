@@ -34,7 +34,8 @@ def raise_incident(
     ward: str = typer.Option(..., help="ONS ward code, e.g. E05009331."),
     description: str = typer.Option(..., help="What is happening."),
     occurred_at: datetime | None = typer.Option(None, help="When it happened (ISO 8601, UTC if no offset); default now."),
-    exercise: bool = typer.Option(False, help="Raise an exercise incident (never reaches live responder topics)."),
+    exercise: str | None = typer.Option(None, help="Raise an exercise incident of this exercise (name or id); it "
+                                                   "never reaches live responder topics."),
     idempotency_key: str | None = typer.Option(None, help="Send the same key again to retry safely."),
     url: str | None = typer.Option(None, help="Intake API base URL; default http://MUSTER_INTAKE_HOST:MUSTER_INTAKE_PORT."),
     bearer: str | None = typer.Option(None, "--token", envvar="MUSTER_TOKEN", help="Bearer token (else a local one is minted)."),
@@ -59,6 +60,8 @@ def raise_incident(
         "occurred_at": when.isoformat(),
         "mode": "exercise" if exercise else "live",
     }
+    if exercise:
+        body["exercise"] = exercise
     headers = {"Authorization": f"Bearer {bearer or mint_token(settings, subject=subject, role=role, agency=agency)}"}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
@@ -29,6 +30,11 @@ log = get_logger("intake.publisher")
 BATCH_BYTES = 256 * 1024
 # Batch requests handing record batches to the producer at once (the rest wait their turn).
 HANDOVERS = 2
+# A record the broker did not acknowledge within the bound (the client heard 503) stays in
+# the producer and may still be acknowledged. Until then, and this long after, a retry of
+# the same event_id waits for that record instead of publishing a second copy (found by
+# `muster chaos`: a broker restart of ~50 s turned every retry into another copy on the topic).
+LATE_GRACE_S = 120.0
 
 
 class BrokerUnavailable(RuntimeError):
@@ -51,6 +57,52 @@ class Publisher:
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task | None = None
         self._handover = asyncio.Semaphore(HANDOVERS)
+        self._late: dict[uuid.UUID, tuple[asyncio.Future[RecordMetadata], int]] = {}  # event_id -> (future, relative)
+
+    def _hold_late(self, event_id: uuid.UUID, future: asyncio.Future, relative: int) -> None:
+        """Remember a record still at the producer after its request answered 503."""
+        if event_id in self._late:
+            return
+        self._late[event_id] = (future, relative)
+        loop = asyncio.get_running_loop()
+
+        def release(f: asyncio.Future) -> None:
+            failed = f.cancelled() or f.exception() is not None
+            loop.call_later(0 if failed else LATE_GRACE_S,
+                            lambda: self._late.get(event_id, (None, 0))[0] is f and self._late.pop(event_id, None))
+
+        future.add_done_callback(release)
+
+    def _held(self, event_id: uuid.UUID) -> tuple[asyncio.Future[RecordMetadata], int] | None:
+        """The earlier copy of this event still at (or acknowledged by) the producer, if any."""
+        held = self._late.get(event_id)
+        if held is None:
+            return None
+        future = held[0]
+        if future.done() and (future.cancelled() or future.exception() is not None):
+            return None  # it failed: publish anew
+        return held
+
+    @staticmethod
+    def _derived(future: asyncio.Future, relative: int) -> asyncio.Future[RecordMetadata]:
+        """A future of one record's metadata from its batch's future."""
+        out: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+
+        def settle(f: asyncio.Future) -> None:
+            if out.done():
+                return
+            if f.cancelled():
+                out.cancel()
+            elif f.exception() is not None:
+                out.set_exception(f.exception())
+            else:
+                out.set_result(_at(f.result(), relative))
+
+        if future.done():
+            settle(future)
+        else:
+            future.add_done_callback(settle)
+        return out
 
     @property
     def connected(self) -> bool:
@@ -104,6 +156,9 @@ class Publisher:
         producer = self._producer
         if producer is None:
             raise BrokerUnavailable("not connected to the broker")
+        held = self._held(event.event_id)
+        if held is not None:  # an earlier copy is still at the producer: never a second one
+            return self._derived(*held)
         records = editions(event)
         started = time.perf_counter()
         futures = [await producer.send(self.topic, r.value, key=r.key, headers=r.headers) for r in records]
@@ -132,11 +187,18 @@ class Publisher:
         started = time.perf_counter()
         sent: list[tuple[asyncio.Future, list[tuple[int, int]]]] = []  # batch future, [(index, relative offset)]
         outcomes: list[RecordMetadata | BaseException] = [BrokerUnavailable("not handed to the producer in time")] * len(events)
+        for index, event in enumerate(events):  # earlier copies still at the producer: wait for those instead
+            held = self._held(event.event_id)
+            if held is not None:
+                sent.append((self._derived(*held), [(index, 0)]))
+        waiting = {index for _, members in sent for index, _ in members}
         try:
             async with asyncio.timeout(self._timeout_s):
                 partitions = sorted(await producer.partitions_for(self.topic))
                 by_partition: dict[int, list[tuple[int, Encoded]]] = {}
                 for index, event in enumerate(events):
+                    if index in waiting:
+                        continue
                     # an older schema version still produced follows its event (same key: same partition)
                     for edition, encoded in enumerate(editions(event)):
                         partition = partition_for(encoded.key, partitions)
@@ -164,6 +226,8 @@ class Publisher:
         for future, members in sent:
             if not future.done():
                 future.add_done_callback(lambda f, m=members: self._late_batch(f, [(events[i], r) for i, r in m]))
+                for index, relative in members:
+                    self._hold_late(events[index].event_id, future, relative)
                 outcome: RecordMetadata | BaseException = BrokerUnavailable(
                     f"broker did not acknowledge within {self._timeout_s:g}s"
                 )
@@ -219,6 +283,7 @@ class Publisher:
             future.add_done_callback(
                 lambda f: None if f.cancelled() or f.exception() else self._on_late_ack(event, f.result())
             )
+            self._hold_late(event.event_id, future, 0)
             return BrokerUnavailable(f"broker did not acknowledge within {self._timeout_s:g}s")
         return _settled(future)
 

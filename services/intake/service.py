@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from aiokafka.structs import RecordMetadata
 
 from services.intake.metrics import IntakeMetrics
-from services.intake.publisher import Publisher
-from services.intake.repository import Accepted, IdempotencyStore, StoreUnavailable
+from services.intake.ports import IdempotencyStorePort, PublisherPort
+from services.intake.repository import Accepted, StoreUnavailable
 from services.intake.validation import Rejection
 from services.shared.events import IncidentEvent
 from services.shared.logging import get_logger
@@ -36,7 +36,7 @@ class ItemResult:
 
 
 class IntakeService:
-    def __init__(self, publisher: Publisher, store: IdempotencyStore, metrics: IntakeMetrics, timeout_s: float) -> None:
+    def __init__(self, publisher: PublisherPort, store: IdempotencyStorePort, metrics: IntakeMetrics, timeout_s: float) -> None:
         self._publisher = publisher
         self._store = store
         self._metrics = metrics

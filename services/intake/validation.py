@@ -18,9 +18,16 @@ from pydantic import ValidationError
 from services.intake import permissions
 from services.shared.auth import Principal
 from services.shared.codec import validation_problems
-from services.shared.events import CALENDAR_FACTS, INCIDENT_FACTS, Event, IncidentEvent, IncidentReported, derived_event_id
+from services.shared.events import (
+    CALENDAR_FACTS,
+    INCIDENT_FACT_TYPES,
+    Event,
+    IncidentEvent,
+    IncidentReported,
+    derived_event_id,
+)
 
-FACT_TYPES: dict[str, type[IncidentEvent]] = {cls.model_fields["event_type"].default: cls for cls in INCIDENT_FACTS}
+FACT_TYPES: dict[str, type[IncidentEvent]] = INCIDENT_FACT_TYPES
 CALENDAR_TYPES: dict[str, type[Event]] = {cls.model_fields["event_type"].default: cls for cls in CALENDAR_FACTS}
 APPENDABLE = tuple(name for name in FACT_TYPES if name != "IncidentReported")
 

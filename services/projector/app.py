@@ -8,7 +8,7 @@ import signal
 import asyncpg
 
 from services.projector import schema
-from services.projector.service import Projector
+from services.projector.service import TRANSIENT, Projector
 from services.shared.logging import configure_logging, get_logger
 from services.shared.metrics import serve_metrics
 from services.shared.runtime import tune_gc
@@ -26,9 +26,23 @@ async def migrate(settings: Settings) -> list[str]:
         await conn.close()
 
 
+async def migrate_when_up(settings: Settings) -> list[str]:
+    """`migrate`, retried while the database is unavailable (found by `muster chaos`: a projector
+    restarted just before PostgreSQL went down died in its start-up migration, for good)."""
+    attempt = 0
+    while True:
+        try:
+            return await migrate(settings)
+        except TRANSIENT as exc:
+            log.warning("database unavailable, retrying", what="migrate", error_class=type(exc).__name__,
+                        attempt=attempt)
+            await asyncio.sleep(min(settings.projector_retry_max_seconds, 0.1 * 2**attempt))
+            attempt += 1
+
+
 async def serve(settings: Settings, projector: Projector | None = None) -> None:
     """Migrate, then project until SIGTERM or SIGINT; the batch in hand is finished first."""
-    applied = await migrate(settings)
+    applied = await migrate_when_up(settings)
     if applied:
         log.info("migrations applied", migrations=applied)
     projector = projector or Projector(settings)

@@ -84,16 +84,9 @@ def calendar_fact(batch: Batch, event: ev.Event, payload: str, pos: Position) ->
 Handler = Callable[[Batch, Any, str, Position], None]
 
 HANDLERS: dict[str, Handler] = {
-    "IncidentReported": incident_fact,
-    "IncidentUpdated": incident_fact,
-    "IncidentAcknowledged": incident_fact,
-    "ResponderDispatched": incident_fact,
-    "ResponderArrived": incident_fact,
-    "IncidentStatusChanged": incident_fact,
-    "IncidentLinked": incident_fact,
-    "NoteAdded": incident_fact,
-    "MajorIncidentDeclared": incident_fact,
+    **dict.fromkeys(ev.INCIDENT_FACT_TYPES, incident_fact),
     "EscalationRaised": escalation,
+    "EscalationUpdated": incident_fact,
     "EscalationStoodDown": escalation,
     "TensionLevelChanged": tension_changed,
     "PlannedEventRegistered": calendar_fact,

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from services.projector import repository, schema
 from services.projector.service import build_batch, connect, source_topics
-from services.shared.kafka import make_admin, make_consumer
+from services.shared.kafka import make_consumer, topic_partitions
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 
@@ -61,17 +61,6 @@ class _Reader:
             pending = {tp for tp in pending if await self.consumer.position(tp) < targets[tp]}
 
 
-async def partitions(settings: Settings, topics: list[str]) -> list[TopicPartition]:
-    """Every partition of the topics, as the cluster has them now."""
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return sorted(TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"])
-
-
 async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildResult:
     dsn = settings.database_url.get_secret_value()
     catalog = TopicCatalog.from_settings(settings)
@@ -85,7 +74,7 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildResult
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        tps = await partitions(settings, topics)
+        tps = await topic_partitions(settings, topics)
         consumer.assign(tps)
         begin, end = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)

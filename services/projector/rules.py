@@ -121,11 +121,8 @@ def fold(events: Iterable[ev.IncidentEvent]) -> dict[uuid.UUID, IncidentState]:
 
 
 def _move_status(state: IncidentState, status: IncidentStatus, at: datetime) -> None:
-    rank = status.rank
-    if rank > state.status_rank or (
-        rank == state.status_rank and status.value != state.status and (state.status_at is None or at > state.status_at)
-    ):
-        state.status, state.status_rank, state.status_at = status.value, rank, at
+    if status.advances_over(IncidentStatus(state.status), state.status_at, at):
+        state.status, state.status_rank, state.status_at = status.value, status.rank, at
 
 
 def _fill(state: IncidentState, field: str, value: object) -> None:
@@ -242,5 +239,6 @@ TRANSITIONS: dict[str, Callable[[IncidentState, ev.IncidentEvent], None]] = {
     "NoteAdded": _nothing,
     "MajorIncidentDeclared": _major_incident,
     "EscalationRaised": _escalation_raised,
+    "EscalationUpdated": _nothing,
     "EscalationStoodDown": _nothing,
 }

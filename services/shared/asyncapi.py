@@ -63,9 +63,12 @@ The evolution policy is docs/contract.md; the partner's guide, with a runnable c
   fact in two schema versions during a transition): de-duplicate by it.
 
 ## Mode
-`live` is a real incident. `exercise` is a planned multi-agency exercise and `test` a technical test;
-both run end to end but reach only the `escalations.exercise.*` and `tension.alerts.exercise` topics, never
-a live responder topic. The incidents topic carries all three (`mode` on each record).
+`live` is a real incident. `exercise` is a planned multi-agency exercise: its escalations reach only the
+`escalations.exercise.*` topics, which the partners taking part read. `test` is a technical test of the
+plumbing (a smoke test, a new partner's connection test): its escalations reach only the `escalations.test.*`
+topics, which no partner reads. Neither ever reaches a live responder topic; tension alerts computed from
+exercise and test incidents go to `tension.alerts.exercise`. The incidents topic carries all three (`mode` on
+each record).
 
 ## Classification
 `OFFICIAL` or `OFFICIAL-SENSITIVE` (the UK government security classification). It is never lowered:
@@ -91,6 +94,10 @@ partitioning and meaning), not of the events on it: events carry their own `sche
 """
 
 
+def _first_paragraph(doc: str | None) -> str:
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
 def document(topics: TopicsFile, levels: dict[int, tuple[str, list[str]]], release: str) -> dict:
     """The AsyncAPI document as plain data (sorted, deterministic)."""
     models = contract_models()
@@ -98,7 +105,7 @@ def document(topics: TopicsFile, levels: dict[int, tuple[str, list[str]]], relea
     for name, version, _ in models:
         versions.setdefault(name, []).append(version)
     external = externally_produced(topics)
-    summaries = {name: (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else name for name, _, model in models}
+    summaries = {name: _first_paragraph(model.__doc__) or name for name, _, model in models}
 
     messages: dict[str, dict] = {}
     for name, version, model in models:

@@ -17,12 +17,12 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
@@ -148,6 +148,15 @@ class IncidentStatus(StrEnum):
     def terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
+    def advances_over(self, current: "IncidentStatus", current_at: datetime | None, at: datetime) -> bool:
+        """The one rule of every fold (escalation's state, the projector's store): status never
+        moves backwards. A higher rank always advances; a different status of the same rank
+        (resolved, unfounded, false alarm) only when it happened later, in event time, than
+        the current one, so the result does not depend on the order facts arrive in."""
+        if self.rank != current.rank:
+            return self.rank > current.rank
+        return self is not current and (current_at is None or at > current_at)
+
 
 _STATUS_RANK = {
     IncidentStatus.OPEN: 0,
@@ -205,6 +214,17 @@ LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,99}$")]
 Callsign = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,39}$")]
 WardCode = Annotated[str, StringConstraints(pattern=r"^E05\d{6}$")]
+ExerciseName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,79}$")]
+
+
+def known_ward(code: str) -> str:
+    """A ward of the borough's list in force (services/shared/wards.py: set at start-up)."""
+    if code not in wards():
+        raise ValueError(f"unknown ward code {code!r}: not in the borough's ward list")
+    return code
+
+
+KnownWardCode = Annotated[WardCode, AfterValidator(known_ward)]
 What3Words = Annotated[str, StringConstraints(pattern=r"^(///)?[a-z]{1,30}\.[a-z]{1,30}\.[a-z]{1,30}$")]
 Count = Annotated[int, Field(ge=0, le=10_000)]
 Severity = Annotated[int, Field(ge=1, le=5, description="1 minor ... 5 catastrophic")]
@@ -247,18 +267,11 @@ class Source(Frozen):
 
 
 class Location(Frozen):
-    ward_code: WardCode = Field(description="ONS ward code from the borough's ward list.")
+    ward_code: KnownWardCode = Field(description="ONS ward code from the borough's ward list.")
     lat: float | None = Field(None, ge=LAT_BOUNDS[0], le=LAT_BOUNDS[1])
     lon: float | None = Field(None, ge=LON_BOUNDS[0], le=LON_BOUNDS[1])
     address: ShortText | None = None
     what3words: What3Words | None = None
-
-    @field_validator("ward_code")
-    @classmethod
-    def _known_ward(cls, value: str) -> str:
-        if value not in wards():
-            raise ValueError(f"unknown ward code {value!r}: not in the borough's ward list")
-        return value
 
     @model_validator(mode="after")
     def _lat_lon_together(self) -> "Location":
@@ -280,6 +293,28 @@ class Casualties(Frozen):
     @property
     def total(self) -> int:
         return self.fatalities + self.serious + self.minor
+
+
+class Access(Frozen):
+    """The A of M/ETHANE, as a responder on scene reported it: routes in and out, rendezvous point."""
+
+    routes: ShortText | None = Field(None, description="Safe routes in and out, e.g. 'via East India Dock Road only'.")
+    rendezvous_point: ShortText | None = Field(None, description="Where arriving resources report.")
+
+    @model_validator(mode="after")
+    def _something(self) -> "Access":
+        if self.routes is None and self.rendezvous_point is None:
+            raise ValueError("access: give routes, a rendezvous_point or both")
+        return self
+
+
+def exercise_named(event: Any) -> Any:
+    """An exercise-mode report names its exercise; no other report does."""
+    if event.mode is Mode.EXERCISE and event.exercise is None:
+        raise ValueError("exercise: required when mode is exercise (the exercise's name or id)")
+    if event.mode is not Mode.EXERCISE and event.exercise is not None:
+        raise ValueError(f"exercise: only an exercise-mode report names an exercise (mode is {event.mode.value})")
+    return event
 
 
 class Person(Frozen):
@@ -305,8 +340,17 @@ class Event(Frozen):
     occurred_at: AwareDatetime = Field(description="Event time: when it happened.")
     recorded_at: AwareDatetime = Field(default_factory=utcnow, description="When intake accepted it.")
     source: Source
-    classification: Classification = Classification.OFFICIAL
-    mode: Mode = Mode.LIVE
+    classification: Classification = Field(
+        Classification.OFFICIAL,
+        description="UK government security classification; never lowered, and at least OFFICIAL-SENSITIVE for "
+        "domestic abuse, safeguarding, radicalisation and exploitation.",
+    )
+    mode: Mode = Field(
+        Mode.LIVE,
+        description="live: a real incident; exercise: a planned exercise; test: a technical test. Exercise "
+        "incidents reach only exercise topics, test incidents only test topics (read by no partner); neither ever "
+        "reaches a live responder topic.",
+    )
 
     def key(self) -> str:
         return str(getattr(self, self.topic_key_field))
@@ -327,8 +371,17 @@ class IncidentReported(IncidentEvent):
     agencies_required: tuple[Agency, ...] = Field((), max_length=len(Agency))
     police_grading: PoliceGrading | None = None
     people: tuple[Person, ...] = Field((), max_length=20, description="Restricted.")
+    access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point, once known.")
+    presented_at: Location | None = Field(
+        None, description="Where a casualty presented (e.g. a hospital) when that is not where it happened: "
+                          "`location` stays the scene as reported, never forced to the hospital's ward.")
+    outside_borough: ShortText | None = Field(
+        None, description="The scene is outside the borough (e.g. 'London Borough of Hackney'); `location` is then "
+                          "where the borough deals with it (e.g. where the casualty presented).")
+    exercise: ExerciseName | None = Field(None, description="The exercise's name or id; required when mode is exercise.")
 
     _floor = model_validator(mode="before")(classmethod(lambda cls, data: _raise_to_category_floor(data)))
+    _exercise = model_validator(mode="after")(exercise_named)
 
 
 class IncidentUpdated(IncidentEvent):
@@ -344,12 +397,16 @@ class IncidentUpdated(IncidentEvent):
     agencies_required: tuple[Agency, ...] | None = Field(None, max_length=len(Agency))
     police_grading: PoliceGrading | None = None
     people: tuple[Person, ...] | None = Field(None, max_length=20, description="Restricted.")
+    access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point as now known.")
+    presented_at: Location | None = Field(None, description="Where a casualty presented, as now known.")
+    outside_borough: ShortText | None = Field(None, description="The scene is outside the borough, as now known.")
 
     @model_validator(mode="after")
     def _something_changes(self) -> "IncidentUpdated":
         changed = [
             f for f in ("category", "severity", "location", "description", "casualties", "hazards",
-                        "agencies_required", "police_grading", "people")
+                        "agencies_required", "police_grading", "people", "access", "presented_at",
+                        "outside_borough")
             if getattr(self, f) is not None
         ]
         if not changed:
@@ -465,10 +522,22 @@ class MajorIncidentDeclared(IncidentEvent):
 # --- derived facts ----------------------------------------------------------------------------
 
 
+class Declaration(Frozen):
+    """A major incident declared by a person, for their agency (JESIP: a decision, per service)."""
+
+    declared_by: Identifier
+    agency: Agency
+    at: AwareDatetime
+
+
 class Methane(Frozen):
     """JESIP M/ETHANE: the shared situation report every responder understands."""
 
-    major_incident: bool = Field(description="M: has a major incident been declared?")
+    major_incident: bool = Field(description="M: has a major incident been declared (by a person)?")
+    major_incident_statement: ShortText | None = Field(
+        None, description="M in words: who declared it, for which agency and when; or 'not declared; level 3 by "
+                          "rule <id>'.")
+    declarations: tuple[Declaration, ...] = Field((), description="M: every declaration, earliest first.")
     exact_location: ShortText = Field(description="E: ward, address, grid reference or what3words.")
     type: ShortText = Field(description="T: what kind of incident.")
     hazards: tuple[ShortText, ...] = Field(description="H: present and potential hazards.")
@@ -476,6 +545,20 @@ class Methane(Frozen):
     number_of_casualties: Casualties = Field(description="N: number, type and severity of casualties.")
     emergency_services_present: tuple[Agency, ...] = Field(description="E: services present.")
     emergency_services_required: tuple[Agency, ...] = Field(description="E: services required.")
+
+
+class Related(Frozen):
+    """Why another report was taken for the same emergency as the lead (provenance)."""
+
+    incident_id: uuid.UUID
+    rule_id: Identifier = Field(description="The correlation rule, or 'operator-link' for an operator's link.")
+    distance_m: float | None = Field(None, ge=0, description="From the lead's reported position.")
+    interval_s: float | None = Field(None, description="Seconds after (or, negative, before) the lead's report.")
+
+
+class Detail(StrEnum):
+    FULL = "full"
+    WARD = "ward"
 
 
 class EscalationRaised(IncidentEvent):
@@ -492,6 +575,30 @@ class EscalationRaised(IncidentEvent):
     related_incident_ids: tuple[uuid.UUID, ...] = ()
     methane: Methane
     cap_xml: str | None = Field(None, max_length=200_000, description="CAP 1.2 rendering of this alert.")
+    related: tuple[Related, ...] = Field((), description="Provenance of each report correlated into this lead.")
+    exercise: ExerciseName | None = Field(None, description="The exercise, when mode is exercise.")
+    detail: Detail = Field(Detail.FULL, description="full: exact location; ward: this recipient gets the ward only.")
+
+
+class EscalationUpdated(IncidentEvent):
+    """The picture of an escalated incident changed materially (M/ETHANE); a CAP Update."""
+
+    event_type: Literal["EscalationUpdated"] = "EscalationUpdated"
+    sequence: int = Field(ge=1, description="1 for the first update of the incident's chain, then 2, ...")
+    level: int = Field(ge=1, le=3, description="The highest level raised so far.")
+    level_name: ShortText
+    agencies: tuple[Agency, ...] = Field(description="Every agency the chain has reached.")
+    changed: tuple[ShortText, ...] = Field(description="What changed: M/ETHANE fields, related reports.")
+    rule_set_version: ShortText
+    category: Category
+    severity: Severity
+    ward_code: WardCode
+    related_incident_ids: tuple[uuid.UUID, ...] = ()
+    related: tuple[Related, ...] = ()
+    methane: Methane
+    cap_xml: str | None = Field(None, max_length=200_000, description="CAP 1.2 Update referencing the chain.")
+    exercise: ExerciseName | None = None
+    detail: Detail = Detail.FULL
 
 
 class EscalationStoodDown(IncidentEvent):
@@ -501,7 +608,12 @@ class EscalationStoodDown(IncidentEvent):
     reason: ShortText
     final_status: IncidentStatus
     rule_set_version: ShortText
-    cap_xml: str | None = Field(None, max_length=200_000, description="CAP 1.2 Cancel for the raised alerts.")
+    cap_xml: str | None = Field(
+        None, max_length=200_000,
+        description="CAP 1.2: an Update with responseType AllClear when resolved or closed; a Cancel when "
+                    "unfounded, a false alarm or a duplicate.")
+    duplicate_of: uuid.UUID | None = Field(None, description="Stood down as a duplicate report of this lead incident.")
+    exercise: ExerciseName | None = None
 
 
 class TensionLevel(StrEnum):
@@ -636,7 +748,7 @@ class PlannedEventRegistered(Event):
     planned_event_id: uuid.UUID
     kind: PlannedEventKind
     name: ShortText
-    wards: tuple[WardCode, ...] = Field(min_length=1, max_length=50, description="The wards, or the route in order.")
+    wards: tuple[KnownWardCode, ...] = Field(min_length=1, max_length=50, description="The wards, or the route in order.")
     route: bool = Field(False, description="The wards are a route (a march), in order.")
     starts_at: AwareDatetime
     ends_at: AwareDatetime
@@ -674,7 +786,7 @@ class TensionSilenced(Event):
     event_type: Literal["TensionSilenced"] = "TensionSilenced"
     topic_key_field: ClassVar[str] = "silence_id"
     silence_id: uuid.UUID
-    ward_code: WardCode
+    ward_code: KnownWardCode
     category: Category
     until: AwareDatetime
     reason: ShortText
@@ -697,37 +809,7 @@ CALENDAR_FACTS: tuple[type[Event], ...] = (PlannedEventRegistered, PlannedEventC
 PlannedEventRef.model_rebuild()
 
 
-IncidentFact = Union[
-    IncidentReported,
-    IncidentUpdated,
-    IncidentAcknowledged,
-    ResponderDispatched,
-    ResponderArrived,
-    IncidentStatusChanged,
-    IncidentLinked,
-    NoteAdded,
-    MajorIncidentDeclared,
-]
-AnyEvent = Annotated[
-    Union[
-        IncidentReported,
-        IncidentUpdated,
-        IncidentAcknowledged,
-        ResponderDispatched,
-        ResponderArrived,
-        IncidentStatusChanged,
-        IncidentLinked,
-        NoteAdded,
-        MajorIncidentDeclared,
-        EscalationRaised,
-        EscalationStoodDown,
-        TensionLevelChanged,
-        PlannedEventRegistered,
-        PlannedEventCancelled,
-        TensionSilenced,
-    ],
-    Field(discriminator="event_type"),
-]
+# --- the registry: every event type, listed once; everything else is derived from it ----------
 
 INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (
     IncidentReported,
@@ -740,10 +822,17 @@ INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (
     NoteAdded,
     MajorIncidentDeclared,
 )
-DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationStoodDown, TensionLevelChanged)
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.model_fields["event_type"].default: cls for cls in (*INCIDENT_FACTS, *DERIVED, *CALENDAR_FACTS)
-}
+DERIVED: tuple[type[Event], ...] = (EscalationRaised, EscalationUpdated, EscalationStoodDown, TensionLevelChanged)
+
+
+def event_type_of(cls: type[Event]) -> str:
+    return cls.model_fields["event_type"].default
+
+
+EVENT_TYPES: dict[str, type[Event]] = {event_type_of(cls): cls for cls in (*INCIDENT_FACTS, *DERIVED, *CALENDAR_FACTS)}
+INCIDENT_FACT_TYPES: dict[str, type[IncidentEvent]] = {event_type_of(cls): cls for cls in INCIDENT_FACTS}
+IncidentFact = Union[INCIDENT_FACTS]
+AnyEvent = Annotated[Union[tuple(EVENT_TYPES.values())], Field(discriminator="event_type")]
 # Older schema versions still produced beside the current one, each until its `transition_ends`
 # (docs/contract.md): `Old.of(current)` writes a current event in the old shape, same event_id.
 STILL_PRODUCED: tuple[type[Event], ...] = (ResponderDispatchedV1, TensionLevelChangedV1)

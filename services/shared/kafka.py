@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.structs import TopicPartition
 
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog, TopicSpec
@@ -74,6 +75,19 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **over
 
 def make_admin(settings: Settings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15_000)
+
+
+async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of the topics as the cluster has them now, in order (none for a topic
+    that does not exist)."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return sorted(TopicPartition(d["topic"], p["partition"]) for d in described if not d.get("error_code")
+                  for p in d["partitions"])
 
 
 # --- topics apply / diff -------------------------------------------------------------------

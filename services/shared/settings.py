@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     escalation_cap_sender: str = Field(
         "escalation@muster.partnership.example", description="CAP <sender> of escalation alerts."
     )
+    escalation_cap_contact: str = Field(
+        "Partnership control room, 24h, via the duty officer's line",
+        description="CAP <contact> of escalation alerts: who responders call about one.",
+    )
 
     intake_cors_origins: str = Field(
         "http://127.0.0.1:8001,http://localhost:8001",

@@ -12,11 +12,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.shared import yamlfile
 
 
-class TopicsFileError(ValueError):
+class TopicsFileError(yamlfile.ConfigFileError):
     """topics.yaml is missing or invalid; the message names the topic and the field."""
 
 
@@ -51,7 +52,7 @@ class TopicSpec(BaseModel):
     key: str
     cleanup_policy: Literal["delete", "compact", "compact,delete"]
     retention_ms: int = Field(ge=-1)
-    mode: Literal["live", "exercise", "any"]
+    mode: Literal["live", "exercise", "test", "any"]
     agency: str | None = None
     event_types: tuple[str, ...]
     producers: tuple[str, ...]
@@ -198,9 +199,11 @@ class TopicCatalog:
         """Each (prefixed) topic name with the event types topics.yaml says it carries."""
         return {self.prefix + t.name: frozenset(t.event_types) for t in self.spec.topics}
 
-    def escalation_topic(self, agency: str | None, *, exercise: bool) -> str:
-        """The escalation topic for an agency (None: the all-agencies topic), live or exercise."""
-        mode = "exercise" if exercise else "live"
+    def escalation_topic(self, agency: str | None, *, exercise: bool = False, mode: str | None = None) -> str:
+        """The escalation topic for an agency (None: the all-agencies topic) of a mode: `live`,
+        `exercise` or `test` (test traffic has topics of its own, read by no partner).
+        `exercise=True` is the older spelling of mode="exercise"."""
+        mode = mode or ("exercise" if exercise else "live")
         for t in self.spec.topics:
             if t.id.startswith("escalations.") and t.mode == mode and t.agency == agency:
                 return self.prefix + t.name
@@ -224,24 +227,5 @@ class TopicCatalog:
 
 
 def load_topics_file(path: Path) -> TopicsFile:
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise TopicsFileError(f"topics file not found: {path} (set MUSTER_TOPICS_FILE)") from None
-    except yaml.YAMLError as exc:
-        raise TopicsFileError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return TopicsFile.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = list(err["loc"])
-            where = ".".join(str(p) for p in loc)
-            if len(loc) >= 2 and loc[0] == "topics" and isinstance(loc[1], int):
-                try:
-                    tid = raw["topics"][loc[1]].get("id", f"#{loc[1]}")
-                except Exception:  # noqa: BLE001 - best effort for the message only
-                    tid = f"#{loc[1]}"
-                where = f"topic {tid!r} field {'.'.join(str(p) for p in loc[2:]) or '(topic)'}"
-            problems.append(f"{where}: {err['msg']}")
-        raise TopicsFileError(f"{path}: " + "; ".join(problems)) from None
+    return yamlfile.load(TopicsFile, path, what="topics file", setting="MUSTER_TOPICS_FILE", items={"topics": "topic"},
+                         error=TopicsFileError)

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from services.shared import settings as _settings
-
 DEFAULT_WARDS_FILE = Path(__file__).parent / "data" / "wards.csv"
 
 
@@ -29,14 +27,17 @@ def load_wards(path: Path = DEFAULT_WARDS_FILE) -> dict[str, Ward]:
         }
 
 
-_in_force: tuple[object, dict[str, Ward]] | None = None  # (the Settings they came from, the wards)
+_in_force: dict[str, Ward] | None = None
+
+
+def use_wards(in_force: dict[str, Ward]) -> None:
+    """The borough's wards for this process: set once at start-up (`muster` does it from
+    MUSTER_WARDS_FILE before any command runs), so an event's validity never depends on
+    reading settings inside a validator."""
+    global _in_force
+    _in_force = dict(in_force)
 
 
 def wards() -> dict[str, Ward]:
-    """The wards in force: MUSTER_WARDS_FILE if set, else the packaged list. Every event's
-    validation asks, so the answer is kept for as long as the same Settings are in force."""
-    global _in_force
-    settings = _settings.get_settings()
-    if _in_force is None or _in_force[0] is not settings:
-        _in_force = (settings, load_wards(settings.wards_file))
-    return _in_force[1]
+    """The wards in force: those given to use_wards, else the packaged list."""
+    return _in_force if _in_force is not None else load_wards()

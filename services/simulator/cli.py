@@ -58,6 +58,8 @@ def register(app: typer.Typer) -> None:
                                                    "scenarios only)."),
         intensity: float = typer.Option(1.0, min=0.0, help="Multiplies every ward's background rate."),
         mode: Mode = typer.Option(Mode.LIVE, help="live, exercise or test: stamped on every event."),
+        exercise: str = typer.Option(None, help="exercise mode: the exercise's name or id, on every report "
+                                                "(default 'simulated exercise')."),
         sink: SinkChoice = typer.Option(SinkChoice.kafka, help="kafka (fast), api (through intake) or jsonl."),
         out: str = typer.Option("-", help="jsonl sink: file to write, - for standard output."),
         api_url: str = typer.Option(None, help="api sink: intake base URL (default MUSTER_SIMULATE_API_URL)."),
@@ -83,7 +85,8 @@ def register(app: typer.Typer) -> None:
             return
         options = simulator.Options(
             feed=FeedConfig(start=parse_start(start), hours=hours, seed=seed, intensity=intensity,
-                            background=background, scenarios=scenario_specs(scenario), mode=mode),
+                            background=background, scenarios=scenario_specs(scenario), mode=mode,
+                            exercise=exercise),
             sink=sink.value, pace=Pace(speedup=speedup or None, rate=rate or None), events=events, out=out,
             api_url=api_url, token=token, batch=batch, progress=progress,
         )

@@ -35,8 +35,11 @@ class FeedConfig:
     background: bool = True
     scenarios: tuple[tuple[str, time | None], ...] = field(default_factory=tuple)  # (name, time of day or None)
     mode: Mode = Mode.LIVE
+    exercise: str | None = None  # the exercise's name or id, when mode is exercise (default: "simulated exercise")
 
     def __post_init__(self) -> None:
+        if self.exercise is not None and self.mode is not Mode.EXERCISE:
+            raise ValueError("exercise: only an exercise-mode feed names an exercise")
         if self.start.tzinfo is None:
             raise ValueError("start: must be timezone-aware")
         if self.hours <= 0:
@@ -95,6 +98,14 @@ def scenario_events(config: FeedConfig, scenario: Scenario, at: datetime) -> lis
 
 
 def generate(config: FeedConfig) -> Iterator[ev.IncidentEvent]:
+    """The feed (see _feed); every exercise report names the feed's exercise."""
+    for event in _feed(config):
+        if config.exercise and isinstance(event, ev.IncidentReported):
+            event = event.model_copy(update={"exercise": config.exercise})
+        yield event
+
+
+def _feed(config: FeedConfig) -> Iterator[ev.IncidentEvent]:
     """The feed, lazily, in `recorded_at` order (per incident, always in the order it happened).
 
     Incidents are made an hour at a time; an event is released once no incident still to be
@@ -120,3 +131,4 @@ def generate(config: FeedConfig) -> Iterator[ev.IncidentEvent]:
         slot = slot_end
     while heap:
         yield heapq.heappop(heap)[2]
+

@@ -154,12 +154,17 @@ def bow_illegal_rave(rng: random.Random, at: datetime, mode: Mode) -> list[ev.In
 def knife_victim_at_hospital(rng: random.Random, at: datetime, mode: Mode) -> list[ev.IncidentEvent]:
     whitechapel, stepney = ward_named("Whitechapel"), ward_named("Stepney Green")
     knife = Story(rng, mode)
-    _report(knife, at, S.AMBULANCE, whitechapel, occurred_at=at - timedelta(minutes=75),
-            lat_lon=(51.5185, -0.0590), address="Hospital emergency department (where the victim presented)",
-            category=Category.KNIFE_CRIME, severity=4, hazards=(Hazard.WEAPONS,),
-            description="Young person presented at the emergency department with a stab wound; scene unknown",
-            casualties=ev.Casualties(serious=1), agencies_required=(Agency.POLICE, Agency.AMBULANCE),
-            people=(ev.Person(role=ev.PersonRole.VICTIM, age=17),))
+    # The victim presented at the hospital in Whitechapel and says it happened in Stepney Green: the
+    # report's location is that (ward only, no exact place yet), never the hospital's ward.
+    hospital = ev.Location(ward_code=whitechapel.code, lat=51.5185, lon=-0.0590,
+                           address="Hospital emergency department (where the victim presented)")
+    knife.report(occurred_at=at - timedelta(minutes=75), recorded_at=at, source=source(rng, S.AMBULANCE),
+                 location=ev.Location(ward_code=stepney.code), presented_at=hospital,
+                 category=Category.KNIFE_CRIME, severity=4, hazards=(Hazard.WEAPONS,),
+                 description="Young person presented at the emergency department with a stab wound; says it "
+                             "happened in Stepney Green, exact scene unknown",
+                 casualties=ev.Casualties(serious=1), agencies_required=(Agency.POLICE, Agency.AMBULANCE),
+                 people=(ev.Person(role=ev.PersonRole.VICTIM, age=17),))
     knife.acknowledge(minutes(rng, 0.5, 2))
     knife.dispatch(minutes(rng, 1, 3), Agency.POLICE, 8)
     knife.status(timedelta(seconds=1), IncidentStatus.DISPATCHED)

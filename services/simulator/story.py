@@ -40,12 +40,16 @@ def near(rng: random.Random, ward: Ward, spread: float = 0.004) -> tuple[float, 
     return round(ward.lat + rng.uniform(-spread, spread), 5), round(ward.lon + rng.uniform(-spread, spread), 5)
 
 
+SIMULATED_EXERCISE = "simulated exercise"  # an exercise-mode report names its exercise (FeedConfig.exercise)
+
+
 class Story:
     """Builds one incident's events in order. `at` is when the next event is recorded."""
 
     def __init__(self, rng: random.Random, mode: Mode, incident_id: uuid.UUID | None = None) -> None:
         self.rng = rng
         self.mode = mode
+        self.exercise = SIMULATED_EXERCISE if mode is Mode.EXERCISE else None  # the generator names it
         self.incident_id = incident_id or new_uuid(rng)
         self.events: list[ev.IncidentEvent] = []
         self.classification = ev.Classification.OFFICIAL
@@ -57,7 +61,8 @@ class Story:
     def report(self, *, occurred_at: datetime, recorded_at: datetime, source: ev.Source,
                **fields) -> ev.IncidentReported:
         self.at = recorded_at
-        event = self._add(ev.IncidentReported, occurred_at=occurred_at, source=source, **fields)
+        event = self._add(ev.IncidentReported, occurred_at=occurred_at, source=source, exercise=self.exercise,
+                          **fields)
         self.classification = event.classification
         return event
 

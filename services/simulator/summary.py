@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from services.shared import events as ev
 from services.shared.codec import PoisonRecord, decode
@@ -19,16 +19,9 @@ async def read_to_end(settings: Settings, topic: str, timeout: float = 30.0,
                       since_ms: int | None = None) -> list[ConsumerRecord]:
     """Every record now on a topic (no consumer group, nothing committed), partition by partition;
     with since_ms, only records whose timestamp is at or after it."""
-    from services.shared.kafka import make_admin, make_consumer
+    from services.shared.kafka import make_consumer, topic_partitions
 
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    tps = [TopicPartition(topic, p["partition"]) for d in described if not d.get("error_code")
-           for p in sorted(d["partitions"], key=lambda p: p["partition"])]
+    tps = await topic_partitions(settings, [topic])
     if not tps:
         return []
     consumer = make_consumer(settings, group_id=None)

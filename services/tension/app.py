@@ -10,11 +10,12 @@ from __future__ import annotations
 from services.shared import processor
 from services.shared.settings import Settings
 from services.shared.stage import BatchStage
+from services.shared.yamlfile import ConfigFileError
 from services.shared.topics import TopicCatalog
 from services.shared.wards import load_wards
 from services.tension import metrics
 from services.tension.agents import Tension
-from services.tension.config import TensionConfigError, load_config
+from services.tension.config import load_config
 from services.tension.rekey import Rekey
 from services.tension.tables import make_tables
 
@@ -71,4 +72,4 @@ def build(settings: Settings) -> Tension:
 def run(settings: Settings) -> None:
     settings = settings.as_principal("tension")  # its own Kafka principal (topics.yaml), never the admin
     processor.run(settings, "tension", lambda: build(settings), metrics_port=settings.tension_metrics_port,
-                  config_errors=(TensionConfigError,))
+                  config_errors=(ConfigFileError,))

@@ -10,9 +10,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from services.shared import yamlfile
 from services.shared.events import SENSITIVE_CATEGORIES, Category, PoliceGrading, TensionLevel
 
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("tension.yaml")
@@ -22,7 +22,7 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": HOUR, "d": DAY, "w": 7 * DAY}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 
 
-class TensionConfigError(ValueError):
+class TensionConfigError(yamlfile.ConfigFileError):
     """The tension configuration is missing or invalid; the message names the field."""
 
 
@@ -227,18 +227,5 @@ class TensionConfig(Strict):
 
 
 def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> TensionConfig:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise TensionConfigError(f"tension config not found: {path} (set MUSTER_TENSION_CONFIG_FILE)") from None
-    except yaml.YAMLError as exc:
-        raise TensionConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return TensionConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in err["loc"]) or "(file)"
-            problems.append(f"{where}: {err['msg']}")
-        raise TensionConfigError(f"{path}: " + "; ".join(problems)) from None
+    return yamlfile.load(TensionConfig, path, what="tension config", setting="MUSTER_TENSION_CONFIG_FILE",
+                         error=TensionConfigError)

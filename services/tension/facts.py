@@ -11,94 +11,72 @@ dead-letters an otherwise broken fact).
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 import orjson
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+import uuid
+from typing import Annotated, Union
+
+from pydantic import Field, TypeAdapter
 
 from services.shared.codec import PoisonRecord, decode_as, header
 from services.shared.events import (
     CALENDAR_FACTS,
-    INCIDENT_FACTS,
+    INCIDENT_FACT_TYPES,
     Category,
     Classification,
     IncidentStatus,
-    Mode,
+    KnownWardCode,
     PlannedEventCancelled,
     PlannedEventRegistered,
     PoliceGrading,
     TensionSilenced,
-    WardCode,
 )
-from services.shared.wards import wards
-
-INCIDENT_FACT_TYPES = frozenset(cls.model_fields["event_type"].default for cls in INCIDENT_FACTS)
+from services.shared.narrow import Narrow, NarrowFact, reader
 
 
-def _known_ward(code: str) -> str:
-    if code not in wards():
-        raise ValueError(f"unknown ward code {code!r}: not in the borough's ward list")
-    return code
+class Place(Narrow):
+    ward_code: KnownWardCode
 
 
-class _Narrow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class Place(_Narrow):
-    ward_code: Annotated[WardCode, AfterValidator(_known_ward)]
-
-
-class Reported(_Narrow):
+class Reported(NarrowFact):
     """IncidentReported, as tension reads it."""
 
     event_type: Literal["IncidentReported"]
-    incident_id: uuid.UUID
-    occurred_at: AwareDatetime
-    mode: Mode = Mode.LIVE
     classification: Classification = Classification.OFFICIAL
     category: Category
     location: Place
     police_grading: PoliceGrading | None = None
 
 
-class Updated(_Narrow):
+class Updated(NarrowFact):
     """IncidentUpdated, as tension reads it: only a changed category or grading moves weight."""
 
     event_type: Literal["IncidentUpdated"]
-    incident_id: uuid.UUID
-    occurred_at: AwareDatetime
-    mode: Mode = Mode.LIVE
     classification: Classification = Classification.OFFICIAL
     category: Category | None = None
     location: Place | None = None
     police_grading: PoliceGrading | None = None
 
 
-class Linked(_Narrow):
+class Linked(NarrowFact):
     """IncidentLinked, as tension reads it: the duplicate's weight goes (it counts as its lead)."""
 
     event_type: Literal["IncidentLinked"]
-    incident_id: uuid.UUID
-    occurred_at: AwareDatetime
-    mode: Mode = Mode.LIVE
     lead_incident_id: uuid.UUID
 
 
-class StatusChanged(_Narrow):
+class StatusChanged(NarrowFact):
     """IncidentStatusChanged, as tension reads it: unfounded and false alarm withdraw the weight."""
 
     event_type: Literal["IncidentStatusChanged"]
-    incident_id: uuid.UUID
-    occurred_at: AwareDatetime
-    mode: Mode = Mode.LIVE
     status: IncidentStatus
 
 
-TensionFact = Union[Reported, Updated, Linked, StatusChanged]
+TensionFact = Reported | Updated | Linked | StatusChanged
 COUNTED = frozenset({"IncidentReported", "IncidentUpdated", "IncidentLinked", "IncidentStatusChanged"})
-_ADAPTER: TypeAdapter[TensionFact] = TypeAdapter(Annotated[TensionFact, Field(discriminator="event_type")])
+_read = reader(Reported, Updated, Linked, StatusChanged)
 CALENDAR_TYPES = frozenset(cls.model_fields["event_type"].default for cls in CALENDAR_FACTS)
 CalendarFact = Union[PlannedEventRegistered, PlannedEventCancelled, TensionSilenced]
 _CALENDAR: TypeAdapter[CalendarFact] = TypeAdapter(Annotated[CalendarFact, Field(discriminator="event_type")])
@@ -113,25 +91,18 @@ def read_fact(value: bytes | None, headers) -> TensionFact | None:  # Kafka head
         raise PoisonRecord(f"event_type: {kind!r} does not belong on the incidents topic")
     if kind not in COUNTED:
         return None
-    return decode_as(_ADAPTER, value)
+    return _read(value)
 
 
-def read_calendar_fact(value: bytes | None, headers) -> CalendarFact:
-    """A planned event or a silence (every field checked: they are few); PoisonRecord when unreadable."""
+def read_calendar_fact(value: bytes | None, headers) -> CalendarFact:  # Kafka headers
+    """A planned event or a silence (every field checked, wards against the borough's list: they
+    are few); PoisonRecord naming the field when unreadable."""
     kind = header(headers, "event_type")
     if kind is None:
         kind = _event_type_in(value)
     if kind not in CALENDAR_TYPES:
         raise PoisonRecord(f"event_type: {kind!r} does not belong on the tension calendar topic")
-    fact = decode_as(_CALENDAR, value)
-    codes = fact.wards if isinstance(fact, PlannedEventRegistered) else (
-        (fact.ward_code,) if isinstance(fact, TensionSilenced) else ())
-    for code in codes:
-        try:
-            _known_ward(code)
-        except ValueError as exc:
-            raise PoisonRecord(f"{'wards' if isinstance(fact, PlannedEventRegistered) else 'ward_code'}: {exc}") from None
-    return fact
+    return decode_as(_CALENDAR, value)
 
 
 def _event_type_in(value: bytes | None) -> object:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from aiokafka import TopicPartition
 
 from services.shared.codec import PoisonRecord, decode, superseded
 from services.shared.events import TensionLevelChanged
-from services.shared.kafka import make_admin, make_consumer
+from services.shared.kafka import make_consumer, topic_partitions
 from services.shared.settings import Settings
 
 
 async def read_alerts(settings: Settings, topic: str) -> list[TensionLevelChanged]:
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for d in described for p in d["partitions"]]
+    partitions = await topic_partitions(settings, [topic])
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:

@@ -7,7 +7,7 @@ import sys
 import time
 
 from services.dev.procs import pid_alive
-from services.supervisor import Child, Supervisor, _has_command
+from services.supervisor import Child, Supervisor
 
 
 class Recording(Supervisor):
@@ -50,8 +50,3 @@ def test_stopping_ends_every_child_and_what_it_spawned_and_leaves_infrastructure
     assert not pid_alive(grandchild)
     assert supervisor.said == ["query: stopped", "kafka: left running (this run did not start it)",
                                "postgres: left running (this run did not start it)"]
-
-
-def test_migrations_run_only_when_the_command_exists():
-    assert _has_command("topics", "apply")
-    assert not _has_command("topics", "migrate")

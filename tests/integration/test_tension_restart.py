@@ -11,9 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiokafka import TopicPartition
 
-from services.shared.kafka import make_admin, make_consumer
+from services.shared.kafka import make_admin, make_consumer, topic_partitions
 from services.shared.topics import TopicCatalog
 from services.tension.app import app_id_for, rekey_group_for
 from tests.integration.tension_support import expected_alerts, fresh_topics, produce, read_all
@@ -44,8 +43,7 @@ async def caught_up(settings, group: str, topics: list[str]) -> bool:
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        described = await admin.describe_topics(topics)
-        partitions = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
+        partitions = await topic_partitions(settings, topics)
         ends = await consumer.end_offsets(partitions)
         return bool(partitions) and all(
             end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items()

@@ -18,13 +18,8 @@
   let streamAbort = null;
   let retry = 1000;
 
-  // --- sign-in: a development link carries the token in the fragment (#token=...), which is
-  // never sent to a server; it moves into this tab's session storage and leaves the address bar.
-  const hash = new URLSearchParams(window.location.hash.slice(1));
-  if (hash.has("token")) {
-    store.setItem("muster.token", hash.get("token"));
-    window.history.replaceState(null, "", window.location.pathname + window.location.search);
-  }
+  // --- sign-in: the token is pasted into the sign-in form, kept in this tab's session storage
+  // and only ever sent in the Authorization header (fragments, stream, intake), never in a URL.
   const token = () => store.getItem("muster.token") || "";
 
   function headers(extra) {
@@ -196,6 +191,7 @@
     try {
       await REFRESH[view]();
       if (firstRender) { firstRender = false; performance.mark("board:first-render"); body.dataset.rendered = "yes"; }
+      body.dataset.refreshes = String(Number(body.dataset.refreshes || 0) + 1);
     } catch (e) {
       setLive(false, "cannot reach the board (" + e.message + "); retrying");
     } finally {
@@ -234,12 +230,27 @@
     if (!document.title.startsWith("\u25b2")) document.title = "\u25b2 NEW LEVEL 3 - " + document.title;
   }
 
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && !$("l3-alert").hidden) $("l3-dismiss").click();
+  });
+
   document.addEventListener("click", (ev) => {
     if (ev.target.id !== "l3-dismiss") return;
     $("l3-alert").hidden = true;
     $("l3-alert").textContent = "";
     document.title = document.title.replace(/^\u25b2 NEW LEVEL 3 - /, "");
   });
+
+  // An incident's page reads itself again only for changes to it or to a report related to it.
+  function concernsThisPage(block) {
+    if (view !== "incident") return true;
+    const page = $("incident-body");
+    try {
+      const data = JSON.parse((block.match(/^data: ?(.*)$/m) || [])[1] || "{}");
+      const ids = [data.incident_id, data.lead_incident_id].filter(Boolean);
+      return ids.some((id) => id === page.dataset.incidentId || page.querySelector('[data-key="' + id + '"]'));
+    } catch (e) { return true; }
+  }
 
   // --- the live stream: server-sent events over fetch, so the token travels in a header -------
   async function listen() {
@@ -248,6 +259,7 @@
     streamAbort = abort;
     try {
       const res = await fetch("/v1/stream", { headers: headers({ Accept: "text/event-stream" }), signal: abort.signal });
+      if (res.status === 401) { setLive(false, "signed out (token expired or invalid)"); return; }
       if (!res.ok) throw new Error("stream " + res.status);
       const reader = res.body.getReader();
       const decoder = new TextDecoder();
@@ -261,8 +273,9 @@
           const block = buffer.slice(0, cut);
           buffer = buffer.slice(cut + 2);
           const event = (block.match(/^event: ?(.*)$/m) || [])[1];
+          if (event === "expired") { abort.abort(); setLive(false, "signed out (token expired)"); return; }
           if (event === "ready") { retry = 1000; setLive(true, "live"); scheduleRefresh(0); }
-          else if (event === "incident" || event === "escalation") scheduleRefresh();
+          else if (event === "incident" || event === "escalation") { if (concernsThisPage(block)) scheduleRefresh(); }
           else if (event === "tension") scheduleRefresh(view === "analysis" ? 2000 : 150);
         }
       }

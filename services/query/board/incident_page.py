@@ -14,7 +14,8 @@ from services.shared.events import IncidentStatus
 from services.shared.wards import Ward
 
 METHANE = {
-    "major_incident": "M: major incident declared?", "exact_location": "E: exact location", "type": "T: type",
+    "major_incident": "M: major incident declared?", "major_incident_statement": "M: in words",
+    "declarations": "M: declarations", "exact_location": "E: exact location", "type": "T: type",
     "hazards": "H: hazards", "access": "A: access", "number_of_casualties": "N: number of casualties",
     "emergency_services_present": "E: emergency services present",
     "emergency_services_required": "E: emergency services required",
@@ -166,16 +167,22 @@ def page(detail: dict, wards: dict[str, Ward], reason: str | None, now: datetime
     escalation_entries = [e for e in detail["timeline"] if e["event_type"].startswith("Escalation")]
     chain = ("".join(escalation_message(e) for e in escalation_entries) if escalation_entries else "")
     related = {str(r["incident_id"]): r for r in detail["linked"] if str(r["incident_id"]) != str(i["incident_id"])}
+    why: dict[str, str] = {}  # the correlation's provenance, as the escalation messages give it
     for e in escalation_entries:
         for rid in e["payload"].get("related_incident_ids") or ():
             related.setdefault(str(rid), None)
+        for r in e["payload"].get("related") or ():
+            if isinstance(r, dict) and r.get("incident_id"):
+                related.setdefault(str(r["incident_id"]), None)
+                why[str(r["incident_id"])] = "; ".join(
+                    f"{k.replace('_', ' ')} {_value(v)}" for k, v in r.items() if k != "incident_id" and v is not None)
     related_items = "".join(
         f'<li data-key="{rid}">' + (
             incident_link(rid, f'{words(r["category"])} in {ward_name(wards, r["ward_code"])}') +
             f', {words(r["status"])}, reported {when_html(r["occurred_at"])}' +
             (" (lead)" if str(i["lead_incident_id"]) == rid else " (linked report)")
             if r is not None else incident_link(rid, f"related report {rid[:8]}") + " (correlated by escalation)"
-        ) + "</li>" for rid, r in related.items()
+        ) + (f" ({escape(why[rid])})" if rid in why else "") + "</li>" for rid, r in related.items()
     )
     timeline = "".join(
         f'<tr><td>{when_html(e["occurred_at"])}</td><td>{escape(e["event_type"])}</td>'

@@ -1,8 +1,8 @@
-"""`make run`'s development sign-in: the board's address with a ready operator token, for a
-local run only. The token rides in the URL's fragment (#token=...), which browsers never send
-to a server, so it reaches no log; the page moves it into the tab's session storage and clears
-the address bar. With any real key (a JWKS, or a secret other than the published development
-one), or a board listening beyond loopback, there is no sign-in: just the address."""
+"""`make run`'s development sign-in: the board's address and a ready operator token to paste
+into its sign-in field, for a local run only. The token is never put in a URL (the board sends
+it only in the Authorization header). With any real key (a JWKS, or a secret other than the
+published development one), or a board listening beyond loopback, there is no token: just
+the address."""
 
 from __future__ import annotations
 
@@ -30,5 +30,6 @@ def sign_in_line(settings: Settings) -> str:
     if not development(settings):
         return f"board             {board_url(settings)}  (sign in with a token from your identity provider)"
     token = mint_token(settings, subject=DEV_SUBJECT, role=Role.CONTROL_ROOM, agency=Agency.COUNCIL, ttl_s=DEV_TTL_S)
-    return (f"board, signed in as a development control-room operator (open it now to watch the day live):\n"
-            f"  {board_url(settings)}#token={token}")
+    return (f"board             {board_url(settings)}  (open it now to watch the day live)\n"
+            f"  development sign-in, a control-room operator's token to paste into the board's Token field:\n"
+            f"  {token}")

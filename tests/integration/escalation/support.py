@@ -169,9 +169,9 @@ def tapped(catalog: TopicCatalog, *changelogs: str) -> dict[str, int]:
 
 def escalation_topics(catalog: TopicCatalog) -> list[str]:
     names = []
-    for exercise in (False, True):
-        names.append(catalog.escalation_topic(None, exercise=exercise))
-        names += [catalog.escalation_topic(a, exercise=exercise) for a in catalog.agencies()]
+    for mode in ("live", "exercise", "test"):
+        names.append(catalog.escalation_topic(None, mode=mode))
+        names += [catalog.escalation_topic(a, mode=mode) for a in catalog.agencies()]
     return names
 
 

@@ -13,13 +13,16 @@ import pytest
 from services.shared import events as ev
 from services.shared.events import derived_event_id, utcnow
 from services.shared.kafka import make_producer
-from tests.factories import fact, reported
+from tests.factories import BOW_EAST, fact, reported
 from tests.integration.escalation.support import Tap, Worker, send, tapped, write_test_rules
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 DEADLINE = 3.0
+
+# Fires without coordinates: each escalates on its own (fires close together are one emergency).
+UNPLACED = ev.Location(ward_code=BOW_EAST)
 
 
 def severe(at) -> ev.IncidentReported:
@@ -55,7 +58,7 @@ async def test_kill_9_with_deadlines_pending_loses_no_escalation_and_doubles_no_
         for incident_id, meta in zip(noted, await in_flight):
             last_note[str(incident_id)] = max(last_note.get(str(incident_id), -1), meta.offset)
         during = [severe(utcnow()) for _ in range(5)]
-        fires = [reported(occurred_at=utcnow(), category="fire", severity=5) for _ in range(3)]
+        fires = [reported(occurred_at=utcnow(), category="fire", severity=5, location=UNPLACED) for _ in range(3)]
         for incident in (*during, *fires):
             await send(producer, catalog, incident)
         all_due = before[-1].occurred_at + timedelta(seconds=2 * DEADLINE + 1)

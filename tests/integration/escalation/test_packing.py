@@ -8,11 +8,14 @@ import pytest
 from services.shared import codec
 from services.shared import events as ev
 from services.shared.events import utcnow
-from tests.factories import fact, reported
+from tests.factories import BOW_EAST, fact, reported
 from tests.integration.escalation.support import send
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+# Fires without coordinates: each escalates on its own (fires close together are one emergency).
+UNPLACED = ev.Location(ward_code=BOW_EAST)
 
 
 def packed_topic(worker) -> str:
@@ -40,7 +43,7 @@ async def test_a_pack_replayed_after_a_crash_does_not_take_the_state_back(produc
 async def test_bytes_that_are_not_text_are_dead_lettered_by_the_pack_stage_with_their_source(producer, topics, tap):
     incidents = topics.name("incidents")
     bad = await producer.send_and_wait(incidents, b"\xff\xfe\x00", key=b"binary", partition=1)
-    later = reported(occurred_at=utcnow(), category="fire", severity=5)
+    later = reported(occurred_at=utcnow(), category="fire", severity=5, location=UNPLACED)
     await send(producer, topics, later, partition=1)
     deadletter = topics.name("deadletter")
 
@@ -57,7 +60,7 @@ async def test_bytes_that_are_not_text_are_dead_lettered_by_the_pack_stage_with_
 
 async def test_an_unreadable_pack_is_dead_lettered_and_the_packed_partition_keeps_flowing(producer, topics, tap, worker):
     junk = await producer.send_and_wait(packed_topic(worker), b"not a pack", key=b"junk", partition=0)
-    later = reported(occurred_at=utcnow(), category="fire", severity=5)
+    later = reported(occurred_at=utcnow(), category="fire", severity=5, location=UNPLACED)
     await send(producer, topics, later, partition=0)
     deadletter = topics.name("deadletter")
     await wait_until(lambda: [v for v in tap.on(deadletter) if v["source_topic"] == packed_topic(worker)

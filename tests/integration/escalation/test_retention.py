@@ -10,7 +10,7 @@ import pytest
 from services.shared import events as ev
 from services.shared.events import utcnow
 from services.shared.kafka import make_producer
-from tests.factories import fact, reported
+from tests.factories import BOW_EAST, fact, reported
 from tests.integration.escalation.support import Tap, Worker, send, tapped, write_test_rules
 from tests.support import wait_until
 
@@ -18,6 +18,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 RETENTION = 2.0
 COUNT = 30
+
+# Fires without coordinates: each escalates on its own (fires close together are one emergency).
+UNPLACED = ev.Location(ward_code=BOW_EAST)
 
 
 async def test_finished_incidents_are_released_tombstoned_and_stay_released_after_a_restart(own_topics, tmp_path):
@@ -30,9 +33,11 @@ async def test_finished_incidents_are_released_tombstoned_and_stay_released_afte
     tap = None
     try:
         await worker.wait_ready()
-        fires = [reported(occurred_at=utcnow(), recorded_at=utcnow(), category="fire", severity=5)
+        fires = [reported(occurred_at=utcnow(), recorded_at=utcnow(), category="fire", severity=5,
+                          location=UNPLACED)
                  for _ in range(COUNT)]
-        still_open = reported(occurred_at=utcnow(), recorded_at=utcnow(), category="fire", severity=5)
+        still_open = reported(occurred_at=utcnow(), recorded_at=utcnow(), category="fire", severity=5,
+                          location=UNPLACED)
         for incident in (*fires, still_open):
             await send(producer, catalog, incident)
         for incident in fires:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import timedelta
 
@@ -28,11 +29,17 @@ def now_fact(cls, incident_id, **fields):
     return fact(cls, incident_id, utcnow(), **fields)
 
 
+_PLACES = itertools.count()
+
+
 def poplar_fire(**overrides) -> ev.IncidentReported:
+    """A fire at a place of its own (~550 m from every other test's): the worker's correlation
+    windows live as long as the session, and fires close together are one emergency."""
     at = utcnow()
+    lat = round(51.509 + 0.005 * next(_PLACES), 5)
     fields = dict(
         occurred_at=at, recorded_at=at, category="fire", severity=5, source=ev.Source(kind="fire", id="lfb-1"),
-        location=ev.Location(ward_code=POPLAR, lat=51.509, lon=-0.015, address="Chrisp Street Market"),
+        location=ev.Location(ward_code=POPLAR, lat=lat, lon=-0.015, address="Chrisp Street Market"),
         casualties=ev.Casualties(serious=2, minor=5), hazards=("fire", "smoke"), agencies_required=("fire",),
         description="Fire in a tower block",
     )
@@ -55,8 +62,9 @@ async def test_a_severity_5_fire_with_casualties_in_poplar_reaches_fire_police_a
         (raised,) = tap.on(topic, incident.incident_id, "EscalationRaised")
         assert raised["level"] == 3 and raised["event_id"] == str(derived_event_id(incident.incident_id, 3, "raised"))
         m = raised["methane"]
-        assert m["major_incident"] is True and "Poplar" in m["exact_location"] and m["type"].startswith("fire")
-        assert m["hazards"] == ["fire", "smoke"] and m["access"]
+        assert m["major_incident"] is False and "Poplar" in m["exact_location"] and m["type"].startswith("fire")
+        assert m["major_incident_statement"].startswith("not declared; level 3 by rule ")
+        assert m["hazards"] == ["fire", "smoke"] and m["access"] == "not yet known"
         assert (m["number_of_casualties"]["serious"], m["number_of_casualties"]["minor"]) == (2, 5)
         assert {"fire", "police", "ambulance"} <= set(m["emergency_services_required"])
         assert "emergency_services_present" in m
@@ -86,14 +94,15 @@ async def test_three_cctv_reports_of_one_fight_close_together_produce_one_escala
     everyone = topics.escalation_topic(None, exercise=False)
     await wait_until(lambda: [v for v in tap.on(everyone, event_type="EscalationRaised") if v["incident_id"] in ids],
                      30, what="the corroborated escalation")
-    members = [r.incident_id for r in reports[1:]]
-    await wait_until(lambda: all((tap.state_of(worker.changelog, m) or {}).get("linked_to") for m in members), 30,
-                     what="the other reports to be linked to the lead")
-    raised = [v for v in tap.on(everyone, event_type="EscalationRaised") if v["incident_id"] in ids]
-    assert len(raised) == 1
-    (one,) = raised
-    assert one["incident_id"] == str(reports[0].incident_id) and one["rule_id"] == "corroborated-disorder"
+    # The lead is the first report the worker saw (the three reach it from three partitions at once).
+    (one,) = [v for v in tap.on(everyone, event_type="EscalationRaised") if v["incident_id"] in ids]
+    members = [r.incident_id for r in reports if str(r.incident_id) != one["incident_id"]]
+    await wait_until(lambda: all((tap.state_of(worker.changelog, m) or {}).get("linked_to") == one["incident_id"]
+                                 for m in members), 30, what="the other reports to be linked to the lead")
+    assert len([v for v in tap.on(everyone, event_type="EscalationRaised") if v["incident_id"] in ids]) == 1
+    assert one["rule_id"] == "corroborated-disorder"
     assert set(one["related_incident_ids"]) == {str(m) for m in members}
+    assert {r["incident_id"] for r in one["related"]} == {str(m) for m in members}
     cap_of(one)
 
 
@@ -123,7 +132,8 @@ async def test_an_unacknowledged_severity_4_incident_climbs_then_stops_once_ackn
     (stood_down,) = tap.on(everyone, second.incident_id, "EscalationStoodDown")
     assert stood_down["levels"] == [1] and stood_down["final_status"] == "resolved"
     doc = cap_of(stood_down)
-    assert doc.findtext("c:msgType", namespaces=C) == "Cancel"
+    assert doc.findtext("c:msgType", namespaces=C) == "Update"  # resolved: an all-clear, not a revocation
+    assert doc.findtext("c:info/c:responseType", namespaces=C) == "AllClear"
     first_id = tap.on(everyone, second.incident_id, "EscalationRaised")[0]["event_id"]
     assert f"urn:uuid:{first_id}" in doc.findtext("c:references", namespaces=C)
     council = topics.escalation_topic("council", exercise=False)
@@ -140,6 +150,60 @@ async def test_an_exercise_incident_never_reaches_a_live_topic(producer, topics,
     assert cap_of(raised).findtext("c:status", namespaces=C) == "Exercise"
     live = [t for t in escalation_topics(topics) if ".exercise." not in t]
     assert not [t for t in live if tap.on(t, incident.incident_id)]
+
+
+async def test_a_test_incident_reaches_only_the_test_topics(producer, topics, tap, worker):
+    incident = poplar_fire(mode="test")
+    await send(producer, topics, incident)
+    test_fire = topics.escalation_topic("fire", mode="test")
+    await wait_until(lambda: tap.on(test_fire, incident.incident_id), 30, what="the test fire topic")
+    await wait_until(lambda: tap.state_of(worker.changelog, incident.incident_id), 30, what="the recorded state")
+    assert cap_of(tap.on(test_fire, incident.incident_id)[0]).findtext("c:status", namespaces=C) == "Test"
+    others = [t for t in escalation_topics(topics) if ".test." not in t]
+    assert not [t for t in others if tap.on(t, incident.incident_id)]
+
+
+async def test_a_fact_whose_mode_differs_from_its_incidents_never_changes_it(producer, topics, tap, worker):
+    incident = reported(occurred_at=utcnow(), category="other", severity=2)
+    await send(producer, topics, incident)
+    await send(producer, topics, now_fact(ev.IncidentUpdated, incident.incident_id, severity=5, mode="exercise"))
+    await wait_until(lambda: (tap.state_of(worker.changelog, incident.incident_id) or {}).get("ignored") == 1, 30,
+                     what="the exercise fact to be ignored")
+    assert (tap.state_of(worker.changelog, incident.incident_id))["severity"] == 2
+    assert not [t for t in escalation_topics(topics) if tap.on(t, incident.incident_id)]
+
+
+async def test_duplicate_reports_of_one_fire_make_one_chain_and_the_lead_is_updated(producer, topics, tap, worker):
+    first = poplar_fire()
+    await send(producer, topics, first)
+    everyone = topics.escalation_topic(None, exercise=False)
+    await wait_until(lambda: tap.on(everyone, first.incident_id, "EscalationRaised"), 30, what="the lead's alert")
+    near = first.location.model_copy(update={"lat": first.location.lat + 0.0005, "address": None})
+    echo = poplar_fire(source=ev.Source(kind="public", id="caller-9"), location=near)
+    await send(producer, topics, echo)
+    await wait_until(lambda: tap.on(everyone, first.incident_id, "EscalationUpdated"), 30, what="the lead's update")
+    (update,) = tap.on(everyone, first.incident_id, "EscalationUpdated")
+    assert update["related_incident_ids"] == [str(echo.incident_id)]
+    (rel,) = update["related"]
+    assert rel["rule_id"] == "same-fire-or-collapse" and 0 < rel["distance_m"] < 100
+    raised_id = tap.on(everyone, first.incident_id, "EscalationRaised")[0]["event_id"]
+    assert f"urn:uuid:{raised_id}" in cap_of(update).findtext("c:references", namespaces=C)
+    assert not tap.on(everyone, echo.incident_id)
+
+    # An operator links a report that escalated on its own: its alert is cancelled as a duplicate.
+    apart = poplar_fire(location=ev.Location(ward_code=POPLAR, address="Across the market"))  # no coordinates
+    await send(producer, topics, apart)
+    await wait_until(lambda: tap.on(everyone, apart.incident_id, "EscalationRaised"), 30, what="its own alert")
+    await send(producer, topics, now_fact(ev.IncidentLinked, apart.incident_id, lead_incident_id=first.incident_id))
+    await wait_until(lambda: tap.on(everyone, apart.incident_id, "EscalationStoodDown"), 30, what="the cancel")
+    (cancel,) = tap.on(everyone, apart.incident_id, "EscalationStoodDown")
+    assert cancel["duplicate_of"] == str(first.incident_id)
+    doc = cap_of(cancel)
+    assert doc.findtext("c:msgType", namespaces=C) == "Cancel" and str(first.incident_id) in doc.findtext(
+        "c:note", namespaces=C)
+    await wait_until(lambda: len(tap.on(everyone, first.incident_id, "EscalationUpdated")) == 2, 30,
+                     what="the lead's second update")
+    assert str(apart.incident_id) in tap.on(everyone, first.incident_id, "EscalationUpdated")[1]["related_incident_ids"]
 
 
 async def test_poison_records_go_to_the_dead_letter_topic_and_later_records_still_flow(producer, topics, tap):

@@ -8,7 +8,7 @@ import json
 import asyncpg
 from aiokafka import TopicPartition
 
-from services.projector.rebuild import partitions
+from services.shared.kafka import topic_partitions
 from services.projector.rules import COLUMNS, fold
 from services.shared.kafka import make_consumer
 
@@ -40,7 +40,7 @@ async def end_offsets(settings, topics: list[str]) -> dict[tuple[str, int], int]
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        tps = await partitions(settings, topics)
+        tps = await topic_partitions(settings, topics)
         return {(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(tps)).items()}
     finally:
         await consumer.stop()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.projector.rebuild import partitions
+from services.shared.kafka import topic_partitions
 from services.shared import events as ev
 from services.shared.kafka import make_consumer
 from tests.factories import BOW_EAST, T0, reported, source
@@ -24,7 +24,7 @@ async def _read_all(settings, topic: str) -> list:
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        tps = await partitions(settings, [topic])
+        tps = await topic_partitions(settings, [topic])
         consumer.assign(tps)
         end = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)

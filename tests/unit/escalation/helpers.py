@@ -47,3 +47,25 @@ def poplar_fire(**overrides) -> ev.IncidentReported:
 
 
 __all__ = ["DEFAULT_RULES", "POPLAR", "T0", "fact", "reported", "ruleset", "state", "poplar_fire", "timedelta"]
+
+
+SENDER = "escalation@muster.test"
+CONTACT = "Control room test line"
+
+
+def escalate(s: IncidentState, rs=DEFAULT_RULES, now=T0, before: IncidentState | None = None):
+    """(events as the all-agencies topic gets them, every delivery, the state after)."""
+    from services.escalation import rules
+    from services.escalation.outputs import Emitter
+
+    d = rules.decide(s, rs, now)
+    deliveries, after = Emitter(SENDER, CONTACT).emit(s, d, now, before)
+    return [x.event for x in deliveries if x.agency is None], deliveries, after
+
+
+def lead(s: IncidentState) -> IncidentState:
+    """A report correlation covers, told it leads (nothing of its kind near it)."""
+    return s.model_copy(update={"awaiting_correlation": False})
+
+
+__all__ += ["SENDER", "CONTACT", "escalate", "lead"]

@@ -1,9 +1,9 @@
 import uuid
 
 from services.escalation import batch, corroboration as corr
-from services.escalation.state import fold, replayed
+from services.escalation.state import apply_notice, fold, replayed
 from services.shared import events as ev
-from tests.unit.escalation.helpers import DEFAULT_RULES, T0, fact, poplar_fire, reported, timedelta
+from tests.unit.escalation.helpers import DEFAULT_RULES, POPLAR, T0, fact, poplar_fire, reported, timedelta
 
 NOW = T0 + timedelta(seconds=10)
 
@@ -25,14 +25,50 @@ def _run(inputs, known=None, partition=0):
     return out, loads
 
 
+def _verdict(incident_id, kind="lead"):
+    notice = corr.Notice(kind=kind, incident_id=incident_id, at=T0)
+    return batch.Input(str(incident_id), lambda s: apply_notice(s, notice))
+
+
 def test_a_report_and_its_resolution_in_one_batch_raise_then_stand_down_with_one_final_state():
-    fire = poplar_fire()
+    fire = poplar_fire(location=ev.Location(ward_code=POPLAR, address="Chrisp Street Market"))  # nothing to correlate on
     resolved = fact(ev.IncidentStatusChanged, fire.incident_id, T0 + timedelta(seconds=1), status="resolved")
     out, loads = _run([_fact(fire, 10), _fact(resolved, 11)])
-    assert [e.event_type for e in out.produced] == ["EscalationRaised", "EscalationStoodDown"]
+    assert [d.event.event_type for d in out.produced if d.agency is None] == ["EscalationRaised", "EscalationStoodDown"]
     assert loads == [str(fire.incident_id)]  # looked up once
     final = out.states[str(fire.incident_id)]
     assert final.stood_down and final.offset == 11 and set(final.raised) == {3}
+
+
+def test_a_report_correlation_covers_waits_for_its_verdict_then_escalates_as_a_lead():
+    fire = poplar_fire()
+    out, _ = _run([_fact(fire, 10)])
+    assert out.produced == [] and out.nominated == [fire]
+    assert out.states[str(fire.incident_id)].awaiting_correlation
+    after, _ = _run([_verdict(fire.incident_id)], known=out.states)
+    assert [d.event.level for d in after.produced if d.agency is None] == [3]
+
+
+def test_a_report_linked_as_a_duplicate_never_escalates_on_its_own():
+    fire = poplar_fire()
+    out, _ = _run([_fact(fire, 10)])
+    linked = corr.Notice(kind="linked", incident_id=fire.incident_id, lead=uuid.uuid4(), at=T0)
+    after, _ = _run([batch.Input(str(fire.incident_id), lambda s: apply_notice(s, linked))], known=out.states)
+    assert after.produced == [] and after.states[str(fire.incident_id)].linked_to == linked.lead
+
+
+def test_an_operator_link_cancels_the_duplicates_alert_as_a_duplicate_and_tells_the_lead():
+    fire, lead = poplar_fire(), uuid.uuid4()
+    out, _ = _run([_fact(fire, 10)])
+    out2, _ = _run([_verdict(fire.incident_id)], known=out.states)
+    link = fact(ev.IncidentLinked, fire.incident_id, T0 + timedelta(minutes=5), lead_incident_id=lead)
+    out3, _ = _run([_fact(link, 11)], known={**out.states, **out2.states})
+    (stood,) = [d.event for d in out3.produced if d.agency is None]
+    assert stood.event_type == "EscalationStoodDown" and stood.duplicate_of == lead
+    assert "<msgType>Cancel</msgType>" in stood.cap_xml and str(lead) in stood.cap_xml
+    (notice,) = out3.notices
+    assert notice.kind == "correlated" and notice.incident_id == lead
+    assert notice.related[0].incident_id == fire.incident_id and notice.related[0].rule_id == "operator-link"
 
 
 def test_facts_already_in_the_state_are_replays_and_produce_nothing():
@@ -60,7 +96,7 @@ def test_every_changed_incident_is_written_once_and_unchanged_ones_not_at_all():
     assert again.states == {} and again.produced == []
 
 
-def test_only_new_reports_that_corroboration_covers_and_have_coordinates_are_nominated():
+def test_only_new_reports_that_correlation_covers_and_have_coordinates_are_nominated():
     fight = reported(category="violence", severity=3)
     no_coordinates = reported(category="violence", severity=3, location=ev.Location(ward_code=fight.location.ward_code))
     noise = reported(category="noise", severity=2)

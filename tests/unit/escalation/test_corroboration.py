@@ -1,68 +1,116 @@
+"""Correlation into lead incidents, and corroboration within a lead's group (pure)."""
+
 import uuid
 from datetime import timedelta
 
-from services.escalation.corroboration import Candidate, Window, distance_m, observe
-from tests.unit.escalation.helpers import DEFAULT_RULES, T0
+import pytest
+
+from services.escalation.config import RulesFileError, parse_rules
+from services.escalation.corroboration import Candidate, Window, distance_m, group_key, observe
+from tests.unit.escalation.helpers import DEFAULT_RULES, LEVELS, T0
 
 # ~0.0009 degrees of latitude is ~100 m.
 
 
 def cand(source: str, dlat: float = 0.0, minutes: float = 0, category: str = "violence") -> Candidate:
     return Candidate(incident_id=uuid.uuid4(), partition=hash(source) % 6, category=category, mode="live",
-                     source=f"cctv:{source}", lat=51.51 + dlat, lon=-0.02, at=T0 + timedelta(minutes=minutes))
+                     source=f"cctv:{source}", lat=51.51 + dlat, lon=-0.02, at=T0 + timedelta(minutes=minutes),
+                     recorded_at=T0 + timedelta(minutes=minutes, seconds=30))
 
 
-def feed(*candidates: Candidate):
+def feed(*candidates: Candidate, rules=DEFAULT_RULES):
     window, notices = Window(), []
     for c in candidates:
-        window, sent = observe(window, c, DEFAULT_RULES)
+        window, sent = observe(window, c, rules)
         notices.append(sent)
     return window, notices
 
 
-def test_three_independent_reports_close_in_space_and_time_form_one_group_led_by_the_earliest():
-    a, b, c = cand("cam-1"), cand("cam-2", 0.0009, 1), cand("cam-3", 0.0005, 3)
-    _, notices = feed(a, b, c)
-    assert notices[0] == [] and notices[1] == []
-    kinds = {(n.kind, n.incident_id) for n in notices[2]}
-    assert kinds == {("corroborated", a.incident_id), ("linked", b.incident_id), ("linked", c.incident_id)}
-    lead = next(n for n in notices[2] if n.kind == "corroborated")
-    assert set(lead.members) == {b.incident_id, c.incident_id} and lead.partition == a.partition
+def kinds(notices):
+    return {(n.kind, n.incident_id) for n in notices}
 
 
-def test_reports_from_one_source_are_not_independent():
-    _, notices = feed(cand("cam-1"), cand("cam-1", 0.0001, 1), cand("cam-1", 0.0002, 2))
-    assert notices == [[], [], []]
-
-
-def test_reports_too_far_apart_do_not_corroborate():
-    _, notices = feed(cand("cam-1"), cand("cam-2", 0.0009), cand("cam-3", 0.0036))  # ~400 m
-    assert notices[2] == []
-
-
-def test_reports_too_far_apart_in_time_do_not_corroborate():
-    _, notices = feed(cand("cam-1"), cand("cam-2", 0, 2), cand("cam-3", 0, 9))
-    assert notices[2] == []
-
-
-def test_a_later_report_joins_the_existing_group_instead_of_forming_another():
-    a, b, c, d = cand("cam-1"), cand("cam-2", 0, 1), cand("cam-3", 0, 2), cand("cam-4", 0, 3)
-    _, notices = feed(a, b, c, d)
-    assert {(n.kind, n.incident_id, n.lead) for n in notices[3] if n.kind == "linked"} == {("linked", d.incident_id, a.incident_id)}
-    assert [n.members for n in notices[3] if n.kind == "corroborated"] == [(d.incident_id,)]
-
-
-def test_a_replayed_candidate_changes_nothing():
+def test_a_report_with_nothing_near_it_leads():
     a = cand("cam-1")
-    window, _ = feed(a)
-    again, notices = observe(window, a, DEFAULT_RULES)
-    assert again == window and notices == []
+    _, (notices,) = feed(a)
+    assert kinds(notices) == {("lead", a.incident_id)}
 
 
-def test_old_candidates_are_forgotten():
-    window, _ = feed(cand("cam-1"), cand("cam-2", 0, 60))
-    assert len(window.candidates) == 1
+def test_a_second_report_of_one_fire_is_linked_to_the_first_with_its_provenance():
+    a, b = cand("lfb", category="fire"), cand("public", 0.0009, 4, category="explosion_or_collapse")
+    _, (_, notices) = feed(a, b)
+    assert kinds(notices) == {("linked", b.incident_id), ("correlated", a.incident_id)}
+    linked = next(n for n in notices if n.kind == "linked")
+    assert linked.lead == a.incident_id and linked.rule_id == "same-fire-or-collapse"
+    (rel,) = next(n for n in notices if n.kind == "correlated").related
+    assert rel.incident_id == b.incident_id and rel.rule_id == "same-fire-or-collapse"
+    assert 95 < rel.distance_m < 105 and rel.interval_s == 240.0
 
 
-def test_distance_is_in_metres():
-    assert 95 < distance_m(cand("a"), cand("b", 0.0009)) < 105
+def test_the_first_to_arrive_leads_even_when_a_later_report_says_it_happened_earlier():
+    a, b = cand("cam-1", minutes=2, category="fire"), cand("cam-2", minutes=0, category="fire")
+    _, (_, notices) = feed(a, b)
+    assert next(n for n in notices if n.kind == "linked").lead == a.incident_id
+    assert next(n for n in notices if n.kind == "correlated").related[0].interval_s == -120.0
+
+
+def test_three_independent_reports_of_a_fight_corroborate_the_lead_once():
+    a, b, c, d = cand("cam-1"), cand("cam-2", 0.0009, 1), cand("cam-3", 0.0005, 3), cand("cam-4", 0, 4)
+    _, notices = feed(a, b, c, d)
+    assert "corroborated" not in {n.kind for n in notices[1]}
+    (lead,) = [n for n in notices[2] if n.kind == "corroborated"]
+    assert lead.incident_id == a.incident_id and set(lead.members) == {b.incident_id, c.incident_id}
+    assert lead.partition == a.partition
+    assert "corroborated" not in {n.kind for n in notices[3]}  # already corroborated: d only joins
+    assert kinds(notices[3]) == {("linked", d.incident_id), ("correlated", a.incident_id)}
+
+
+def test_reports_from_one_source_are_duplicates_but_do_not_corroborate():
+    _, notices = feed(cand("cam-1"), cand("cam-1", 0.0001, 1), cand("cam-1", 0.0002, 2))
+    assert all(n.kind != "corroborated" for ns in notices for n in ns)
+    assert [n.kind for n in notices[2]] == ["linked", "correlated"]
+
+
+def test_reports_too_far_apart_in_space_or_time_are_separate_leads():
+    far = cand("cam-2", 0.0036)  # ~400 m
+    late = cand("cam-3", 0, 11)  # the disorder window is 10 minutes
+    _, notices = feed(cand("cam-1"), far, late)
+    assert [n.kind for n in notices[1]] == ["lead"] and [n.kind for n in notices[2]] == ["lead"]
+
+
+def test_categories_of_different_rules_never_correlate():
+    _, notices = feed(cand("a", category="fire"), cand("b", category="flood"))
+    assert [n.kind for n in notices[1]] == ["lead"]
+
+
+def test_a_replayed_candidate_gets_the_same_verdict_again():
+    a, b = cand("cam-1"), cand("cam-2", 0.0001, 1)
+    window, _ = feed(a, b)
+    again, notices = observe(window, b, DEFAULT_RULES)
+    assert again == window and [(n.kind, n.lead) for n in notices] == [("linked", a.incident_id)]
+
+
+def test_exercises_and_modes_are_grouped_apart():
+    keys = {group_key("live", "fire", DEFAULT_RULES), group_key("exercise", "fire", DEFAULT_RULES, "ex-1"),
+            group_key("exercise", "fire", DEFAULT_RULES, "ex-2"), group_key("test", "fire", DEFAULT_RULES)}
+    assert len(keys) == 4
+    assert group_key("live", "fire", DEFAULT_RULES) == group_key("live", "explosion_or_collapse", DEFAULT_RULES)
+
+
+def test_a_category_in_two_correlation_rules_is_refused():
+    rule = {"description": "d", "categories": ["fire"], "radius_m": 100, "window_minutes": 5}
+    with pytest.raises(RulesFileError, match="'fire' is in correlation rules 'a' and 'b'"):
+        parse_rules({"version": "t", "levels": LEVELS, "correlation": [{"id": "a", **rule}, {"id": "b", **rule}]})
+
+
+def test_a_corroboration_rule_needs_its_categories_correlated():
+    with pytest.raises(RulesFileError, match="need a correlation rule"):
+        parse_rules({"version": "t", "levels": LEVELS, "corroboration": [
+            {"id": "c", "description": "d", "categories": ["violence"], "min_reports": 2, "radius_m": 100,
+             "window_minutes": 5, "level": 2}]})
+
+
+def test_distance_is_haversine():
+    a = cand("x")
+    b = a.model_copy(update={"lat": a.lat + 0.009})
+    assert 995 < distance_m(a, b) < 1005

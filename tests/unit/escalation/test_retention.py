@@ -6,7 +6,9 @@ from services.escalation import batch
 from services.escalation.retention import finished, release_at, releasable, settle
 from services.escalation.state import fold
 from services.shared import events as ev
-from tests.unit.escalation.helpers import DEFAULT_RULES, T0, fact, poplar_fire, reported, timedelta
+from tests.unit.escalation.helpers import DEFAULT_RULES, POPLAR, T0, fact, poplar_fire, reported, timedelta
+
+UNPLACED = ev.Location(ward_code=POPLAR)  # no coordinates: nothing to correlate, escalates at once
 
 pytestmark = pytest.mark.unit
 
@@ -23,10 +25,10 @@ def _run(facts, known=None, now=NOW, partition=0, first_offset=0):
 
 
 def test_a_resolved_incident_is_compacted_once_stood_down_keeping_what_late_facts_need():
-    fire = poplar_fire()
+    fire = poplar_fire(location=UNPLACED)
     resolved = fact(ev.IncidentStatusChanged, fire.incident_id, T0 + timedelta(seconds=1), status="resolved")
     out = _run([fire, resolved])
-    assert [e.event_type for e in out.produced] == ["EscalationRaised", "EscalationStoodDown"]
+    assert [d.event.event_type for d in out.produced if d.agency is None] == ["EscalationRaised", "EscalationStoodDown"]
     s = out.states[str(fire.incident_id)]
     assert finished(s) and s.closed_at == NOW
     assert s.rule_set is None and s.location is None and s.hazards == () and s.casualties == ev.Casualties()
@@ -36,14 +38,14 @@ def test_a_resolved_incident_is_compacted_once_stood_down_keeping_what_late_fact
 
 
 def test_an_open_incident_is_never_compacted_nor_released():
-    fire = poplar_fire()
+    fire = poplar_fire(location=UNPLACED)
     s = _run([fire]).states[str(fire.incident_id)]
     assert not finished(s) and s.closed_at is None and s.rule_set is not None
     assert release_at(s, KEEP) is None and not releasable(s, NOW + timedelta(days=365), KEEP)
 
 
 def test_released_only_after_the_retention_and_late_facts_do_not_extend_it():
-    fire = poplar_fire()
+    fire = poplar_fire(location=UNPLACED)
     resolved = fact(ev.IncidentStatusChanged, fire.incident_id, T0 + timedelta(seconds=1), status="resolved")
     closed = _run([fire, resolved]).states
     later = NOW + timedelta(minutes=30)
@@ -56,7 +58,7 @@ def test_released_only_after_the_retention_and_late_facts_do_not_extend_it():
 
 
 def test_a_late_update_of_a_closed_incident_raises_nothing_and_stays_compact():
-    fire = poplar_fire(severity=3, casualties=ev.Casualties())
+    fire = poplar_fire(severity=3, casualties=ev.Casualties(), location=UNPLACED)
     closed = _run([fire, fact(ev.IncidentStatusChanged, fire.incident_id, T0, status="closed")]).states
     worse = fact(ev.IncidentUpdated, fire.incident_id, T0 + timedelta(seconds=5), severity=5,
                  casualties=ev.Casualties(fatalities=3))
@@ -75,13 +77,13 @@ def test_a_fact_for_a_released_incident_makes_a_stub_that_is_finished_and_releas
 
 
 def test_a_stub_that_then_gets_its_report_is_open_again():
-    incident = reported(category="fire", severity=5)
+    incident = reported(category="fire", severity=5, location=UNPLACED)
     note = fact(ev.NoteAdded, incident.incident_id, T0, text="first")
     stub = _run([note]).states
     out = _run([incident], known=stub, first_offset=1)
     s = out.states[str(incident.incident_id)]
     assert not finished(s) and s.closed_at is None and release_at(s, KEEP) is None
-    assert [e.event_type for e in out.produced] == ["EscalationRaised"]
+    assert [d.event.event_type for d in out.produced if d.agency is None] == ["EscalationRaised"]
 
 
 def test_a_resolved_incident_that_never_escalated_is_finished_at_once():
@@ -92,7 +94,7 @@ def test_a_resolved_incident_that_never_escalated_is_finished_at_once():
 
 
 def test_settle_is_idempotent_on_a_compact_state():
-    fire = poplar_fire()
+    fire = poplar_fire(location=UNPLACED)
     s = _run([fire, fact(ev.IncidentStatusChanged, fire.incident_id, T0, status="resolved")]).states
     compact = s[str(fire.incident_id)]
     assert settle(compact, NOW + KEEP) is compact

@@ -156,6 +156,8 @@ def _detail(**over):
          "classification": "OFFICIAL", "mode": "live", "source": incident["source"],
          "payload": {"level": 3, "level_name": "major incident", "rule_id": "r1", "reason": "why",
                      "related_incident_ids": [str(related)], "cap_xml": CAP,
+                     "related": [{"incident_id": str(related), "rule_id": "fire-nearby", "distance_m": 120.0,
+                                  "interval_s": 90.0}],
                      "methane": {"major_incident": False, "access": "not yet known", "declared_by": "op-3"}}},
     ]
     d = {"incident": incident, "people": None, "restricted_redacted": True, "timeline": timeline, "escalations": [],
@@ -169,7 +171,7 @@ def test_an_incident_page_shows_its_escalation_chain_readably_and_hides_people_u
     html = incident_page.page(detail, WARDS, None, NOW)
     assert "M: major incident declared?" in html and "not yet known" in html and "declared by" in html
     assert "Message type" in html and "&lt;alert" in html  # the XML as sent, escaped, behind a disclosure
-    assert f'/board/incidents/{related}' in html and "correlated" in html
+    assert f'/board/incidents/{related}' in html and "correlated" in html and "distance m 120.0" in html
     assert "are not shown" in html and "<script>" not in html
     for needs in ("IncidentAcknowledged", "IncidentUpdated", "IncidentLinked", "IncidentStatusChanged"):
         assert f'data-needs="{needs}" hidden' in html

@@ -62,6 +62,9 @@ def test_the_knife_victim_is_a_late_report_from_hospital_with_a_restricted_victi
     assert knife.source.kind is ev.SourceKind.AMBULANCE
     assert knife.recorded_at - knife.occurred_at >= timedelta(hours=1)
     assert knife.casualties.serious == 1 and knife.people[0].role is ev.PersonRole.VICTIM
+    # where it happened (as the victim says), not the hospital's ward; the hospital is said apart
+    assert knife.location.ward_code == ward_named("Stepney Green").code and knife.location.lat is None
+    assert knife.presented_at.ward_code == ward_named("Whitechapel").code
     safeguarding = _reports(events, Category.SAFEGUARDING_CHILD)[0]
     assert safeguarding.classification is ev.Classification.OFFICIAL_SENSITIVE
 

@@ -1,0 +1,219 @@
+"""The whole pipeline's capacity on this machine (issue 17): the highest sustained simulator rate
+the five services hold with p99 intake-202 -> agency topic <= 250 ms and p99 intake-202 -> a
+board reader (the query service's /v1/stream) <= 1 s, beside the raw produce and consume
+ceilings of the same broker measured in the same run, and CPU per event for each stage.
+
+    MUSTER_CACHE_DIR=/work/main/.muster/cache .venv/bin/python bench/pipeline.py [--rates 50,100,200,400] [--seconds 30]
+
+It runs a Muster of its own (services/chaos/cluster.py: own home under .muster/bench-pipeline,
+own ports), no faults. A step is *sustained* when intake acknowledged at least 95% of the
+offered events with no failed request (*held*) and both p99s are within bounds; the
+steps go on while a rate is held, so the report shows where latency, then throughput, gives.
+Postgres CPU counts the postmaster only (its backends are other processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import os
+import shutil
+import time
+from collections import defaultdict
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.chaos.cluster import Cluster
+from services.chaos.load import Driver, Ledger
+from services.chaos.monitor import process_figures
+from services.shared.auth import Role, mint_token
+from services.shared.events import Agency
+from services.shared.kafka import make_producer
+from services.shared.settings import get_settings
+from services.shared.topics import TopicCatalog
+
+AGENCY_P99_S = 0.25
+BOARD_P99_S = 1.0
+
+
+def p99(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(0.99 * len(values)))]
+
+
+async def ceilings(cluster: Cluster, n: int = 50_000) -> tuple[float, float]:
+    """Raw aiokafka produce (acks=all, idempotent) and consume rates on the same broker, with
+    records the size of a simulated event."""
+    settings = cluster.settings
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("bench.raw", 6, 1)])
+    finally:
+        await admin.close()
+    value = os.urandom(350).hex().encode()[:700]
+    producer = make_producer(settings, linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    began = time.perf_counter()
+    futures = [await producer.send("bench.raw", value, key=str(i).encode()) for i in range(n)]
+    await producer.flush()
+    await asyncio.gather(*futures)
+    produce = n / (time.perf_counter() - began)
+    await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    tps = [TopicPartition("bench.raw", p) for p in range(6)]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    began, got = time.perf_counter(), 0
+    while got < n:
+        batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+        got += sum(len(v) for v in batch.values())
+    consume = n / (time.perf_counter() - began)
+    await consumer.stop()
+    return produce, consume
+
+
+async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], ready: asyncio.Event) -> None:
+    catalog = TopicCatalog.from_settings(cluster.settings)
+    topics = [catalog.escalation_topic(a, exercise=False) for a in catalog.agencies()]
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=cluster.settings.kafka_bootstrap, group_id=None,
+                                auto_offset_reset="latest", fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        await consumer.getmany(timeout_ms=500)
+        ready.set()
+        while True:
+            batch = await consumer.getmany(timeout_ms=200)
+            now = time.time()
+            for messages in batch.values():
+                for m in messages:
+                    body = orjson.loads(m.value)
+                    if body.get("event_type") == "EscalationRaised":
+                        out.append((now, body["incident_id"]))
+    finally:
+        await consumer.stop()
+
+
+async def _board_arrivals(url: str, token: str, out: list[tuple[float, str]], ready: asyncio.Event) -> None:
+    async with httpx.AsyncClient(timeout=None) as client:
+        async with client.stream("GET", f"{url}/v1/stream", headers={"Authorization": f"Bearer {token}"}) as r:
+            kind = None
+            async for line in r.aiter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                    if kind == "ready":
+                        ready.set()
+                elif line.startswith("data:") and kind == "incident":
+                    body = orjson.loads(line[5:])
+                    incident = body.get("incident_id") or (body.get("incident") or {}).get("incident_id")
+                    if incident:
+                        out.append((time.time(), str(incident)))
+
+
+def _latencies(acks: dict[str, list[float]], arrivals: list[tuple[float, str]]) -> list[float]:
+    """Each arrival's delay after the latest acknowledged write of its incident before it."""
+    out = []
+    for at, incident in arrivals:
+        times = acks.get(incident)
+        if not times:
+            continue
+        i = bisect.bisect_right(times, at)
+        if i:
+            out.append(at - times[i - 1])
+    return out
+
+
+async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_dir) -> dict:
+    ledger = Ledger(run_dir / f"step-{rate:g}.jsonl")
+    agency, board = [], []
+    ready_a, ready_b = asyncio.Event(), asyncio.Event()
+    query = f"http://127.0.0.1:{cluster.service_ports['query']}"
+    tasks = [asyncio.create_task(_agency_arrivals(cluster, agency, ready_a)),
+             asyncio.create_task(_board_arrivals(query, token, board, ready_b))]
+    await asyncio.wait_for(asyncio.gather(ready_a.wait(), ready_b.wait()), 30)
+    cpu0 = {n: process_figures(s.proc.pid) for n, s in cluster.services.items()}
+    cpu0 |= {"kafka": process_figures(cluster.kafka.pid()), "postgres": process_figures(cluster.postgres.pid())}
+    driver = Driver(f"http://127.0.0.1:{cluster.service_ports['intake']}", token, ledger, rate, seed=int(rate))
+    began = time.time()
+    await driver.run(seconds)
+    ended = time.time()
+    await asyncio.sleep(10)  # the tail reaches the agency topics and the board
+    cpu1 = {n: process_figures(s.proc.pid) for n, s in cluster.services.items()}
+    cpu1 |= {"kafka": process_figures(cluster.kafka.pid()), "postgres": process_figures(cluster.postgres.pid())}
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    ledger.close()
+    acks: dict[str, list[float]] = defaultdict(list)
+    errors = 0
+    for line in ledger.path.read_bytes().splitlines():
+        e = orjson.loads(line)
+        if e["kind"] == "ack":
+            acks[e["incident_id"]].append(e["t"])
+        elif e["kind"] == "request" and e["status"] not in (200, 202):
+            errors += 1
+    acked = sum(len(v) for v in acks.values())
+    a99, b99 = p99(_latencies(acks, agency)), p99(_latencies(acks, board))
+    cpu = {n: (cpu1[n][1] - cpu0[n][1]) / max(1, acked) * 1e6 for n in cpu0 if cpu0[n] and cpu1[n]}
+    offered = rate * seconds
+    held = acked >= 0.95 * offered and errors == 0  # the throughput, whatever the latency
+    sustained = held and a99 is not None and a99 <= AGENCY_P99_S and b99 is not None and b99 <= BOARD_P99_S
+    return {"rate": rate, "acked_per_s": acked / (ended - began), "offered": offered, "acked": acked,
+            "errors": errors, "agency_p99_s": a99, "board_p99_s": b99, "agency_n": len(agency), "board_n": len(board),
+            "cpu_us_per_event": cpu, "held": held, "sustained": sustained}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rates", default="50,100,200,400,800")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    base = get_settings()
+    run_dir = base.home / "bench-pipeline"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    cluster = Cluster(run_dir / "home", base, {"MUSTER_ESCALATION_CLOSED_RETENTION_SECONDS": "60"})
+    try:
+        await asyncio.to_thread(cluster.start_infrastructure)
+        await asyncio.to_thread(cluster.prepare)
+        await asyncio.to_thread(cluster.start_services)
+        await asyncio.to_thread(cluster.wait_ready)
+        token = mint_token(cluster.settings, subject="bench-pipeline", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL)
+        produce, consume = await ceilings(cluster)
+        print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores, shared with other engineers' work)")
+        print(f"ceiling: raw produce {produce:,.0f} records/s, raw consume {consume:,.0f} records/s (same broker)")
+        results = []
+        for rate in [float(r) for r in args.rates.split(",")]:
+            r = await step(cluster, token, rate, args.seconds, run_dir)
+            results.append(r)
+            cpu = ", ".join(f"{n} {v:,.0f}" for n, v in sorted(r["cpu_us_per_event"].items()))
+            fmt = lambda v: "-" if v is None else f"{v * 1000:,.0f} ms"  # noqa: E731
+            print(f"rate {rate:>6g}/s: acked {r['acked_per_s']:>6,.0f}/s, errors {r['errors']}, "
+                  f"p99 202->agency {fmt(r['agency_p99_s'])} (n={r['agency_n']}), "
+                  f"p99 202->board {fmt(r['board_p99_s'])} (n={r['board_n']}), "
+                  f"{'SUSTAINED' if r['sustained'] else 'held, latency over' if r['held'] else 'not held'}; "
+                  f"CPU us/event: {cpu}", flush=True)
+            if not r["held"]:
+                break
+        best = max((r["rate"] for r in results if r["sustained"]), default=0)
+        throughput = max((r["rate"] for r in results if r["held"]), default=0)
+        print(f"max sustainable (both p99 bounds): {best:g} events/s = {best / produce:.1%} of the raw produce "
+              f"ceiling, {best / consume:.1%} of the raw consume ceiling")
+        print(f"highest rate held (throughput only): {throughput:g} events/s = {throughput / produce:.1%} of produce, "
+              f"{throughput / consume:.1%} of consume")
+        (run_dir / "results.json").write_bytes(orjson.dumps({"produce": produce, "consume": consume,
+                                                             "steps": results, "max_sustainable": best,
+                                                             "max_held": throughput}))
+    finally:
+        await asyncio.to_thread(cluster.stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,62 @@
+"""The contract of intake's idempotency store (services.intake.ports.IdempotencyStorePort),
+in the pattern of the eventsourcing library's persistence suites: one base class of tests,
+run against the fake (tests/unit/intake/test_fakes_contract.py) and, marked postgres,
+against the real store (tests/integration/intake/test_idempotency_store.py). A subclass
+only says how to make a store; if the fake drifts from the real store, one of the two fails."""
+
+from __future__ import annotations
+
+import uuid
+
+from services.intake.repository import Accepted
+from tests.support import wait_until
+
+
+def accepted(offset: int = 0, **fields) -> Accepted:
+    values = dict(event_id=uuid.uuid4(), incident_id=uuid.uuid4(), event_type="NoteAdded",
+                  topic="incidents.events.v1", partition=2, offset=offset)
+    return Accepted(**{**values, **fields})
+
+
+class IdempotencyStoreContract:
+    async def make_store(self):
+        raise NotImplementedError
+
+    async def test_an_event_id_never_recorded_is_not_found(self):
+        store = await self.make_store()
+        assert await store.lookup(uuid.uuid4()) is None
+        assert await store.lookup_many([uuid.uuid4()]) == {}
+
+    async def test_a_recorded_event_is_found_with_where_it_landed(self):
+        store = await self.make_store()
+        one = accepted(offset=41)
+        await store.record(one)
+        assert await store.lookup(one.event_id) == one
+
+    async def test_the_first_record_of_an_event_id_is_the_one_kept(self):
+        store = await self.make_store()
+        first = accepted(offset=1)
+        await store.record(first)
+        await store.record(first._replace(offset=99))
+        assert await store.lookup(first.event_id) == first
+
+    async def test_lookup_many_answers_only_the_ids_it_holds(self):
+        store = await self.make_store()
+        held = [accepted(offset=i) for i in range(3)]
+        await store.record_many(held)
+        missing = uuid.uuid4()
+        assert await store.lookup_many([*(a.event_id for a in held), missing]) == {a.event_id: a for a in held}
+
+    async def test_a_record_soon_is_found_shortly_after(self):
+        store = await self.make_store()
+        soon = accepted(offset=7)
+        store.record_soon(soon)
+
+        async def found() -> bool:
+            return await store.lookup(soon.event_id) == soon
+
+        await wait_until(found, 10, what="the write-behind record")
+
+    async def test_a_store_that_answers_pings_true(self):
+        store = await self.make_store()
+        assert await store.ping() is True
