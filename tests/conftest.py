@@ -7,6 +7,7 @@ never collide; both are removed when the session ends.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -54,13 +55,16 @@ def test_settings(infra: Settings) -> Settings:
 async def topics(test_settings: Settings):
     """Every topic of topics.yaml, created under this run's prefix; deleted afterwards."""
     from services.shared.kafka import apply_topics, make_admin
+    from services.shared.kafka_security import apply_acls, remove_acls_under
     from services.shared.topics import TopicCatalog
 
     catalog = TopicCatalog.from_settings(test_settings)
     admin = make_admin(test_settings)
     await admin.start()
     await apply_topics(admin, catalog)
+    await asyncio.to_thread(apply_acls, test_settings, catalog)  # as `muster topics apply`: each service's grants
     yield catalog
+    await asyncio.to_thread(remove_acls_under, test_settings, f"test-{RUN_ID}.")
     try:
         existing = set(await admin.list_topics())
         # Topics of this run: its prefix, including faust's internal topics of apps named under it.
@@ -85,6 +89,13 @@ async def database(test_settings: Settings):
         await conn.execute(f'create database "{name}"')
     finally:
         await conn.close()
+    from services.shared.db import ensure_roles
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await ensure_roles(conn)  # the service roles and their schemas, as `muster db migrate` makes them
+    finally:
+        await conn.close()
     yield dsn
     conn = await asyncpg.connect(admin_dsn)
     try:
@@ -105,6 +116,7 @@ async def own_topics(test_settings: Settings, unique: str):
     start, restarts a worker from the start, or must not see what other tests publish.
     Yields (settings with that prefix, its TopicCatalog); the topics are deleted afterwards."""
     from services.shared.kafka import apply_topics, make_admin
+    from services.shared.kafka_security import apply_acls, remove_acls_under
     from services.shared.topics import TopicCatalog
 
     settings = test_settings.model_copy(update={"topic_prefix": f"{test_settings.topic_prefix}own-{unique}."})
@@ -112,7 +124,9 @@ async def own_topics(test_settings: Settings, unique: str):
     admin = make_admin(settings)
     await admin.start()
     await apply_topics(admin, catalog)
+    await asyncio.to_thread(apply_acls, settings, catalog)
     yield settings, catalog
+    await asyncio.to_thread(remove_acls_under, settings, settings.topic_prefix)
     try:
         await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)])
     finally:

@@ -27,16 +27,18 @@ from services.shared.http import RequestMetrics, serve
 from services.shared.logging import configure_logging, get_logger
 from services.shared.runtime import tune_gc
 from services.shared.settings import Settings
+from services.shared.db import role_dsn
 from services.shared.topics import TopicCatalog
 
 log = get_logger("intake")
+INTAKE_ROLE = "muster_intake"  # its own schema `intake` only (services/shared/sql/roles.sql)
 
 
 def create_app(settings: Settings) -> FastAPI:
     metrics = IntakeMetrics()
     topic = TopicCatalog.from_settings(settings).name("incidents")
     timeout_s = settings.intake_publish_timeout_s
-    store = IdempotencyStore(settings.database_url.get_secret_value(), timeout_s)
+    store = IdempotencyStore(role_dsn(settings, INTAKE_ROLE, settings.intake_database_url), timeout_s)
     service: IntakeService | None = None
     publisher = Publisher(
         settings,

@@ -18,8 +18,9 @@ from services.shared.logging import get_logger
 
 log = get_logger("intake.repository")
 
+# The schema `intake` is made, owned by muster_intake, by `muster db migrate` (roles.sql): the
+# role may not create schemas, only tables in its own.
 DDL = """
-create schema if not exists intake;
 create table if not exists intake.accepted_events (
     event_id    uuid primary key,
     incident_id uuid not null,

@@ -87,6 +87,44 @@ class Written:
     facts: list[ev.Event] = field(default_factory=list)
 
 
+async def connect(dsn: str, **server_settings: str) -> asyncpg.Connection:
+    """A writer connection. Its commits do not wait for the WAL flush (synchronous_commit=off):
+    a database crash can lose the last few hundred milliseconds of batches, but each batch's
+    offsets are lost with its rows, so the projector reads those records again and the store
+    stays exactly the log, applied once. Nothing else is traded: the database stays consistent."""
+    settings = {"synchronous_commit": "off", **server_settings}
+    conn = await asyncpg.connect(dsn, timeout=5, command_timeout=60, server_settings=settings)
+    await prepare(conn)
+    return conn
+
+
+class StatusStore:
+    """The projector's repository (services.projector.ports.StatusStorePort) over one writer
+    connection, opened when first needed. A failure to reach the database raises what asyncpg
+    raises (the projector waits it out and calls `reset`); a refusal raises PostgresError."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.conn: asyncpg.Connection | None = None
+
+    async def _db(self) -> asyncpg.Connection:
+        if self.conn is None or self.conn.is_closed():
+            self.conn = await connect(self.dsn)
+        return self.conn
+
+    async def write_batch(self, batch: Batch, group: str) -> Written:
+        return await write_batch(await self._db(), batch, group)
+
+    async def stored_offsets(self, group: str, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+        return await stored_offsets(await self._db(), group, topics)
+
+    async def reset(self) -> None:
+        """Drop the connection (after a failure, or at the end); the next write opens another."""
+        if self.conn is not None:
+            self.conn.terminate()
+            self.conn = None
+
+
 async def prepare(conn: asyncpg.Connection) -> None:
     """Per-connection staging tables, emptied at every commit."""
     await conn.execute(

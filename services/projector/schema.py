@@ -13,13 +13,14 @@ from pathlib import Path
 
 import asyncpg
 
+from services.shared.db import STATUS_TABLES, ensure_roles
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _MIGRATE_LOCK = 0x6D75_7374_6D69  # "mustmi": one migrator at a time
 
 # Every table the projector writes, in the order the rebuild swaps them.
-TABLES = ("incidents", "incident_events", "escalations", "ward_tension", "ward_tension_history", "tension_calendar",
-          "projector_offsets")
+TABLES = STATUS_TABLES
 
 
 class MigrationError(ValueError):
@@ -54,6 +55,8 @@ async def migrate(conn: asyncpg.Connection, schema: str = "public") -> list[str]
     """Apply the pending migrations into `schema`; returns the names applied (none: up to date)."""
     applied_now: list[str] = []
     qschema = quote_ident(schema)
+    if await conn.fetchval("select rolsuper or rolcreaterole from pg_roles where rolname = current_user"):
+        await ensure_roles(conn)  # the administrator migrates: make the service roles first
     await conn.execute("select pg_advisory_lock($1)", _MIGRATE_LOCK)
     try:
         await conn.execute(f"create schema if not exists {qschema}")

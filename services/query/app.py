@@ -8,7 +8,6 @@ security on every table it reads, INSERT only on the access audit.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from fastapi import FastAPI, HTTPException, Request
@@ -22,6 +21,7 @@ from services.query.routes import json_error, router
 from services.query.service import NotFound, QueryService
 from services.query.stream import Hub
 from services.shared.auth import TokenVerifier, check_auth_config
+from services.shared.db import STATUS_TABLES, role_dsn, role_problems
 from services.shared.http import RequestMetrics, serve
 from services.shared.logging import configure_logging, get_logger
 from services.shared.settings import Settings
@@ -34,14 +34,24 @@ QUERY_ROLE = "muster_query"
 
 def query_dsn(settings: Settings) -> str:
     """The query role's URL: MUSTER_QUERY_DATABASE_URL, else the main URL as muster_query (no password)."""
-    if settings.query_database_url is not None:
-        return settings.query_database_url.get_secret_value()
-    url = urlsplit(settings.database_url.get_secret_value())
-    host = url.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{QUERY_ROLE}@{host}" + (f":{url.port}" if url.port else "")
-    return urlunsplit((url.scheme, netloc, url.path, url.query, url.fragment))
+    return role_dsn(settings, QUERY_ROLE, settings.query_database_url)
+
+
+class UnsafeRole(RuntimeError):
+    """The query service's database role would escape row-level security."""
+
+
+async def check_role(dsn: str) -> None:
+    """Refuse to serve as a role that owns the tables, is a superuser or has BYPASSRLS: row-level
+    security would not apply to it, and every reader would see every record."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        problems = await role_problems(conn, STATUS_TABLES)
+    finally:
+        await conn.close()
+    if problems:
+        raise UnsafeRole("the query service refuses to start: " + "; ".join(problems)
+                         + " (set MUSTER_QUERY_DATABASE_URL to the muster_query role)")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -51,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        await check_role(dsn)
         pool = await asyncpg.create_pool(
             dsn, min_size=1, max_size=settings.query_pool_size, init=queries.init_connection,
             command_timeout=30, timeout=10,

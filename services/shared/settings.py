@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +22,8 @@ LOCAL_DEV_JWT_SECRET = "muster-local-development-only-not-a-secret"
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MUSTER_", frozen=True, extra="ignore")
+    # The local broker's credentials as the home of these settings had them when read (kept by copies).
+    _home_passwords: dict[str, str] = PrivateAttr(default_factory=dict)
 
     # --- Kafka -------------------------------------------------------------------------
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
@@ -58,7 +60,8 @@ class Settings(BaseSettings):
     # --- PostgreSQL ----------------------------------------------------------------------
     database_url: SecretStr = Field(
         SecretStr("postgresql://postgres@127.0.0.1:5432/muster"),
-        description="PostgreSQL connection URL (a secret: it may hold a password).",
+        description="PostgreSQL URL of the database's owner or administrator: migrations, rebuilds, `muster "
+        "people erase` (a secret: it may hold a password). Services use their own roles' URLs.",
     )
 
     # --- Local infrastructure (muster dev) -----------------------------------------------
@@ -151,6 +154,16 @@ class Settings(BaseSettings):
         description="PostgreSQL URL of the query service's own role (muster_query, SELECT only, row-level "
         "security). Unset: MUSTER_DATABASE_URL with the user replaced by muster_query.",
     )
+    projector_database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL of the projector's own role (muster_projector: writes the status store, owns "
+        "nothing). Unset: MUSTER_DATABASE_URL with the user replaced by muster_projector.",
+    )
+    intake_database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL of intake's own role (muster_intake: its schema `intake` only). Unset: "
+        "MUSTER_DATABASE_URL with the user replaced by muster_intake.",
+    )
     query_pool_size: int = Field(10, ge=1, description="Most database connections the query service holds.")
     intake_url: str = Field(
         "http://127.0.0.1:8000", description="URL of the intake API as the board's browser reaches it."
@@ -228,7 +241,13 @@ class Settings(BaseSettings):
         if self.kafka_sasl_username:
             password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
             return self.kafka_sasl_username, password
-        return self.kafka_principal, _local_passwords(self.kafka_credentials_file).get(self.kafka_principal)
+        password = _local_passwords(self.kafka_credentials_file).get(self.kafka_principal)
+        if password is None:  # a copy with another home (its own PostgreSQL) talks to the same broker
+            password = self._home_passwords.get(self.kafka_principal)
+        return self.kafka_principal, password
+
+    def model_post_init(self, _context) -> None:
+        self._home_passwords = _local_passwords(self.kafka_credentials_file)
 
     def as_principal(self, principal: str) -> "Settings":
         """These settings authenticated as one service's own principal (unless a user name is set)."""

@@ -3,12 +3,15 @@ history, reading a topic from the beginning, and the alerts the pure rules expec
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka import TopicPartition
 
 from services.shared.codec import decode, encode, superseded
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
 from services.shared.settings import REPO_ROOT, Settings
 from services.shared.topics import TopicCatalog
+from services.shared.kafka_security import apply_acls
 from services.shared.wards import wards
 from services.tension.config import load_config
 from services.tension.rules import replay, to_event
@@ -24,6 +27,8 @@ async def fresh_topics(settings: Settings, unique: str) -> Settings:
         await apply_topics(admin, TopicCatalog.from_settings(mine))
     finally:
         await admin.close()
+    # a tension process runs as its own principal: its grants, removed with the run's (tests/conftest.py)
+    await asyncio.to_thread(apply_acls, mine, TopicCatalog.from_settings(mine))
     return mine
 
 

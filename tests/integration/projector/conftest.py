@@ -13,6 +13,7 @@ from services.projector import schema
 from services.projector.service import Projector
 from services.shared.codec import encode
 from services.shared.kafka import apply_topics, make_admin, make_producer
+from services.shared.kafka_security import apply_acls, remove_acls_under
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 
@@ -63,7 +64,8 @@ async def world(test_settings, database, unique):
     settings = test_settings.model_copy(update={
         "topic_prefix": f"{test_settings.topic_prefix}{unique}.",
         "database_url": type(test_settings.database_url)(dsn),
-        "projector_consumer_group": f"projector-{unique}",
+        # under the projector principal's group prefix (topics.yaml), as the run's topics are under its prefix
+        "projector_consumer_group": f"{test_settings.topic_prefix}{unique}.muster-projector",
         "projector_metrics_port": 0,
         "projector_retry_max_seconds": 1.0,
     })
@@ -71,12 +73,14 @@ async def world(test_settings, database, unique):
     admin = make_admin(settings)
     await admin.start()
     await apply_topics(admin, catalog)
+    await asyncio.to_thread(apply_acls, settings, catalog)  # a projector process runs as its own principal
     producer = make_producer(settings)
     await producer.start()
     try:
         yield World(settings, catalog, dsn, producer)
     finally:
         await producer.stop()
+        await asyncio.to_thread(remove_acls_under, settings, settings.topic_prefix)
         try:
             await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)])
         finally:

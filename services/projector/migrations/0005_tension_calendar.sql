@@ -28,3 +28,13 @@ alter table tension_calendar enable row level security;
 create policy tension_calendar_visible on tension_calendar for select to muster_query
     using (muster_access.may_see(classification, null, null));
 grant select on tension_calendar to muster_query;
+
+-- The roles of 0004_service_roles: the projector writes it without owning it.
+grant select, insert on tension_calendar to muster_projector;
+do $admin$
+begin
+    if (select rolsuper from pg_roles where rolname = current_user) then
+        execute 'alter table tension_calendar owner to muster_owner';
+    end if;
+end
+$admin$;
