@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import TopicPartition
-
-from services.shared.codec import decode, encode, superseded
-from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.codec import decode, encode
+from services.shared.kafka import apply_topics, make_admin, make_producer, read_events
 from services.shared.settings import REPO_ROOT, Settings
 from services.shared.topics import TopicCatalog
 from services.shared.kafka_security import apply_acls
@@ -48,23 +46,7 @@ async def produce(settings: Settings, topic: str, events=(), raw: list[tuple[byt
 
 async def read_all(settings: Settings, topic: str, parse=decode) -> list:
     """Every record on a topic right now, decoded, in partition order."""
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        out = []
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(parse(r.value) for r in records if not superseded(r.headers))
-        return out
-    finally:
-        await consumer.stop()
+    return await read_events(settings, [topic], parse)  # older-version copies skipped
 
 
 BY_WARD_PARTITIONS = TopicCatalog.load(REPO_ROOT / "topics.yaml").spec_of("tension.by_ward").partitions
