@@ -157,6 +157,8 @@ async def write_batch(conn: asyncpg.Connection, batch: Batch, group: str, *, swa
         await _apply_facts(conn, facts, states)
         await _upsert_escalations(conn, [e for e in batch.escalations if e.event_id in new_ids])
         tension = await _write_tension(conn, batch.tension)
+        if batch.calendar:
+            await conn.executemany(_CALENDAR_INSERT, [_calendar_row(*c) for c in batch.calendar])
         if batch.offsets:
             keys = list(batch.offsets)
             await conn.execute(
@@ -270,6 +272,29 @@ def _escalation_rows(events: list[ev.EscalationRaised | ev.EscalationStoodDown])
 async def _upsert_escalations(conn: asyncpg.Connection, events: list) -> None:
     if events:
         await conn.executemany(_ESCALATION_UPSERT, _escalation_rows(events))
+
+
+_CALENDAR_INSERT = """
+insert into tension_calendar (event_id, event_type, subject_id, occurred_at, recorded_at, classification, mode,
+    source_kind, source_id, ward_codes, category, starts_at, until, reason, payload, topic, "partition", "offset")
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18)
+on conflict (event_id) do nothing
+"""
+
+
+def _calendar_row(event: ev.Event, payload: str, pos) -> tuple:
+    """A planned event (registered, updated, cancelled) or a silence, as one tension_calendar row."""
+    if isinstance(event, ev.TensionSilenced):
+        subject, wards, category, starts, until = (event.silence_id, [event.ward_code], event.category.value,
+                                                   event.occurred_at, event.until)
+    elif isinstance(event, ev.PlannedEventRegistered):
+        subject, wards, category, starts, until = (event.planned_event_id, list(event.wards), None,
+                                                   event.starts_at, event.ends_at)
+    else:
+        subject, wards, category, starts, until = event.planned_event_id, [], None, None, None
+    return (event.event_id, event.event_type, subject, event.occurred_at, event.recorded_at,
+            event.classification.value, event.mode.value, event.source.kind.value, event.source.id, wards, category,
+            starts, until, getattr(event, "reason", None), payload, pos.topic, pos.partition, pos.offset)
 
 
 async def _write_tension(conn: asyncpg.Connection, events: list[ev.TensionLevelChanged]) -> list[ev.TensionLevelChanged]:

@@ -51,13 +51,15 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 
 
 def source_topics(catalog: TopicCatalog) -> list[str]:
-    """The incidents topic, both all-agencies escalation topics and both tension alert topics."""
+    """The incidents topic, both all-agencies escalation topics, both tension alert topics and
+    the tension calendar (planned events, silences)."""
     return [
         catalog.name("incidents"),
         catalog.escalation_topic(None, exercise=False),
         catalog.escalation_topic(None, exercise=True),
         catalog.name("tension.alerts"),
         catalog.name("tension.alerts.exercise"),
+        catalog.name("tension.calendar"),
     ]
 
 
