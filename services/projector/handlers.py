@@ -31,6 +31,7 @@ class Batch:
     tension: list[ev.TensionLevelChanged] = field(default_factory=list)
     cases: list[ev.CaseworkCaseChanged] = field(default_factory=list)
     case_alerts: list[ev.CaseworkEvent] = field(default_factory=list)
+    calendar: list[tuple[ev.Event, str, Position]] = field(default_factory=list)  # planned events, silences
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> next offset
     _seen: set[uuid.UUID] = field(default_factory=set)
 
@@ -45,7 +46,7 @@ class Batch:
         return True
 
     def __len__(self) -> int:
-        return len(self.timeline) + len(self.tension) + len(self.cases) + len(self.case_alerts)
+        return len(self.timeline) + len(self.tension) + len(self.cases) + len(self.case_alerts) + len(self.calendar)
 
 
 def timeline_row(event: ev.IncidentEvent, payload: str, pos: Position) -> tuple[Any, ...]:
@@ -90,6 +91,8 @@ def case_changed(batch: Batch, event: ev.CaseworkCaseChanged, payload: str, pos:
 
 def case_alert(batch: Batch, event: ev.CaseworkEvent, payload: str, pos: Position) -> None:
     batch.case_alerts.append(event)
+def calendar_fact(batch: Batch, event: ev.Event, payload: str, pos: Position) -> None:
+    batch.calendar.append((event, payload, pos))
 
 
 Handler = Callable[[Batch, Any, str, Position], None]
@@ -103,6 +106,9 @@ HANDLERS: dict[str, Handler] = {
     **{cls.model_fields["event_type"].default: casework_fact for cls in ev.CASEWORK_FACTS},
     "CaseworkCaseChanged": case_changed,
     **{cls.model_fields["event_type"].default: case_alert for cls in ev.CASEWORK_ALERTS},
+    "PlannedEventRegistered": calendar_fact,
+    "PlannedEventCancelled": calendar_fact,
+    "TensionSilenced": calendar_fact,
 }
 
 

@@ -52,7 +52,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 
 def source_topics(catalog: TopicCatalog) -> list[str]:
     """The incidents topic, both all-agencies escalation topics, both tension alert topics and
-    casework's cases and alerts."""
+    the tension calendar (planned events, silences) and casework's cases and alerts."""
     return [
         catalog.name("incidents"),
         catalog.escalation_topic(None, exercise=False),
@@ -61,6 +61,7 @@ def source_topics(catalog: TopicCatalog) -> list[str]:
         catalog.name("tension.alerts.exercise"),
         catalog.name("casework.cases"),
         catalog.name("casework.alerts"),
+        catalog.name("tension.calendar"),
     ]
 
 
@@ -227,7 +228,20 @@ class Projector:
                 one = await self.isolate(record)
                 written.applied.update(one.applied)
                 written.facts += one.facts
+                written.refused += one.refused
+        await self.dead_letter_refused(records, written)
         self._observe(records, batch, written, time.perf_counter() - started)
+
+    async def dead_letter_refused(self, records: list[ConsumerRecord], written: repository.Written) -> None:
+        """Facts services.shared.admission kept out of the store (their offsets advanced with the batch)."""
+        if not written.refused:
+            return
+        by_position = {(r.topic, r.partition, r.offset): r for r in records}
+        for position, why in written.refused:
+            metrics.IGNORED.labels(why.reason).inc()
+            record = by_position.get(position)
+            if record is not None:
+                await self.dead_letter(record, str(why))
 
     async def isolate(self, record: ConsumerRecord) -> repository.Written:
         batch = await self.build([record], dead_letter=False)

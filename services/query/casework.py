@@ -3,7 +3,7 @@
 Every case is OFFICIAL-SENSITIVE: it is read only with a stated reason (X-Access-Reason),
 every case handed out is audited, and a case the caller may not see answers 404, exactly as
 one that does not exist. Who may see a case (the rule here and, as the second lock, in
-PostgreSQL: migration 0005_casework.sql):
+PostgreSQL: migration 0007_casework.sql):
 
 - the cleared roles (safeguarding, admin);
 - the council's and the police's control room, enforcement officers and analysts;

@@ -238,7 +238,7 @@ async def read_events(settings: Settings, topics: Iterable[str], parse=None) -> 
     """Every record on the topics right now, from the beginning, in partition order, parsed
     (`codec.decode` unless given; a PoisonRecord is skipped): for the read-only reports (tension
     return, exercise debrief) and tests."""
-    from services.shared.codec import PoisonRecord, decode
+    from services.shared.codec import PoisonRecord, decode, superseded
 
     parse = parse or decode
     partitions = await topic_partitions(settings, topics)
@@ -252,6 +252,8 @@ async def read_events(settings: Settings, topics: Iterable[str], parse=None) -> 
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
+                    if superseded(record.headers):  # an older-version copy of a fact read in its newer version
+                        continue
                     try:
                         out.append(parse(record.value))
                     except PoisonRecord:
