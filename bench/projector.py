@@ -31,7 +31,8 @@ from services.projector import repository, schema
 from services.projector.app import serve
 from services.shared.runtime import tune_gc
 from services.shared.kafka import topic_partitions
-from services.projector.service import Projector, build_batch, connect
+from services.projector.repository import connect
+from services.projector.service import Projector, build_batch
 from services.shared.events import EVENT_TYPES
 from services.shared.codec import encode
 from services.shared.logging import configure_logging

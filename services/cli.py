@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from services.chaos import cli as chaos_cli
+from services.escalation import cli as escalation_cli
 from services.intake import cli as intake_cli
 from services.projector import cli as projector_cli
 from services.shared.settings import REPO_ROOT, Settings, get_settings
@@ -287,7 +288,7 @@ def config_table() -> None:
 
 
 # The rooms' own commands: each services/<room>/cli.py defines register(app).
-for _room_cli in (intake_cli, tension_cli, projector_cli, simulator_cli, chaos_cli):
+for _room_cli in (intake_cli, tension_cli, projector_cli, simulator_cli, chaos_cli, escalation_cli):
     _room_cli.register(app)
 
 

@@ -117,3 +117,47 @@ class FakePublisher:
 
     async def publish_batch(self, events: list) -> list:
         return await self.publish(events)
+
+
+class FakeStatusStore:
+    """services.projector.ports.StatusStorePort in memory (tests/contract/status_store.py).
+    `unavailable`: how many more writes fail as if the database were away; `refuse`: event ids
+    whose batch the store refuses (as a constraint would), writing nothing of it."""
+
+    def __init__(self) -> None:
+        self.offsets: dict = {}
+        self.applied_ids: set = set()
+        self.facts: list = []
+        self.unavailable = 0
+        self.refuse: set = set()
+        self.writes = 0
+        self.resets = 0
+
+    async def write_batch(self, batch, group: str):
+        import asyncpg
+
+        from services.projector.repository import Written
+
+        self.writes += 1
+        if self.unavailable:
+            self.unavailable -= 1
+            raise ConnectionRefusedError("fake database is away")
+        if any(f.event_id in self.refuse for f in batch.facts):
+            raise asyncpg.exceptions.CheckViolationError("fake store refuses it")
+        new = [f for f in batch.facts if f.event_id not in self.applied_ids]
+        self.applied_ids |= {f.event_id for f in new}
+        self.facts += new
+        for (topic, partition), offset in batch.offsets.items():
+            key = (group, topic, partition)
+            self.offsets[key] = max(self.offsets.get(key, 0), offset)
+        written = Written()
+        written.facts = list(new)
+        written.applied.update(f.event_type for f in new)
+        return written
+
+    async def stored_offsets(self, group: str, topics) -> dict:
+        wanted = set(topics)
+        return {(t, p): o for (g, t, p), o in self.offsets.items() if g == group and t in wanted}
+
+    async def reset(self) -> None:
+        self.resets += 1

@@ -8,9 +8,12 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from services.shared import events as ev
+from services.shared.settings import REPO_ROOT
+from services.shared.topics import TopicCatalog
 from services.shared.wards import wards
 
 START = datetime(2026, 10, 5, tzinfo=timezone.utc)  # a Monday
+BY_WARD_PARTITIONS = TopicCatalog.load(REPO_ROOT / "topics.yaml").spec_of("tension.by_ward").partitions
 WHITECHAPEL = "E05009336"
 BOW_EAST = "E05009319"
 
@@ -71,3 +74,75 @@ def spread(ward: str, *, days: int = 28, hate: int = 8, tension: int = 6, start:
 
 def in_time_order(*parts: list[ev.IncidentReported]) -> list[ev.IncidentReported]:
     return sorted((e for part in parts for e in part), key=lambda e: (e.occurred_at, str(e.incident_id)))
+
+
+# --- corrections and the calendar -------------------------------------------------------------
+
+_CONTROL = ev.Source(kind="control_room", id="operator-1", agency="council")
+
+
+def linked(duplicate: ev.IncidentReported, lead: ev.IncidentReported, after: timedelta) -> ev.IncidentLinked:
+    return ev.IncidentLinked(incident_id=duplicate.incident_id, lead_incident_id=lead.incident_id,
+                             occurred_at=duplicate.occurred_at + after, source=_CONTROL, mode=duplicate.mode)
+
+
+def closed_as(report_: ev.IncidentReported, status: str, after: timedelta) -> ev.IncidentStatusChanged:
+    return ev.IncidentStatusChanged(incident_id=report_.incident_id, status=status,
+                                    occurred_at=report_.occurred_at + after, source=_CONTROL, mode=report_.mode)
+
+
+def moved(report_: ev.IncidentReported, ward: str, after: timedelta) -> ev.IncidentUpdated:
+    return ev.IncidentUpdated(incident_id=report_.incident_id, location=ev.Location(ward_code=ward),
+                              occurred_at=report_.occurred_at + after, source=_CONTROL, mode=report_.mode)
+
+
+def planned(wards_: list[str], starts: datetime, hours: float, *, kind: str = "bonfire_night", name: str = "Bonfire Night",
+            uplift: dict[str, float] | None = None, contentious: bool = False, registered: datetime | None = None,
+            planned_event_id: uuid.UUID | None = None, route: bool = False) -> ev.PlannedEventRegistered:
+    at = registered or starts - timedelta(days=7)
+    return ev.PlannedEventRegistered(
+        planned_event_id=planned_event_id or uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{starts.isoformat()}"),
+        kind=kind, name=name, wards=tuple(wards_), route=route, starts_at=starts,
+        ends_at=starts + timedelta(hours=hours), expected_uplift=uplift or {}, contentious=contentious,
+        occurred_at=at, source=_CONTROL)
+
+
+def silenced(ward: str, category: str, at: datetime, hours: float, reason: str = "known noise") -> ev.TensionSilenced:
+    return ev.TensionSilenced(silence_id=uuid.uuid5(uuid.NAMESPACE_URL, f"silence/{ward}/{category}/{at.isoformat()}"),
+                              ward_code=ward, category=category, until=at + timedelta(hours=hours), reason=reason,
+                              occurred_at=at, source=_CONTROL)
+
+
+def by_ward_partition(events, *, source_partitions: int = 6, calendar_partitions: int = 1, config=None,
+                      mode: str = "live") -> dict[int, list]:
+    """What each by-ward partition receives from the re-keying stage, in order: reports to the
+    partition owning their ward, corrections and calendar facts to every partition."""
+    from collections import defaultdict
+
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from services.tension.config import load_config
+    from services.tension.facts import CALENDAR_TYPES
+    from services.tension.rules import indicator, ward_partition
+    from services.tension.state import REPORT
+
+    config = config or load_config()
+    partitions = BY_WARD_PARTITIONS
+    partitioner = DefaultPartitioner()
+    sources = source_partitions + calendar_partitions
+    out: dict[int, list] = defaultdict(list)
+    for event in events:
+        if event.event_type in CALENDAR_TYPES:
+            src = source_partitions
+        else:
+            src = partitioner(str(event.incident_id).encode(), list(range(source_partitions)),
+                              list(range(source_partitions)))
+        ind = indicator(event, src, sources, config)
+        if ind is None or ind.mode != mode:
+            continue
+        if ind.kind == REPORT:
+            out[ward_partition(ind.ward, partitions)].append(ind)
+        else:
+            for p in range(partitions):
+                out[p].append(ind)
+    return out

@@ -23,10 +23,15 @@ _EVERY_FACT = frozenset(
     }
 )
 
+# The tension calendar (topic tension.calendar): planned events are registered, updated and
+# cancelled by the control room or an analyst; a silence is an operator's, in the control room.
+_PLANNED = frozenset({"PlannedEventRegistered", "PlannedEventCancelled"})
+_CALENDAR = _PLANNED | {"TensionSilenced"}
+
 # role -> the event types it may post. Keep docs/intake.md's roles table in step.
 MAY_POST: dict[Role, frozenset[str]] = {
-    Role.CONTROL_ROOM: _EVERY_FACT,
-    Role.ADMIN: _EVERY_FACT,
+    Role.CONTROL_ROOM: _EVERY_FACT | _CALENDAR,
+    Role.ADMIN: _EVERY_FACT | _CALENDAR,
     Role.ENFORCEMENT_OFFICER: frozenset(
         {"IncidentReported", "IncidentUpdated", "IncidentAcknowledged", "ResponderArrived", "NoteAdded"}
     ),
@@ -44,7 +49,7 @@ MAY_POST: dict[Role, frozenset[str]] = {
         }
     ),
     Role.SAFEGUARDING: frozenset({"IncidentReported", "IncidentUpdated", "IncidentStatusChanged", "NoteAdded"}),
-    Role.ANALYST: frozenset(),
+    Role.ANALYST: _PLANNED,
 }
 
 # The `source.kind` intake fills in when a request omits `source`.

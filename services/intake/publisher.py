@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
-from services.shared.codec import Encoded, editions
-from services.shared.events import IncidentEvent
+from services.shared.codec import Encoded, editions, encode
+from services.shared.events import Event, IncidentEvent
 from services.shared.kafka import make_producer, partition_for
 from services.shared.logging import get_logger
 from services.shared.settings import Settings
@@ -165,6 +165,18 @@ class Publisher:
         future = futures[0] if len(futures) == 1 else _first_when_all(futures)
         future.add_done_callback(lambda f: f.cancelled() or f.exception() or self._on_latency(time.perf_counter() - started))
         return future
+
+    async def publish_to(self, topic: str, event: Event) -> RecordMetadata:
+        """One event to another topic (the tension calendar), acknowledged within the bound."""
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("not connected to the broker")
+        encoded = encode(event)
+        try:
+            future = await producer.send(topic, encoded.value, key=encoded.key, headers=encoded.headers)
+            return await asyncio.wait_for(future, self._timeout_s)
+        except (asyncio.TimeoutError, KafkaError) as exc:
+            raise BrokerUnavailable(f"the broker did not acknowledge in time: {type(exc).__name__}") from None
 
     async def publish_batch(self, events: list[IncidentEvent]) -> list[RecordMetadata | BaseException]:
         """Many events at once: grouped by partition into record batches (one future per batch,

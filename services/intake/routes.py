@@ -9,8 +9,19 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.intake import permissions, schemas
-from services.intake.service import IntakeService, ItemResult
-from services.intake.validation import Rejection, appended_fact, batch_item, invalid, new_incident, parse_json
+from services.intake.publisher import BrokerUnavailable
+from services.intake.service import IntakeService, ItemResult, Unavailable
+from services.intake.validation import (
+    Rejection,
+    appended_fact,
+    batch_item,
+    calendar_fact,
+    invalid,
+    new_incident,
+    parse_json,
+)
+from services.shared.logging import get_logger
+from services.shared.topics import TopicCatalog
 from services.shared.auth import BEARER_SCHEME_NAME, authenticate
 from services.shared.events import utcnow
 
@@ -158,6 +169,32 @@ def _item_body(result: ItemResult) -> dict:
         "offset": None,
         "error": result.rejection.detail if result.rejection else None,
     }
+
+
+@router.post(
+    "/v1/tension/calendar",
+    status_code=202,
+    responses=ERRORS,
+    openapi_extra=AUTH_AND_KEY,
+    summary="Register, update or cancel a planned event, or silence a ward and category for a stated time.",
+)
+async def post_calendar_fact(request: Request) -> Response:
+    """A `PlannedEventRegistered` (again with the same planned_event_id: an update),
+    `PlannedEventCancelled` or `TensionSilenced`, to the tension calendar topic. Control room
+    and admins may post all three, analysts planned events only (permissions.MAY_POST)."""
+    principal, idempotency_key = authenticate(request), _key(request)
+    event = calendar_fact(parse_json(await request.body()), principal, now=utcnow(), idempotency_key=idempotency_key)
+    topic = TopicCatalog.from_settings(request.app.state.settings).name("tension.calendar")
+    try:
+        metadata = await request.app.state.publisher.publish_to(topic, event)
+    except BrokerUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+    get_logger("intake").info("calendar fact accepted", event_type=event.event_type, event_id=str(event.event_id),
+                              subject=principal.subject, topic=topic, partition=metadata.partition,
+                              offset=metadata.offset)
+    key_field = type(event).topic_key_field
+    return json_response(202, {"event_id": event.event_id, key_field: getattr(event, key_field),
+                               "partition": metadata.partition, "offset": metadata.offset})
 
 
 @router.get(

@@ -18,9 +18,17 @@ from pydantic import ValidationError
 from services.intake import permissions
 from services.shared.auth import Principal
 from services.shared.codec import validation_problems
-from services.shared.events import INCIDENT_FACT_TYPES, IncidentEvent, IncidentReported, derived_event_id
+from services.shared.events import (
+    CALENDAR_FACTS,
+    INCIDENT_FACT_TYPES,
+    Event,
+    IncidentEvent,
+    IncidentReported,
+    derived_event_id,
+)
 
 FACT_TYPES: dict[str, type[IncidentEvent]] = INCIDENT_FACT_TYPES
+CALENDAR_TYPES: dict[str, type[Event]] = {cls.model_fields["event_type"].default: cls for cls in CALENDAR_FACTS}
 APPENDABLE = tuple(name for name in FACT_TYPES if name != "IncidentReported")
 
 
@@ -105,6 +113,25 @@ def batch_item(
     return _build(data, principal, now)
 
 
+def calendar_fact(
+    body: Any, principal: Principal, *, now: datetime, idempotency_key: str | None = None
+) -> Event:
+    """POST /v1/tension/calendar: a planned event (registered, updated, cancelled) or a silence.
+    A new planned event or silence without its id gets one, from the event_id (a retry names
+    the same one); `occurred_at` defaults to now (when it was registered)."""
+    data = _object(body)
+    _fill_event_id(data, principal, idempotency_key)
+    data.setdefault("occurred_at", now)
+    kind = data.get("event_type")
+    if kind in ("PlannedEventRegistered", "TensionSilenced"):
+        field = "planned_event_id" if kind == "PlannedEventRegistered" else "silence_id"
+        try:
+            data.setdefault(field, derived_event_id(field, uuid.UUID(str(data["event_id"]))))
+        except ValueError:
+            raise invalid("event_id", "must be a UUID") from None
+    return _build(data, principal, now, allowed=tuple(CALENDAR_TYPES), types=CALENDAR_TYPES)
+
+
 def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid("(body)", "must be a JSON object (the event)")
@@ -117,7 +144,8 @@ def _fill_event_id(data: dict[str, Any], principal: Principal, idempotency_key: 
 
 
 def _build(
-    data: dict[str, Any], principal: Principal, now: datetime, allowed: tuple[str, ...] = tuple(FACT_TYPES)
+    data: dict[str, Any], principal: Principal, now: datetime, allowed: tuple[str, ...] = tuple(FACT_TYPES),
+    types: dict[str, type[Event]] = FACT_TYPES,
 ) -> IncidentEvent:
     event_type = data.get("event_type")
     if event_type is None:
@@ -140,6 +168,6 @@ def _build(
         data["source"] = {**source, "agency": principal.agency}
     data["recorded_at"] = now
     try:
-        return FACT_TYPES[event_type].model_validate(data)
+        return types[event_type].model_validate(data)
     except ValidationError as exc:
         raise Rejection(422, "validation", tuple(validation_problems(exc))) from None

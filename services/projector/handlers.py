@@ -29,6 +29,7 @@ class Batch:
     facts: list[ev.IncidentEvent] = field(default_factory=list)  # in log order; applied if new
     escalations: list[ev.EscalationRaised | ev.EscalationStoodDown] = field(default_factory=list)
     tension: list[ev.TensionLevelChanged] = field(default_factory=list)
+    calendar: list[tuple[ev.Event, str, Position]] = field(default_factory=list)  # planned events, silences
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> next offset
     _seen: set[uuid.UUID] = field(default_factory=set)
 
@@ -43,7 +44,7 @@ class Batch:
         return True
 
     def __len__(self) -> int:
-        return len(self.timeline) + len(self.tension)
+        return len(self.timeline) + len(self.tension) + len(self.calendar)
 
 
 def timeline_row(event: ev.IncidentEvent, payload: str, pos: Position) -> tuple[Any, ...]:
@@ -76,6 +77,10 @@ def tension_changed(batch: Batch, event: ev.TensionLevelChanged, payload: str, p
     batch.tension.append(event)
 
 
+def calendar_fact(batch: Batch, event: ev.Event, payload: str, pos: Position) -> None:
+    batch.calendar.append((event, payload, pos))
+
+
 Handler = Callable[[Batch, Any, str, Position], None]
 
 HANDLERS: dict[str, Handler] = {
@@ -84,6 +89,9 @@ HANDLERS: dict[str, Handler] = {
     "EscalationUpdated": incident_fact,
     "EscalationStoodDown": escalation,
     "TensionLevelChanged": tension_changed,
+    "PlannedEventRegistered": calendar_fact,
+    "PlannedEventCancelled": calendar_fact,
+    "TensionSilenced": calendar_fact,
 }
 
 

@@ -21,7 +21,8 @@ from aiokafka import TopicPartition
 from tqdm import tqdm
 
 from services.projector import repository, schema
-from services.projector.service import build_batch, connect, source_topics
+from services.projector.repository import connect
+from services.projector.service import build_batch, source_topics
 from services.shared.kafka import make_consumer, topic_partitions
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog

@@ -87,6 +87,44 @@ class Written:
     facts: list[ev.Event] = field(default_factory=list)
 
 
+async def connect(dsn: str, **server_settings: str) -> asyncpg.Connection:
+    """A writer connection. Its commits do not wait for the WAL flush (synchronous_commit=off):
+    a database crash can lose the last few hundred milliseconds of batches, but each batch's
+    offsets are lost with its rows, so the projector reads those records again and the store
+    stays exactly the log, applied once. Nothing else is traded: the database stays consistent."""
+    settings = {"synchronous_commit": "off", **server_settings}
+    conn = await asyncpg.connect(dsn, timeout=5, command_timeout=60, server_settings=settings)
+    await prepare(conn)
+    return conn
+
+
+class StatusStore:
+    """The projector's repository (services.projector.ports.StatusStorePort) over one writer
+    connection, opened when first needed. A failure to reach the database raises what asyncpg
+    raises (the projector waits it out and calls `reset`); a refusal raises PostgresError."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.conn: asyncpg.Connection | None = None
+
+    async def _db(self) -> asyncpg.Connection:
+        if self.conn is None or self.conn.is_closed():
+            self.conn = await connect(self.dsn)
+        return self.conn
+
+    async def write_batch(self, batch: Batch, group: str) -> Written:
+        return await write_batch(await self._db(), batch, group)
+
+    async def stored_offsets(self, group: str, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+        return await stored_offsets(await self._db(), group, topics)
+
+    async def reset(self) -> None:
+        """Drop the connection (after a failure, or at the end); the next write opens another."""
+        if self.conn is not None:
+            self.conn.terminate()
+            self.conn = None
+
+
 async def prepare(conn: asyncpg.Connection) -> None:
     """Per-connection staging tables, emptied at every commit."""
     await conn.execute(
@@ -113,6 +151,8 @@ async def write_batch(conn: asyncpg.Connection, batch: Batch, group: str, *, swa
         await _apply_facts(conn, facts)
         await _upsert_escalations(conn, [e for e in batch.escalations if e.event_id in new_ids])
         tension = await _write_tension(conn, batch.tension)
+        if batch.calendar:
+            await conn.executemany(_CALENDAR_INSERT, [_calendar_row(*c) for c in batch.calendar])
         if batch.offsets:
             keys = list(batch.offsets)
             await conn.execute(
@@ -194,6 +234,29 @@ def _escalation_rows(events: list[ev.EscalationRaised | ev.EscalationStoodDown])
 async def _upsert_escalations(conn: asyncpg.Connection, events: list) -> None:
     if events:
         await conn.executemany(_ESCALATION_UPSERT, _escalation_rows(events))
+
+
+_CALENDAR_INSERT = """
+insert into tension_calendar (event_id, event_type, subject_id, occurred_at, recorded_at, classification, mode,
+    source_kind, source_id, ward_codes, category, starts_at, until, reason, payload, topic, "partition", "offset")
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18)
+on conflict (event_id) do nothing
+"""
+
+
+def _calendar_row(event: ev.Event, payload: str, pos) -> tuple:
+    """A planned event (registered, updated, cancelled) or a silence, as one tension_calendar row."""
+    if isinstance(event, ev.TensionSilenced):
+        subject, wards, category, starts, until = (event.silence_id, [event.ward_code], event.category.value,
+                                                   event.occurred_at, event.until)
+    elif isinstance(event, ev.PlannedEventRegistered):
+        subject, wards, category, starts, until = (event.planned_event_id, list(event.wards), None,
+                                                   event.starts_at, event.ends_at)
+    else:
+        subject, wards, category, starts, until = event.planned_event_id, [], None, None, None
+    return (event.event_id, event.event_type, subject, event.occurred_at, event.recorded_at,
+            event.classification.value, event.mode.value, event.source.kind.value, event.source.id, wards, category,
+            starts, until, getattr(event, "reason", None), payload, pos.topic, pos.partition, pos.offset)
 
 
 async def _write_tension(conn: asyncpg.Connection, events: list[ev.TensionLevelChanged]) -> list[ev.TensionLevelChanged]:

@@ -23,6 +23,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from services.projector import metrics, repository
+from services.projector.ports import StatusStorePort
 from services.projector.handlers import Batch, Position, stage
 from services.shared.codec import PoisonRecord, decode, superseded
 from services.shared.db import role_dsn
@@ -50,25 +51,16 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 
 
 def source_topics(catalog: TopicCatalog) -> list[str]:
-    """The incidents topic, both all-agencies escalation topics and both tension alert topics."""
+    """The incidents topic, both all-agencies escalation topics, both tension alert topics and
+    the tension calendar (planned events, silences)."""
     return [
         catalog.name("incidents"),
         catalog.escalation_topic(None, exercise=False),
         catalog.escalation_topic(None, exercise=True),
         catalog.name("tension.alerts"),
         catalog.name("tension.alerts.exercise"),
+        catalog.name("tension.calendar"),
     ]
-
-
-async def connect(dsn: str, **server_settings: str) -> asyncpg.Connection:
-    """A writer connection. Its commits do not wait for the WAL flush (synchronous_commit=off):
-    a database crash can lose the last few hundred milliseconds of batches, but each batch's
-    offsets are lost with its rows, so the projector reads those records again and the store
-    stays exactly the log, applied once. Nothing else is traded: the database stays consistent."""
-    settings = {"synchronous_commit": "off", **server_settings}
-    conn = await asyncpg.connect(dsn, timeout=5, command_timeout=60, server_settings=settings)
-    await repository.prepare(conn)
-    return conn
 
 
 async def build_batch(records: list[ConsumerRecord], carries: Mapping[str, frozenset[str]], on_poison=None) -> Batch:
@@ -98,14 +90,14 @@ async def build_batch(records: list[ConsumerRecord], carries: Mapping[str, froze
 
 
 class Projector:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: StatusStorePort | None = None) -> None:
         self.settings = settings
         self.catalog = TopicCatalog.from_settings(settings)
         self.topics = source_topics(self.catalog)
         self.carries = self.catalog.carries()
         self.group = settings.projector_consumer_group
         self.dsn = role_dsn(settings, PROJECTOR_ROLE, settings.projector_database_url)  # writes, owns nothing
-        self.conn: asyncpg.Connection | None = None
+        self.store = store or repository.StatusStore(self.dsn)
         self.consumer = None
         self.producer = None
         self.stopping = asyncio.Event()
@@ -116,29 +108,19 @@ class Projector:
 
     # --- database, with retry ---------------------------------------------------------------
 
-    async def _db(self) -> asyncpg.Connection:
-        if self.conn is None or self.conn.is_closed():
-            self.conn = await connect(self.dsn)
-        return self.conn
-
-    async def _drop_db(self) -> None:
-        if self.conn is not None:
-            self.conn.terminate()
-            self.conn = None
-
     async def _retrying(self, what: str, fn):
-        """Run fn(conn) until the database answers; a transient failure is waited out, never skipped."""
+        """Run fn(store) until the database answers; a transient failure is waited out, never skipped."""
         attempt = 0
         while True:
             try:
-                result = await fn(await self._db())
+                result = await fn(self.store)
                 if attempt and self.consumer is not None and self.consumer.paused():
                     self.consumer.resume(*self.consumer.paused())
                     log.info("database back, resumed", what=what, attempts=attempt)
                 return result
             except TRANSIENT as exc:
                 metrics.DB_RETRIES.inc()
-                await self._drop_db()
+                await self.store.reset()
                 delay = self._backoff(attempt)
                 log.warning("database unavailable, retrying", what=what, error_class=type(exc).__name__,
                             attempt=attempt, retry_in=round(delay, 2))
@@ -211,7 +193,7 @@ class Projector:
                 self.writing.cancel()
             await self.consumer.stop()
             await self.producer.stop()
-            await self._drop_db()
+            await self.store.reset()
             log.info("projector stopped", group=self.group, batches=self.batches)
 
     def stop(self) -> None:
@@ -235,7 +217,7 @@ class Projector:
         """One batch in one transaction, retried while the database is unavailable."""
         try:
             written = await self._retrying(
-                "write batch", lambda conn: repository.write_batch(conn, batch, self.group)
+                "write batch", lambda store: store.write_batch(batch, self.group)
             )
         except asyncpg.PostgresError as exc:  # refused, not unavailable: find the record it refuses
             log.warning("batch refused, applying record by record", error_class=type(exc).__name__)
@@ -249,13 +231,13 @@ class Projector:
     async def isolate(self, record: ConsumerRecord) -> repository.Written:
         batch = await self.build([record], dead_letter=False)
         try:
-            return await self._retrying("write record", lambda conn: repository.write_batch(conn, batch, self.group))
+            return await self._retrying("write record", lambda store: store.write_batch(batch, self.group))
         except asyncpg.PostgresError as exc:
             await self.dead_letter(record, f"the status store refused it: {exc}")
             only_offset = Batch()
             only_offset.advance(Position(record.topic, record.partition, record.offset))
             return await self._retrying(
-                "write offset", lambda conn: repository.write_batch(conn, only_offset, self.group)
+                "write offset", lambda store: store.write_batch(only_offset, self.group)
             )
 
     async def build(self, records: list[ConsumerRecord], *, dead_letter: bool) -> Batch:

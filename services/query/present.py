@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import orjson
+
 from services.shared.wards import Ward
 
 
@@ -133,3 +135,23 @@ def stats(rows: list[Mapping]) -> dict:
     out["by_category"].sort(key=lambda c: (-c["count"], c["key"]))
     out["by_hour_of_week"].sort(key=lambda c: (c["day_of_week"], c["hour"]))
     return out
+
+
+def silence(row, wards: dict) -> dict:
+    """An operator's silence in force: which ward and category, from and until when, why, by whom."""
+    code = row["ward_codes"][0]
+    return {"silence_id": row["subject_id"], "ward_code": code,
+            "ward_name": wards[code].name if code in wards else code, "category": row["category"],
+            "silenced_at": row["occurred_at"], "until": row["until"], "reason": row["reason"],
+            "silenced_by": {"kind": row["source_kind"], "id": row["source_id"]},
+            "classification": row["classification"], "mode": row["mode"]}
+
+
+def planned_event(row) -> dict:
+    payload = row["payload"] if isinstance(row["payload"], dict) else orjson.loads(row["payload"])
+    return {"planned_event_id": row["subject_id"], "name": payload["name"], "kind": payload["kind"],
+            "wards": list(row["ward_codes"]), "route": payload.get("route", False), "starts_at": row["starts_at"],
+            "ends_at": row["until"], "contentious": payload.get("contentious", False),
+            "expected_uplift": payload.get("expected_uplift", {}), "registered_at": row["occurred_at"],
+            "registered_by": {"kind": row["source_kind"], "id": row["source_id"]},
+            "classification": row["classification"], "mode": row["mode"]}

@@ -202,6 +202,32 @@ async def changes_between(conn: asyncpg.Connection, mode: str, start: datetime, 
     )
 
 
+CALENDAR_COLUMNS = (
+    "event_id, event_type, subject_id, occurred_at, classification, mode, source_kind, source_id, ward_codes, "
+    "category, starts_at, until, reason, payload"
+)
+
+
+async def silences_in_force(conn: asyncpg.Connection, mode: str, now: datetime) -> list:
+    """The operators' silences in force at `now`, soonest to end first."""
+    return await conn.fetch(
+        f"select {CALENDAR_COLUMNS} from tension_calendar where event_type = 'TensionSilenced' and mode = $1 "
+        "and occurred_at <= $2 and until > $2 order by until, event_id",
+        mode, now,
+    )
+
+
+async def planned_events(conn: asyncpg.Connection, mode: str, now: datetime) -> list:
+    """Each planned event's latest registration or cancellation, for those not over by `now`."""
+    return await conn.fetch(
+        f"select * from (select distinct on (subject_id) {CALENDAR_COLUMNS} from tension_calendar "
+        "where mode = $1 and event_type in ('PlannedEventRegistered', 'PlannedEventCancelled') "
+        "order by subject_id, occurred_at desc, event_id desc) latest "
+        "where event_type = 'PlannedEventRegistered' and until > $2 order by starts_at, subject_id",
+        mode, now,
+    )
+
+
 async def stats(conn: asyncpg.Connection, f: IncidentFilters) -> list:
     """One scan, grouped by ward, by category, by (ISO day of week, hour) in London time, and in all."""
     where = incident_where(f)

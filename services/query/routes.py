@@ -18,6 +18,7 @@ from services.query.access import Reader
 from services.query.pagination import BadCursor, Cursor
 from services.query.queries import IncidentFilters
 from services.query.service import QueryService
+from services.tension.weekly import LONDON
 from services.shared.auth import Principal, current_principal
 from services.shared.events import Agency, Category, IncidentStatus, Mode
 
@@ -76,7 +77,7 @@ def incident_filters(
     agency: Annotated[Agency | None, Query(description="Reported by, required or dispatched.")] = None,
     occurred_from: Annotated[AwareDatetime | None, Query(alias="from", description="occurred_at >= from")] = None,
     occurred_to: Annotated[AwareDatetime | None, Query(alias="to", description="occurred_at < to")] = None,
-    mode: Annotated[Mode | None, Query()] = None,
+    mode: Annotated[Mode, Query(description="Live by default; exercise or test data only when asked for.")] = Mode.LIVE,
 ) -> IncidentFilters:
     if severity_min is not None and severity_max is not None and severity_min > severity_max:
         raise bad("severity_min", "must not exceed severity_max")
@@ -84,7 +85,7 @@ def incident_filters(
         wards=list(ward), statuses=[s.value for s in status], categories=[c.value for c in category],
         severity_min=severity_min, severity_max=severity_max, agency=agency.value if agency else None,
         occurred_from=_when("from", occurred_from), occurred_to=_when("to", occurred_to),
-        mode=mode.value if mode else None,
+        mode=mode.value,
     )
 
 
@@ -117,13 +118,13 @@ async def get_incident(incident_id: uuid.UUID, who: Reader = Depends(reader), sv
 async def list_escalations(
     open: Annotated[bool, Query(description="Only those not stood down.")] = False,  # noqa: A002 - the public name
     ward: Annotated[str | None, Query(pattern=WARD_PATTERN)] = None,
-    mode: Annotated[Mode | None, Query()] = None,
+    mode: Annotated[Mode, Query(description="Live by default; exercise or test data only when asked for.")] = Mode.LIVE,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     who: Reader = Depends(reader),
     svc: QueryService = Depends(service),
 ):
     """Escalations, most recently raised first."""
-    return await svc.escalations(who, open_only=open, ward=ward, mode=mode.value if mode else None, limit=limit)
+    return await svc.escalations(who, open_only=open, ward=ward, mode=mode.value, limit=limit)
 
 
 @router.get("/v1/wards", response_model=list[schemas.WardOut], responses=ERRORS, tags=["tension"])
@@ -155,11 +156,30 @@ async def tension_return(
     who: Reader = Depends(reader),
     svc: QueryService = Depends(service),
 ):
-    """The weekly tension return: per ward, level, trend and top indicators."""
-    week = week or date.today()
+    """The weekly tension return (ISO week, Europe/London): per ward, level, trend and top indicators.
+    The same definition as `muster tension return` (services/tension/weekly.py, docs/tension.md)."""
+    week = week or datetime.now(LONDON).date()
     if not EARLIEST <= week.year < LATEST:
         raise bad("week", f"must be between {EARLIEST} and {LATEST}")
     return await svc.tension_return(who, week, mode.value)
+
+
+@router.get("/v1/tension/silences", response_model=list[schemas.SilenceOut], responses=ERRORS, tags=["tension"])
+async def tension_silences(
+    mode: Annotated[Mode, Query()] = Mode.LIVE, who: Reader = Depends(reader), svc: QueryService = Depends(service)
+):
+    """The operators' silences in force now (ward, category, until when, why, by whom); each
+    expires on its own. Registered through intake's /v1/tension/calendar, kept as facts."""
+    return await svc.silences(who, mode.value)
+
+
+@router.get("/v1/tension/planned-events", response_model=list[schemas.PlannedEventOut], responses=ERRORS,
+            tags=["tension"])
+async def tension_planned_events(
+    mode: Annotated[Mode, Query()] = Mode.LIVE, who: Reader = Depends(reader), svc: QueryService = Depends(service)
+):
+    """Planned events registered and not cancelled that are not over yet, soonest first."""
+    return await svc.planned_events(who, mode.value)
 
 
 @router.get("/v1/stats", response_model=schemas.Stats, responses=ERRORS, tags=["incidents"])
@@ -175,7 +195,10 @@ async def stats(
     "/v1/stream", responses={**ERRORS, 200: {"description": "text/event-stream: incident, escalation, tension"}},
     response_class=Response, tags=["stream"],
 )
-async def changes_stream(request: Request, who: Reader = Depends(reader), svc: QueryService = Depends(service)):
+async def changes_stream(
+    request: Request, who: Reader = Depends(reader), svc: QueryService = Depends(service),
+    mode: Annotated[Mode, Query(description="Live by default; exercise or test changes only when asked for.")] = Mode.LIVE,
+):
     """Server-sent events for new and changed incidents, escalations and tension levels this caller may see.
     The first event, `ready`, says the subscription is live."""
     hub: stream.Hub = request.app.state.hub
@@ -189,7 +212,7 @@ async def changes_stream(request: Request, who: Reader = Depends(reader), svc: Q
             while True:
                 changes = await stream.drain(queue)
                 for kind, body in await svc.changes(
-                    who, sorted(changes.incidents), sorted(changes.escalations), sorted(changes.tension)
+                    who, sorted(changes.incidents), sorted(changes.escalations), sorted(changes.tension), mode.value
                 ):
                     metrics.stream_events.labels(kind).inc()
                     yield stream.sse(kind, body)

@@ -122,6 +122,40 @@ class WardOut(Model):
     tension: TensionNow | None = Field(description="Latest level in the requested mode; null: never changed (normal).")
 
 
+class ActorOut(Model):
+    kind: str
+    id: str
+
+
+class SilenceOut(Model):
+    silence_id: uuid.UUID
+    ward_code: str
+    ward_name: str
+    category: str
+    silenced_at: datetime
+    until: datetime = Field(description="It expires on its own then.")
+    reason: str
+    silenced_by: ActorOut
+    classification: ClassificationText
+    mode: str
+
+
+class PlannedEventOut(Model):
+    planned_event_id: uuid.UUID
+    name: str
+    kind: str
+    wards: list[str]
+    route: bool
+    starts_at: datetime
+    ends_at: datetime
+    contentious: bool
+    expected_uplift: dict[str, float]
+    registered_at: datetime
+    registered_by: ActorOut
+    classification: ClassificationText
+    mode: str
+
+
 class TensionChange(Model):
     event_id: uuid.UUID
     classification: ClassificationText

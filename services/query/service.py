@@ -6,14 +6,14 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, timezone
 
 import asyncpg
 
 from services.query import access, present, queries
 from services.query.access import SENSITIVE, Reader
 from services.query.pagination import Cursor, page
-from services.query.tension_return import week_bounds, weekly_return
+from services.tension.weekly import week_bounds, week_instants, weekly_return
 from services.shared.wards import Ward
 
 
@@ -115,8 +115,7 @@ class QueryService:
 
     async def tension_return(self, reader: Reader, week: date, mode: str) -> dict:
         start, end = week_bounds(week)
-        start_at = datetime.combine(start, time(), timezone.utc)
-        end_at = datetime.combine(end, time(), timezone.utc)
+        start_at, end_at = week_instants(week)  # ISO week in Europe/London (services/tension/weekly.py)
         async with access.scoped(self.pool, reader) as conn:
             at_start = await queries.levels_before(conn, mode, start_at)
             changes = await queries.changes_between(conn, mode, start_at, end_at)
@@ -139,20 +138,39 @@ class QueryService:
             escalations = await queries.list_escalations(conn, open_only=True, ward=None, mode=mode, limit=limit)
             escalations = await self._visible_escalations(conn, reader, escalations, "/board")
             tension = await queries.tension_now(conn, mode)
+            silences = await queries.silences_in_force(conn, mode, datetime.now(timezone.utc))
             await self.audit(conn, reader, incidents, "/board")
         return {
             "incidents": [present.incident(r, self.wards) for r in incidents],
             "escalations": [present.escalation(r) for r in escalations],
             "wards": [present.ward(w, tension.get(code)) for code, w in sorted(self.wards.items())],
+            "silences": [present.silence(r, self.wards) for r in silences],
         }
 
+    async def silences(self, reader: Reader, mode: str) -> list[dict]:
+        """The operators' silences in force now (the read side's rules apply: a sensitive category's
+        silence only to those cleared for it)."""
+        async with access.scoped(self.pool, reader) as conn:
+            rows = await queries.silences_in_force(conn, mode, datetime.now(timezone.utc))
+        return [present.silence(r, self.wards) for r in rows]
+
+    async def planned_events(self, reader: Reader, mode: str) -> list[dict]:
+        """Planned events registered and not cancelled, not over yet, soonest first."""
+        async with access.scoped(self.pool, reader) as conn:
+            rows = await queries.planned_events(conn, mode, datetime.now(timezone.utc))
+        return [present.planned_event(r) for r in rows]
+
     async def changes(self, reader: Reader, incident_ids: list[uuid.UUID], escalation_ids: list[uuid.UUID],
-                      tension_keys: list[tuple[str, str]]) -> list[tuple[str, dict]]:
-        """The stream's view of changed rows: only what this reader may see, audited."""
+                      tension_keys: list[tuple[str, str]], mode: str = "live") -> list[tuple[str, dict]]:
+        """The stream's view of changed rows of one mode (live unless asked): only what this
+        reader may see, audited."""
         out: list[tuple[str, dict]] = []
+        tension_keys = [k for k in tension_keys if k[1] == mode] if tension_keys else tension_keys
         async with access.scoped(self.pool, reader) as conn:
             incidents = access.visible(reader, await queries.incidents_by_id(conn, incident_ids)) if incident_ids else []
+            incidents = [r for r in incidents if r["mode"] == mode]
             escalations = await queries.escalations_by_incident(conn, escalation_ids) if escalation_ids else []
+            escalations = [e for e in escalations if e["mode"] == mode]
             escalations = await self._visible_escalations(conn, reader, escalations, "/v1/stream")
             tension = await queries.tension_by_key(conn, tension_keys) if tension_keys else []
             await self.audit(conn, reader, incidents, "/v1/stream")

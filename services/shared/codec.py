@@ -71,7 +71,10 @@ def editions(event: Event) -> list[Encoded]:
     newer = (NEWER_VERSION_HEADER, str(event.schema_version).encode())
     out = [record]
     for model in older:
-        old = encode(model.of(event))
+        fact = model.of(event)
+        if fact is None:  # a fact the older version cannot say (a tension change only to or from watch)
+            continue
+        old = encode(fact)
         out.append(Encoded(old.key, old.value, [*old.headers, newer]))
     return out
 

@@ -12,7 +12,7 @@ from services.shared.settings import Settings
 # The status store's tables (written by the projector, read by the query service), in the order
 # the rebuild swaps them.
 STATUS_TABLES = ("incidents", "incident_events", "escalations", "ward_tension", "ward_tension_history",
-                 "projector_offsets")
+                 "tension_calendar", "projector_offsets")
 ROLES_SQL = Path(__file__).resolve().parent / "sql" / "roles.sql"
 _ROLES_LOCK = 0x6D75_7374_726F  # "mustro": one bootstrap at a time (CREATE ROLE races across databases)
 

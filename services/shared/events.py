@@ -618,6 +618,7 @@ class EscalationStoodDown(IncidentEvent):
 
 class TensionLevel(StrEnum):
     NORMAL = "normal"
+    WATCH = "watch"  # forward-looking: potential tension reported, or a contentious planned event ahead
     ELEVATED = "elevated"
     HIGH = "high"
     CRITICAL = "critical"
@@ -632,15 +633,37 @@ class TensionContribution(Frozen):
     weighted: float = Field(ge=0)
     count: Count
     incident_ids: tuple[uuid.UUID, ...] = Field((), max_length=50)
+    evidenced: Count = Field(0, description="Reports the police graded evidenced.")
+    experienced: Count = Field(0, description="Reports the police graded experienced.")
+    potential: Count = Field(0, description="Reports the police graded potential (forward-looking).")
 
 
-class TensionLevelChanged(Event):
+class PlannedEventRole(StrEnum):
+    EXPLAINS = "explains"  # its expected uplift is part of the window's baseline
+    RAISED = "raised"  # a contentious event that put the ward on watch
+
+
+class PlannedEventRef(Frozen):
+    planned_event_id: uuid.UUID
+    name: ShortText
+    kind: "PlannedEventKind"
+    role: PlannedEventRole
+
+
+class TensionLevelV1(StrEnum):
+    """The levels of schema_version 1 of TensionLevelChanged (no watch)."""
+
+    NORMAL = "normal"
+    ELEVATED = "elevated"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class _TensionChange(Event):
     event_type: Literal["TensionLevelChanged"] = "TensionLevelChanged"
     topic_key_field: ClassVar[str] = "ward_code"
     ward_code: WardCode
     ward_name: ShortText
-    old_level: TensionLevel
-    new_level: TensionLevel
     score: float = Field(ge=0, description="Observed weighted count relative to the ward's own baseline.")
     observed: float = Field(ge=0)
     expected: float = Field(ge=0)
@@ -648,6 +671,142 @@ class TensionLevelChanged(Event):
     window_start: AwareDatetime
     window_end: AwareDatetime
     top_contributors: tuple[TensionContribution, ...] = Field((), max_length=10)
+    planned_events: tuple[PlannedEventRef, ...] = Field(
+        (), max_length=20, description="Planned events that explain (baseline uplift) or raised (watch) this level."
+    )
+    early: bool = Field(False, description="Fired as the reports arrived, before the window closed (speculative).")
+
+
+class TensionLevelChanged(_TensionChange):
+    """A ward's tension level changed. schema_version 2 added the `watch` level (potential
+    tension reported, or a contentious planned event ahead); version 1 is still produced
+    beside it for the transition (TensionLevelChangedV1, docs/contract.md)."""
+
+    schema_version: Literal[2] = 2
+    old_level: TensionLevel
+    new_level: TensionLevel
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_version_1(cls, data: Any) -> Any:
+        """A version-1 record is read as version 2: its levels are version 2's too."""
+        if isinstance(data, dict) and data.get("schema_version") == 1:
+            return {**data, "schema_version": 2}
+        return data
+
+
+class TensionLevelChangedV1(_TensionChange):
+    """schema_version 1, still produced beside version 2 until its transition ends: watch reads
+    as normal there, and a change only between normal and watch is not written in version 1."""
+
+    model_config = ConfigDict(title="TensionLevelChanged")
+    transition_ends: ClassVar[str] = "2027-03-01"
+
+    schema_version: Literal[1] = 1
+    old_level: TensionLevelV1
+    new_level: TensionLevelV1
+
+    @classmethod
+    def of(cls, current: TensionLevelChanged) -> "TensionLevelChangedV1 | None":
+        def v1(level: TensionLevel) -> TensionLevelV1:
+            return TensionLevelV1.NORMAL if level is TensionLevel.WATCH else TensionLevelV1(level.value)
+
+        old, new = v1(current.old_level), v1(current.new_level)
+        if old is new:
+            return None
+        return cls(**{**current.model_dump(exclude={"schema_version", "old_level", "new_level"}),
+                      "old_level": old, "new_level": new})
+
+
+# --- the tension calendar: planned events and operator silences (topic tension.calendar) ------
+
+
+class PlannedEventKind(StrEnum):
+    BONFIRE_NIGHT = "bonfire_night"
+    FIREWORKS = "fireworks"
+    MARCH = "march"
+    PROTEST = "protest"
+    FOOTBALL_MATCH = "football_match"
+    FESTIVAL = "festival"
+    RELIGIOUS_OBSERVANCE = "religious_observance"
+    OTHER = "other"
+
+
+def _calendar_floor(data: Any, categories: Any) -> Any:
+    """A calendar fact naming an OFFICIAL-SENSITIVE category is itself OFFICIAL-SENSITIVE."""
+    if isinstance(data, dict) and any(_FLOOR.get(str(c)) is Classification.OFFICIAL_SENSITIVE for c in categories):
+        data = {**data, "classification": Classification.OFFICIAL_SENSITIVE}
+    return data
+
+
+class PlannedEventRegistered(Event):
+    """A planned event the tension processor folds into a ward's baseline during its window.
+    Sent again with the same planned_event_id, it replaces the earlier registration (an update)."""
+
+    event_type: Literal["PlannedEventRegistered"] = "PlannedEventRegistered"
+    topic_key_field: ClassVar[str] = "planned_event_id"
+    planned_event_id: uuid.UUID
+    kind: PlannedEventKind
+    name: ShortText
+    wards: tuple[KnownWardCode, ...] = Field(min_length=1, max_length=50, description="The wards, or the route in order.")
+    route: bool = Field(False, description="The wards are a route (a march), in order.")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    expected_uplift: dict[Category, Annotated[float, Field(ge=0, le=10_000)]] = Field(
+        {}, description="Extra reports expected per category in each ward over the event's window."
+    )
+    contentious: bool = Field(False, description="Puts its wards on watch ahead of its start.")
+
+    @model_validator(mode="after")
+    def _window(self) -> "PlannedEventRegistered":
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at: must be after starts_at")
+        if self.ends_at - self.starts_at > timedelta(days=31):
+            raise ValueError("ends_at: a planned event lasts at most 31 days")
+        if len(set(self.wards)) != len(self.wards):
+            raise ValueError("wards: each ward at most once")
+        return self
+
+    _floor = model_validator(mode="before")(
+        classmethod(lambda cls, data: _calendar_floor(data, (data.get("expected_uplift") or {}) if isinstance(data, dict) else ()))
+    )
+
+
+class PlannedEventCancelled(Event):
+    event_type: Literal["PlannedEventCancelled"] = "PlannedEventCancelled"
+    topic_key_field: ClassVar[str] = "planned_event_id"
+    planned_event_id: uuid.UUID
+    reason: ShortText | None = None
+
+
+class TensionSilenced(Event):
+    """An operator silences one category in one ward from occurred_at until `until`, with a
+    reason; it expires on its own."""
+
+    event_type: Literal["TensionSilenced"] = "TensionSilenced"
+    topic_key_field: ClassVar[str] = "silence_id"
+    silence_id: uuid.UUID
+    ward_code: KnownWardCode
+    category: Category
+    until: AwareDatetime
+    reason: ShortText
+
+    @model_validator(mode="after")
+    def _stated_time(self) -> "TensionSilenced":
+        if self.until <= self.occurred_at:
+            raise ValueError("until: must be after occurred_at")
+        if self.until - self.occurred_at > timedelta(days=7):
+            raise ValueError("until: a silence lasts at most 7 days")
+        return self
+
+    _floor = model_validator(mode="before")(
+        classmethod(lambda cls, data: _calendar_floor(data, [data.get("category")] if isinstance(data, dict) else ()))
+    )
+
+
+CALENDAR_FACTS: tuple[type[Event], ...] = (PlannedEventRegistered, PlannedEventCancelled, TensionSilenced)
+
+PlannedEventRef.model_rebuild()
 
 
 # --- the registry: every event type, listed once; everything else is derived from it ----------
@@ -670,13 +829,13 @@ def event_type_of(cls: type[Event]) -> str:
     return cls.model_fields["event_type"].default
 
 
-EVENT_TYPES: dict[str, type[Event]] = {event_type_of(cls): cls for cls in (*INCIDENT_FACTS, *DERIVED)}
+EVENT_TYPES: dict[str, type[Event]] = {event_type_of(cls): cls for cls in (*INCIDENT_FACTS, *DERIVED, *CALENDAR_FACTS)}
 INCIDENT_FACT_TYPES: dict[str, type[IncidentEvent]] = {event_type_of(cls): cls for cls in INCIDENT_FACTS}
 IncidentFact = Union[INCIDENT_FACTS]
 AnyEvent = Annotated[Union[tuple(EVENT_TYPES.values())], Field(discriminator="event_type")]
 # Older schema versions still produced beside the current one, each until its `transition_ends`
 # (docs/contract.md): `Old.of(current)` writes a current event in the old shape, same event_id.
-STILL_PRODUCED: tuple[type[Event], ...] = (ResponderDispatchedV1,)
+STILL_PRODUCED: tuple[type[Event], ...] = (ResponderDispatchedV1, TensionLevelChangedV1)
 
 
 class DeadLetter(Frozen):

@@ -232,3 +232,32 @@ def _raise_for_errors(response, what: str) -> None:
         if code and code != 36:  # 36 TOPIC_ALREADY_EXISTS: a concurrent apply got there first
             message = entry[2] if len(entry) > 2 else ""
             raise RuntimeError(f"{what} {name}: error {code} {message}")
+
+
+async def read_events(settings: Settings, topics: Iterable[str], parse=None) -> list:
+    """Every record on the topics right now, from the beginning, in partition order, parsed
+    (`codec.decode` unless given; a PoisonRecord is skipped): for the read-only reports (tension
+    return, exercise debrief) and tests."""
+    from services.shared.codec import PoisonRecord, decode, superseded
+
+    parse = parse or decode
+    partitions = await topic_partitions(settings, topics)
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        out = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    if superseded(record.headers):  # an older-version copy of a fact read in its newer version
+                        continue
+                    try:
+                        out.append(parse(record.value))
+                    except PoisonRecord:
+                        continue
+        return out
+    finally:
+        await consumer.stop()

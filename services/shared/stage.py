@@ -17,7 +17,7 @@ Used by the escalation pack stage (packer.py) and the tension re-keying stage (r
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -38,6 +38,11 @@ class Batch:
 
     records: dict[TopicPartition, list]
     partitions: int
+    # Only for a stage that asks (`at_end = True`): every partition assigned to this worker ->
+    # read to its end (the position reached the high watermark of the last fetch), and the
+    # partition count of every topic read.
+    at_end: dict[TopicPartition, bool] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class Sink(Protocol):
@@ -60,8 +65,10 @@ class BatchStage(Service):
     """Runs a Stage over its topic; started with the faust app, stopped with it."""
 
     def __init__(self, settings: Settings, topic: str, group: str, work: Stage, sink: Sink, *, batch_max: int,
-                 within_ms: int, consumer_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 within_ms: int, consumer_options: dict[str, Any] | None = None, also: tuple[str, ...] = (),
+                 **kwargs: Any) -> None:
         self.settings, self.topic, self.group = settings, topic, group
+        self.topics = (topic, *also)  # `also`: further topics read in the same group and batches
         self.work, self.sink = work, sink
         self.batch_max, self.within_ms = batch_max, within_ms
         self.consumer_options = consumer_options or {}
@@ -69,7 +76,7 @@ class BatchStage(Service):
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
-        self.consumer = make_consumer(self.settings, self.topic, group_id=self.group,
+        self.consumer = make_consumer(self.settings, *self.topics, group_id=self.group,
                                       max_poll_records=self.batch_max, **self.consumer_options)
         await self.consumer.start()
 
@@ -81,10 +88,24 @@ class BatchStage(Service):
     async def _consume(self) -> None:
         while not self.should_stop:
             records = await self.consumer.getmany(timeout_ms=self.within_ms, max_records=self.batch_max)
-            if records:
+            wants_ends = getattr(self.work, "at_end", False)
+            if records or wants_ends:
                 partitions = len(self.consumer.partitions_for_topic(self.topic) or ())
-                await self.work.handle(Batch(records, partitions), self.sink)
-                await self._commit(records)
+                batch = Batch(records, partitions)
+                if wants_ends:
+                    batch = Batch(records, partitions, await self._at_end(), {
+                        t: len(self.consumer.partitions_for_topic(t) or ()) for t in self.topics})
+                await self.work.handle(batch, self.sink)  # an empty batch only for a stage that asks
+                if records:
+                    await self._commit(records)
+
+    async def _at_end(self) -> dict[TopicPartition, bool]:
+        out = {}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                out[tp] = await self.consumer.position(tp) >= highwater
+        return out
 
     async def _commit(self, records: dict[TopicPartition, list]) -> None:
         try:

@@ -17,7 +17,7 @@ import faust
 import orjson
 
 from services.shared.codec import PoisonRecord, editions
-from services.shared.events import Category
+from services.shared.events import Category, TensionLevel
 from services.shared.logging import get_logger
 from services.shared.processor import FaustSink, ensure_app_topics, sink_for
 from services.shared.settings import Settings
@@ -25,7 +25,7 @@ from services.shared.topics import TopicCatalog
 from services.tension import metrics
 from services.tension.config import TensionConfig
 from services.tension.rules import process, to_event
-from services.tension.state import LIVE, REPORT, Indicator
+from services.tension.state import ANSWER, CALENDAR, IDLE, LIVE, MODES, REPORT, Indicator
 from services.tension.tables import TensionTables
 
 SERVICE = "tension"
@@ -40,6 +40,10 @@ def read_indicators(value: bytes | None, ward_names: dict[str, str]) -> list[Ind
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise PoisonRecord(f"by-ward record: {exc}") from None
     for ind in inds:
+        if ind.kind in (IDLE, CALENDAR, ANSWER):
+            if ind.kind == ANSWER and not isinstance((ind.extra or {}).get("key"), str):
+                raise PoisonRecord("by-ward record: an answer without its key")
+            continue
         report = ind.kind == REPORT
         if (report or ind.ward is not None) and ind.ward not in ward_names:
             raise PoisonRecord(f"by-ward record: unknown ward {ind.ward!r}")
@@ -83,7 +87,13 @@ class Tension:
             for event in batch:
                 try:
                     for ind in read_indicators(event.message.value, self.ward_names):
-                        by_scope[event.message.partition, ind.mode].append(ind)
+                        if ind.kind == IDLE:  # which source partitions are read to their end: every mode's clock
+                            for mode in MODES:
+                                if mode == LIVE or (event.message.partition, mode) in by_scope or \
+                                        self.tables.has_clock(event.message.partition, mode):
+                                    by_scope[event.message.partition, mode].append(ind)
+                        else:
+                            by_scope[event.message.partition, ind.mode].append(ind)
                 except PoisonRecord as exc:
                     await self.sink.dead_letter(event.message, exc, "tension.by_ward")
             for (partition, mode), inds in by_scope.items():
@@ -93,11 +103,15 @@ class Tension:
         """One by-ward partition's batch in one mode: live, or an exercise or test scored apart."""
         clock = self.tables.clock(partition, mode)
         wards = self.tables.ward_states({*clock.wards, *(i.ward for i in inds if i.ward is not None)}, mode)
-        result = process(clock, wards, inds, self.config)
+        result = process(clock, wards, inds, self.config, partition=partition, partitions=self.partitions)
         metrics.INDICATORS.inc(result.counted)
         metrics.LATE.inc(result.late)
         metrics.DUPLICATES.inc(result.duplicates)
         metrics.MOVED.inc(result.moved)
+        metrics.WITHDRAWN.inc(result.withdrawn)
+        for target, rows in result.outbox.items():  # a report moving to a ward another partition owns
+            await self.by_ward.send(key=str(target).encode(), value=orjson.dumps([r.pack() for r in rows]),
+                                    partition=target)
         live = mode == LIVE
         for change in result.changes:
             alert = to_event(change, self.ward_names.get(change.ward, change.ward), mode)
@@ -106,9 +120,10 @@ class Tension:
                 await topic.send(key=encoded.key, value=encoded.value, headers=encoded.headers)
             if live:
                 metrics.ALERTS.labels(change.new.value).inc()
+                metrics.EARLY.inc(int(change.early))
             log.info("tension.level_changed", ward=change.ward, old=change.old.value, new=change.new.value,
                      score=change.score, window=change.window, event_id=str(alert.event_id), mode=mode)
         self.tables.save(partition, clock, wards, mode)
         if live:
             for code, state in wards.items():
-                metrics.WARD_LEVEL.labels(code).set(("normal", "elevated", "high", "critical").index(state.level))
+                metrics.WARD_LEVEL.labels(code).set(TensionLevel(state.level).rank)

@@ -26,7 +26,7 @@ def app_id_for(settings: Settings) -> str:
 
 
 def rekey_group_for(app_id: str) -> str:
-    """The consumer group of the re-keying stage (it reads the incidents topic in batches)."""
+    """The consumer group of the re-keying stage (it reads the incidents and calendar topics in batches)."""
     return f"{app_id}-rekey"
 
 
@@ -58,10 +58,13 @@ def build(settings: Settings) -> Tension:
         partitions=partitions,
         catalog=catalog,
     )
-    rekey = Rekey(tension.by_ward.get_topic_name(), partitions, tension.declared_sources)
+    calendar_topic = catalog.name("tension.calendar")
+    rekey = Rekey(tension.by_ward.get_topic_name(), partitions, tension.declared_sources,
+                  incidents_topic=tension.incidents_topic, calendar_topic=calendar_topic,
+                  declared_calendar=catalog.spec_of("tension.calendar").partitions, config=config)
     app.service(BatchStage(settings, tension.incidents_topic, tension.rekey_group, rekey, tension.sink,
                            batch_max=config.processing.batch_max,
-                           within_ms=int(config.processing.batch_within * 1000)))
+                           within_ms=int(config.processing.batch_within * 1000), also=(calendar_topic,)))
     app.agent(tension.by_ward, name="tension-score", concurrency=1)(tension.score)
     return tension
 

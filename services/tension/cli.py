@@ -1,9 +1,9 @@
-"""`muster tension ...`: the weekly tension return."""
+"""`muster tension ...`: the weekly tension return (the same definition as the query API's)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import date
 
 import typer
 
@@ -14,20 +14,26 @@ def register(app: typer.Typer) -> None:
 
     @tension.command("return")
     def weekly(
-        week_ending: datetime = typer.Option(None, help="End of the week (UTC); default now."),
+        week: str = typer.Option(None, help="Any day of the ISO week (YYYY-MM-DD, Europe/London); default this week."),
         exercise: bool = typer.Option(False, help="Read the exercise alerts instead of the live ones."),
     ) -> None:
-        """Per ward: level now, trend over the week, peak and top indicators (from the alerts topic)."""
+        """Per ward: level, trend over the ISO week, highest level and top indicators (from the alerts topic)."""
         from services.shared.settings import get_settings
         from services.shared.topics import TopicCatalog
         from services.shared.wards import load_wards
         from services.tension.reader import read_alerts
-        from services.tension.weekly import render, weekly_return
+        from services.tension.weekly import LONDON, from_alerts, render
 
+        try:
+            day = date.fromisoformat(week) if week else None
+        except ValueError:
+            raise typer.BadParameter(f"not a date: {week!r} (use YYYY-MM-DD)", param_hint="--week") from None
+        if day is None:
+            from datetime import datetime
+
+            day = datetime.now(LONDON).date()
         settings = get_settings()
-        end = (week_ending or datetime.now(timezone.utc))
-        end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
         topic = TopicCatalog.from_settings(settings).name("tension.alerts.exercise" if exercise else "tension.alerts")
         alerts = asyncio.run(read_alerts(settings, topic))
         names = {code: ward.name for code, ward in load_wards(settings.wards_file).items()}
-        typer.echo(render(weekly_return(alerts, end, names), end))
+        typer.echo(render(from_alerts(alerts, day, names)))

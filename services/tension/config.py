@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from services.shared import yamlfile
-from services.shared.events import Category, PoliceGrading, TensionLevel
+from services.shared.events import SENSITIVE_CATEGORIES, Category, PoliceGrading, TensionLevel
 
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("tension.yaml")
 HOUR = 3600
@@ -119,6 +119,33 @@ class Processing(Strict):
 
     batch_max: int = Field(ge=1, le=100_000)
     batch_within: Duration
+    idle_after: Duration = 0.5  # a source partition read to its end this long holds no clock back
+
+
+class Sensitive(Strict):
+    score: tuple[Category, ...] = Field((), description="OFFICIAL-SENSITIVE categories opted in to scoring")
+
+    @model_validator(mode="after")
+    def _only_sensitive(self) -> "Sensitive":
+        plain = [c.value for c in self.score if c not in SENSITIVE_CATEGORIES]
+        if plain:
+            raise ValueError(f"score: {', '.join(plain)} not OFFICIAL-SENSITIVE (scored by their weight anyway)")
+        return self
+
+
+class Watch(Strict):
+    potential_within: Duration = 24 * HOUR
+    min_potential: int = Field(1, ge=1, le=1000)
+
+
+class PlannedEvents(Strict):
+    contentious_watch_ahead: Duration = 48 * HOUR
+
+    @model_validator(mode="after")
+    def _ahead(self) -> "PlannedEvents":
+        if not 24 * HOUR <= self.contentious_watch_ahead <= 72 * HOUR:
+            raise ValueError("contentious_watch_ahead: must be between 24h and 72h")
+        return self
 
 
 class TensionConfig(Strict):
@@ -134,6 +161,9 @@ class TensionConfig(Strict):
     top_categories: int = Field(ge=1, le=10)
     incident_ids: int = Field(ge=0, le=50)
     processing: Processing
+    sensitive: Sensitive = Sensitive()
+    watch: Watch = Watch()
+    planned_events: PlannedEvents = PlannedEvents()
 
     @model_validator(mode="after")
     def _unique_windows(self) -> "TensionConfig":
@@ -146,7 +176,16 @@ class TensionConfig(Strict):
 
     @cached_property
     def weight_milli(self) -> dict[str, int]:
-        return {c.value: round(w * 1000) for c, w in self.weights.items()}
+        """Scored categories only: an OFFICIAL-SENSITIVE one weighs nothing unless opted in."""
+        return {c.value: round(w * 1000) for c, w in self.weights.items()
+                if c not in SENSITIVE_CATEGORIES or c in self.sensitive.score}
+
+    def scored(self, category: str) -> bool:
+        return self.weight_milli.get(category, 0) > 0
+
+    @cached_property
+    def sensitive_scored(self) -> frozenset[str]:
+        return frozenset(c.value for c in self.sensitive.score)
 
     @cached_property
     def grading_factor(self) -> dict[str, float]:
@@ -163,7 +202,7 @@ class TensionConfig(Strict):
         return round(self.baseline.prior.wards.get(ward, self.baseline.prior.daily) * 1000)
 
     def threshold(self, level: TensionLevel) -> Threshold | None:
-        return None if level is TensionLevel.NORMAL else getattr(self.levels, level.value)
+        return None if level in (TensionLevel.NORMAL, TensionLevel.WATCH) else getattr(self.levels, level.value)
 
     @property
     def baseline_days(self) -> int:

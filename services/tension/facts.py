@@ -15,8 +15,24 @@ from typing import Literal
 
 import orjson
 
-from services.shared.codec import PoisonRecord, header
-from services.shared.events import INCIDENT_FACT_TYPES, Category, KnownWardCode, PoliceGrading
+import uuid
+from typing import Annotated, Union
+
+from pydantic import Field, TypeAdapter
+
+from services.shared.codec import PoisonRecord, decode_as, header
+from services.shared.events import (
+    CALENDAR_FACTS,
+    INCIDENT_FACT_TYPES,
+    Category,
+    Classification,
+    IncidentStatus,
+    KnownWardCode,
+    PlannedEventCancelled,
+    PlannedEventRegistered,
+    PoliceGrading,
+    TensionSilenced,
+)
 from services.shared.narrow import Narrow, NarrowFact, reader
 
 
@@ -28,6 +44,7 @@ class Reported(NarrowFact):
     """IncidentReported, as tension reads it."""
 
     event_type: Literal["IncidentReported"]
+    classification: Classification = Classification.OFFICIAL
     category: Category
     location: Place
     police_grading: PoliceGrading | None = None
@@ -37,14 +54,32 @@ class Updated(NarrowFact):
     """IncidentUpdated, as tension reads it: only a changed category or grading moves weight."""
 
     event_type: Literal["IncidentUpdated"]
+    classification: Classification = Classification.OFFICIAL
     category: Category | None = None
     location: Place | None = None
     police_grading: PoliceGrading | None = None
 
 
-TensionFact = Reported | Updated
-COUNTED = frozenset({"IncidentReported", "IncidentUpdated"})
-_read = reader(Reported, Updated)
+class Linked(NarrowFact):
+    """IncidentLinked, as tension reads it: the duplicate's weight goes (it counts as its lead)."""
+
+    event_type: Literal["IncidentLinked"]
+    lead_incident_id: uuid.UUID
+
+
+class StatusChanged(NarrowFact):
+    """IncidentStatusChanged, as tension reads it: unfounded and false alarm withdraw the weight."""
+
+    event_type: Literal["IncidentStatusChanged"]
+    status: IncidentStatus
+
+
+TensionFact = Reported | Updated | Linked | StatusChanged
+COUNTED = frozenset({"IncidentReported", "IncidentUpdated", "IncidentLinked", "IncidentStatusChanged"})
+_read = reader(Reported, Updated, Linked, StatusChanged)
+CALENDAR_TYPES = frozenset(cls.model_fields["event_type"].default for cls in CALENDAR_FACTS)
+CalendarFact = Union[PlannedEventRegistered, PlannedEventCancelled, TensionSilenced]
+_CALENDAR: TypeAdapter[CalendarFact] = TypeAdapter(Annotated[CalendarFact, Field(discriminator="event_type")])
 
 
 def read_fact(value: bytes | None, headers) -> TensionFact | None:  # Kafka headers
@@ -57,6 +92,17 @@ def read_fact(value: bytes | None, headers) -> TensionFact | None:  # Kafka head
     if kind not in COUNTED:
         return None
     return _read(value)
+
+
+def read_calendar_fact(value: bytes | None, headers) -> CalendarFact:  # Kafka headers
+    """A planned event or a silence (every field checked, wards against the borough's list: they
+    are few); PoisonRecord naming the field when unreadable."""
+    kind = header(headers, "event_type")
+    if kind is None:
+        kind = _event_type_in(value)
+    if kind not in CALENDAR_TYPES:
+        raise PoisonRecord(f"event_type: {kind!r} does not belong on the tension calendar topic")
+    return decode_as(_CALENDAR, value)
 
 
 def _event_type_in(value: bytes | None) -> object:

@@ -1,17 +1,23 @@
-"""tension-rekey: the incidents topic, re-keyed by ward onto the by-ward topic, in batches.
+"""tension-rekey: the incidents and calendar topics, re-keyed by ward onto the by-ward topic, in batches.
 
 faust's per-event stream machinery alone held one worker under 5,000 events/s. This stage is
 stateless, so it is a services.shared.stage.Stage run by a BatchStage (group
 `<app id>-rekey`): `getmany` batches, facts tension does not read skipped on their
 `event_type` header, the rest decoded narrowly (facts.py), indicators routed in source
-order to the by-ward partition that owns their ward, all sends awaited together, and only
-then the batch's offsets committed (at least once: a record seen twice after a crash is
-recognised by the scorer, by incident id).
+order to the by-ward partition that owns their ward (corrections and calendar facts to every
+partition), all sends awaited together, and only then the batch's offsets committed (at
+least once: a record seen twice after a crash is recognised by the scorer, by incident id).
+
+Source partitions are numbered the incidents topic's first, then the calendar topic's. After
+every poll (`at_end`: the runner says which partitions are read to their end) the stage tells
+every by-ward partition which of its source partitions are idle: read to their end for
+`processing.idle_after` at least. An idle partition holds no clock back (rules.frontier).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 
 import orjson
@@ -20,55 +26,96 @@ from services.shared.codec import PoisonRecord
 from services.shared.events import Mode
 from services.shared.stage import Batch, Sink
 from services.tension import metrics
-from services.tension.facts import read_fact
-from services.tension.rules import indicator, ward_partition
+from services.tension.config import TensionConfig
+from services.tension.facts import read_calendar_fact, read_fact
+from services.tension.rules import idle_marker, indicator, ward_partition
+from services.tension.state import REPORT
 
 ROWS_PER_RECORD = 1000  # indicators per by-ward record: well under the broker's message size limit
 
 
-def route(records: list, sources: int, partitions: int, dead: list) -> dict[int, list[list]]:
+def route(records: list, sources: int, partitions: int, dead: list, *, config: TensionConfig | None = None,
+          offset: int = 0, calendar: bool = False) -> dict[int, list[list]]:
     """Packed indicators per by-ward partition (of `partitions`), in source order; unreadable
-    records into `dead`. `sources`: partitions of the incidents topic."""
+    records into `dead`. `sources`: source partitions in all; `offset`: the first source
+    number of this topic's partitions."""
     routed: dict[int, list[list]] = defaultdict(list)
     for record in records:
         try:
-            fact = read_fact(record.value, record.headers)
+            fact = read_calendar_fact(record.value, record.headers) if calendar else read_fact(record.value, record.headers)
         except PoisonRecord as exc:
             dead.append((record, exc))
             continue
         if fact is None:
             continue
-        ind = indicator(fact, record.partition, sources)
+        ind = indicator(fact, offset + record.partition, sources, config)
         if ind is None:
             continue
         if fact.mode is not Mode.LIVE:
             metrics.EXERCISE.inc()
-        if ind.ward is None:  # an update: the partition holding its report applies it
-            for partition in range(partitions):
-                routed[partition].append(ind.pack())
-        else:
+        if ind.kind == REPORT:
             routed[ward_partition(ind.ward, partitions)].append(ind.pack())
+        else:  # a correction (the partition holding its report applies it) or a calendar fact
+            row = ind.pack()
+            for partition in range(partitions):
+                routed[partition].append(row)
     return routed
 
 
 class Rekey:
-    """Re-keys one batch of the incidents topic onto `by_ward_topic` (of `partitions`)."""
+    """Re-keys one batch of the incidents and calendar topics onto `by_ward_topic` (of `partitions`)."""
 
-    def __init__(self, by_ward_topic: str, partitions: int, declared_sources: int) -> None:
+    at_end = True  # the runner hands every poll over, with which partitions are read to their end
+
+    def __init__(self, by_ward_topic: str, partitions: int, declared_sources: int, *, incidents_topic: str,
+                 calendar_topic: str, declared_calendar: int, config: TensionConfig) -> None:
         self.by_ward_topic, self.partitions, self.declared_sources = by_ward_topic, partitions, declared_sources
+        self.incidents_topic, self.calendar_topic = incidents_topic, calendar_topic
+        self.declared_calendar, self.config = declared_calendar, config
+        self._caught_up: dict[int, float] = {}  # source partition -> since when read to its end (monotonic)
+        self._told: dict[int, bool] = {}
+
+    def _sources(self, batch: Batch) -> tuple[int, int]:
+        incidents = batch.counts.get(self.incidents_topic) or batch.partitions or self.declared_sources
+        calendar = batch.counts.get(self.calendar_topic) or self.declared_calendar
+        return incidents, incidents + calendar
+
+    def idle(self, batch: Batch, incidents: int, now: float | None = None) -> dict[int, bool]:
+        """Source partition -> idle, for the partitions this worker owns: read to its end for
+        `idle_after` at least, so the producer's next batch in flight does not make it idle."""
+        now = time.monotonic() if now is None else now
+        out = {}
+        for tp, at_end in batch.at_end.items():
+            source = (0 if tp.topic == self.incidents_topic else incidents) + tp.partition
+            if batch.records.get(tp):  # it has just been written to: idle only after a quiet spell
+                self._caught_up.pop(source, None)
+            if at_end:
+                out[source] = now - self._caught_up.setdefault(source, now) >= self.config.processing.idle_after
+            else:
+                self._caught_up.pop(source, None)
+                out[source] = False
+        return out
 
     async def handle(self, batch: Batch, sink: Sink) -> None:
-        sources = batch.partitions or self.declared_sources
+        incidents, sources = self._sources(batch)
         dead: list = []
         routed: dict[int, list[list]] = defaultdict(list)
-        for records in batch.records.values():
-            for partition, rows in route(records, sources, self.partitions, dead).items():
+        for tp, records in batch.records.items():
+            calendar = tp.topic != self.incidents_topic
+            for partition, rows in route(records, sources, self.partitions, dead, config=self.config,
+                                         offset=incidents if calendar else 0, calendar=calendar).items():
                 routed[partition].extend(rows)
+        idle = self.idle(batch, incidents)
+        if routed or (idle and idle != self._told):  # say it with every batch, and when it changed
+            marker = idle_marker(idle, sources).pack()
+            for partition in range(self.partitions):
+                routed[partition].append(marker)
         pending = []
         for partition, rows in routed.items():
             for i in range(0, len(rows), ROWS_PER_RECORD):
                 pending.append(await sink.send(self.by_ward_topic, str(partition).encode(),
                                                orjson.dumps(rows[i: i + ROWS_PER_RECORD]), partition=partition))
         for record, exc in dead:
-            await sink.dead_letter(record, exc, "incidents")
+            await sink.dead_letter(record, exc, "calendar" if record.topic == self.calendar_topic else "incidents")
         await asyncio.gather(*pending)
+        self._told = idle

@@ -42,6 +42,9 @@ class TensionTables:
         raw = self.clocks.get(_key(mode, str(partition)))
         return ClockState.loads(raw) if raw is not None else ClockState()
 
+    def has_clock(self, partition: int, mode: str) -> bool:
+        return _key(mode, str(partition)) in self.clocks
+
     def ward_states(self, codes, mode: str = LIVE) -> dict[str, WardState]:  # any iterable of codes
         out = {}
         for code in codes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import jsonschema
 import pytest
@@ -52,6 +53,21 @@ def _samples() -> list[ev.Event]:
             ward_name="Whitechapel", old_level="normal", new_level="elevated", score=2.5, observed=10, expected=4,
             window="24h/1h", window_start=f.T0, window_end=f.T0,
             top_contributors=(ev.TensionContribution(category="hate_incident", weighted=6, count=3, incident_ids=(iid,)),),
+        ),
+        ev.TensionLevelChangedV1.of(ev.TensionLevelChanged(
+            occurred_at=f.T0, source=f.source("system", "tension", None), ward_code=f.WHITECHAPEL,
+            ward_name="Whitechapel", old_level="watch", new_level="high", score=3.6, observed=14, expected=4,
+            window="24h/1h", window_start=f.T0, window_end=f.T0, early=True,
+        )),
+        ev.PlannedEventRegistered(
+            planned_event_id=iid, kind="march", name="A march", wards=(f.WHITECHAPEL,), route=True, starts_at=f.T0,
+            ends_at=f.T0 + timedelta(hours=3), expected_uplift={"protest_or_gathering": 4}, contentious=True,
+            occurred_at=f.T0, source=f.source("control_room", "op-1", "council"),
+        ),
+        ev.PlannedEventCancelled(planned_event_id=iid, occurred_at=f.T0, source=f.source("control_room", "op-1", "council")),
+        ev.TensionSilenced(
+            silence_id=iid, ward_code=f.WHITECHAPEL, category="noise", until=f.T0 + timedelta(hours=2), reason="works",
+            occurred_at=f.T0, source=f.source("control_room", "op-1", "council"),
         ),
     ]
 

@@ -4,20 +4,16 @@ history, reading a topic from the beginning, and the alerts the pure rules expec
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-
-from aiokafka import TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 
 from services.shared.codec import decode, encode
-from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.kafka import apply_topics, make_admin, make_producer, read_events
 from services.shared.settings import REPO_ROOT, Settings
 from services.shared.topics import TopicCatalog
 from services.shared.kafka_security import apply_acls
 from services.shared.wards import wards
 from services.tension.config import load_config
-from services.tension.rules import indicator, process, to_event, ward_partition
-from services.tension.state import ClockState
+from services.tension.rules import replay, to_event
+from tests.tension_history import by_ward_partition
 
 
 async def fresh_topics(settings: Settings, unique: str) -> Settings:
@@ -50,41 +46,21 @@ async def produce(settings: Settings, topic: str, events=(), raw: list[tuple[byt
 
 async def read_all(settings: Settings, topic: str, parse=decode) -> list:
     """Every record on a topic right now, decoded, in partition order."""
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        out = []
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(parse(r.value) for r in records)
-        return out
-    finally:
-        await consumer.stop()
+    return await read_events(settings, [topic], parse)  # older-version copies skipped
 
 
 BY_WARD_PARTITIONS = TopicCatalog.load(REPO_ROOT / "topics.yaml").spec_of("tension.by_ward").partitions
 
 
 def expected_alerts(events, source_partitions: int = 6, mode: str = "live") -> list:
-    """What the worker must publish for one mode: the pure rules, fed as each by-ward partition sees them."""
+    """What the worker must publish for one mode: the pure rules, fed as each by-ward partition
+    sees them (calendar facts on the calendar topic's partition, numbered after the incidents
+    topic's), every source partition then read to its end."""
     config = load_config()
-    partitioner = DefaultPartitioner()
     names = {code: w.name for code, w in wards().items()}
-    per_partition = defaultdict(list)
-    for event in events:
-        src = partitioner(str(event.incident_id).encode(), list(range(source_partitions)), list(range(source_partitions)))
-        ind = indicator(event, src, source_partitions)
-        if ind is not None and ind.mode == mode:
-            per_partition[ward_partition(ind.ward, BY_WARD_PARTITIONS)].append(ind)
-    alerts = []
-    for inds in per_partition.values():
-        result = process(ClockState(), {}, inds, config)
-        alerts += [to_event(change, names[change.ward], mode) for change in result.changes]
-    return alerts
+    catalog = TopicCatalog.load(REPO_ROOT / "topics.yaml")
+    per_partition = by_ward_partition(events, source_partitions=source_partitions,
+                                      calendar_partitions=catalog.spec_of("tension.calendar").partitions,
+                                      config=config, mode=mode)
+    changes = replay(per_partition, config, BY_WARD_PARTITIONS, mode=mode)
+    return [to_event(change, names[change.ward], mode) for change in changes]

@@ -248,6 +248,8 @@ def deadlines(log: Log, contract: Contract, deadline_for: dict[int, float], clim
         for r, e in log.escalations.get(contract.all_topic(mode).id, []):
             if e["event_type"] == "EscalationRaised":
                 raises[e["incident_id"]].append((r, e))
+            if e["event_type"] in ("EscalationRaised", "EscalationUpdated"):
+                # a report correlated into a lead escalates with the lead, not on its own (docs/escalation.md)
                 related.update(e.get("related_incident_ids") or ())
     checked = late = 0
     worst = 0.0

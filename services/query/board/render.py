@@ -196,7 +196,17 @@ def incident_list(page: model.Page, wards: dict[str, Ward], now: datetime) -> st
     )
 
 
-def ward_map(wards: dict[str, Ward], tension: dict, open_by_ward: dict[str, int], selected: list[str]) -> str:
+def silenced(silences: list[dict]) -> str:
+    """A ward tile's note of the operators' silences in force (category, until when; reason and who on hover)."""
+    return "".join(
+        f'<span class="tsilenced" title="{escape(s["reason"])} ({escape(s["silenced_by"]["id"])})">'
+        f'{escape(s["category"].replace("_", " "))} silenced until {s["until"]:%H:%M}</span>'
+        for s in silences
+    )
+
+
+def ward_map(wards: dict[str, Ward], tension: dict, open_by_ward: dict[str, int], selected: list[str],
+             silences: dict[str, list[dict]] | None = None) -> str:
     """The borough as a tile cartogram: one button per ward at its place, level by name and border."""
     layout = ward_map_layout()
     tiles = []
@@ -212,7 +222,7 @@ def ward_map(wards: dict[str, Ward], tension: dict, open_by_ward: dict[str, int]
             f'<button type="button" class="tile {tension_class(level)}{place}" data-key="{escape(code)}" '
             f'data-ward="{escape(code)}" aria-pressed="{pressed}">'
             f'<span class="tname">{escape(label)}{full}</span><span class="tlevel"><span class="sr">tension </span>'
-            f'{escape(level)}</span><span class="topen">{n} open</span></button>'
+            f'{escape(level)}</span><span class="topen">{n} open</span>{silenced((silences or {}).get(code, []))}</button>'
         )
     return f'<div class="cartogram">{"".join(tiles)}</div>'
 
@@ -234,7 +244,7 @@ def screen_fragments(screen, wards: dict[str, Ward], selected_wards: list[str], 
         "banner": banner(screen.sensitive_shown),
         "strip": strip(screen, wards, now),
         "list": incident_list(screen.page, wards, now),
-        "map": ward_map(wards, screen.tension, screen.open_by_ward, selected_wards),
+        "map": ward_map(wards, screen.tension, screen.open_by_ward, selected_wards, screen.silences),
         "count": f"{screen.page.chains} alert chains, {screen.page.incidents} reports",
         "level3": sorted(str(e["incident_id"]) for e in screen.escalations.get(3, [])),
     }

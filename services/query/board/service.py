@@ -3,10 +3,10 @@ second lock and every sensitive record it shows audited (as the rest of the quer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.query import access, queries
+from services.query import access, present, queries
 from services.query.access import Reader
 from services.query.board import model
 from services.query.board import queries as board_queries
@@ -30,6 +30,7 @@ class Screen:
     open_by_ward: dict[str, int]
     tension: dict  # ward_code -> ward_tension row
     sensitive_shown: bool
+    silences: dict = field(default_factory=dict)  # ward_code -> the operators' silences in force (tension)
 
 
 async def screen(svc: QueryService, who: Reader, filters: IncidentFilters, page: int, mode: str, now: datetime) -> Screen:
@@ -47,13 +48,22 @@ async def screen(svc: QueryService, who: Reader, filters: IncidentFilters, page:
         live = {level: [e for e in items if e["incident_id"] in owners] for level, items in live.items()}
         by_ward = await board_queries.open_by_ward(conn, mode)
         tension = await queries.tension_now(conn, mode)
+        silences = await queries.silences_in_force(conn, mode, now)
         shown_rows = [*(m for c in shown.items for m in c.members), *owners.values(), *oldest]
         await svc.audit(conn, who, shown_rows, "/board")
     return Screen(
         page=shown, escalations=live, owners=owners, unacknowledged=sum(r["n"] for r in counts), oldest=oldest,
         grid=model.unacknowledged_grid(counts), open_by_ward=by_ward, tension=tension,
-        sensitive_shown=any(r["classification"] == access.SENSITIVE for r in shown_rows),
+        sensitive_shown=any(r["classification"] == access.SENSITIVE for r in [*shown_rows, *silences]),
+        silences=_by_ward([present.silence(r, svc.wards) for r in silences]),
     )
+
+
+def _by_ward(silences: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for s in silences:
+        out.setdefault(s["ward_code"], []).append(s)
+    return out
 
 
 @dataclass

@@ -48,7 +48,8 @@ async def test_the_application_role_is_not_the_owner_nor_a_superuser(app_conn):
 
 
 async def test_without_stating_who_it_is_the_application_role_sees_no_row(app_conn, rows):
-    for table in ("incidents", "incident_events", "escalations", "ward_tension", "ward_tension_history"):
+    for table in ("incidents", "incident_events", "escalations", "ward_tension", "ward_tension_history",
+                  "tension_calendar"):
         assert await app_conn.fetchval(f"select count(*) from {table}") == 0, table
 
 

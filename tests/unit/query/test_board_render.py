@@ -92,7 +92,7 @@ def test_tension_segments_cover_four_weeks_from_the_level_at_their_start():
     segs = model.tension_segments("normal", changes, since, NOW)
     assert [s.level for s in segs] == ["normal", "high", "elevated"]
     assert segs[0].start == since and segs[-1].end == NOW and model.peak_level(segs) == "high"
-    assert model.level_rank("watch") == 1 and model.level_rank("critical") == 3
+    assert model.level_rank("watch") == 1 and model.level_rank("critical") == 4  # watch: between normal and elevated
 
 
 def test_a_chain_row_escapes_text_and_says_its_level_in_words_and_shape():

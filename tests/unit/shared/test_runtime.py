@@ -16,6 +16,7 @@ from services.shared import codec
 from services.shared.deadletter import DeadLetterSink, dead_letters_counter
 from services.shared.events import DeadLetter
 from services.shared.stage import Batch
+from services.tension.config import load_config
 from services.tension.rekey import Rekey
 from services.tension.rules import ward_partition
 from services.tension.state import Indicator
@@ -69,9 +70,10 @@ async def test_the_rekey_stage_routes_a_report_to_the_partition_owning_its_ward(
                                 location={"ward_code": WHITECHAPEL, "lat": 51.515, "lon": -0.065}))
     tp = TopicPartition("incidents", 1)
     sink = RecordingSink()
-    await Rekey("by-ward", 3, 6).handle(Batch({tp: [Rec("incidents", 1, 0, enc.key, enc.value, enc.headers)]}, 0), sink)
-    (sent,) = sink.sent
-    (row,) = orjson.loads(sent.value)
+    await Rekey("by-ward", 3, 6, incidents_topic="incidents", calendar_topic="calendar", declared_calendar=1,
+                config=load_config()).handle(Batch({tp: [Rec("incidents", 1, 0, enc.key, enc.value, enc.headers)]}, 0), sink)
+    (sent,) = [s for s in sink.sent if s.partition == ward_partition(WHITECHAPEL, 3)]
+    row, marker = orjson.loads(sent.value)  # then which source partitions are read to their end
     ind = Indicator.unpack(row)
-    assert sent.partition == ward_partition(WHITECHAPEL, 3) and sent.topic == "by-ward"
-    assert (ind.ward, ind.category, ind.source, ind.sources) == (WHITECHAPEL, "hate_incident", 1, 6)
+    assert sent.topic == "by-ward" and len(sink.sent) == 3 and Indicator.unpack(marker).kind == "idle"
+    assert (ind.ward, ind.category, ind.source, ind.sources) == (WHITECHAPEL, "hate_incident", 1, 7)  # 6 + calendar

@@ -23,7 +23,7 @@ S = ev.IncidentStatus
 
 def test_the_registry_lists_each_event_type_once_and_the_unions_follow_it():
     assert set(ev.INCIDENT_FACT_TYPES) == {ev.event_type_of(c) for c in ev.INCIDENT_FACTS}
-    assert set(ev.EVENT_TYPES) == set(ev.INCIDENT_FACT_TYPES) | {ev.event_type_of(c) for c in ev.DERIVED}
+    assert set(ev.EVENT_TYPES) == set(ev.INCIDENT_FACT_TYPES) | {ev.event_type_of(c) for c in (*ev.DERIVED, *ev.CALENDAR_FACTS)}
     assert set(ev.IncidentFact.__args__) == set(ev.INCIDENT_FACTS)
 
 

@@ -31,7 +31,7 @@ from tests.tension_history import (
 
 CONFIG = load_config()
 EVENING = START + timedelta(days=17, hours=18)
-NORMAL, ELEVATED, HIGH, CRITICAL = TensionLevel
+NORMAL, WATCH, ELEVATED, HIGH, CRITICAL = TensionLevel
 
 
 def run(events, *, batch: int = 500, partitions: int = 1, config=CONFIG):
@@ -64,7 +64,9 @@ def test_an_evening_burst_of_hate_incidents_raises_whitechapel_naming_hate_incid
     changes, _ = run(with_burst)
     first = changes[0]
     assert first.ward == WHITECHAPEL and first.new.rank >= ELEVATED.rank
-    assert first.contributors[0].category == "hate_incident"
+    assert "hate_incident" in {c.category for c in first.contributors}
+    peak = max(changes, key=lambda c: c.new.rank)
+    assert peak.contributors[0].category == "hate_incident"
     assert first.contributors[0].incident_ids  # the incidents behind it
     assert EVENING.timestamp() <= first.at_h * HOUR <= (EVENING + timedelta(hours=6)).timestamp()
 
@@ -159,7 +161,8 @@ def test_windows_close_only_when_the_slowest_source_partition_has_passed_them():
     process(clock, wards, [two(1000 * HOUR, 0, "a"), two(1010 * HOUR, 0, "b")], CONFIG)
     assert wards[WHITECHAPEL].evaluated_h == 1000  # partition 1 not seen yet: nothing closes
     process(clock, wards, [two(1005 * HOUR, 1, "c")], CONFIG)
-    assert wards[WHITECHAPEL].evaluated_h == 1005 - 2  # slowest clock minus the two-hour grace
+    # the window ending at H is due at H + grace, strictly before the slowest clock (1005 h)
+    assert wards[WHITECHAPEL].evaluated_h == 1005 - 2 - 1
 
 
 # --- baseline -------------------------------------------------------------------------------
@@ -220,7 +223,7 @@ def test_a_score_back_above_exit_resets_the_cool_down():
 
 
 def test_the_alert_has_a_deterministic_id_and_names_the_incidents(with_burst):
-    change = run(with_burst)[0][0]
+    change = max(run(with_burst)[0], key=lambda c: c.new.rank)
     one, two = to_event(change, "Whitechapel"), to_event(change, "Whitechapel")
     assert one == two and one.event_id == two.event_id
     assert one.ward_code == WHITECHAPEL and one.new_level.rank >= ELEVATED.rank
@@ -245,7 +248,7 @@ def test_an_exercise_alert_says_so_and_never_shares_a_live_alerts_id(with_burst)
 def test_the_police_grading_scales_a_reports_weight():
     evidenced = CONFIG.weight_of("hate_incident", "evidenced")
     potential = CONFIG.weight_of("hate_incident", "potential")
-    assert potential < CONFIG.weight_of("hate_incident", None) < evidenced
+    assert potential == CONFIG.weight_of("hate_incident", None) < evidenced  # potential is not discounted
 
 
 def test_ward_state_survives_a_round_trip_through_the_changelog(with_burst):

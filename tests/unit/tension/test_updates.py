@@ -117,8 +117,8 @@ def test_an_update_too_old_or_too_late_moves_nothing(update_at, outcome):
     process(clock, wards, [_ind("a", 1000 * HOUR), _ind("b", 1000 * HOUR + 1)], CONFIG)
     if outcome is Outcome.LATE:
         process(clock, wards, [_ind("c", 1000 * HOUR)], CONFIG)
-    assert recategorise(clock, wards, _update("a", update_at), CONFIG) is outcome
     assert recategorise(clock, wards, _update("nobody", 1000 * HOUR + 60), CONFIG) is Outcome.UNMATCHED
+    assert recategorise(clock, wards, _update("a", update_at), CONFIG) is outcome
 
 
 def test_an_update_that_changes_nothing_tension_counts_is_not_an_indicator():
