@@ -47,10 +47,12 @@ class RecordingSender:
 
 
 class FakeIdempotencyStore:
-    """services.intake.ports.IdempotencyStorePort in memory (tests/contract/idempotency_store.py)."""
+    """services.intake.ports.IdempotencyStorePort in memory (tests/contract/idempotency_store.py):
+    the idempotency rows and the incident registry."""
 
     def __init__(self) -> None:
         self.rows: dict = {}
+        self.registry: dict = {}
         self.available = True
 
     def _check(self) -> None:
@@ -67,16 +69,38 @@ class FakeIdempotencyStore:
         self._check()
         return {e: self.rows[e] for e in event_ids if e in self.rows}
 
+    async def incident(self, incident_id):
+        self._check()
+        return self.registry.get(incident_id)
+
+    async def incidents(self, incident_ids):
+        self._check()
+        return {i: self.registry[i] for i in incident_ids if i in self.registry}
+
+    def _keep(self, written) -> None:
+        from services.intake import registry
+        from services.intake.repository import as_written
+
+        written = as_written(written)
+        if written.accepted.event_id in self.rows:
+            return
+        self.rows[written.accepted.event_id] = written.accepted
+        if written.report is not None:
+            self.registry.setdefault(written.report.incident_id, written.report)
+        if written.change is not None and written.change.incident_id in self.registry:
+            self.registry[written.change.incident_id] = registry.applied(
+                self.registry[written.change.incident_id], written.change)
+
     async def record(self, accepted) -> None:
         self._check()
-        self.rows.setdefault(accepted.event_id, accepted)
+        self._keep(accepted)
 
     async def record_many(self, accepted) -> None:
         for one in accepted:
             await self.record(one)
 
     def record_soon(self, accepted) -> None:
-        asyncio.get_running_loop().call_soon(self.rows.setdefault, accepted.event_id, accepted)
+        asyncio.get_running_loop().call_soon(self._keep, accepted)
 
     async def ping(self) -> bool:
         return self.available

@@ -35,6 +35,7 @@ from services.escalation.outputs import Delivery
 from services.escalation.retention import release_at, releasable
 from services.escalation.state import IncidentState, apply_notice, fold
 from services.shared import codec
+from services.shared.admission import Refused
 from services.shared.events import EscalationRaised, EscalationStoodDown, IncidentReported, utcnow
 from services.shared.logging import get_logger
 from services.shared.processor import ensure_app_topics, sink_for
@@ -147,6 +148,8 @@ class Escalation:
 
     async def dead_letter(self, msg: Any, exc: BaseException, input_name: str) -> None:
         await self.sink.dead_letter(msg, exc, input_name)
+        if isinstance(exc, Refused):
+            metrics.IGNORED.labels(exc.refusal.reason).inc()
 
     async def on_pack(self, msg) -> None:
         """The facts of one pack: decoded one by one (poison dead-lettered), processed as a batch."""
@@ -165,11 +168,11 @@ class Escalation:
             change = lambda s, f=fact, o=offset: fold(s, f, partition, o)  # noqa: E731
             inputs.append(batch.Input(str(fact.incident_id), change, offset, report))
         try:
-            await self.process(inputs, partition)
+            await self.process(inputs, partition, rows)
         except POISON:  # a fact the rules cannot take: find it, one fact at a time (replays are skipped)
             for item in inputs:
                 try:
-                    await self.process([item], partition)
+                    await self.process([item], partition, rows)
                 except POISON as exc:
                     await self.dead_letter(rows[item.offset], exc, "incidents")
         metrics.EVENTS.labels(input="incidents").inc(len(rows))
@@ -191,13 +194,17 @@ class Escalation:
                 state = self.cache[key] = IncidentState.model_validate_json(raw)
         return state
 
-    async def process(self, inputs: list[batch.Input], partition: int) -> None:
-        """Decide the batch; send everything it produces; only then record the new states."""
+    async def process(self, inputs: list[batch.Input], partition: int, rows: dict | None = None) -> None:
+        """Decide the batch; send everything it produces; only then record the new states. Facts
+        the shared admission rule refused go to the dead-letter topic (`rows`: where they came from)."""
         if not inputs:
             return
         out = batch.process(inputs, self._load, self.rules, partition=partition,
                             sender=self.settings.escalation_cap_sender, contact=self.settings.escalation_cap_contact,
                             now=utcnow())
+        for offset, refused in out.refused:
+            if rows is not None and offset in rows:
+                await self.dead_letter(rows[offset], refused, "incidents")
         sends = [self._publish(d) for d in out.produced] + [self._nominate(r, partition) for r in out.nominated]
         sends += [self._send(self.control_name, str(n.incident_id).encode(), n.model_dump_json().encode(),
                              partition=n.partition) for n in out.notices]

@@ -18,7 +18,8 @@ from services.escalation import corroboration, facts, rules
 from services.escalation.config import RuleSet
 from services.escalation.outputs import Delivery, Emitter
 from services.escalation.retention import settle
-from services.escalation.state import OPERATOR_LINK, IncidentState, replayed
+from services.shared.admission import Refused
+from services.escalation.state import OPERATOR_LINK, IncidentState, ignored, replayed
 from services.shared.events import IncidentReported, Related
 
 Report = IncidentReported | facts.IncidentReported
@@ -40,6 +41,7 @@ class Outcome:
     nominated: list[Report] = field(default_factory=list)  # new reports correlation rules cover
     notices: list[corroboration.Notice] = field(default_factory=list)  # to lead incidents (operator links)
     replays: int = 0
+    refused: list[tuple[int | None, Refused]] = field(default_factory=list)  # (source offset, why): to dead-letter
 
 
 def process(
@@ -53,7 +55,13 @@ def process(
         if item.offset is not None and replayed(before, partition, item.offset):
             out.replays += 1
             continue
-        state = item.change(before)
+        try:
+            state = item.change(before)
+        except Refused as refused:  # services/shared/admission.py: dead-lettered by the agent, never applied
+            out.refused.append((item.offset, refused))
+            if before is not None and item.offset is not None:
+                out.states[item.incident] = ignored(before, partition, item.offset)
+            continue
         if state is None:
             continue
         if item.report is not None and before is None and corroboration.wanted(item.report, state.rule_set or current):

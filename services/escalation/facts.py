@@ -66,6 +66,7 @@ class IncidentUpdated(_Floored):
     casualties: ev.Casualties | None = None
     hazards: tuple[ev.Hazard, ...] | None = None
     agencies_required: tuple[ev.Agency, ...] | None = None
+    agencies_removed: tuple[ev.Agency, ...] | None = None
     access: ev.Access | None = None
     presented_at: ev.Location | None = None
     outside_borough: ev.ShortText | None = None

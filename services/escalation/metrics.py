@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.shared.admission import ignored_counter
 from services.shared.deadletter import dead_letters_counter
 from services.shared.lag import consumer_lag_gauge
 
@@ -21,6 +22,7 @@ DEAD_LETTERS = dead_letters_counter("escalation")
 EVENTS = Counter("muster_escalation_events_total", "Records processed, by input.", ["input"])
 CONSUMER_LAG = consumer_lag_gauge("escalation")
 PACKED = Counter("muster_escalation_packed_total", "Incident records packed onto the internal packed topic.")
+IGNORED = ignored_counter("escalation")
 STATES = Gauge("muster_escalation_states", "Incident states held in this worker's table (bounded by retention).")
 RELEASED = Counter(
     "muster_escalation_released_total", "Finished incidents released from the table after their retention."

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.escalation.config import RuleSet
 from services.shared import events as ev
+from services.shared.admission import Refused, Reported, refusal
 
 if TYPE_CHECKING:
     from services.escalation.facts import Fact
@@ -112,9 +113,13 @@ def replayed(s: IncidentState | None, partition: int, offset: int) -> bool:
     return s is not None and s.offset is not None and s.partition == partition and offset <= s.offset
 
 
-def _union(*groups: tuple[ev.Agency, ...]) -> tuple[ev.Agency, ...]:
-    present = {a for g in groups for a in g}
-    return tuple(a for a in ev.Agency if a in present)
+_union = ev.agencies_union
+
+
+def ignored(s: IncidentState, partition: int, offset: int) -> IncidentState:
+    """The state after a fact `fold` refused: unchanged but counted, and its offset recorded (a
+    replay skips it)."""
+    return s.model_copy(update={"ignored": s.ignored + 1, "partition": partition, "offset": offset})
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:
@@ -124,13 +129,14 @@ def _later(a: datetime | None, b: datetime) -> datetime:
 def fold(
     state: IncidentState | None, fact: ev.IncidentEvent | Fact, partition: int | None = None, offset: int | None = None,
 ) -> IncidentState:
-    """The state after one incident fact. Late facts never move the status backwards."""
+    """The state after one incident fact. Late facts never move the status backwards.
+    A second report, or a fact whose mode is not its incident's, raises Refused
+    (services/shared/admission.py): the agent dead-letters it and the state is unchanged."""
+    first = Reported(state.mode.value) if state is not None and state.reported_at is not None else None
+    why = refusal(first, fact.event_type, fact.mode, fact.incident_id)
+    if why is not None:
+        raise Refused(why)
     s = state or _BLANK
-    if state is not None and state.category is not None and fact.mode != state.mode:
-        # A fact whose mode differs from its incident's never changes the incident.
-        # TODO(issue 13): call the shared processor-side check once it is on main.
-        return s.model_copy(update={"ignored": s.ignored + 1, "partition": partition if partition is not None
-                                    else s.partition, "offset": offset if offset is not None else s.offset})
     common = {
         "incident_id": fact.incident_id,
         "mode": s.mode if state is not None else fact.mode,
@@ -148,18 +154,23 @@ def _changes(s: IncidentState, fact) -> dict:  # a full event or its narrow view
         case "IncidentReported":
             return {
                 "mode": fact.mode, "category": fact.category, "severity": fact.severity, "location": fact.location,
-                "casualties": fact.casualties, "hazards": fact.hazards, "agencies_required": fact.agencies_required,
+                "casualties": fact.casualties, "hazards": fact.hazards,
+                "agencies_required": _union(s.agencies_required, fact.agencies_required),
                 "source_kind": fact.source.kind, "reported_at": fact.occurred_at, "exercise": fact.exercise,
                 "source_agency": fact.source.agency, "access": fact.access, "presented_at": fact.presented_at,
                 "outside_borough": fact.outside_borough,
             }
         case "IncidentUpdated":
-            return {
+            changes = {
                 f: getattr(fact, f)
-                for f in ("category", "severity", "location", "casualties", "hazards", "agencies_required", "access",
+                for f in ("category", "severity", "location", "casualties", "hazards", "access",
                           "presented_at", "outside_borough")
                 if getattr(fact, f) is not None
             }
+            if fact.agencies_required is not None or fact.agencies_removed is not None:
+                grown = _union(s.agencies_required, fact.agencies_required)
+                changes["agencies_required"] = tuple(a for a in grown if a not in (fact.agencies_removed or ()))
+            return changes
         case "IncidentAcknowledged":
             return {"acknowledged": True, "next_deadline": None}
         case "ResponderDispatched":

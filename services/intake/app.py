@@ -104,7 +104,7 @@ def _error(status: int, code: str, problems: list[tuple[str, str]], headers: dic
 
 
 def _add_error_handlers(app: FastAPI, metrics: IntakeMetrics, retry_after: str) -> None:
-    codes = {403: "forbidden", 422: "validation_failed"}
+    codes = {403: "forbidden", 404: "not_found", 409: "conflict", 422: "validation_failed"}
 
     @app.exception_handler(Rejection)
     async def rejected(request: Request, exc: Rejection):

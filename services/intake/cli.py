@@ -8,7 +8,7 @@ from datetime import datetime
 
 import typer
 
-from services.shared.auth import Role, mint_token
+from services.shared.auth import Role, is_development_secret, mint_token
 from services.shared.events import Agency, Category, utcnow
 from services.shared.settings import get_settings
 
@@ -22,10 +22,20 @@ def token(
     role: Role = typer.Option(..., help="The caller's role."),
     agency: Agency = typer.Option(..., help="The caller's agency."),
     subject: str = typer.Option(..., help="Operator, officer or system id (never a person's name)."),
-    ttl_minutes: int = typer.Option(480, min=1, max=7 * 24 * 60, help="Lifetime of the token."),
+    ttl_minutes: int = typer.Option(480, min=1, max=12 * 60, help="Lifetime of the token (at most MUSTER_JWT_MAX_LIFETIME_S)."),
 ) -> None:
-    """Mint a local HS256 bearer token signed with MUSTER_JWT_SECRET (development only)."""
-    typer.echo(mint_token(get_settings(), subject=subject, role=role, agency=agency, ttl_s=ttl_minutes * 60))
+    """Mint a local HS256 bearer token with the public development key (development only: refused
+    when MUSTER_JWT_SECRET or MUSTER_JWT_JWKS_FILE is set, since real tokens come from the identity provider)."""
+    typer.echo(mint_token(_development_settings(), subject=subject, role=role, agency=agency, ttl_s=ttl_minutes * 60))
+
+
+def _development_settings():
+    settings = get_settings()
+    if not is_development_secret(settings):
+        typer.secho("muster: refusing to mint a token with a deployment's key: MUSTER_JWT_SECRET or "
+                    "MUSTER_JWT_JWKS_FILE is set (tokens come from the identity provider)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2)
+    return settings
 
 
 def raise_incident(
@@ -62,7 +72,9 @@ def raise_incident(
     }
     if exercise:
         body["exercise"] = exercise
-    headers = {"Authorization": f"Bearer {bearer or mint_token(settings, subject=subject, role=role, agency=agency)}"}
+    if bearer is None:
+        bearer = mint_token(_development_settings(), subject=subject, role=role, agency=agency)
+    headers = {"Authorization": f"Bearer {bearer}"}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
     base = url or f"http://{settings.intake_host}:{settings.intake_port}"

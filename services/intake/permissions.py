@@ -6,6 +6,8 @@ role may post them through intake.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from services.shared.auth import Principal, Role
 from services.shared.events import Agency, SourceKind
 
@@ -85,3 +87,93 @@ def forbidden_reason(principal: Principal, event_type: str) -> str | None:
 
 def source_kind(principal: Principal) -> SourceKind:
     return ROLE_SOURCE_KIND[principal.role] or AGENCY_SOURCE_KIND[principal.agency]
+
+
+# --- what a caller may write to an existing incident -------------------------------------------
+#
+# Decided against intake's incident registry (registry.py), never the status store (it may lag).
+# A caller who may not see the incident (services/shared/access.py) gets 404, byte for byte the
+# answer for an id that does not exist; one who may see it but not make that change gets 403.
+
+
+class Relation(StrEnum):
+    """The caller's relation to an incident. Admin and control room are roles and win over the
+    agency's relation; the others are by agency (the reporting agency and every agency required
+    own the incident)."""
+
+    OWNER = "owning agency"
+    OTHER = "other agency"
+    CONTROL_ROOM = "control room"
+    ADMIN = "admin"
+
+
+_OWNERS = frozenset({Relation.OWNER, Relation.CONTROL_ROOM, Relation.ADMIN})
+# Declaring a major incident: the control rooms and responders of the emergency services and the council.
+DECLARING_ROLES = frozenset({Role.CONTROL_ROOM, Role.RESPONDER})
+DECLARING_AGENCIES = frozenset({Agency.POLICE, Agency.FIRE, Agency.AMBULANCE, Agency.COUNCIL})
+
+# event type -> the relations that may post it (besides the role table MAY_POST above).
+MAY_WRITE: dict[str, frozenset[Relation]] = {
+    "IncidentUpdated": _OWNERS,
+    "IncidentAcknowledged": _OWNERS,
+    "ResponderDispatched": _OWNERS,
+    "ResponderArrived": _OWNERS,
+    "IncidentStatusChanged": _OWNERS,
+    "IncidentLinked": _OWNERS,
+    "NoteAdded": frozenset(Relation),
+    "MajorIncidentDeclared": frozenset(Relation),  # by role and agency: may_declare
+}
+
+# Field-level rules: removing an agency from agencies_required, and changing people, are for
+# the control room, admins and the owning agencies' operational roles.
+OPERATIONAL_ROLES = frozenset({Role.CONTROL_ROOM, Role.RESPONDER, Role.SAFEGUARDING, Role.ADMIN})
+
+
+def relation(principal: Principal, owners: frozenset[str]) -> Relation:
+    if principal.role is Role.ADMIN:
+        return Relation.ADMIN
+    if principal.role is Role.CONTROL_ROOM:
+        return Relation.CONTROL_ROOM
+    return Relation.OWNER if principal.agency.value in owners else Relation.OTHER
+
+
+def may_declare(principal: Principal) -> bool:
+    return principal.role in DECLARING_ROLES and principal.agency in DECLARING_AGENCIES
+
+
+def may_write(principal: Principal, event_type: str, rel: Relation) -> bool:
+    """Role table, relation table and, for a declaration, the declaring roles and agencies."""
+    if not may_post(principal.role, event_type):
+        return False
+    if event_type == "MajorIncidentDeclared" and not may_declare(principal):
+        return False
+    return rel in MAY_WRITE.get(event_type, frozenset())
+
+
+def privileged(principal: Principal, rel: Relation) -> bool:
+    """May remove an agency from agencies_required and change people."""
+    return rel in (Relation.CONTROL_ROOM, Relation.ADMIN) or (
+        rel is Relation.OWNER and principal.role in OPERATIONAL_ROLES
+    )
+
+
+def write_table() -> str:
+    """docs/intake.md's write-permission table, generated from the rules above."""
+    types = [t for t in MAY_WRITE]
+    head = "| role | relation | " + " | ".join(types) + " | remove an agency, change people |"
+    rows = [head, "| --- | --- | " + " | ".join("---" for _ in types) + " | --- |"]
+    for role in Role:
+        rels = {Role.ADMIN: [Relation.ADMIN], Role.CONTROL_ROOM: [Relation.CONTROL_ROOM]}.get(
+            role, [Relation.OWNER, Relation.OTHER]
+        )
+        for rel in rels:
+            declaring = [a.value for a in Agency if may_write(Principal("x", role, a), "MajorIncidentDeclared", rel)]
+            cells = []
+            for t in types:
+                if t == "MajorIncidentDeclared":
+                    cells.append(", ".join(declaring) if declaring else "no")
+                else:
+                    cells.append("yes" if may_write(Principal("x", role, Agency.COUNCIL), t, rel) else "no")
+            cells.append("yes" if privileged(Principal("x", role, Agency.COUNCIL), rel) else "no")
+            rows.append(f"| `{role.value}` | {rel.value} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)

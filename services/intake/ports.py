@@ -9,7 +9,8 @@ from typing import Protocol
 
 from aiokafka.structs import RecordMetadata
 
-from services.intake.repository import Accepted
+from services.intake.registry import IncidentRecord
+from services.intake.repository import Accepted, Written
 from services.shared.events import IncidentEvent
 
 
@@ -20,13 +21,19 @@ class IdempotencyStorePort(Protocol):
 
     async def lookup_many(self, event_ids: list[uuid.UUID]) -> dict[uuid.UUID, Accepted]: ...
 
-    async def record(self, accepted: Accepted) -> None:
-        """Remember it; the first record of an event_id is the one kept."""
+    async def record(self, accepted: Accepted | Written) -> None:
+        """Remember it (and, for a Written, its registry change, in the same transaction); the first
+        record of an event_id is the one kept."""
 
-    async def record_many(self, accepted: list[Accepted]) -> None: ...
+    async def record_many(self, accepted: list[Accepted | Written]) -> None: ...
 
-    def record_soon(self, accepted: Accepted) -> None:
+    def record_soon(self, accepted: Accepted | Written) -> None:
         """Remember it shortly, off the caller's path."""
+
+    async def incident(self, incident_id: uuid.UUID) -> IncidentRecord | None:
+        """The incident registry's record (None: intake never accepted its report)."""
+
+    async def incidents(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, IncidentRecord]: ...
 
     async def ping(self) -> bool: ...
 

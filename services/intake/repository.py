@@ -9,38 +9,60 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import NamedTuple
 
 import asyncpg
+import orjson
 
 from services.intake.batcher import MicroBatcher
+from services.intake.registry import Change, IncidentRecord
+from services.shared import migrations
 from services.shared.logging import get_logger
 
 log = get_logger("intake.repository")
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SCHEMA = "intake"  # intake's tables live in a schema of their own
 # The schema `intake` is made, owned by muster_intake, by `muster db migrate` (roles.sql): the
-# role may not create schemas, only tables in its own.
-DDL = """
-create table if not exists intake.accepted_events (
-    event_id    uuid primary key,
-    incident_id uuid not null,
-    event_type  text not null,
-    topic       text not null,
-    partition   integer not null,
-    "offset"    bigint not null,
-    accepted_at timestamptz not null default now()
-);
-"""
+# role may not create schemas, only tables in its own (the migration runner creates none that exists).
 
 LOOKUP = """
-select event_id, incident_id, event_type, topic, partition, "offset"
+select event_id, incident_id, event_type, topic, partition, "offset", subject, digest
 from intake.accepted_events where event_id = any($1::uuid[])
 """
 
 RECORD = """
-insert into intake.accepted_events (event_id, incident_id, event_type, topic, partition, "offset")
-select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::integer[], $6::bigint[])
+insert into intake.accepted_events (event_id, incident_id, event_type, topic, partition, "offset", subject, digest)
+select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::text[], $8::bytea[])
 on conflict (event_id) do nothing
+"""
+
+INCIDENTS = """
+select incident_id, reporter, reporting_agency, source_kind, source_id, agencies_required, mode, classification,
+       terminal, lead_incident_id
+from intake.incidents where incident_id = any($1::uuid[])
+"""
+
+REGISTER = """
+insert into intake.incidents (incident_id, reporter, reporting_agency, source_kind, source_id, agencies_required,
+                              mode, classification, reported_event_id)
+select u.i, u.r, u.a, u.k, u.s, coalesce((select array_agg(x) from jsonb_array_elements_text(u.req::jsonb) x), '{}'),
+       u.m, u.c, u.e
+from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::uuid[])
+     as u(i, r, a, k, s, req, m, c, e)
+on conflict (incident_id) do nothing
+"""
+
+CHANGE = """
+update intake.incidents i set
+    agencies_required = array(select distinct a from unnest(i.agencies_required || $2::text[]) a
+                              where a <> all($3::text[]) order by a),
+    classification = case when $4::text = 'OFFICIAL-SENSITIVE' then $4::text else i.classification end,
+    terminal = i.terminal or $5,
+    lead_incident_id = coalesce($6, i.lead_incident_id),
+    updated_at = now()
+where incident_id = $1
 """
 
 
@@ -53,6 +75,21 @@ class Accepted(NamedTuple):  # a tuple: built per accepted event, about 3x cheap
     topic: str
     partition: int
     offset: int
+    subject: str | None = None  # who sent it (token subject); None in rows older than the registry
+    digest: bytes | None = None  # of the request payload (validation.payload_digest)
+
+
+class Written(NamedTuple):
+    """What one accepted event writes: its idempotency row, and what it changes in the registry."""
+
+    accepted: Accepted
+    report: IncidentRecord | None = None
+    change: Change | None = None
+
+
+def as_written(item: "Written | Accepted") -> "Written":
+    """A bare Accepted (an event that changes nothing in the registry) as what the store writes."""
+    return item if isinstance(item, Written) else Written(item)
 
 
 class StoreUnavailable(RuntimeError):
@@ -76,8 +113,9 @@ class IdempotencyStore:
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._lookups: MicroBatcher[uuid.UUID, Accepted | None] = MicroBatcher(self._lookup_bulk)
-        self._records: MicroBatcher[Accepted, None] = MicroBatcher(self._record_bulk)
-        self._soon: list[Accepted] = []
+        self._incidents: MicroBatcher[uuid.UUID, IncidentRecord | None] = MicroBatcher(self._incidents_bulk)
+        self._records: MicroBatcher[Written, None] = MicroBatcher(self._record_bulk)
+        self._soon: list[Written] = []
         self._soon_task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -108,12 +146,21 @@ class IdempotencyStore:
         found = await self._lookup_bulk(event_ids)
         return {a.event_id: a for a in found if a is not None}
 
-    async def record(self, accepted: Accepted) -> None:
-        await self._records.submit(accepted)
+    async def incident(self, incident_id: uuid.UUID) -> IncidentRecord | None:
+        """The registry's record of an incident (None: intake never accepted its report)."""
+        return await self._incidents.submit(incident_id)
 
-    def record_soon(self, accepted: Accepted) -> None:
-        """Write-behind: recorded within WRITE_BEHIND_S, in bulk, off the request's path."""
-        self._soon.append(accepted)
+    async def incidents(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, IncidentRecord]:
+        found = await self._incidents_bulk(incident_ids) if incident_ids else []
+        return {r.incident_id: r for r in found if r is not None}
+
+    async def record(self, written: Written | Accepted) -> None:
+        await self._records.submit(as_written(written))
+
+    def record_soon(self, written: Written) -> None:
+        """Write-behind: recorded within WRITE_BEHIND_S, in bulk, off the request's path (only for
+        events that change nothing in the registry)."""
+        self._soon.append(as_written(written))
         if self._soon_task is None or self._soon_task.done():
             self._soon_task = asyncio.get_running_loop().create_task(self._flush_soon())
 
@@ -126,9 +173,9 @@ class IdempotencyStore:
             except StoreUnavailable as exc:
                 log.error("idempotency store write-behind failed", count=len(rows), error=str(exc))
 
-    async def record_many(self, accepted: list[Accepted]) -> None:
-        if accepted:
-            await self._record_bulk(accepted)
+    async def record_many(self, written: list[Written | Accepted]) -> None:
+        if written:
+            await self._record_bulk([as_written(w) for w in written])
 
     async def _lookup_bulk(self, event_ids: list[uuid.UUID]) -> list[Accepted | None]:
         pool = await self._ensure_pool()
@@ -136,17 +183,44 @@ class IdempotencyStore:
             rows = await pool.fetch(LOOKUP, event_ids, timeout=self._timeout_s)
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
-        found = {row["event_id"]: Accepted(**dict(row)) for row in rows}
+        found = {row["event_id"]: Accepted(*row) for row in rows}
         return [found.get(event_id) for event_id in event_ids]
 
-    async def _record_bulk(self, accepted: list[Accepted]) -> list[None]:
+    async def _incidents_bulk(self, incident_ids: list[uuid.UUID]) -> list[IncidentRecord | None]:
         pool = await self._ensure_pool()
-        columns = list(zip(*((a.event_id, a.incident_id, a.event_type, a.topic, a.partition, a.offset) for a in accepted)))
         try:
-            await pool.execute(RECORD, *columns, timeout=self._timeout_s)
+            rows = await pool.fetch(INCIDENTS, incident_ids, timeout=self._timeout_s)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            raise StoreUnavailable(f"incident registry: {exc.__class__.__name__}") from exc
+        found = {
+            r["incident_id"]: IncidentRecord(
+                incident_id=r["incident_id"], reporter=r["reporter"], reporting_agency=r["reporting_agency"],
+                source_kind=r["source_kind"], source_id=r["source_id"], agencies_required=tuple(r["agencies_required"]),
+                mode=r["mode"], classification=r["classification"], terminal=r["terminal"],
+                lead_incident_id=r["lead_incident_id"],
+            )
+            for r in rows
+        }
+        return [found.get(i) for i in incident_ids]
+
+    async def _record_bulk(self, written: list[Written]) -> list[None]:
+        """Idempotency rows and registry changes of these events: one transaction."""
+        pool = await self._ensure_pool()
+        columns = list(zip(*((a.event_id, a.incident_id, a.event_type, a.topic, a.partition, a.offset, a.subject,
+                              a.digest) for a, _, _ in written)))
+        reports = [(w.report, w.accepted.event_id) for w in written if w.report is not None]
+        changes = [w.change.as_row() for w in written if w.change is not None]
+        try:
+            async with pool.acquire(timeout=self._timeout_s) as conn:
+                async with conn.transaction():
+                    await conn.execute(RECORD, *columns, timeout=self._timeout_s)
+                    if reports:
+                        await conn.execute(REGISTER, *_report_columns(reports), timeout=self._timeout_s)
+                    if changes:
+                        await conn.executemany(CHANGE, changes, timeout=self._timeout_s)
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
-        return [None] * len(accepted)
+        return [None] * len(written)
 
     async def _ensure_pool(self) -> asyncpg.Pool:
         if self._pool is not None:
@@ -155,14 +229,24 @@ class IdempotencyStore:
             if self._pool is None:
                 try:
                     pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=4, timeout=self._timeout_s, reset=_keep_session
+                        self._dsn, min_size=1, max_size=8, timeout=self._timeout_s, reset=_keep_session
                     )
                 except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
                     raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
                 try:
-                    await pool.execute(DDL, timeout=self._timeout_s)
+                    async with pool.acquire(timeout=self._timeout_s) as conn:
+                        await migrations.migrate(conn, MIGRATIONS_DIR, SCHEMA)
                 except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
                     await pool.close()
                     raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
                 self._pool = pool
         return self._pool
+
+
+def _report_columns(reports: list[tuple[IncidentRecord, uuid.UUID]]) -> list[list]:
+    return [
+        [r.incident_id for r, _ in reports], [r.reporter for r, _ in reports],
+        [r.reporting_agency for r, _ in reports], [r.source_kind for r, _ in reports],
+        [r.source_id for r, _ in reports], [orjson.dumps(list(r.agencies_required)).decode() for r, _ in reports],
+        [r.mode for r, _ in reports], [r.classification for r, _ in reports], [e for _, e in reports],
+    ]

@@ -19,6 +19,7 @@ from services.intake.validation import (
     invalid,
     new_incident,
     parse_json,
+    payload_digest,
 )
 from services.shared.logging import get_logger
 from services.shared.topics import TopicCatalog
@@ -29,7 +30,11 @@ router = APIRouter()
 
 ERRORS = {
     401: {"model": schemas.ErrorBody, "description": "Missing or invalid bearer token."},
-    403: {"model": schemas.ErrorBody, "description": "The token's role may not post this event type."},
+    403: {"model": schemas.ErrorBody, "description": "The caller may see the incident but not make this change "
+          "(role, relation to the incident, a field), or the body names someone other than the caller."},
+    404: {"model": schemas.ErrorBody, "description": "No such incident, or not one this caller may see."},
+    409: {"model": schemas.ErrorBody, "description": "The incident is already reported, or the event_id is "
+          "another caller's or was sent with a different payload."},
     413: {"model": schemas.ErrorBody, "description": "Request body too large."},
     422: {"model": schemas.ErrorBody, "description": "Every bad field and why."},
     503: {
@@ -99,7 +104,10 @@ async def raise_incident(request: Request) -> Response:
     principal, idempotency_key = authenticate(request), _key(request)
     body = parse_json(await request.body())
     event = new_incident(body, principal, now=utcnow(), idempotency_key=idempotency_key)
-    return json_response(202, _accepted_body(await _service(request).submit(event, fresh=_fresh(body, idempotency_key))))
+    accepted = await _service(request).submit(
+        event, principal, body.keys(), payload_digest(body), fresh=_fresh(body, idempotency_key)
+    )
+    return json_response(202, _accepted_body(accepted))
 
 
 @router.post(
@@ -114,7 +122,10 @@ async def append_fact(incident_id: uuid.UUID, request: Request) -> Response:
     principal, idempotency_key = authenticate(request), _key(request)
     body = parse_json(await request.body())
     event = appended_fact(body, principal, incident_id, now=utcnow(), idempotency_key=idempotency_key)
-    return json_response(202, _accepted_body(await _service(request).submit(event, fresh=_fresh(body, idempotency_key))))
+    accepted = await _service(request).submit(
+        event, principal, body.keys(), payload_digest(body, incident_id), fresh=_fresh(body, idempotency_key)
+    )
+    return json_response(202, _accepted_body(accepted))
 
 
 def _fresh(body: dict, idempotency_key: str | None) -> bool:
@@ -126,13 +137,21 @@ def _fresh(body: dict, idempotency_key: str | None) -> bool:
     "/v1/events:batch",
     status_code=200,
     response_model=schemas.BatchResults,
-    responses={k: v for k, v in ERRORS.items() if k != 403},
+    responses={k: v for k, v in ERRORS.items() if k not in (403, 404, 409)},
     openapi_extra={**AUTH_AND_KEY, **schemas.json_body("EventBatch")},
     summary="Post many incident facts; each item is accepted or rejected on its own.",
 )
 async def post_batch(request: Request) -> Response:
     principal, idempotency_key = authenticate(request), _key(request)
-    body = parse_json(await request.body())
+    raw = await request.body()
+    # Batch requests take turns (IntakeService.batch_turns): each validates a thousand items in one
+    # go, so many at once would hold the event loop past the bound of every other's database lookup.
+    async with _service(request).batch_turns:
+        return await _batch(request, principal, idempotency_key, raw)
+
+
+async def _batch(request: Request, principal, idempotency_key: str | None, raw: bytes) -> Response:
+    body = parse_json(raw)
     limit = request.app.state.settings.intake_batch_max
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise invalid("events", "required: a JSON object {\"events\": [...]}")
@@ -142,8 +161,12 @@ async def post_batch(request: Request) -> Response:
         raise invalid("events", f"at most {limit} events per batch, got {len(body['events'])}")
     now = utcnow()
     items: list = []
+    given: list = []
+    digests: list = []
     fresh = set()
     for index, raw in enumerate(body["events"]):
+        given.append(raw.keys() if isinstance(raw, dict) else ())
+        digests.append(payload_digest(raw, index) if isinstance(raw, dict) else None)
         try:
             items.append(batch_item(raw, principal, now=now, idempotency_key=idempotency_key, index=index))
         except Rejection as rejection:
@@ -152,14 +175,14 @@ async def post_batch(request: Request) -> Response:
         else:
             if _fresh(raw, idempotency_key):
                 fresh.add(items[-1].event_id)
-    results = await _service(request).submit_batch(items, frozenset(fresh))
+    results = await _service(request).submit_batch(items, principal, given, digests, frozenset(fresh))
     return json_response(200, {"results": [_item_body(r) for r in results]})
 
 
 def _item_body(result: ItemResult) -> dict:
     accepted = result.accepted
     if accepted is not None:
-        return {"index": result.index, "status": "accepted", **_accepted_body(accepted), "error": None}
+        return {"index": result.index, "status": "accepted", **_accepted_body(accepted), "error": None, "code": None}
     return {
         "index": result.index,
         "status": "rejected",
@@ -168,6 +191,7 @@ def _item_body(result: ItemResult) -> dict:
         "partition": None,
         "offset": None,
         "error": result.rejection.detail if result.rejection else None,
+        "code": result.rejection.status if result.rejection else None,
     }
 
 

@@ -59,6 +59,7 @@ class BatchItemResult(BaseModel):
     partition: int | None
     offset: int | None
     error: str | None
+    code: int | None = None  # the HTTP status the item alone would have had (403, 404, 409, 422, 503)
 
 
 class BatchResults(BaseModel):
@@ -69,7 +70,8 @@ def _request_schema(name: str, schema: dict, *, incident_id: Literal["absent", "
     """An event's schema as a request body: envelope fields intake fills become optional."""
     schema = copy.deepcopy(schema)
     schema["title"] = name
-    required = [f for f in schema.get("required", []) if f not in ("source", "incident_id", "event_type")]
+    filled = ("source", "incident_id", "event_type", "acknowledged_by", "declared_by", "agency")  # from the token
+    required = [f for f in schema.get("required", []) if f not in filled]
     if incident_id == "absent":
         schema["properties"].pop("incident_id", None)
     elif incident_id == "required":

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from aiokafka.structs import RecordMetadata
 
+from services.intake import guard, registry
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import IdempotencyStorePort, PublisherPort
-from services.intake.repository import Accepted, StoreUnavailable
+from services.intake.registry import IncidentRecord
+from services.intake.repository import Accepted, StoreUnavailable, Written
 from services.intake.validation import Rejection
-from services.shared.events import IncidentEvent
+from services.shared.auth import Principal
+from services.shared.events import IncidentEvent, IncidentLinked, IncidentReported
 from services.shared.logging import get_logger
 
 log = get_logger("intake.service")
+
+
+# Batch requests checked and published at once (the others wait their turn, see routes.post_batch).
+BATCH_TURNS = 2
 
 
 class Unavailable(RuntimeError):
@@ -41,22 +49,29 @@ class IntakeService:
         self._store = store
         self._metrics = metrics
         self._timeout_s = timeout_s
-        self._inflight: dict[uuid.UUID, asyncio.Future[Accepted]] = {}
+        self._inflight: dict[uuid.UUID, tuple[str, bytes | None, asyncio.Future[Accepted]]] = {}
+        self._reporting: set[uuid.UUID] = set()  # incidents whose report is being published by this process
         self._background: set[asyncio.Task] = set()
+        self.batch_turns = asyncio.Semaphore(BATCH_TURNS)
 
-    async def submit(self, event: IncidentEvent, *, fresh: bool = False) -> Accepted:
-        """One event: its original result if already published, else publish and record it.
-        `fresh`: intake minted the event_id just now, so it cannot have been seen before."""
+    async def submit(
+        self, event: IncidentEvent, principal: Principal, given: Collection[str] = (), digest: bytes | None = None,
+        *, fresh: bool = False,
+    ) -> Accepted:
+        """One event: its original result if this caller already sent it, else checked against the
+        incident (guard.py), published and recorded. `fresh`: intake minted the event_id just now,
+        so it cannot have been seen before."""
         if fresh:
-            return await self._publish_new(event, fresh=True)
+            return await self._publish_new(event, principal, given, digest, fresh=True)
         running = self._inflight.get(event.event_id)
         if running is not None:  # the same event_id is being published right now: share its outcome
-            return await asyncio.shield(running)
+            _same_sender(running[0], running[1], principal, digest, event.event_id)
+            return await asyncio.shield(running[2])
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception never retrieved"
-        self._inflight[event.event_id] = future
+        self._inflight[event.event_id] = (principal.subject, digest, future)
         try:
-            result = await self._submit(event)
+            result = await self._submit(event, principal, given, digest)
         except BaseException as exc:
             future.set_exception(exc if isinstance(exc, Exception) else Unavailable("cancelled"))
             raise
@@ -66,77 +81,142 @@ class IntakeService:
         finally:
             del self._inflight[event.event_id]
 
-    async def _submit(self, event: IncidentEvent) -> Accepted:
+    async def _submit(self, event: IncidentEvent, principal: Principal, given, digest) -> Accepted:
         try:
             async with asyncio.timeout(self._timeout_s):
                 found = await self._store.lookup(event.event_id)
         except (StoreUnavailable, TimeoutError) as exc:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
         if found is not None:
+            _same_sender(found.subject, found.digest, principal, digest, event.event_id)
             self._metrics.events.labels("duplicate").inc()
             _log_accepted(found, "duplicate")
             return found
-        return await self._publish_new(event)
+        return await self._publish_new(event, principal, given, digest)
 
-    async def _publish_new(self, event: IncidentEvent, fresh: bool = False) -> Accepted:
-        [outcome] = await self._publisher.publish([event])
-        if isinstance(outcome, BaseException):
-            raise Unavailable(str(outcome))
-        accepted = self._accepted(event, outcome)
-        if fresh:
-            self._store.record_soon(accepted)
-        else:
-            await self._remember([accepted])
+    async def _records(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, IncidentRecord]:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                if len(ids) == 1:
+                    record = await self._store.incident(ids[0])
+                    return {ids[0]: record} if record is not None else {}
+                return await self._store.incidents(ids)
+        except (StoreUnavailable, TimeoutError) as exc:
+            raise Unavailable(f"incident registry did not answer: {exc}") from None
+
+    async def _publish_new(
+        self, event: IncidentEvent, principal: Principal, given, digest, fresh: bool = False,
+    ) -> Accepted:
+        report = isinstance(event, IncidentReported)
+        if not (report and fresh):  # a fresh report names an incident nobody can have reported
+            wanted = [event.incident_id] + ([event.lead_incident_id] if isinstance(event, IncidentLinked) else [])
+            records = await self._records(wanted)
+            lead = records.get(event.lead_incident_id) if isinstance(event, IncidentLinked) else None
+            event = guard.check(principal, event, given, records.get(event.incident_id), lead)
+        if report:
+            if event.incident_id in self._reporting:
+                raise guard.repeated_report(event.incident_id)
+            self._reporting.add(event.incident_id)
+        try:
+            [outcome] = await self._publisher.publish([event])
+            if isinstance(outcome, BaseException):
+                raise Unavailable(str(outcome))
+            written = self._written(event, outcome, principal, digest)
+            if fresh and written.report is None and written.change is None:
+                self._store.record_soon(written)
+            else:
+                await self._remember([written])
+        finally:
+            if report:
+                self._reporting.discard(event.incident_id)
         self._metrics.events.labels("published").inc()
-        _log_accepted(accepted, "published")
-        return accepted
+        _log_accepted(written.accepted, "published")
+        return written.accepted
 
     async def submit_batch(
-        self, items: list[IncidentEvent | Rejection], fresh: frozenset[uuid.UUID] = frozenset()
+        self, items: list[IncidentEvent | Rejection], principal: Principal,
+        given: list[Collection[str]] | None = None, digests: list[bytes | None] | None = None,
+        fresh: frozenset[uuid.UUID] = frozenset(),
     ) -> list[ItemResult]:
         """Every item gets a result; valid items are published even when others are rejected.
+        Items are checked in order against the registry as the items before them leave it.
         `fresh`: event_ids intake minted just now, which need no lookup."""
-        valid = [(i, item) for i, item in enumerate(items) if not isinstance(item, Rejection)]
+        given = given or [() for _ in items]
+        digests = digests or [None for _ in items]
+        valid = [(i, item) for i, item in enumerate(items) if type(item) is not Rejection]
         seen_before = list({e.event_id for _, e in valid} - fresh)
+        wanted = list({e.incident_id for _, e in valid} | {e.lead_incident_id for _, e in valid
+                                                            if e.event_type == "IncidentLinked"})
         try:
             async with asyncio.timeout(self._timeout_s):
                 found = await self._store.lookup_many(seen_before) if seen_before else {}
+                view = await self._store.incidents(wanted) if wanted else {}
         except (StoreUnavailable, TimeoutError) as exc:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
+        items = list(items)
         new: dict[uuid.UUID, IncidentEvent] = {}
-        for _, event in valid:
-            if event.event_id not in found:
-                new.setdefault(event.event_id, event)
+        replays: dict[uuid.UUID, Accepted] = {}
+        records: dict[uuid.UUID, IncidentRecord] = {}  # the registry record of each new report, by event_id
+        reporting: list[uuid.UUID] = []
+        for index, item in valid:
+            try:
+                if item.event_id in found:
+                    hit = found[item.event_id]
+                    _same_sender(hit.subject, hit.digest, principal, digests[index], item.event_id)
+                    replays[item.event_id] = hit
+                    continue
+                if item.event_id in new:
+                    continue
+                lead = view.get(item.lead_incident_id) if item.event_type == "IncidentLinked" else None
+                checked = guard.check(principal, item, given[index], view.get(item.incident_id), lead)
+                if checked.event_type == "IncidentReported":
+                    if checked.incident_id in self._reporting:
+                        raise guard.repeated_report(checked.incident_id)
+                    view[checked.incident_id] = records[checked.event_id] = registry.record_of(
+                        checked, principal.subject)
+                    reporting.append(checked.incident_id)
+                elif (change := registry.change_of(checked)) is not None:
+                    view[checked.incident_id] = registry.applied(view[checked.incident_id], change)
+                new[item.event_id] = items[index] = checked
+            except Rejection as rejection:
+                items[index] = rejection.prefixed(f"events.{index}")
+                self._metrics.rejections.labels(rejection.reason).inc()
         if new and not self._publisher.connected:
             raise Unavailable("not connected to the broker")
-        events = list(new.values())
-        outcomes = await self._publisher.publish_batch(events) if events else []
-        published = [self._accepted(e, o) for e, o in zip(events, outcomes) if not isinstance(o, BaseException)]
-        if events and not published:
-            raise Unavailable(str(outcomes[0]))
-        failed = {e.event_id: o for e, o in zip(events, outcomes) if isinstance(o, BaseException)}
-        await self._remember(published)
+        self._reporting.update(reporting)
+        try:
+            events = list(new.values())
+            outcomes = await self._publisher.publish_batch(events) if events else []
+            published = [self._written(e, o, principal, digests[i], records.get(e.event_id))
+                         for (i, e), o in zip(_indexed(items, new), outcomes) if not isinstance(o, BaseException)]
+            if events and not published:
+                raise Unavailable(str(outcomes[0]))
+            failed = {e.event_id: o for e, o in zip(events, outcomes) if isinstance(o, BaseException)}
+            await self._remember(published)
+        finally:
+            self._reporting.difference_update(reporting)
         self._metrics.events.labels("published").inc(len(published))
-        results = {a.event_id: a for a in published} | found
+        results = {w.accepted.event_id: w.accepted for w in published} | replays
         out = []
         for index, item in enumerate(items):
-            if isinstance(item, Rejection):
+            if type(item) is Rejection:
                 out.append(ItemResult(index, rejection=item))
             elif item.event_id in failed:
                 rejection = Rejection(503, "unavailable", (("(event)", str(failed[item.event_id])),))
                 out.append(ItemResult(index, rejection=rejection, event_id=item.event_id, incident_id=item.incident_id))
             else:
                 out.append(ItemResult(index, accepted=results[item.event_id]))
-        duplicates = sum(1 for _, e in valid if e.event_id in found)
-        self._metrics.events.labels("duplicate").inc(duplicates)
-        log.info("batch accepted", items=len(items), published=len(published), duplicates=duplicates,
-                 rejected=len(items) - len(valid) + len(failed),
-                 partitions=sorted({a.partition for a in published}))
+        self._metrics.events.labels("duplicate").inc(len(replays))
+        log.info("batch accepted", items=len(items), published=len(published), duplicates=len(replays),
+                 rejected=sum(1 for i in items if type(i) is Rejection) + len(failed),
+                 partitions=sorted({w.accepted.partition for w in published}))
         return out
 
     def on_late_ack(self, event: IncidentEvent, metadata: RecordMetadata) -> None:
-        """The broker acknowledged after we answered 503: remember it for the retry."""
-        task = asyncio.get_running_loop().create_task(self._remember([self._accepted(event, metadata)]))
+        """The broker acknowledged after we answered 503: remember it for the retry (the caller's
+        subject is not known here, so the row names none: any caller's retry of it is a replay)."""
+        written = self._written(event, metadata, None, None)
+        task = asyncio.get_running_loop().create_task(self._remember([written]))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -144,28 +224,54 @@ class IntakeService:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def _remember(self, accepted: list[Accepted]) -> None:
-        if not accepted:
+    async def _remember(self, written: list[Written]) -> None:
+        if not written:
             return
         try:
             async with asyncio.timeout(self._timeout_s):
-                if len(accepted) == 1:
-                    await self._store.record(accepted[0])
+                if len(written) == 1:
+                    await self._store.record(written[0])
                 else:
-                    await self._store.record_many(accepted)
+                    await self._store.record_many(written)
         except (StoreUnavailable, TimeoutError) as exc:
             # The broker has the events, so the caller hears 2xx; only a retry could duplicate them.
-            log.error("idempotency store write failed", count=len(accepted), error=str(exc))
+            log.error("idempotency store write failed", count=len(written), error=str(exc))
 
-    def _accepted(self, event: IncidentEvent, metadata: RecordMetadata) -> Accepted:
-        return Accepted(
+    def _written(self, event: IncidentEvent, metadata: RecordMetadata, principal: Principal | None,
+                 digest: bytes | None, record: IncidentRecord | None = None) -> Written:
+        accepted = Accepted(
             event_id=event.event_id,
             incident_id=event.incident_id,
             event_type=event.event_type,
             topic=metadata.topic,
             partition=metadata.partition,
             offset=metadata.offset,
+            subject=principal.subject if principal is not None else None,
+            digest=digest,
         )
+        if event.event_type == "IncidentReported":
+            reporter = principal.subject if principal is not None else event.source.id
+            return Written(accepted, report=record or registry.record_of(event, reporter))
+        return Written(accepted, change=registry.change_of(event))
+
+
+def _indexed(items: list, new: dict[uuid.UUID, IncidentEvent]) -> list[tuple[int, IncidentEvent]]:
+    """(index, event) of each event in `new`, in `new`'s order (its first item)."""
+    first: dict[uuid.UUID, int] = {}
+    for index, item in enumerate(items):
+        if type(item) is not Rejection and item.event_id in new:
+            first.setdefault(item.event_id, index)
+    return [(first[e.event_id], e) for e in new.values()]
+
+
+def _same_sender(subject: str | None, digest: bytes | None, principal: Principal, sent: bytes | None,
+                 event_id: uuid.UUID) -> None:
+    """A replay must come from the caller who sent the event, with the same payload: else 409.
+    (Rows recorded before intake kept the subject, or for a late acknowledgement, name none.)"""
+    if subject is not None and subject != principal.subject:
+        raise guard.conflict("event_id", f"{event_id} is already the id of another caller's event: use a new event_id")
+    if digest is not None and sent is not None and digest != sent:
+        raise guard.conflict("event_id", f"{event_id} was already sent with a different payload: use a new event_id")
 
 
 def _log_accepted(accepted: Accepted, outcome: str) -> None:

@@ -8,6 +8,8 @@ for a new incident, the path's for a fact about one) and `source` (from the toke
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -16,7 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from services.intake import permissions
-from services.shared.auth import Principal
+from services.shared.auth import Principal, Role
 from services.shared.codec import validation_problems
 from services.shared.events import (
     CALENDAR_FACTS,
@@ -55,9 +57,50 @@ def invalid(field_path: str, message: str) -> Rejection:
 
 def parse_json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise invalid("(body)", f"not valid JSON: {exc}") from None
+    if _MAY_HOLD_CONTROL.search(body):  # JSON can only carry a control character escaped: most bodies skip the walk
+        bad = control_character_at(data)
+        if bad is not None:
+            raise invalid(bad, "control characters are not allowed (only newline and tab)")
+    return data
+
+
+# A C0 control character inside a JSON string is always escaped (\u0000, \b, \f, \r...);
+# DEL and the C1 controls (U+0080-U+009F) may also come raw (UTF-8 C2 80-9F).
+_MAY_HOLD_CONTROL = re.compile(rb"\\(?:u|b|f|r)|\x7f|\xc2[\x80-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def control_character_at(value: Any, path: str = "") -> str | None:
+    """The path of the first text (or key) holding a control character other than newline and
+    tab, e.g. "events.3.location.address"; None when there is none."""
+    if isinstance(value, str):
+        return (path or "(body)") if _CONTROL.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if _CONTROL.search(key):
+                return here
+            found = control_character_at(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found = control_character_at(item, f"{path}.{n}" if path else str(n))
+            if found is not None:
+                return found
+    return None
+
+
+def payload_digest(body: Any, *context: object) -> bytes:
+    """What makes two requests "the same payload" for idempotency: the body (without the
+    event_id and recorded_at intake fills) and the request's context (path incident, batch
+    position), hashed."""
+    trimmed = {k: v for k, v in body.items() if k not in ("event_id", "recorded_at")} if isinstance(body, dict) else body
+    text = orjson.dumps([trimmed, [str(c) for c in context]], option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(text, digest_size=16).digest()
 
 
 def event_id_for_key(principal: Principal, idempotency_key: str, *parts: object) -> uuid.UUID:
@@ -155,19 +198,48 @@ def _build(
     reason = permissions.forbidden_reason(principal, event_type)
     if reason is not None:
         raise Rejection(403, "forbidden", (("event_type", reason),))
-    source = data.get("source")
-    if source is None:
-        data["source"] = {
-            "kind": permissions.source_kind(principal),
-            "id": principal.subject,
-            "agency": principal.agency,
-        }
-    elif isinstance(source, dict) and source.get("agency") not in (None, principal.agency.value):
-        raise Rejection(403, "forbidden", (("source.agency", "differs from the agency of your token"),))
-    elif isinstance(source, dict) and source.get("agency") is None:
-        data["source"] = {**source, "agency": principal.agency}
+    _caller_is_the_actor(data, event_type, principal)
     data["recorded_at"] = now
     try:
         return types[event_type].model_validate(data)
     except ValidationError as exc:
         raise Rejection(422, "validation", tuple(validation_problems(exc))) from None
+
+
+# Fields naming who acts: always the caller (the token), never the body.
+_ACTOR_FIELDS = {"IncidentAcknowledged": "acknowledged_by", "MajorIncidentDeclared": "declared_by"}
+_AGENCY_FIELD = frozenset({"ResponderDispatched", "ResponderArrived", "MajorIncidentDeclared"})
+# The control room (and admins) record dispatches and arrivals of any agency's responders; a
+# declaration's agency is always the declarer's.
+_RECORDERS = frozenset({Role.CONTROL_ROOM, Role.ADMIN})
+_RECORDED = frozenset({"ResponderDispatched", "ResponderArrived"})
+
+
+def _forbidden(field_path: str, message: str) -> Rejection:
+    return Rejection(403, "forbidden", ((field_path, message),))
+
+
+def _caller_is_the_actor(data: dict[str, Any], event_type: str, principal: Principal) -> None:
+    """`source` from the token's role and subject, and the acting person and agency the caller's:
+    filled when omitted, 403 naming the field when the body names someone else."""
+    source = {"kind": permissions.source_kind(principal).value, "id": principal.subject, "agency": principal.agency.value}
+    given = data.get("source")
+    if given is not None:
+        if not isinstance(given, dict) or set(given) - set(source) or (
+            given.get("kind"), given.get("id"), given.get("agency") or source["agency"]
+        ) != (source["kind"], source["id"], source["agency"]):
+            raise _forbidden("source", f"must be your token's: kind {source['kind']}, id {source['id']}, "
+                                       f"agency {source['agency']} (or omitted)")
+    data["source"] = source
+    actor = _ACTOR_FIELDS.get(event_type)
+    if actor is not None:
+        if data.get(actor) not in (None, principal.subject):
+            raise _forbidden(actor, "must be your token's subject (or omitted)")
+        data[actor] = principal.subject
+    if event_type in _AGENCY_FIELD:
+        recorder = principal.role in _RECORDERS and event_type in _RECORDED  # logs a dispatch for a responder
+        if data.get("agency") not in (None, principal.agency.value) and not recorder:
+            raise _forbidden("agency", "must be your token's agency (or omitted)")
+        data.setdefault("agency", principal.agency.value)
+        if data["agency"] is None:
+            data["agency"] = principal.agency.value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.shared.admission import ignored_counter
 from services.shared.deadletter import dead_letters_counter
 
 RECORDS_APPLIED = Counter(
@@ -37,3 +38,4 @@ DB_RETRIES = Counter(
     "muster_projector_database_retries_total",
     "Batch writes retried because the database was unavailable.",
 )
+IGNORED = ignored_counter("projector")

@@ -19,6 +19,7 @@ import asyncpg
 from services.projector import rules
 from services.projector.handlers import TIMELINE_COLUMNS, Batch
 from services.shared import events as ev
+from services.shared.admission import Refusal, Reported, refusal
 
 # Held shared by every batch transaction and exclusively by the rebuild while it swaps tables.
 SWAP_LOCK = 0x6D75_7374_7377  # "mustsw"
@@ -85,6 +86,8 @@ class Written:
 
     applied: Counter = field(default_factory=Counter)
     facts: list[ev.Event] = field(default_factory=list)
+    # facts ignored (services/shared/admission.py): (topic, partition, offset) and why
+    refused: list[tuple[tuple[str, int, int], Refusal]] = field(default_factory=list)
 
 
 async def connect(dsn: str, **server_settings: str) -> asyncpg.Connection:
@@ -146,9 +149,12 @@ async def write_batch(conn: asyncpg.Connection, batch: Batch, group: str, *, swa
     async with conn.transaction():
         if swap_lock:
             await conn.execute("select pg_advisory_xact_lock_shared($1)", SWAP_LOCK)
-        new_ids = await _insert_timeline(conn, batch.timeline)
+        unseen = await _unseen(conn, batch.timeline)
+        states = await _lock_states(conn, [f for f in batch.facts if f.event_id in unseen])
+        admitted = _admit(batch, unseen, states, written.refused)
+        new_ids = await _insert_timeline(conn, [r for r in batch.timeline if r[0] in admitted])
         facts = [f for f in batch.facts if f.event_id in new_ids]
-        await _apply_facts(conn, facts)
+        await _apply_facts(conn, facts, states)
         await _upsert_escalations(conn, [e for e in batch.escalations if e.event_id in new_ids])
         tension = await _write_tension(conn, batch.tension)
         if batch.calendar:
@@ -163,11 +169,36 @@ async def write_batch(conn: asyncpg.Connection, batch: Batch, group: str, *, swa
     return written
 
 
-async def _insert_timeline(conn: asyncpg.Connection, rows: list[tuple]) -> set[uuid.UUID]:
+async def _unseen(conn: asyncpg.Connection, rows: list[tuple]) -> set[uuid.UUID]:
+    """The event_ids of the batch's timeline rows not stored yet (a re-delivery is a no-op)."""
     if not rows:
         return set()
     known = {r[0] for r in await conn.fetch(_KNOWN_EVENTS, [r[0] for r in rows])}
-    new = [r for r in rows if r[0] not in known]
+    return {r[0] for r in rows} - known
+
+
+def _admit(
+    batch: Batch, unseen: set[uuid.UUID], states: dict[uuid.UUID, rules.IncidentState], refused: list,
+) -> set[uuid.UUID]:
+    """The unseen facts services.shared.admission takes, in log order (a report earlier in the
+    batch fixes its incident's mode for the facts after it); the others go into `refused`."""
+    first = {i: Reported(s.mode) for i, s in states.items() if s.reported}
+    positions = {r[0]: (r[11], r[12], r[13]) for r in batch.timeline}
+    admitted: set[uuid.UUID] = set()
+    for fact in batch.facts:
+        if fact.event_id not in unseen:
+            continue
+        why = refusal(first.get(fact.incident_id), fact.event_type, fact.mode, fact.incident_id)
+        if why is not None:
+            refused.append((positions[fact.event_id], why))
+            continue
+        admitted.add(fact.event_id)
+        if fact.event_type == "IncidentReported":
+            first[fact.incident_id] = Reported(fact.mode.value)
+    return admitted
+
+
+async def _insert_timeline(conn: asyncpg.Connection, new: list[tuple]) -> set[uuid.UUID]:
     if new:
         # Straight into the table: a staging table and INSERT ... ON CONFLICT cost twice the work.
         # Another instance inserting one of these ids meanwhile (a rebalance overlap) makes this
@@ -176,22 +207,29 @@ async def _insert_timeline(conn: asyncpg.Connection, rows: list[tuple]) -> set[u
     return {r[0] for r in new}
 
 
-async def _apply_facts(conn: asyncpg.Connection, facts: list[ev.IncidentEvent]) -> None:
+async def _lock_states(conn: asyncpg.Connection, facts: list[ev.IncidentEvent]) -> dict[uuid.UUID, rules.IncidentState]:
+    """The current rows of the facts' incidents, locked for this transaction."""
     if not facts:
-        return
+        return {}
     ids = sorted({f.incident_id for f in facts})  # a fixed lock order: no deadlock between instances
     rows = await conn.fetch(
         f"select {_Q(rules.COLUMNS)} from incidents where incident_id = any($1::uuid[]) order by incident_id for update",
         ids,
     )
-    states: dict[uuid.UUID, rules.IncidentState] = {
-        r["incident_id"]: rules.IncidentState(**_from_db(dict(r))) for r in rows
-    }
+    return {r["incident_id"]: rules.IncidentState(**_from_db(dict(r))) for r in rows}
+
+
+async def _apply_facts(
+    conn: asyncpg.Connection, facts: list[ev.IncidentEvent], states: dict[uuid.UUID, rules.IncidentState],
+) -> None:
+    if not facts:
+        return
     for fact in facts:  # the states are this batch's own copies: step them in place
         state = states.get(fact.incident_id)
         states[fact.incident_id] = rules.step(state, fact) if state is not None else rules.apply(None, fact)
+    touched = {f.incident_id for f in facts}
     await conn.copy_records_to_table(
-        "tmp_incidents", records=[rules.as_row(s) for s in states.values()], columns=rules.COLUMNS
+        "tmp_incidents", records=[rules.as_row(s) for i, s in states.items() if i in touched], columns=rules.COLUMNS
     )
     await conn.execute(_INCIDENT_UPSERT)
 

@@ -161,7 +161,9 @@ def _reported(state: IncidentState, event: ev.IncidentReported) -> None:
             setattr(state, field, value)
     else:  # a late report fills in what no update has set
         for field, value in details.items():
-            if field in ("hazards", "agencies_required"):
+            if field == "agencies_required":
+                state.agencies_required = [a.value for a in ev.agencies_union(state.agencies_required, value)]
+            elif field == "hazards":
                 if not getattr(state, field):
                     setattr(state, field, value)
             elif field == "people":
@@ -182,8 +184,12 @@ def _reported(state: IncidentState, event: ev.IncidentReported) -> None:
 
 def _updated(state: IncidentState, event: ev.IncidentUpdated) -> None:
     for field, value in _details(event).items():
-        if value is not None:
+        if value is not None and field != "agencies_required":
             setattr(state, field, value)
+    if event.agencies_required is not None or event.agencies_removed is not None:  # a union, less explicit removals
+        removed = {a.value for a in event.agencies_removed or ()}
+        grown = ev.agencies_union(state.agencies_required, event.agencies_required)
+        state.agencies_required = [a.value for a in grown if a.value not in removed]
 
 
 def _acknowledged(state: IncidentState, event: ev.IncidentEvent) -> None:

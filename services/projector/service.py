@@ -226,7 +226,20 @@ class Projector:
                 one = await self.isolate(record)
                 written.applied.update(one.applied)
                 written.facts += one.facts
+                written.refused += one.refused
+        await self.dead_letter_refused(records, written)
         self._observe(records, batch, written, time.perf_counter() - started)
+
+    async def dead_letter_refused(self, records: list[ConsumerRecord], written: repository.Written) -> None:
+        """Facts services.shared.admission kept out of the store (their offsets advanced with the batch)."""
+        if not written.refused:
+            return
+        by_position = {(r.topic, r.partition, r.offset): r for r in records}
+        for position, why in written.refused:
+            metrics.IGNORED.labels(why.reason).inc()
+            record = by_position.get(position)
+            if record is not None:
+                await self.dead_letter(record, str(why))
 
     async def isolate(self, record: ConsumerRecord) -> repository.Written:
         batch = await self.build([record], dead_letter=False)

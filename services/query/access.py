@@ -10,8 +10,9 @@ either of which is enough on its own).
 - OFFICIAL-SENSITIVE records: the cleared roles (safeguarding, admin) and the agencies that
   own the incident (its source agency and every agency required), and only with a stated
   reason (X-Access-Reason); every such read is audited.
-- Restricted fields (people): the cleared roles and the owning agencies; redacted (null)
-  for everyone else.
+- Restricted fields (people): the operational roles (control room, responder, safeguarding,
+  admin) of the owning agencies, with a stated reason, every such response audited whatever
+  the classification; redacted (null) for everyone else.
 - A record the caller may not see answers 404, exactly as one that does not exist.
 """
 
@@ -23,11 +24,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.shared.auth import Principal, Role
-from services.shared.events import SENSITIVE_CATEGORIES, Category, Classification
-
-SENSITIVE = Classification.OFFICIAL_SENSITIVE.value
-CLEARED_ROLES: frozenset[Role] = frozenset({Role.SAFEGUARDING, Role.ADMIN})
+from services.shared import access as shared_access
+from services.shared.access import CLEARED_ROLES, SENSITIVE
+from services.shared.auth import Principal
+from services.shared.events import SENSITIVE_CATEGORIES, Category
 REASON_HEADER = "X-Access-Reason"
 REASON_MAX = 500
 
@@ -61,18 +61,21 @@ def clean_reason(value: str | None) -> str | None:
 
 
 def owns(reader: Reader, source_agency: str | None, agencies_required: Iterable[str] | None) -> bool:
-    agency = reader.principal.agency.value
-    return agency == source_agency or agency in set(agencies_required or ())
+    return shared_access.owns(reader.principal, source_agency, agencies_required)
 
 
 def may_see(reader: Reader, classification: str, source_agency: str | None, agencies_required) -> bool:
     if classification != SENSITIVE:
         return True
-    return reader.reason is not None and (reader.cleared or owns(reader, source_agency, agencies_required))
+    return reader.reason is not None and shared_access.may_see_incident(
+        reader.principal, classification, source_agency, agencies_required
+    )
 
 
 def may_see_people(reader: Reader, source_agency: str | None, agencies_required) -> bool:
-    return reader.cleared or owns(reader, source_agency, agencies_required)
+    """People: the operational roles of an owning agency, and only with a stated reason (every
+    response carrying them is audited, whatever the classification)."""
+    return reader.reason is not None and shared_access.may_see_people(reader.principal, source_agency, agencies_required)
 
 
 def may_see_row(reader: Reader, row) -> bool:

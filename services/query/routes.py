@@ -200,9 +200,12 @@ async def changes_stream(
     mode: Annotated[Mode, Query(description="Live by default; exercise or test changes only when asked for.")] = Mode.LIVE,
 ):
     """Server-sent events for new and changed incidents, escalations and tension levels this caller may see.
-    The first event, `ready`, says the subscription is live."""
+    The first event, `ready`, says the subscription is live; the stream ends (with an `expired` event) when
+    the bearer token expires. The token travels in the Authorization header, never in the URL."""
     hub: stream.Hub = request.app.state.hub
     metrics = request.app.state.metrics
+
+    expires_at = who.principal.expires_at
 
     async def events():
         queue = hub.subscribe()
@@ -210,7 +213,11 @@ async def changes_stream(
         try:
             yield stream.sse("ready", {"listening": hub.listening.is_set()})
             while True:
-                changes = await stream.drain(queue)
+                try:  # the stream lives no longer than the token that opened it
+                    changes = await stream.drain(queue, until=expires_at)
+                except stream.TokenExpired:
+                    yield stream.sse("expired", {"detail": "token expired: sign in again"})
+                    return
                 for kind, body in await svc.changes(
                     who, sorted(changes.incidents), sorted(changes.escalations), sorted(changes.tension), mode.value
                 ):

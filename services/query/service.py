@@ -35,8 +35,11 @@ class QueryService:
         self.wards = wards
         self._on_audit = on_audit or (lambda n: None)
 
-    async def audit(self, conn, reader: Reader, rows, endpoint: str) -> None:
-        records = sorted({(str(r["incident_id"]), r["classification"]) for r in rows if r["classification"] == SENSITIVE})
+    async def audit(self, conn, reader: Reader, rows, endpoint: str, people=None) -> None:
+        """An audit row per sensitive record handed out, and for `people`: the record whose people
+        the response carries, whatever its classification."""
+        records = sorted({(str(r["incident_id"]), r["classification"]) for r in rows
+                          if r["classification"] == SENSITIVE or r is people})
         if records:
             p = reader.principal
             await queries.audit(
@@ -79,7 +82,8 @@ class QueryService:
             people = await queries.people(conn, incident_id) if cleared else None
             escalations = await queries.escalations_of(conn, incident_id)  # this incident's: visible with it
             linked = access.visible(reader, await queries.linked(conn, incident_id, row["lead_incident_id"]))
-            await self.audit(conn, reader, [row, *linked], "/v1/incidents/{incident_id}")
+            await self.audit(conn, reader, [row, *linked], "/v1/incidents/{incident_id}",
+                             people=row if people is not None or payloads else None)
         return {
             "incident": present.incident(row, self.wards),
             "people": list(people) if people is not None else None,

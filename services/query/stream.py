@@ -9,6 +9,7 @@ level security, then the Python rules), so it receives only what it may see.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -110,10 +111,24 @@ class Hub:
                     await conn.close()
 
 
-async def drain(queue: asyncio.Queue) -> Changes:
-    """Wait for a change, then take what else arrives within COALESCE_S."""
+class TokenExpired(Exception):
+    """The token that opened the stream has expired: the stream ends."""
+
+
+async def drain(queue: asyncio.Queue, until: float = 0.0) -> Changes:
+    """Wait for a change, then take what else arrives within COALESCE_S. `until`: epoch
+    seconds after which no change is handed out (TokenExpired); 0 for no limit."""
     changes = Changes()
-    changes.add(await queue.get())
+    if until:
+        remaining = until - time.time()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            changes.add(await asyncio.wait_for(queue.get(), remaining))
+        except (TimeoutError, asyncio.TimeoutError):
+            raise TokenExpired from None
+    else:
+        changes.add(await queue.get())
     loop = asyncio.get_running_loop()
     deadline = loop.time() + COALESCE_S
     while True:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -40,11 +40,13 @@ class Role(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the token's subject, role and agency."""
+    """Who is calling: the token's subject, role and agency (and when the token expires,
+    epoch seconds; 0: not from a token)."""
 
     subject: str
     role: Role
     agency: Agency
+    expires_at: float = field(default=0.0, compare=False)
 
 
 class AuthError(Exception):
@@ -57,13 +59,28 @@ class AuthConfigError(ValueError):
 
 REQUIRED_CLAIMS = ("sub", "role", "agency", "exp")
 LEEWAY_S = 30  # clock skew tolerated on exp
+MIN_SECRET_BYTES = 32  # HS256 keys shorter than its hash are guessable (RFC 7518 section 3.2)
+# Values a deployment might leave in place of a real secret: refused beyond loopback.
+PLACEHOLDER_SECRETS = frozenset(
+    {LOCAL_DEV_JWT_SECRET, "REPLACE-ME", "replace-me", "changeme", "change-me", "changeit", "secret", "password",
+     "muster", "jwt-secret", "your-256-bit-secret", "example", "test", "dev", "development"}
+)
 
 
 class TokenVerifier:
-    """Verifies a bearer token against the configured key and returns its Principal."""
+    """Verifies a bearer token against the configured key and returns its Principal.
+
+    Beyond the signature and the claims: a token living longer than MUSTER_JWT_MAX_LIFETIME_S
+    (exp - iat, or exp - now) is refused, and `iss` / `aud` must match when configured (with a
+    JWKS file they must be configured)."""
 
     def __init__(self, settings: Settings) -> None:
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._max_lifetime_s = settings.jwt_max_lifetime_s
         if settings.jwt_jwks_file is not None:
+            if not (self._issuer and self._audience):
+                raise AuthConfigError("with MUSTER_JWT_JWKS_FILE, set MUSTER_JWT_ISSUER and MUSTER_JWT_AUDIENCE too")
             self._jwks = _load_jwks(settings.jwt_jwks_file)
             self._algorithms = ["RS256"]
             self._secret = None
@@ -77,23 +94,35 @@ class TokenVerifier:
         cached = self._cache.get(token)
         if cached is not None and cached[1] > time.time():
             return cached[0]
+        required = [*REQUIRED_CLAIMS, *(["iss"] if self._issuer else []), *(["aud"] if self._audience else [])]
         try:
             claims = jwt.decode(
                 token,
                 key=self._key_for(token),
                 algorithms=self._algorithms,
-                options={"require": list(REQUIRED_CLAIMS)},
+                options={"require": required, "verify_aud": self._audience is not None},
+                issuer=self._issuer,
+                audience=self._audience,
                 leeway=LEEWAY_S,
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired") from None
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from None
-        principal = principal_from_claims(claims)
+        self._check_lifetime(claims)
+        principal = replace(principal_from_claims(claims), expires_at=float(claims["exp"]))
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[token] = (principal, float(claims["exp"]) + LEEWAY_S)
         return principal
+
+    def _check_lifetime(self, claims: dict) -> None:
+        exp, iat = claims["exp"], claims.get("iat")
+        if not isinstance(exp, (int, float)) or (iat is not None and not isinstance(iat, (int, float))):
+            raise AuthError("invalid token: exp and iat must be numbers")
+        longest = self._max_lifetime_s + LEEWAY_S
+        if (iat is not None and exp - iat > longest) or exp - time.time() > longest:
+            raise AuthError(f"invalid token: lifetime longer than {self._max_lifetime_s} s (MUSTER_JWT_MAX_LIFETIME_S)")
 
     def _key_for(self, token: str):
         if self._jwks is None:
@@ -134,13 +163,32 @@ def mint_token(settings: Settings, *, subject: str, role: Role, agency: Agency, 
 
 
 def check_auth_config(settings: Settings, host: str) -> None:
-    """Refuse the public development key on any address other than loopback."""
-    if settings.jwt_jwks_file is None and settings.jwt_secret.get_secret_value() == LOCAL_DEV_JWT_SECRET:
-        if not _is_loopback(host):
-            raise AuthConfigError(
-                f"refusing to listen on {host} with the local development JWT key: "
-                "set MUSTER_JWT_JWKS_FILE (RS256) or MUSTER_JWT_SECRET"
-            )
+    """At start-up: beyond loopback, refuse the public development key, a known placeholder
+    and an HS256 secret shorter than MIN_SECRET_BYTES; with a JWKS, require iss and aud."""
+    if settings.jwt_jwks_file is not None:
+        if not (settings.jwt_issuer and settings.jwt_audience):
+            raise AuthConfigError("with MUSTER_JWT_JWKS_FILE, set MUSTER_JWT_ISSUER and MUSTER_JWT_AUDIENCE too")
+        return
+    if _is_loopback(host):
+        return
+    secret = settings.jwt_secret.get_secret_value()
+    if secret == LOCAL_DEV_JWT_SECRET:
+        raise AuthConfigError(
+            f"refusing to listen on {host} with the local development JWT key: "
+            "set MUSTER_JWT_JWKS_FILE (RS256) or MUSTER_JWT_SECRET"
+        )
+    if secret.strip() in PLACEHOLDER_SECRETS or secret.strip().lower() in PLACEHOLDER_SECRETS:
+        raise AuthConfigError(f"refusing to listen on {host}: MUSTER_JWT_SECRET is a placeholder, not a secret")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise AuthConfigError(
+            f"refusing to listen on {host}: MUSTER_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes "
+            "(e.g. openssl rand -hex 32)"
+        )
+
+
+def is_development_secret(settings: Settings) -> bool:
+    """`muster token` mints only with the public development key (never a deployment's)."""
+    return settings.jwt_jwks_file is None and settings.jwt_secret.get_secret_value() == LOCAL_DEV_JWT_SECRET
 
 
 def _is_loopback(host: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
+from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -122,6 +123,13 @@ SENSITIVE_CATEGORIES: frozenset[Category] = frozenset(
         Category.CRIMINAL_EXPLOITATION,
     }
 )
+
+
+def agencies_union(*groups: "Iterable[Agency | str] | None") -> tuple[Agency, ...]:
+    """Every agency named in any group, in the vocabulary's order: how `agencies_required`
+    folds (it only grows; `agencies_removed` is the one way to drop one)."""
+    present = {Agency(a) for g in groups if g for a in g}
+    return tuple(a for a in Agency if a in present)
 
 
 def default_classification(category: Category) -> Classification:
@@ -394,7 +402,14 @@ class IncidentUpdated(IncidentEvent):
     description: LongText | None = None
     casualties: Casualties | None = None
     hazards: tuple[Hazard, ...] | None = Field(None, max_length=len(Hazard))
-    agencies_required: tuple[Agency, ...] | None = Field(None, max_length=len(Agency))
+    agencies_required: tuple[Agency, ...] | None = Field(
+        None, max_length=len(Agency), description="Agencies also required: added to those already required."
+    )
+    agencies_removed: tuple[Agency, ...] | None = Field(
+        None, max_length=len(Agency),
+        description="Agencies no longer required. Only the control room, admins and the owning agencies' "
+        "operational roles may remove one (intake sets this when such a caller's agencies_required omits one).",
+    )
     police_grading: PoliceGrading | None = None
     people: tuple[Person, ...] | None = Field(None, max_length=20, description="Restricted.")
     access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point as now known.")
@@ -405,7 +420,7 @@ class IncidentUpdated(IncidentEvent):
     def _something_changes(self) -> "IncidentUpdated":
         changed = [
             f for f in ("category", "severity", "location", "description", "casualties", "hazards",
-                        "agencies_required", "police_grading", "people", "access", "presented_at",
+                        "agencies_required", "agencies_removed", "police_grading", "people", "access", "presented_at",
                         "outside_borough")
             if getattr(self, f) is not None
         ]

@@ -96,7 +96,17 @@ class Settings(BaseSettings):
         "development only: a service bound to a non-loopback host refuses it.",
     )
     jwt_jwks_file: Path | None = Field(
-        None, description="JWKS file of the identity provider's public keys; when set, tokens must be RS256."
+        None, description="JWKS file of the identity provider's public keys; when set, tokens must be RS256 "
+        "(and MUSTER_JWT_ISSUER and MUSTER_JWT_AUDIENCE must be set)."
+    )
+    jwt_issuer: str | None = Field(
+        None, description="Required `iss` of every token (checked when set; required with a JWKS file)."
+    )
+    jwt_audience: str | None = Field(
+        None, description="Required `aud` of every token (checked when set; required with a JWKS file)."
+    )
+    jwt_max_lifetime_s: int = Field(
+        12 * 3600, ge=60, description="Longest token lifetime accepted (exp - iat, and exp - now); a longer one is 401."
     )
 
     # --- Intake API ----------------------------------------------------------------------

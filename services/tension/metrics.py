@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
+from services.shared.admission import ignored_counter
 from services.shared.deadletter import dead_letters_counter
 from services.shared.lag import consumer_lag_gauge
 
@@ -18,3 +19,4 @@ MOVED = Counter("muster_tension_recategorised_total", "Updates that moved a coun
 WITHDRAWN = Counter("muster_tension_withdrawn_total", "Reports whose weight was withdrawn: linked duplicates, unfounded, false alarms.")
 EARLY = Counter("muster_tension_early_alerts_total", "Level changes fired early, as the reports arrived, before their window closed.")
 CONSUMER_LAG = consumer_lag_gauge("tension")
+IGNORED = ignored_counter("tension")

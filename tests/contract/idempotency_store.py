@@ -60,3 +60,25 @@ class IdempotencyStoreContract:
     async def test_a_store_that_answers_pings_true(self):
         store = await self.make_store()
         assert await store.ping() is True
+
+
+class RegistryContract:
+    """The incident registry half of the store: mixed into the same suite's classes."""
+
+    async def test_a_report_registers_its_incident_and_a_change_applies_to_it(self):
+        from services.intake.registry import Change, IncidentRecord
+        from services.intake.repository import Written
+
+        store = await self.make_store()
+        record = IncidentRecord(incident_id=uuid.uuid4(), reporter="op-17", reporting_agency="council",
+                                source_kind="control_room", source_id="op-17", agencies_required=("fire",),
+                                mode="live", classification="OFFICIAL")
+        assert await store.incident(record.incident_id) is None
+        await store.record(Written(accepted(), report=record))
+        assert await store.incident(record.incident_id) == record
+        change = Change(record.incident_id, add_agencies=("police",), remove_agencies=("fire",),
+                        classification="OFFICIAL-SENSITIVE", terminal=True)
+        await store.record(Written(accepted(offset=1), change=change))
+        found = (await store.incidents([record.incident_id, uuid.uuid4()]))[record.incident_id]
+        assert (set(found.agencies_required), found.classification, found.terminal) == (
+            {"police"}, "OFFICIAL-SENSITIVE", True)

@@ -112,3 +112,4 @@ async def test_an_exercise_is_scored_apart_and_alerts_only_on_the_exercise_topic
     exercise = await read_all(settings, catalog.name("tension.alerts.exercise"))
     assert {a.event_id: a for a in exercise} == drill
     assert {a.mode.value for a in exercise} == {"exercise"} and not set(live) & set(drill)
+

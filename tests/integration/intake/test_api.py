@@ -83,10 +83,14 @@ async def test_a_fact_appended_to_an_incident_lands_on_the_incidents_partition(i
 
 async def test_the_same_event_id_twice_returns_the_original_result_and_publishes_once(intake, intake_settings, topics):
     event_id = str(uuid.uuid4())
-    first = await intake.post("/v1/incidents", json=report(event_id=event_id), headers=bearer(intake_settings))
-    again = await intake.post("/v1/incidents", json=report(event_id=event_id, severity=5), headers=bearer(intake_settings))
+    body = report(event_id=event_id)
+    first = await intake.post("/v1/incidents", json=body, headers=bearer(intake_settings))
+    again = await intake.post("/v1/incidents", json=body, headers=bearer(intake_settings))
     assert first.status_code == again.status_code == 202
     assert again.json() == first.json()
+    changed = await intake.post("/v1/incidents", json={**body, "severity": 5}, headers=bearer(intake_settings))
+    assert changed.status_code == 409 and changed.json()["errors"][0]["field"] == "event_id"
+    assert "different payload" in changed.json()["detail"]
     assert len(await records_of(intake_settings, topics, event_id)) == 1
 
 
@@ -225,8 +229,14 @@ async def test_a_batch_accepts_its_valid_items_and_rejects_the_others_each_with_
     assert len(await records_of(intake_settings, topics, duplicate_id)) == 1
 
 
+def reported_with_notes(n: int) -> list[dict]:
+    """n reports (incident ids chosen here, as a partner system's batch may) and a note on each."""
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    return [{**report(), "event_type": "IncidentReported", "incident_id": i} for i in ids] + [note(i) for i in ids]
+
+
 async def test_each_batch_result_names_the_partition_and_offset_of_its_record(intake, intake_settings, topics):
-    events = [note(str(uuid.uuid4())) for _ in range(40)]
+    events = reported_with_notes(20)
     results = (await intake.post("/v1/events:batch", json={"events": events}, headers=bearer(intake_settings))).json()["results"]
     assert {r["status"] for r in results} == {"accepted"}
     for result in results[::7]:
@@ -236,7 +246,7 @@ async def test_each_batch_result_names_the_partition_and_offset_of_its_record(in
 
 
 async def test_a_batch_sent_again_returns_the_original_results(intake, intake_settings, topics):
-    events = [note(str(uuid.uuid4()), event_id=str(uuid.uuid4())) for _ in range(3)]
+    events = [{**e, "event_id": str(uuid.uuid4())} for e in reported_with_notes(3)]
     first = await intake.post("/v1/events:batch", json={"events": events}, headers=bearer(intake_settings))
     again = await intake.post("/v1/events:batch", json={"events": events}, headers=bearer(intake_settings))
     assert first.status_code == again.status_code == 200
@@ -252,7 +262,9 @@ async def test_a_batch_over_the_limit_is_422(intake_settings):
 
 
 async def test_a_batch_item_the_role_may_not_post_is_rejected_and_the_rest_accepted(intake, intake_settings):
-    iid = str(uuid.uuid4())
+    raised = await intake.post("/v1/incidents", json={**report(), "agencies_required": ["fire"]},
+                               headers=bearer(intake_settings))
+    iid = raised.json()["incident_id"]
     events = [note(iid), {"event_type": "IncidentLinked", "incident_id": iid, "lead_incident_id": str(uuid.uuid4()), "occurred_at": "2026-11-20T22:00:00Z"}]
     headers = bearer(intake_settings, role=Role.RESPONDER, agency=Agency.FIRE, subject="fire-ops-1")
     results = (await intake.post("/v1/events:batch", json={"events": events}, headers=headers)).json()["results"]
@@ -280,7 +292,7 @@ async def test_openapi_and_docs_are_served(intake):
 
 async def test_many_large_batches_at_once_are_all_answered_and_accepted(intake, intake_settings):
     """Concurrent batches queue for the producer inside intake's bound: no 500, no reset, nothing lost."""
-    batches = [{"events": [note(str(uuid.uuid4())) for _ in range(1000)]} for _ in range(40)]
+    batches = [{"events": reported_with_notes(500)} for _ in range(40)]
     responses = await asyncio.gather(
         *(intake.post("/v1/events:batch", json=b, headers=bearer(intake_settings)) for b in batches)
     )

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from tests.integration.intake.conftest import bearer, running_intake
-from tests.integration.intake.test_api import note, report
+from tests.integration.intake.test_api import report
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -42,7 +42,7 @@ async def test_a_report_while_the_broker_is_unreachable_gets_503_with_retry_afte
 
 async def test_a_batch_while_the_broker_is_unreachable_gets_503(unreachable_broker):
     async with running_intake(unreachable_broker) as intake:
-        response = await intake.post("/v1/events:batch", json={"events": [note("5b0c3f1e-7d0a-4b7e-9d5f-2f7a1c9e8b11")]}, headers=bearer(unreachable_broker))
+        response = await intake.post("/v1/events:batch", json={"events": [{**report(), "event_type": "IncidentReported", "incident_id": str(uuid.uuid4())}]}, headers=bearer(unreachable_broker))
     assert response.status_code == 503 and "Retry-After" in response.headers
 
 

@@ -59,8 +59,12 @@ def may_see(role: Role, agency: Agency, reason: bool, record: Record) -> bool:
     return reason and (role in CLEARED or agency.value in record.owners)
 
 
-def may_see_people(role: Role, agency: Agency, record: Record) -> bool:
-    return role in CLEARED or agency.value in record.owners
+OPERATIONAL = {Role.CONTROL_ROOM, Role.RESPONDER, Role.SAFEGUARDING, Role.ADMIN}
+
+
+def may_see_people(role: Role, agency: Agency, reason: bool, record: Record) -> bool:
+    """People: an operational role of an owning agency, with a stated reason, whatever the classification."""
+    return reason and role in OPERATIONAL and agency.value in record.owners
 
 
 CASES = [
@@ -83,9 +87,10 @@ def _who(query_settings, role, agency, reason):
 async def _assert_audited(store, subject: str, role, agency, expected: set[uuid.UUID], endpoint: str) -> None:
     rows = await store.audit_rows(subject)
     assert {r["record_id"] for r in rows} == {str(i) for i in expected}
+    classes = {r.incident_id: r.classification for r in RECORDS}
     for row in rows:
         assert (row["role"], row["agency"], row["endpoint"], row["reason"]) == (role.value, agency.value, endpoint, "case review")
-        assert row["classification"] == "OFFICIAL-SENSITIVE"
+        assert row["classification"] == classes[uuid.UUID(row["record_id"])]
 
 
 def _sensitive_visible(role, agency, reason) -> set[uuid.UUID]:
@@ -119,7 +124,7 @@ async def test_incident_detail_answers_by_clearance_redacts_people_and_audits(
             assert response.status_code == 200, response.text
             body = response.json()
             assert body["incident"]["classification"] == record.classification
-            people = may_see_people(role, agency, record)
+            people = may_see_people(role, agency, reason, record)
             assert (body["people"] is not None) == people
             assert body["restricted_redacted"] is (not people)
             report = next(e for e in body["timeline"] if e["event_type"] == "IncidentReported")
@@ -132,8 +137,9 @@ async def test_incident_detail_answers_by_clearance_redacts_people_and_audits(
         else:
             assert response.status_code == 404, response.text
             assert response.json() == {"error": "not_found", "detail": "no such record"}
+    with_people = {r.incident_id for r in RECORDS if may_see(role, agency, reason, r) and may_see_people(role, agency, reason, r)}
     await _assert_audited(
-        store, subject, role, agency, _sensitive_visible(role, agency, reason), "/v1/incidents/{incident_id}"
+        store, subject, role, agency, _sensitive_visible(role, agency, reason) | with_people, "/v1/incidents/{incident_id}"
     )
 
 

@@ -84,7 +84,11 @@ async def test_restricted_fields_come_only_through_the_checking_function(app_con
     assert await app_conn.fetchval("select muster_access.people_of($1)", official) is None
     assert await app_conn.fetchval(
         "select count(*) from incident_events where incident_id = $1 and payload_open ? 'people'", official) == 0
-    await _as(app_conn, "control_room", "council")
+    await _as(app_conn, "control_room", "council")  # an owner, operational, but no reason stated
+    assert await app_conn.fetchval("select muster_access.people_of($1)", official) is None
+    await _as(app_conn, "cctv_operator", "council", "review")  # an owner with a reason, not operational
+    assert await app_conn.fetchval("select muster_access.people_of($1)", official) is None
+    await _as(app_conn, "control_room", "council", "caller welfare check")
     assert "Someone" in str(await app_conn.fetchval("select muster_access.people_of($1)", official))
 
 

@@ -139,3 +139,32 @@ async def listening_all(url, settings):
     finally:
         for cm in reversed(stack):
             await cm.__aexit__(None, None, None)
+
+
+async def test_the_stream_ends_when_its_token_expires(query_url, query_settings):
+    """A stream opened with a token lives no longer than the token (here 2 s): an `expired`
+    event, then the server closes it."""
+    from services.shared.auth import mint_token
+
+    short = mint_token(query_settings, subject="stream-expiry", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL, ttl_s=2)
+    kinds: list[str] = []
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=query_url, timeout=15) as c:
+        async with c.stream("GET", "/v1/stream", headers={"Authorization": f"Bearer {short}"}) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():  # returns only when the server ends the stream
+                if line.startswith("event:"):
+                    kinds.append(line.split(":", 1)[1].strip())
+    assert kinds[0] == "ready" and kinds[-1] == "expired"
+    assert time.monotonic() - started < 10
+
+
+async def test_the_board_page_takes_no_token_from_its_url_query(client, query_settings):
+    """A bearer token in a URL query ends up in server logs, history and Referer headers: the
+    board's pages carry no data and read no token from their query string."""
+    h = headers(query_settings, Role.CONTROL_ROOM, Agency.COUNCIL)
+    token = h["Authorization"].split(" ", 1)[1]
+    page = await client.get("/board", params={"token": token})
+    assert page.status_code == 200 and token not in page.text
+    script = (await client.get("/board/static/board.js")).text
+    assert 'search).get("token")' not in script and "location.search.slice" not in script

@@ -97,15 +97,60 @@ def test_a_role_that_may_not_post_the_type_gets_403_before_field_validation():
     assert (problem.status, problem.reason) == (403, "forbidden")
 
 
-def test_a_source_of_another_agency_is_refused():
-    body = report(source={"kind": "police", "id": "pc-1", "agency": "police"})
-    problem = rejection(lambda: new_incident(body, OPERATOR, now=NOW))
-    assert problem.status == 403 and problem.problems[0][0] == "source.agency"
+@pytest.mark.parametrize("source", [
+    {"kind": "police", "id": "pc-1", "agency": "police"},  # another agency
+    {"kind": "cctv", "id": "camera-12"},  # another id than the token's subject
+    {"kind": "police", "id": "cam-desk-2"},  # another kind than the role's
+    {"kind": "cctv", "id": "cam-desk-2", "agency": "council", "extra": 1},
+    "cctv",
+])
+def test_a_body_naming_another_source_is_refused_naming_source(source):
+    problem = rejection(lambda: new_incident(report(source=source), CCTV, now=NOW))
+    assert problem.status == 403 and problem.problems[0][0] == "source"
 
 
-def test_a_supplied_source_without_agency_gets_the_tokens_agency():
-    event = new_incident(report(source={"kind": "cctv", "id": "camera-12"}), CCTV, now=NOW)
-    assert (event.source.kind, event.source.id, event.source.agency) == (SourceKind.CCTV, "camera-12", Agency.COUNCIL)
+def test_a_source_the_same_as_the_tokens_is_taken_and_an_omitted_one_filled():
+    for body in (report(source={"kind": "cctv", "id": "cam-desk-2"}), report()):
+        event = new_incident(body, CCTV, now=NOW)
+        assert (event.source.kind, event.source.id, event.source.agency) == (SourceKind.CCTV, "cam-desk-2", Agency.COUNCIL)
+
+
+@pytest.mark.parametrize(("event_type", "field", "value"), [
+    ("IncidentAcknowledged", "acknowledged_by", "someone-else"),
+    ("MajorIncidentDeclared", "declared_by", "gold-commander"),
+    ("MajorIncidentDeclared", "agency", "fire"),
+    ("ResponderDispatched", "agency", "fire"),
+])
+def test_the_acting_person_and_agency_are_the_callers(event_type, field, value):
+    principal = Principal("pc-9", Role.RESPONDER, Agency.POLICE)
+    body = {"event_type": event_type, "occurred_at": NOW.isoformat(), field: value}
+    if event_type == "ResponderDispatched":
+        body["callsign"] = "E21"
+    problem = rejection(lambda: appended_fact(body, principal, uuid.uuid4(), now=NOW))
+    assert problem.status == 403 and problem.problems[0][0] == field
+    del body[field]
+    event = appended_fact(body, principal, uuid.uuid4(), now=NOW)
+    assert getattr(event, field) in ("pc-9", Agency.POLICE)
+
+
+@pytest.mark.parametrize("text", ["bell\x07", "nul\x00", "cr\r", "del\x7f", "c1\x85", "bidi ok \u202e but \x1b"])
+def test_control_characters_other_than_newline_and_tab_are_refused_naming_the_field(text):
+    import orjson
+
+    from services.intake.validation import parse_json
+
+    body = orjson.dumps({"location": {"ward_code": "E05009331", "address": text}})
+    problem = rejection(lambda: parse_json(body))
+    assert (problem.status, problem.problems[0][0]) == (422, "location.address")
+    assert "control characters" in problem.problems[0][1]
+
+
+def test_newline_and_tab_are_fine_and_a_raw_c1_control_is_caught():
+    from services.intake.validation import parse_json
+
+    assert parse_json(b'{"description": "line one\\nline\\ttwo"}')["description"] == "line one\nline\ttwo"
+    problem = rejection(lambda: parse_json('{"text": "a\u0085b"}'.encode()))
+    assert problem.problems[0][0] == "text"
 
 
 def test_an_appended_fact_takes_the_incident_id_from_the_path():

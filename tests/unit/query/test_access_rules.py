@@ -25,10 +25,13 @@ def test_the_owning_agencies_are_the_source_and_every_agency_required():
     assert not may_see(reader(Role.RESPONDER, Agency.AMBULANCE, "x"), "OFFICIAL-SENSITIVE", "police", ["fire"])
 
 
-def test_people_are_for_the_cleared_and_the_owners():
-    assert may_see_people(reader(Role.SAFEGUARDING, Agency.VOLUNTARY), "police", [])
-    assert may_see_people(reader(Role.CONTROL_ROOM, Agency.COUNCIL), "council", [])
-    assert not may_see_people(reader(Role.CONTROL_ROOM, Agency.COUNCIL), "police", ["fire"])
+def test_people_are_for_the_operational_roles_of_the_owners_with_a_reason():
+    assert may_see_people(reader(Role.CONTROL_ROOM, Agency.COUNCIL, "x"), "council", [])
+    assert may_see_people(reader(Role.SAFEGUARDING, Agency.FIRE, "x"), "police", ["fire"])
+    assert not may_see_people(reader(Role.CONTROL_ROOM, Agency.COUNCIL), "council", [])  # no reason
+    assert not may_see_people(reader(Role.SAFEGUARDING, Agency.VOLUNTARY, "x"), "police", [])  # not an owner
+    assert not may_see_people(reader(Role.CCTV_OPERATOR, Agency.COUNCIL, "x"), "council", [])  # not operational
+    assert not may_see_people(reader(Role.ANALYST, Agency.POLICE, "x"), "police", [])
 
 
 def test_a_blank_reason_is_no_reason_and_a_long_one_is_refused():

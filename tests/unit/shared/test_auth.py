@@ -80,14 +80,23 @@ def jwks(tmp_path):
     return key, path
 
 
+ISSUER, AUDIENCE = "https://idp.partnership.example", "muster"
+
+
+def _jwks_settings(path, **kw) -> Settings:
+    return Settings(jwt_jwks_file=path, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, **kw)
+
+
 def _rs256(key, kid="k1", **claims):
-    body = {"sub": "pc-4471", "role": "responder", "agency": "police", "exp": int(time.time()) + 60, **claims}
+    body = {"sub": "pc-4471", "role": "responder", "agency": "police", "exp": int(time.time()) + 60,
+            "iss": ISSUER, "aud": AUDIENCE, **claims}
+    body = {k: v for k, v in body.items() if v is not None}
     return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
 
 
 def test_with_a_jwks_file_an_rs256_token_verifies(jwks):
     key, path = jwks
-    verifier = TokenVerifier(Settings(jwt_jwks_file=path))
+    verifier = TokenVerifier(_jwks_settings(path))
     assert verifier.verify(_rs256(key)) == Principal("pc-4471", Role.RESPONDER, Agency.POLICE)
 
 
@@ -95,13 +104,13 @@ def test_with_a_jwks_file_an_hs256_token_is_refused(jwks):
     _, path = jwks
     token = mint_token(Settings(), subject="op-17", role=Role.ADMIN, agency=Agency.COUNCIL)
     with pytest.raises(AuthError):
-        TokenVerifier(Settings(jwt_jwks_file=path)).verify(token)
+        TokenVerifier(_jwks_settings(path)).verify(token)
 
 
 def test_with_a_jwks_file_a_token_naming_an_unknown_key_is_refused(jwks):
     key, path = jwks
     with pytest.raises(AuthError, match="no key with kid 'k9'"):
-        TokenVerifier(Settings(jwt_jwks_file=path)).verify(_rs256(key, kid="k9"))
+        TokenVerifier(_jwks_settings(path)).verify(_rs256(key, kid="k9"))
 
 
 def test_the_development_key_is_refused_on_a_public_address():
@@ -116,3 +125,54 @@ def test_the_development_key_is_allowed_on_loopback(host):
 
 def test_a_configured_secret_is_allowed_on_a_public_address():
     check_auth_config(SETTINGS, "0.0.0.0")
+
+
+def test_a_jwks_file_without_an_issuer_and_audience_is_refused(jwks):
+    _, path = jwks
+    with pytest.raises(AuthConfigError, match="MUSTER_JWT_ISSUER"):
+        TokenVerifier(Settings(jwt_jwks_file=path))
+    with pytest.raises(AuthConfigError, match="MUSTER_JWT_AUDIENCE"):
+        check_auth_config(Settings(jwt_jwks_file=path, jwt_issuer=ISSUER), "127.0.0.1")
+
+
+@pytest.mark.parametrize(("claim", "value"), [("iss", "https://evil.example"), ("aud", "another-service"),
+                                              ("iss", None), ("aud", None)])
+def test_with_a_jwks_file_a_wrong_or_missing_issuer_or_audience_is_refused(jwks, claim, value):
+    key, path = jwks
+    with pytest.raises(AuthError):
+        TokenVerifier(_jwks_settings(path)).verify(_rs256(key, **{claim: value}))
+
+
+def test_a_configured_issuer_is_checked_on_hs256_tokens_too():
+    settings = SETTINGS.model_copy(update={"jwt_issuer": ISSUER})
+    plain = mint_token(SETTINGS, subject="op-17", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL)
+    with pytest.raises(AuthError, match="iss"):
+        TokenVerifier(settings).verify(plain)
+
+
+def test_a_token_living_longer_than_the_maximum_is_refused():
+    longer = mint_token(SETTINGS, subject="op-17", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL, ttl_s=13 * 3600)
+    with pytest.raises(AuthError, match="lifetime longer than 43200 s"):
+        TokenVerifier(SETTINGS).verify(longer)
+    no_iat = jwt.encode({"sub": "op-17", "role": "admin", "agency": "council", "exp": int(time.time()) + 30 * 86400},
+                        SETTINGS.jwt_secret.get_secret_value(), algorithm="HS256")
+    with pytest.raises(AuthError, match="lifetime"):
+        TokenVerifier(SETTINGS).verify(no_iat)
+    shorter = SETTINGS.model_copy(update={"jwt_max_lifetime_s": 3600})
+    two_hours = mint_token(SETTINGS, subject="op-17", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL, ttl_s=7200)
+    TokenVerifier(SETTINGS).verify(two_hours)
+    with pytest.raises(AuthError, match="lifetime longer than 3600 s"):
+        TokenVerifier(shorter).verify(two_hours)
+
+
+def test_the_principal_carries_its_tokens_expiry():
+    token = mint_token(SETTINGS, subject="op-17", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL, ttl_s=600)
+    principal = TokenVerifier(SETTINGS).verify(token)
+    assert 590 < principal.expires_at - time.time() <= 600
+
+
+@pytest.mark.parametrize("secret", ["too-short-a-secret", "REPLACE-ME", "changeme", "secret"])
+def test_a_short_or_placeholder_secret_is_refused_beyond_loopback(secret):
+    with pytest.raises(AuthConfigError, match="MUSTER_JWT_SECRET"):
+        check_auth_config(Settings(jwt_secret=secret), "0.0.0.0")
+    check_auth_config(Settings(jwt_secret=secret), "127.0.0.1")

@@ -1,0 +1,101 @@
+"""Every fact checked against the caller and the incident it is about. Pure, no I/O.
+
+`check(principal, event, given, record, lead)` takes the event built from the body
+(validation.py), the fields the body named, intake's registry record of the incident
+(registry.py; None: intake never accepted its report) and, for a link, the lead's record.
+It returns the event to publish (mode and classification taken from the incident where the
+body left them out, a privileged caller's removal of an agency made explicit) or raises a
+Rejection:
+
+- 404 when the caller may not see the incident, byte for byte the answer for an id that
+  does not exist (NOT_FOUND);
+- 409 for a second report of an incident;
+- 403 when the caller may see it but not make that change (permissions.py), naming the field;
+- 422 naming `mode` when the fact's mode is not the incident's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from services.intake import permissions
+from services.intake.registry import IncidentRecord
+from services.intake.validation import Rejection, invalid
+from services.shared import events as ev
+from services.shared.access import may_see_incident
+from services.shared.auth import Principal
+
+NOT_FOUND = Rejection(404, "not_found", (("incident_id", "no such incident"),))
+
+
+def conflict(field_path: str, message: str) -> Rejection:
+    return Rejection(409, "conflict", ((field_path, message),))
+
+
+def repeated_report(incident_id: object) -> Rejection:
+    return conflict("incident_id", f"incident {incident_id} is already reported: the first report is the only report")
+
+
+def _forbidden(field_path: str, message: str) -> Rejection:
+    return Rejection(403, "forbidden", ((field_path, message),))
+
+
+def visible(principal: Principal, record: IncidentRecord) -> bool:
+    return may_see_incident(principal, record.classification, record.reporting_agency, record.agencies_required)
+
+
+def check(
+    principal: Principal, event: ev.IncidentEvent, given: Collection[str], record: IncidentRecord | None,
+    lead: IncidentRecord | None = None,
+) -> ev.IncidentEvent:
+    kind = event.event_type
+    if kind == "IncidentReported":
+        if record is not None:
+            raise repeated_report(event.incident_id)
+        return event
+    if record is None or not visible(principal, record):
+        raise NOT_FOUND
+    rel = permissions.relation(principal, record.owners)
+    if not permissions.may_write(principal, event.event_type, rel):
+        raise _forbidden("event_type", f"a {principal.role.value} of {principal.agency.value} ({rel.value}) "
+                                       f"may not post {event.event_type} to this incident")
+    if "mode" in given and event.mode.value != record.mode:
+        raise invalid("mode", f"is {record.mode} for this incident (fixed by its first report), not {event.mode.value}")
+    update: dict = {}
+    if "mode" not in given and event.mode.value != record.mode:
+        update["mode"] = ev.Mode(record.mode)
+    if event.classification.rank < ev.Classification(record.classification).rank:  # never lowered
+        update["classification"] = ev.Classification(record.classification)
+    if kind == "IncidentUpdated":
+        update.update(_update_fields(principal, rel, event, record))
+    if kind == "IncidentLinked" and (lead is None or not visible(principal, lead)):
+        raise invalid("lead_incident_id", "no such incident")
+    if kind == "IncidentLinked" and lead.mode != record.mode:
+        raise invalid("lead_incident_id", f"the lead incident's mode is {lead.mode}, not {record.mode}")
+    return event.model_copy(update=update) if update else event
+
+
+def _update_fields(
+    principal: Principal, rel: permissions.Relation, event: ev.IncidentUpdated, record: IncidentRecord,
+) -> dict:
+    """agencies_required only grows and people stay as they are, except for the privileged
+    (the control room, admins, the owning agencies' operational roles)."""
+    privileged = permissions.privileged(principal, rel)
+    if event.people is not None and not privileged:
+        raise _forbidden("people", "only the control room, admins and the owning agencies' operational roles "
+                                   "may change people")
+    if event.agencies_removed is not None and not privileged:
+        raise _forbidden("agencies_removed", "only the control room, admins and the owning agencies' "
+                                             "operational roles may remove an agency")
+    if event.agencies_required is None:
+        return {}
+    given = {a.value for a in event.agencies_required}
+    dropped = [a for a in record.agencies_required if a not in given]
+    if not dropped:
+        return {}
+    if not privileged:
+        raise _forbidden("agencies_required", f"may only grow: {', '.join(dropped)} would be removed; only the "
+                                              "control room, admins and the owning agencies' operational roles "
+                                              "may remove an agency")
+    removed = ev.agencies_union(event.agencies_removed, dropped)
+    return {"agencies_removed": removed}
