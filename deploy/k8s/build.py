@@ -29,7 +29,6 @@ CONFIG = {
     "MUSTER_KAFKA_BOOTSTRAP": "kafka-0.kafka:9093,kafka-1.kafka:9093,kafka-2.kafka:9093",
     "MUSTER_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
     "MUSTER_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-    "MUSTER_KAFKA_SASL_USERNAME": "muster",
     "MUSTER_KAFKA_SSL_CAFILE": "/etc/muster/kafka-ca/ca.crt",
     "MUSTER_TOPICS_PROFILE": "production",
     "MUSTER_LOG_FORMAT": "json",
@@ -37,8 +36,21 @@ CONFIG = {
     "MUSTER_INTAKE_HOST": "0.0.0.0",
     "MUSTER_QUERY_HOST": "0.0.0.0",
 }
-# Keys of the Secret `muster-secrets` (create it yourself; secret.example.yaml shows its shape).
-SECRET_KEYS = ["MUSTER_DATABASE_URL", "MUSTER_JWT_SECRET", "MUSTER_KAFKA_SASL_PASSWORD"]
+# One credential per role (docs/security.md): each workload runs as its own Kafka principal
+# (topics.yaml) and its own PostgreSQL role, and its Secret `muster-<name>` holds only those.
+# name: (Kafka principal or None, secret keys). Create the Secrets from your secret store;
+# secret.example.yaml shows their shape.
+ROLES = {
+    "intake": ("intake", ["MUSTER_KAFKA_SASL_PASSWORD", "MUSTER_INTAKE_DATABASE_URL", "MUSTER_JWT_SECRET"]),
+    "query": (None, ["MUSTER_QUERY_DATABASE_URL", "MUSTER_JWT_SECRET"]),
+    "escalation": ("escalation", ["MUSTER_KAFKA_SASL_PASSWORD"]),
+    "tension": ("tension", ["MUSTER_KAFKA_SASL_PASSWORD"]),
+    "projector": ("projector", ["MUSTER_KAFKA_SASL_PASSWORD", "MUSTER_PROJECTOR_DATABASE_URL"]),
+    "topics": ("admin", ["MUSTER_KAFKA_SASL_PASSWORD"]),     # the one super user: topics and ACLs
+    "migrate": (None, ["MUSTER_DATABASE_URL"]),              # the store's owner: migrations only
+}
+# The projector does not migrate in production: the migrate Job does, with the owner's URL.
+SERVICE_ENV = {"projector": {"MUSTER_PROJECTOR_MIGRATE_ON_START": "false"}}
 
 SECURITY = {
     "runAsNonRoot": True,
@@ -56,11 +68,13 @@ def _meta(name: str, component: str | None = None) -> dict:
 
 
 def _container(name: str, args: list[str], env: dict[str, str]) -> dict:
+    principal, _keys = ROLES[name]
+    env = {**({"MUSTER_KAFKA_SASL_USERNAME": principal} if principal else {}), **SERVICE_ENV.get(name, {}), **env}
     return {
         "name": name,
         "image": IMAGE,
         "args": args,
-        "envFrom": [{"configMapRef": {"name": "muster-config"}}, {"secretRef": {"name": "muster-secrets"}}],
+        "envFrom": [{"configMapRef": {"name": "muster-config"}}, {"secretRef": {"name": f"muster-{name}"}}],
         "env": [{"name": k, "value": v} for k, v in env.items()],
         "securityContext": SECURITY,
         "volumeMounts": [
@@ -140,15 +154,16 @@ def files() -> dict[str, list[dict]]:
         "namespace.yaml": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": LABELS}}],
         "configmap.yaml": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("muster-config", "config"),
                             "data": CONFIG}],
-        "secret.example.yaml": [{"apiVersion": "v1", "kind": "Secret", "metadata": _meta("muster-secrets", "secrets"),
-                                 "type": "Opaque", "stringData": {k: "REPLACE-ME" for k in SECRET_KEYS}}],
+        "secret.example.yaml": [{"apiVersion": "v1", "kind": "Secret", "metadata": _meta(f"muster-{name}", "secrets"),
+                                 "type": "Opaque", "stringData": {k: "REPLACE-ME" for k in keys}}
+                                for name, (_principal, keys) in ROLES.items()],
         "jobs.yaml": [job("topics", ["topics", "apply"]), job("migrate", ["db", "migrate"])],
         **{f"{name}.yaml": deployment(name) for name in SERVICES},
         "kustomization.yaml": [{
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
             "namespace": NAMESPACE,
-            # The Secret is not here: create muster-secrets from your secret store first.
+            # The Secrets are not here: create muster-<workload> from your secret store first.
             "resources": ["namespace.yaml", "configmap.yaml", "jobs.yaml", *(f"{n}.yaml" for n in SERVICES)],
         }],
     }

@@ -124,7 +124,7 @@ class LocalKafka:
             raise
         return f"kafka: started (pid {proc.pid}) on {self.host}:{self.port}"
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 180.0) -> None:  # a JVM on a loaded 2-core machine can take a minute
         """Ready means it answers a metadata request, not just that the port is open."""
         wait_for(self._answers_metadata, timeout, "kafka", interval=0.3, log=self.logs / "server.log")
 

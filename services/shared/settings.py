@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,10 +28,13 @@ class Settings(BaseSettings):
     # --- Kafka -------------------------------------------------------------------------
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        "PLAINTEXT", description="Kafka security protocol."
+        "PLAINTEXT",
+        description="Kafka security protocol. SASL_PLAINTEXT (with MUSTER_KAFKA_SASL_MECHANISM=SCRAM-SHA-512) makes "
+        "`muster dev up` run the secured local broker: SCRAM users, ACLs, no anonymous access; production uses "
+        "SASL_SSL (docs/security.md). PLAINTEXT: a local broker without authentication or ACLs.",
     )
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        None, description="SASL mechanism for a secured cluster."
+        None, description="SASL mechanism for a secured cluster (ignored for PLAINTEXT and SSL)."
     )
     kafka_sasl_username: str | None = Field(
         None, description="SASL user name. Unset: the local broker's credentials of MUSTER_KAFKA_PRINCIPAL."
@@ -164,6 +167,10 @@ class Settings(BaseSettings):
         description="PostgreSQL URL of the query service's own role (muster_query, SELECT only, row-level "
         "security). Unset: MUSTER_DATABASE_URL with the user replaced by muster_query.",
     )
+    projector_migrate_on_start: bool = Field(
+        True, description="Whether `muster run projector` applies pending migrations (with MUSTER_DATABASE_URL, the "
+        "owner's) before it starts; production runs them as a job instead and gives the projector no owner URL.",
+    )
     projector_database_url: SecretStr | None = Field(
         None,
         description="PostgreSQL URL of the projector's own role (muster_projector: writes the status store, owns "
@@ -270,6 +277,17 @@ class Settings(BaseSettings):
         if password is None:  # a copy with another home (its own PostgreSQL) talks to the same broker
             password = self._home_passwords.get(self.kafka_principal)
         return self.kafka_principal, password
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_sasl_without_sasl(cls, data):
+        """PLAINTEXT or SSL has no SASL mechanism (so MUSTER_KAFKA_SECURITY_PROTOCOL=PLAINTEXT alone suffices)."""
+        if isinstance(data, dict):
+            protocol = data.get("kafka_security_protocol") or data.get("KAFKA_SECURITY_PROTOCOL")
+            if protocol in ("PLAINTEXT", "SSL") or data.get("kafka_sasl_mechanism") == "":
+                data = {k: v for k, v in data.items() if k.lower() != "kafka_sasl_mechanism"}
+                data["kafka_sasl_mechanism"] = None
+        return data
 
     def model_post_init(self, _context) -> None:
         self._home_passwords = _local_passwords(self.kafka_credentials_file)

@@ -122,7 +122,8 @@ async def stack(test_settings, topics, database):
         "MUSTER_INTAKE_URL": f"http://127.0.0.1:{intake_port}",
         "MUSTER_INTAKE_CORS_ORIGINS": f"http://127.0.0.1:{query_port}",
         "MUSTER_PROJECTOR_METRICS_PORT": "0",
-        "MUSTER_PROJECTOR_CONSUMER_GROUP": f"board-test-{uuid.uuid4().hex[:8]}",
+        # under the projector principal's group prefix (topics.yaml): on a secured broker it runs as itself
+        "MUSTER_PROJECTOR_CONSUMER_GROUP": f"{test_settings.topic_prefix}muster-projector-board-{uuid.uuid4().hex[:8]}",
         "MUSTER_LOG_FORMAT": "json",
     }
     s = Stack(env, intake_port, query_port, dsn)
