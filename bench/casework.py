@@ -27,11 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.tension import committed_all, raw_consume_rate
+from bench.tension import committed_all, drop_run_topics, published, raw_consume_rate
 from services.casework.app import build
 from services.shared import events as ev
 from services.shared.codec import encode
-from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer, topic_partitions
+from services.shared.kafka import apply_topics, make_admin, make_producer
 from services.shared.logging import configure_logging
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
@@ -93,10 +93,7 @@ async def replay(base: Settings, encoded: list) -> float:
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         finally:
             await casework.app.stop()
-        consumer = make_consumer(settings, group_id=None)
-        await consumer.start()
-        alerts = sum((await consumer.end_offsets(await topic_partitions(settings, [catalog.name("casework.alerts")]))).values())
-        await consumer.stop()
+        alerts = await published(settings, catalog.name("casework.alerts"))
         rate = len(encoded) / elapsed
         print(f"  casework worker: {len(encoded):,} events in {elapsed:.1f}s (start-up and commit included) = "
               f"{rate:,.0f} events/s ({rate / raw:.0%} of the ceiling); {cpu:.1f} CPU-s = "
@@ -105,10 +102,7 @@ async def replay(base: Settings, encoded: list) -> float:
               f"{'met' if rate >= TARGET_RATE else 'NOT met'}")
         return rate
     finally:
-        existing = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if existing:
-            await admin.delete_topics(existing)
-        await admin.close()
+        await drop_run_topics(admin, settings)
 
 
 async def main(args: argparse.Namespace) -> None:

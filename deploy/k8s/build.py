@@ -45,6 +45,7 @@ ROLES = {
     "query": (None, ["MUSTER_QUERY_DATABASE_URL", "MUSTER_JWT_SECRET"]),
     "escalation": ("escalation", ["MUSTER_KAFKA_SASL_PASSWORD"]),
     "tension": ("tension", ["MUSTER_KAFKA_SASL_PASSWORD"]),
+    "casework": ("casework", ["MUSTER_KAFKA_SASL_PASSWORD"]),
     "projector": ("projector", ["MUSTER_KAFKA_SASL_PASSWORD", "MUSTER_PROJECTOR_DATABASE_URL"]),
     "topics": ("admin", ["MUSTER_KAFKA_SASL_PASSWORD"]),     # the one super user: topics and ACLs
     "migrate": (None, ["MUSTER_DATABASE_URL"]),              # the store's owner: migrations only

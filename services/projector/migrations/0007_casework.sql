@@ -54,10 +54,12 @@ language sql stable as $$
 $$;
 
 alter table casework_cases enable row level security;
+drop policy if exists casework_cases_visible on casework_cases;
 create policy casework_cases_visible on casework_cases for select to muster_query
     using (muster_access.may_see_case(housing_providers));
 
 alter table casework_alerts enable row level security;
+drop policy if exists casework_alerts_visible on casework_alerts;
 create policy casework_alerts_visible on casework_alerts for select to muster_query
     using (exists (select 1 from casework_cases c where c.case_id = casework_alerts.case_id));
 

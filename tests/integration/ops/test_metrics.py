@@ -20,6 +20,8 @@ SLIS = {
     "escalation": ["muster_escalation_decision_latency_seconds", "muster_escalation_consumer_lag_records",
                    "muster_escalation_dead_letters_total"],
     "tension": ["muster_tension_ward_level", "muster_tension_consumer_lag_records", "muster_tension_dead_letters_total"],
+    "casework": ["muster_casework_consumer_lag_records", "muster_casework_dead_letters_total",
+                 "muster_casework_alerts_total"],
     "projector": ["muster_projector_apply_lag_seconds", "muster_projector_consumer_lag_records",
                   "muster_projector_dead_letters_total"],
     "query": ["muster_query_requests_total", "muster_query_request_duration_seconds"],

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 _ORDER = {
     "incidents": "incident_id", "incident_events": "event_id", "escalations": "incident_id, level",
     "ward_tension": "ward_code, mode", "ward_tension_history": "event_id",
-    "tension_calendar": "event_id",
+    "tension_calendar": "event_id", "casework_cases": "case_id", "casework_alerts": "event_id",
     "projector_offsets": "consumer_group, topic, partition",
 }
 
