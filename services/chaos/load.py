@@ -31,7 +31,7 @@ import httpx
 import orjson
 
 from services.intake.validation import incident_id_for
-from services.shared.events import Mode
+from services.shared.events import Mode, without_token_fields
 from services.simulator.generator import FeedConfig, generate
 
 LOAD_HOURS = 24 * 366 * 50
@@ -89,6 +89,7 @@ class Driver:
     acked: int = 0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _remap: dict[str, str] = field(default_factory=dict)
+    _reported: set[str] = field(default_factory=set)  # incidents whose report intake acknowledged
 
     def _feeds(self):
         start = datetime(2026, 11, 20, tzinfo=timezone.utc)
@@ -99,8 +100,7 @@ class Driver:
             yield next(exercise if rng.randrange(self.exercise_share) == 0 else live)
 
     def _prepare(self, event) -> Item:
-        body = orjson.loads(event.model_dump_json())
-        body.pop("source", None)  # intake fills it from the token
+        body = without_token_fields(orjson.loads(event.model_dump_json()))  # intake fills them from the token
         body.pop("recorded_at", None)
         body["occurred_at"] = _now_iso()
         incident = body["incident_id"]
@@ -109,6 +109,8 @@ class Driver:
             if body["event_type"] == "IncidentReported":
                 self._remap[incident] = str(incident_id_for(uuid.UUID(body["event_id"])))
             body["incident_id"] = self._remap.get(incident, incident)
+        if "lead_incident_id" in body:  # a lead raised on the single-event path has intake's id for it
+            body["lead_incident_id"] = self._remap.get(body["lead_incident_id"], body["lead_incident_id"])
         return Item(body, True, single)
 
     def _invalid(self) -> Item:
@@ -222,12 +224,17 @@ class Driver:
 
     def _ack(self, item: Item, result: dict) -> None:
         self.acked += 1
+        if item.body["event_type"] == "IncidentReported":
+            self._reported.add(str(result["incident_id"]))
         self.ledger.write("ack", event_id=item.event_id, incident_id=str(result["incident_id"]),
                           event_type=item.body["event_type"], mode=item.body.get("mode", "live"),
                           partition=result["partition"], offset=result["offset"], single=item.single)
 
     def _refused(self, item: Item, status: int, detail: str) -> None:
-        kind = "unexpected" if item.valid else "refused"
+        # a link sent before its lead's report was acknowledged (another worker's queue) is rightly
+        # refused: intake's registry does not know the lead yet
+        early_link = item.body["event_type"] == "IncidentLinked" and item.body["lead_incident_id"] not in self._reported
+        kind = "unexpected" if item.valid and not early_link else "refused"
         self.ledger.write(kind, event_id=item.event_id, incident_id=item.body["incident_id"], status=status,
                           detail=str(detail)[:200])
 

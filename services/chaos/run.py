@@ -102,7 +102,7 @@ async def execute(run_dir: Path, base: Settings, plan: Plan) -> dict:
         say("every service is up; load starts")
         await monitor.start()
         token = mint_token(cluster.settings, subject="chaos-harness", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL,
-                           ttl_s=24 * 3600)
+                           ttl_s=cluster.settings.jwt_max_lifetime_s)  # the longest intake accepts
         driver = Driver(f"http://127.0.0.1:{cluster.service_ports['intake']}", token, ledger, plan.rate)
         load = asyncio.create_task(driver.run(plan.duration or 24 * 3600.0))
         await asyncio.sleep(plan.warmup)

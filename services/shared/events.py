@@ -1060,6 +1060,19 @@ class CaseworkCaseChanged(CaseworkEvent):
     case_version: int = Field(ge=1, description="Facts applied to the case so far: a newer picture has a higher one.")
 
 
+# Who did it comes from the caller's token, never from the body (intake fills these, and refuses
+# a body naming anyone else): what a client that replays facts through intake leaves out.
+FILLED_FROM_TOKEN: dict[str, tuple[str, ...]] = {
+    "*": ("source",), "IncidentAcknowledged": ("acknowledged_by",), "MajorIncidentDeclared": ("declared_by", "agency"),
+}
+
+
+def without_token_fields(body: dict) -> dict:
+    """A fact's JSON body as a client posts it to intake: the fields the token decides left out."""
+    drop = (*FILLED_FROM_TOKEN["*"], *FILLED_FROM_TOKEN.get(body.get("event_type"), ()))
+    return {k: v for k, v in body.items() if k not in drop}
+
+
 # --- the registry: every event type, listed once; everything else is derived from it ----------
 
 INCIDENT_FACTS: tuple[type[IncidentEvent], ...] = (

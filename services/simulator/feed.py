@@ -19,6 +19,8 @@ from typing import Any, Iterable, Iterator, Protocol
 
 from tqdm import tqdm
 
+import orjson
+
 from services.shared import events as ev
 from services.shared.codec import Encoded, editions
 from services.shared.settings import Settings
@@ -98,7 +100,7 @@ class ApiSink:
         self._client = None
 
     def prepare(self, event: ev.Event) -> bytes:
-        return event.model_dump_json().encode()
+        return orjson.dumps(ev.without_token_fields(orjson.loads(event.model_dump_json())))
 
     async def start(self) -> None:
         import httpx

