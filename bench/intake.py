@@ -9,7 +9,7 @@ Prints, from one run:
 Uses its own topic prefix and database on the local broker and PostgreSQL, removed at the
 end. Every loop is bounded in count and time; only 127.0.0.1 is targeted.
 
-    MUSTER_HOME=/work/main/.muster .venv/bin/python bench/intake.py [--duration 15]
+    MUSTER_HOME=/work/main/.muster .venv/bin/python bench/intake.py [--duration 15] [--people 1]
 """
 
 from __future__ import annotations
@@ -312,7 +312,12 @@ if __name__ == "__main__":
     parser.add_argument("--batch-concurrency", type=int, default=3)
     parser.add_argument("--raw-count", type=int, default=100_000)
     parser.add_argument("--phases", default="raw,single,latency,batch", help="comma-separated subset")
+    parser.add_argument("--people", type=int, default=0,
+                        help="people named in each report (intake seals them: what sealing costs)")
     args = parser.parse_args()
+    if args.people:
+        REPORT["people"] = [{"role": "victim", "name": f"Bench Person {i}", "age": 30 + i, "description": "bench"}
+                            for i in range(min(args.people, 20))]
     args.duration = max(1, min(args.duration, 120))
     import uvloop
 

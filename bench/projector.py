@@ -207,7 +207,7 @@ async def main(args) -> None:
     try:
         await apply_topics(admin, catalog)
         topic = catalog.name("incidents")
-        events = stream(args.events, seed=3)
+        events = with_people(stream(args.events, seed=3), args.people, sealed=not args.plain)
         produced = await produce(base, topic, events)
         total = len(events)
         del events  # a live projector holds no event list: keep the collector's work the same as in production
@@ -240,6 +240,24 @@ async def main(args) -> None:
         await conn.close()
 
 
+def with_people(events: list, people: int, *, sealed: bool) -> list:
+    """Each report naming `people` persons, sealed as intake publishes them (or in the clear, as
+    before sealing): what sealing costs the projector."""
+    if not people:
+        return events
+    from services.shared import events as ev, sealing
+
+    named = tuple(ev.Person(role="victim", name=f"Bench Person {i}", age=30 + i, description="bench")
+                  for i in range(people))
+    out = []
+    for e in events:
+        if e.event_type == "IncidentReported":
+            e = e.model_copy(update={"people": named})
+            e = sealing.sealed(e, sealing.new_key()) if sealed else e
+        out.append(e)
+    return out
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
@@ -248,4 +266,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=lambda v: [int(n) for n in v.split(",")], default=[1, 2],
                         help="projector processes in the group, one measurement each (e.g. 1,2)")
+    parser.add_argument("--people", type=int, default=0, help="people named in each report (sealed unless --plain)")
+    parser.add_argument("--plain", action="store_true", help="with --people: in the clear (the store before sealing)")
     asyncio.run(main(parser.parse_args()))

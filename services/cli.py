@@ -12,6 +12,7 @@ from services.casework import cli as casework_cli
 from services.chaos import cli as chaos_cli
 from services.escalation import cli as escalation_cli
 from services.intake import cli as intake_cli
+from services.people import cli as people_cli
 from services.projector import cli as projector_cli
 from services.shared.settings import REPO_ROOT, Settings, get_settings
 from services.simulator import cli as simulator_cli
@@ -289,7 +290,8 @@ def config_table() -> None:
 
 
 # The rooms' own commands: each services/<room>/cli.py defines register(app).
-for _room_cli in (intake_cli, tension_cli, casework_cli, projector_cli, simulator_cli, chaos_cli, escalation_cli):
+for _room_cli in (intake_cli, tension_cli, casework_cli, projector_cli, simulator_cli, chaos_cli, escalation_cli,
+                  people_cli):
     _room_cli.register(app)
 
 

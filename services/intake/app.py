@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         on_latency=metrics.publish_latency.observe,
         on_late_ack=lambda event, md: service.on_late_ack(event, md) if service else None,
     )
-    service = IntakeService(publisher, store, metrics, timeout_s)
+    service = IntakeService(publisher, store, metrics, timeout_s, keys=store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -38,6 +38,13 @@ class IdempotencyStorePort(Protocol):
     async def ping(self) -> bool: ...
 
 
+class KeyServicePort(Protocol):
+    """The key service as intake uses it (services/shared/keys.py): each incident's data key, made if
+    new; raises keys.PeopleErased for an incident whose people were erased."""
+
+    async def keys_for_sealing(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes]: ...
+
+
 class PublisherPort(Protocol):
     """Puts events on the incidents topic; an outcome is the broker's acknowledgement or why not."""
 

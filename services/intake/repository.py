@@ -17,7 +17,7 @@ import orjson
 
 from services.intake.batcher import MicroBatcher
 from services.intake.registry import Change, IncidentRecord
-from services.shared import migrations
+from services.shared import keys, migrations
 from services.shared.logging import get_logger
 
 log = get_logger("intake.repository")
@@ -156,6 +156,15 @@ class IdempotencyStore:
 
     async def record(self, written: Written | Accepted) -> None:
         await self._records.submit(as_written(written))
+
+    async def keys_for_sealing(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        """The incidents' data keys from the key service (made if new); PeopleErased for an erased one."""
+        pool = await self._ensure_pool()
+        try:
+            async with pool.acquire(timeout=self._timeout_s) as conn:
+                return await keys.keys_for_sealing(conn, incident_ids)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            raise StoreUnavailable(f"key service: {exc.__class__.__name__}") from exc
 
     def record_soon(self, written: Written) -> None:
         """Write-behind: recorded within WRITE_BEHIND_S, in bulk, off the request's path (only for

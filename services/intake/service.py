@@ -15,10 +15,11 @@ from aiokafka.structs import RecordMetadata
 
 from services.intake import guard, registry
 from services.intake.metrics import IntakeMetrics
-from services.intake.ports import IdempotencyStorePort, PublisherPort
+from services.intake.ports import IdempotencyStorePort, KeyServicePort, PublisherPort
 from services.intake.registry import IncidentRecord
 from services.intake.repository import Accepted, StoreUnavailable, Written
 from services.intake.validation import Rejection
+from services.shared import keys, sealing
 from services.shared.auth import Principal
 from services.shared.events import IncidentEvent, IncidentLinked, IncidentReported
 from services.shared.logging import get_logger
@@ -44,9 +45,11 @@ class ItemResult:
 
 
 class IntakeService:
-    def __init__(self, publisher: PublisherPort, store: IdempotencyStorePort, metrics: IntakeMetrics, timeout_s: float) -> None:
+    def __init__(self, publisher: PublisherPort, store: IdempotencyStorePort, metrics: IntakeMetrics, timeout_s: float,
+                 keys: KeyServicePort | None = None) -> None:
         self._publisher = publisher
         self._store = store
+        self._keys = keys  # None: no key service, so a fact with people is refused (never published in the clear)
         self._metrics = metrics
         self._timeout_s = timeout_s
         self._inflight: dict[uuid.UUID, tuple[str, bytes | None, asyncio.Future[Accepted]]] = {}
@@ -118,6 +121,7 @@ class IntakeService:
                 raise guard.repeated_report(event.incident_id)
             self._reporting.add(event.incident_id)
         try:
+            [event] = await self._sealed([event])
             [outcome] = await self._publisher.publish([event])
             if isinstance(outcome, BaseException):
                 raise Unavailable(str(outcome))
@@ -183,6 +187,10 @@ class IntakeService:
                 self._metrics.rejections.labels(rejection.reason).inc()
         if new and not self._publisher.connected:
             raise Unavailable("not connected to the broker")
+        new, erased = await self._sealed_batch(new)
+        for index, item in valid:
+            if item.event_id in erased:
+                items[index] = erased[item.event_id].prefixed(f"events.{index}")
         self._reporting.update(reporting)
         try:
             events = list(new.values())
@@ -211,6 +219,38 @@ class IntakeService:
                  rejected=sum(1 for i in items if type(i) is Rejection) + len(failed),
                  partitions=sorted({w.accepted.partition for w in published}))
         return out
+
+    async def _sealed(self, events: list[IncidentEvent]) -> list[IncidentEvent]:
+        """The events with their people sealed under their incidents' data keys (docs/security.md):
+        people never reach the topic in the clear. 409 naming `people` for an erased incident's."""
+        wanted = [e.incident_id for e in events if sealing.needs_sealing(e)]
+        if not wanted:
+            return events
+        if self._keys is None:
+            raise Unavailable("people: no key service to seal them with")
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                data_keys = await self._keys.keys_for_sealing(wanted)
+        except (StoreUnavailable, TimeoutError) as exc:
+            raise Unavailable(f"key service did not answer: {exc}") from None
+        except keys.PeopleErased as exc:
+            raise _erased(exc.incident_ids[0]) from None
+        return [sealing.sealed(e, data_keys[e.incident_id]) if sealing.needs_sealing(e) else e for e in events]
+
+    async def _sealed_batch(self, new: dict[uuid.UUID, IncidentEvent]):
+        """`_sealed` for a batch: (the events to publish, the rejections of those about erased incidents)."""
+        try:
+            return dict(zip(new, await self._sealed(list(new.values())))), {}
+        except Rejection:
+            pass
+        erased: dict[uuid.UUID, Rejection] = {}
+        kept: dict[uuid.UUID, IncidentEvent] = {}
+        for event_id, event in new.items():  # some incident's people were erased: find which items
+            try:
+                [kept[event_id]] = await self._sealed([event])
+            except Rejection as rejection:
+                erased[event_id] = rejection
+        return kept, erased
 
     def on_late_ack(self, event: IncidentEvent, metadata: RecordMetadata) -> None:
         """The broker acknowledged after we answered 503: remember it for the retry (the caller's
@@ -253,6 +293,10 @@ class IntakeService:
             reporter = principal.subject if principal is not None else event.source.id
             return Written(accepted, report=record or registry.record_of(event, reporter))
         return Written(accepted, change=registry.change_of(event))
+
+
+def _erased(incident_id: uuid.UUID) -> Rejection:
+    return guard.conflict("people", f"the people of incident {incident_id} were erased: none can be recorded for it")
 
 
 def _indexed(items: list, new: dict[uuid.UUID, IncidentEvent]) -> list[tuple[int, IncidentEvent]]:

@@ -199,6 +199,8 @@ def _build(
     if reason is not None:
         raise Rejection(403, "forbidden", (("event_type", reason),))
     _caller_is_the_actor(data, event_type, principal)
+    if data.get("people_sealed") is not None:
+        raise invalid("people_sealed", "intake seals people itself: send them as `people`, a list of persons")
     data["recorded_at"] = now
     try:
         return types[event_type].model_validate(data)

@@ -60,7 +60,7 @@ class IncidentState:
     reported_at: datetime | None = None
     acknowledged_at: datetime | None = None
     version: int = 0
-    people: str = "[]"  # JSON text; restricted
+    people: str = "[]"  # JSON text; restricted: sealed (SealedPeople) when not empty
     escalation_level: int = 0
     major_incident_declared: bool = False
     source_kind: str | None = None
@@ -146,11 +146,13 @@ def _details(event: ev.IncidentReported | ev.IncidentUpdated) -> dict[str, objec
         "hazards": [h.value for h in event.hazards] if event.hazards is not None else None,
         "agencies_required": [a.value for a in event.agencies_required] if event.agencies_required is not None else None,
         "police_grading": event.police_grading.value if event.police_grading is not None else None,
-        "people": _people_json(event.people) if event.people is not None else None,
+        "people": (event.people_sealed.model_dump_json() if event.people_sealed is not None
+                   else _people_json(event.people) if event.people is not None else None),
     }
 
 
 def _people_json(people: tuple[ev.Person, ...]) -> str:
+    """People in the clear: an empty list from intake (it seals every other into people_sealed, stored as it is)."""
     return "[" + ",".join(p.model_dump_json() for p in people) + "]"
 
 

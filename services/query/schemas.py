@@ -93,6 +93,10 @@ class IncidentDetail(Model):
     incident: IncidentSummary
     people: list[dict[str, Any]] | None = Field(description="Restricted: null when the caller is not cleared for it.")
     restricted_redacted: bool = Field(description="True when restricted fields were withheld from this caller.")
+    people_erased: bool = Field(
+        False, description="True when the incident's people were erased (`muster people erase`, the retention "
+        "schedule): `people` is null and each timeline payload's `people` is \"[erased]\" for every reader.")
+    people_erased_at: datetime | None = Field(None, description="When they were erased (shown to those cleared).")
     timeline: list[TimelineEntry] = Field(description="Every fact, ordered by occurred_at.")
     escalations: list[EscalationOut]
     linked: list[IncidentSummary] = Field(description="Its lead incident and the duplicates merged into it, as visible.")

@@ -13,8 +13,13 @@ import asyncpg
 from services.query import access, present, queries
 from services.query.access import SENSITIVE, Reader
 from services.query.pagination import Cursor, page
+from services.shared import keys, sealing
 from services.tension.weekly import week_bounds, week_instants, weekly_return
 from services.shared.wards import Ward
+
+
+# What a timeline payload's `people` says once the incident's key is erased.
+ERASED = "[erased]"
 
 
 class NotFound(Exception):
@@ -27,6 +32,27 @@ def _narrowed(reader: Reader, filters: queries.IncidentFilters) -> queries.Incid
         return filters
     reachable = access.reachable_categories(reader, filters.categories)
     return dataclasses.replace(filters, categories=reachable) if reachable else None
+
+
+async def opened(conn, incident_id: uuid.UUID, people, payloads: dict) -> tuple:
+    """The people (and each timeline payload's people) opened with the incident's data key, which the
+    key service releases only to a reader the database agrees is cleared (muster_keys.key_for_reading).
+    Erased (no key): people None, each sealed payload's people ERASED, and when it was erased (or True
+    when the erasure's record is not there); False when not erased."""
+    sealed_payloads = [e for e, p in payloads.items() if p.get(sealing.SEALED_FIELD) is not None]
+    if not sealing.is_sealed(people) and not sealed_payloads:
+        return people, payloads, False
+    key = await keys.key_for_reading(conn, incident_id)
+
+    def payload(event_id):
+        body = {k: v for k, v in payloads[event_id].items() if k != sealing.SEALED_FIELD}
+        sealed_people = payloads[event_id][sealing.SEALED_FIELD]
+        return body | {sealing.FIELD: ERASED if key is None else sealing.open_people(key, incident_id, sealed_people)}
+
+    payloads = {**payloads, **{e: payload(e) for e in sealed_payloads}}
+    if key is None:
+        return (None if sealing.is_sealed(people) else people), payloads, await keys.erasure_of(conn, incident_id)
+    return (sealing.open_people(key, incident_id, people) if sealing.is_sealed(people) else people), payloads, False
 
 
 class QueryService:
@@ -84,6 +110,9 @@ class QueryService:
             events = await queries.timeline(conn, incident_id)
             payloads = await queries.full_payloads(conn, incident_id) if cleared else {}
             people = await queries.people(conn, incident_id) if cleared else None
+            erased = False
+            if cleared:
+                people, payloads, erased = await opened(conn, incident_id, people, payloads)
             escalations = await queries.escalations_of(conn, incident_id)  # this incident's: visible with it
             linked = access.visible(reader, await queries.linked(conn, incident_id, row["lead_incident_id"]))
             await self.audit(conn, reader, [row, *linked], "/v1/incidents/{incident_id}",
@@ -92,6 +121,8 @@ class QueryService:
             "incident": present.incident(row, self.wards),
             "people": list(people) if people is not None else None,
             "restricted_redacted": not cleared,
+            "people_erased": erased is not False,
+            "people_erased_at": erased if isinstance(erased, datetime) else None,
             "timeline": [present.timeline_entry(e, payloads.get(e["event_id"])) for e in events],
             "escalations": [present.escalation(e) for e in escalations],
             "linked": [present.incident(r, self.wards) for r in linked],

@@ -14,6 +14,7 @@ from services.shared.settings import Settings
 STATUS_TABLES = ("incidents", "incident_events", "escalations", "ward_tension", "ward_tension_history",
                  "casework_cases", "casework_alerts", "tension_calendar", "projector_offsets")
 ROLES_SQL = Path(__file__).resolve().parent / "sql" / "roles.sql"
+KEYS_SQL = Path(__file__).resolve().parent / "sql" / "keys.sql"  # the key service (docs/security.md)
 _ROLES_LOCK = 0x6D75_7374_726F  # "mustro": one bootstrap at a time (CREATE ROLE races across databases)
 
 
@@ -31,10 +32,11 @@ def role_dsn(settings: Settings, role: str, explicit=None) -> str:
 
 
 async def ensure_roles(conn: asyncpg.Connection) -> None:
-    """Make the service roles and their schemas (as the administrator); safe to repeat."""
+    """Make the service roles and their schemas, and the key service (as the administrator); safe to repeat."""
     await conn.execute("select pg_advisory_lock($1)", _ROLES_LOCK)
     try:
         await conn.execute(ROLES_SQL.read_text())
+        await conn.execute(KEYS_SQL.read_text())
     finally:
         await conn.execute("select pg_advisory_unlock($1)", _ROLES_LOCK)
 

@@ -336,6 +336,18 @@ class Person(Frozen):
     description: ShortText | None = None
 
 
+class SealedPeople(Frozen):
+    """People sealed by intake before they reach the incidents topic: AES-256-GCM under the
+    incident's data key, held by the key service (services/shared/sealing.py, docs/security.md).
+    Only readers cleared for people get the key; once it is erased, nobody can open this."""
+
+    alg: Literal["A256GCM"] = "A256GCM"
+    sealed: str = Field(pattern=r"^[A-Za-z0-9_-]{38,}$", max_length=16384,
+                        description="base64url (unpadded) of nonce, ciphertext and tag.")
+
+
+
+
 # --- the envelope ---------------------------------------------------------------------------
 
 
@@ -380,7 +392,11 @@ class IncidentReported(IncidentEvent):
     hazards: tuple[Hazard, ...] = Field((), max_length=len(Hazard))
     agencies_required: tuple[Agency, ...] = Field((), max_length=len(Agency))
     police_grading: PoliceGrading | None = None
-    people: tuple[Person, ...] = Field((), max_length=20, description="Restricted.")
+    people: tuple[Person, ...] = Field(
+        (), max_length=20, description="Restricted. Always empty on the incidents topic: intake seals them into people_sealed.")
+    people_sealed: SealedPeople | None = Field(
+        None, description="The people, sealed by intake under the incident's data key (docs/security.md). Intake sets "
+        "it; a producer never sends it.")
     access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point, once known.")
     presented_at: Location | None = Field(
         None, description="Where a casualty presented (e.g. a hospital) when that is not where it happened: "
@@ -422,7 +438,11 @@ class IncidentUpdated(IncidentEvent):
         "operational roles may remove one (intake sets this when such a caller's agencies_required omits one).",
     )
     police_grading: PoliceGrading | None = None
-    people: tuple[Person, ...] | None = Field(None, max_length=20, description="Restricted.")
+    people: tuple[Person, ...] | None = Field(
+        None, max_length=20, description="Restricted. Never on the incidents topic: intake seals them into people_sealed.")
+    people_sealed: SealedPeople | None = Field(
+        None, description="The people as now known, sealed by intake under the incident's data key (docs/security.md). "
+        "Intake sets it; a producer never sends it.")
     access: Access | None = Field(None, description="A of M/ETHANE: routes and rendezvous point as now known.")
     presented_at: Location | None = Field(None, description="Where a casualty presented, as now known.")
     outside_borough: ShortText | None = Field(None, description="The scene is outside the borough, as now known.")
@@ -431,7 +451,7 @@ class IncidentUpdated(IncidentEvent):
     def _something_changes(self) -> "IncidentUpdated":
         changed = [
             f for f in ("category", "severity", "location", "description", "casualties", "hazards",
-                        "agencies_required", "agencies_removed", "police_grading", "people", "access", "presented_at",
+                        "agencies_required", "agencies_removed", "police_grading", "people", "people_sealed", "access", "presented_at",
                         "outside_borough")
             if getattr(self, f) is not None
         ]

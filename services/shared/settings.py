@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +66,37 @@ class Settings(BaseSettings):
         description="PostgreSQL URL of the database's owner or administrator: migrations, rebuilds, `muster "
         "people erase` (a secret: it may hold a password). Services use their own roles' URLs.",
     )
+
+    # --- People's retention (docs/security.md: the schedule and why) -----------------------
+    people_retention_years: int = Field(
+        6, ge=1, le=100, description="Live OFFICIAL incidents: years after closure before `muster people retention` "
+        "erases their people's data key (Limitation Act 1980: six years for claims in tort or contract).",
+    )
+    people_retention_years_sensitive: int = Field(
+        6, ge=1, le=100, description="Live OFFICIAL-SENSITIVE incidents: years after closure (domestic abuse, adult "
+        "safeguarding, radicalisation, exploitation: six years after the case closes, as local-authority schedules keep them).",
+    )
+    people_retention_years_by_category: dict[str, int] = Field(
+        {"safeguarding_child": 25}, description="Live incidents of these categories: years after closure, instead of "
+        "the classification's (JSON object; a child safeguarding record is kept until the child is at least 25).",
+    )
+    people_retention_days_exercise: int = Field(
+        90, ge=1, description="Exercise incidents: days after closure (the debrief and its report).",
+    )
+    people_retention_days_test: int = Field(7, ge=1, description="Test incidents: days after closure.")
+
+    @field_validator("people_retention_years_by_category")
+    @classmethod
+    def _known_categories(cls, value: dict[str, int]) -> dict[str, int]:
+        from services.shared.events import Category
+
+        known = {c.value for c in Category}
+        for category, years in value.items():
+            if category not in known:
+                raise ValueError(f"{category!r} is not a category (one of {', '.join(sorted(known))})")
+            if not 1 <= years <= 100:
+                raise ValueError(f"{category}: years must be 1 to 100, not {years}")
+        return value
 
     # --- Local infrastructure (muster dev) -----------------------------------------------
     home: Path = Field(REPO_ROOT / ".muster", description="Local data, logs and the jar cache (git-ignored).")

@@ -133,7 +133,11 @@ def actions(i: dict) -> str:
 
 
 def people(detail: dict, reason: str | None) -> str:
-    if detail["people"] is None:
+    if detail.get("people_erased"):
+        at = detail.get("people_erased_at")
+        body = ("<p>The people involved were erased" + (f" on {escape(at.isoformat(timespec='minutes') if hasattr(at, 'isoformat') else str(at))}" if at else "")
+                + ": their details can no longer be read by anyone.</p>")
+    elif detail["people"] is None:
         body = ('<p>Restricted fields (the people involved) are not shown: only the cleared roles and the agencies '
                 "that own this incident see them.</p>")
     elif not detail["people"]:

@@ -33,10 +33,12 @@ async def test_migrate_applies_once_then_says_up_to_date(world):
     assert first.stdout.splitlines() == ["applied 0001_status_store", "applied 0002_query_access",
                                      "applied 0003_timeline_write_path", "applied 0004_service_roles",
                                      "applied 0005_tension_calendar",
-                                     "applied 0006_people_need_a_reason", "applied 0007_casework"]
+                                     "applied 0006_people_need_a_reason", "applied 0007_casework",
+                                     "applied 0008_people_keys"]
     assert second.stdout.strip() == "db: up to date"
     versions = await world.fetch("select version, name from schema_migrations")
     assert sorted(tuple(r) for r in versions) == [(1, "0001_status_store"), (2, "0002_query_access"),
                                                             (3, "0003_timeline_write_path"), (4, "0004_service_roles"),
                                                             (5, "0005_tension_calendar"),
-                                                            (6, "0006_people_need_a_reason"), (7, "0007_casework")]
+                                                            (6, "0006_people_need_a_reason"), (7, "0007_casework"),
+                                                            (8, "0008_people_keys")]

@@ -74,3 +74,60 @@ async def test_an_idempotency_store_that_is_down_is_503_before_anything_is_publi
     with pytest.raises(Unavailable, match="idempotency store did not answer"):
         await service(publisher, store).submit(note(), CALLER)
     assert publisher.published == []
+
+
+class _Keys:
+    """The key service as intake sees it (the real one: tests/integration/people)."""
+
+    def __init__(self, erased: frozenset = frozenset()) -> None:
+        self.held: dict = {}
+        self.erased = erased
+
+    async def keys_for_sealing(self, incident_ids):
+        from services.shared import keys, sealing
+
+        if gone := [i for i in incident_ids if i in self.erased]:
+            raise keys.PeopleErased(gone)
+        return {i: self.held.setdefault(i, sealing.new_key()) for i in incident_ids}
+
+
+def _with_people() -> ev.IncidentUpdated:
+    return fact(ev.IncidentUpdated, INCIDENT.incident_id, people=(ev.Person(role="victim", name="Pat Example"),))
+
+
+async def test_people_are_published_sealed_and_a_fact_without_people_needs_no_key():
+    from services.shared import sealing
+
+    publisher, key_service = FakePublisher(), _Keys()
+    intake = IntakeService(publisher, _store(), IntakeMetrics(), timeout_s=2.0, keys=key_service)
+    event = _with_people()
+    await intake.submit(event, CALLER)
+    await intake.submit(note(), CALLER)
+    [published, plain_note] = publisher.published
+    assert published.event_id == event.event_id and "Pat" not in published.model_dump_json()
+    key = key_service.held[INCIDENT.incident_id]
+    assert published.people is None
+    assert sealing.open_people(key, INCIDENT.incident_id, published.people_sealed) == [
+        {"role": "victim", "name": "Pat Example"}]
+    assert plain_note.event_type == "NoteAdded"
+    assert list(key_service.held) == [INCIDENT.incident_id]
+
+
+async def test_people_for_an_erased_incident_are_409_and_without_a_key_service_503_never_published():
+    from services.intake.validation import Rejection
+
+    publisher = FakePublisher()
+    erased = IntakeService(publisher, _store(), IntakeMetrics(), timeout_s=2.0,
+                           keys=_Keys(erased=frozenset({INCIDENT.incident_id})))
+    with pytest.raises(Rejection) as refused:
+        await erased.submit(_with_people(), CALLER)
+    assert refused.value.status == 409 and refused.value.problems[0][0] == "people"
+    with pytest.raises(Unavailable, match="people"):
+        await service(publisher).submit(_with_people(), CALLER)
+    assert publisher.published == []
+
+
+def _store() -> FakeIdempotencyStore:
+    store = FakeIdempotencyStore()
+    store.registry[INCIDENT.incident_id] = record_of(INCIDENT, CALLER.subject)
+    return store
