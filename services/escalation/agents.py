@@ -276,12 +276,19 @@ class Escalation:
         expired = due_releases(self.expiry, self.released, now)
         for key, _ in expired:
             self.released[key] = clock
-        await asyncio.gather(*(
+        results = await asyncio.gather(*(
             self._send(self.control_name, key, corr.Notice(kind=kind, incident_id=key.decode(),
                                                            partition=partition).model_dump_json().encode(),
                        partition=partition)
             for kind, keys in (("deadline", due), ("release", expired)) for key, partition in keys
-        ))
+        ), return_exceptions=True)
+        failed = [k for (k, _), r in zip(due + expired, results) if isinstance(r, BaseException)]
+        for key in failed:  # not on its way: due again at the next tick
+            self.ticked.pop(key, None)
+            self.released.pop(key, None)
+        if failed:
+            log.warning("escalation.notices_not_sent", count=len(failed),
+                        error_class=type(next(r for r in results if isinstance(r, BaseException))).__name__)
         metrics.PENDING_DEADLINES.set(len(self.index))
         metrics.STATES.set(len(self.table.data))
 
