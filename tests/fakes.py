@@ -20,17 +20,28 @@ class Sent:
 
 @dataclass
 class RecordingSink:
-    """services.shared.stage.Sink: keeps what a stage sends and dead-letters."""
+    """services.shared.stage.Sink (tests/contract/sink.py): keeps what a stage sends and
+    dead-letters. `gate`: when set, acknowledgements wait for it; `failure`: the broker
+    refuses every record (its future fails; nothing is kept)."""
 
-    sent: list[Sent] = field(default_factory=list)
+    sent: list[Sent] = field(default_factory=list)  # acknowledged
+    handed: list[Sent] = field(default_factory=list)  # handed over, acknowledged or not (yet)
     dead: list[tuple[Any, BaseException | str, str]] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    failure: BaseException | None = None
 
     async def send(self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None,
                    headers: Any = None) -> asyncio.Future:
-        self.sent.append(Sent(topic, key, value, partition, headers))
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+        self.handed.append(Sent(topic, key, value, partition, headers))
+        return asyncio.ensure_future(self._acknowledge(self.handed[-1]))
+
+    async def _acknowledge(self, record: Sent) -> Sent:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failure is not None:
+            raise self.failure
+        self.sent.append(record)
+        return record
 
     async def dead_letter(self, record: Any, error: BaseException | str, input_name: str) -> None:
         self.dead.append((record, error, input_name))
@@ -185,3 +196,49 @@ class FakeStatusStore:
 
     async def reset(self) -> None:
         self.resets += 1
+
+
+class FakeStateStore:
+    """services.escalation.store.StateStore in memory (tests/contract/state_store.py): the
+    live states and the changelog as (key, value, partition) records in the order they were
+    acknowledged. `failure`: the changelog refuses every write (the states are kept in memory
+    first, as the table keeps them)."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.changelog: list[tuple[bytes, bytes | None, int]] = []
+        self.failure: BaseException | None = None
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def items(self):
+        return self.data.items()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    async def write(self, states, partition: int) -> None:
+        states = list(states)
+        self.data.update(states)
+        await asyncio.sleep(0)  # the acknowledgements come later
+        if self.failure is not None:
+            raise self.failure
+        self.changelog += [(key, value, partition) for key, value in states]
+
+    async def remove(self, key: bytes, partition: int) -> None:
+        self.data.pop(key, None)
+        await asyncio.sleep(0)
+        if self.failure is not None:
+            raise self.failure
+        self.changelog.append((key, None, partition))
+
+    def recovered(self) -> dict[bytes, tuple[bytes, int]]:
+        """What a restarted worker rebuilds from the changelog: key -> (state, partition)."""
+        out: dict[bytes, tuple[bytes, int]] = {}
+        for key, value, partition in self.changelog:
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = (value, partition)
+        return out
