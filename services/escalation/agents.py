@@ -32,7 +32,7 @@ from services.escalation.facts import NotRead, read_fact
 from services.escalation.offsets import MARKER_KEY, ensure_starts
 from services.escalation.packing import unpack
 from services.escalation.outputs import Delivery
-from services.escalation.retention import release_at, releasable
+from services.escalation.retention import due_releases, release_at, releasable
 from services.escalation.state import IncidentState, apply_notice, fold
 from services.escalation.store import ChangelogTable, StateStore
 from services.shared import codec
@@ -72,7 +72,7 @@ class Escalation:
     index: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)
     ticked: dict[bytes, float] = field(default_factory=dict)
     expiry: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)  # finished: when to release
-    released: dict[bytes, float] = field(default_factory=dict)  # release notices sent (monotonic clock)
+    released: dict[bytes, float] = field(default_factory=dict)  # release notices sent, not yet processed
     cache: dict[bytes, IncidentState] = field(default_factory=dict)
     complete: bool = False  # the cache holds every state of the table (a miss is a new incident)
     dirty: bool = True
@@ -272,22 +272,29 @@ class Escalation:
         due = [(k, p) for k, (at, p) in self.index.items() if at <= now and clock - self.ticked.get(k, -quiet) >= quiet]
         for key, _ in due:
             self.ticked[key] = clock
-        expired = [(k, p) for k, (at, p) in self.expiry.items()
-                   if at <= now and clock - self.released.get(k, -quiet) >= quiet]
+        expired = due_releases(self.expiry, self.released, now)
         for key, _ in expired:
             self.released[key] = clock
-        await asyncio.gather(*(
+        results = await asyncio.gather(*(
             self._send(self.control_name, key, corr.Notice(kind=kind, incident_id=key.decode(),
                                                            partition=partition).model_dump_json().encode(),
                        partition=partition)
             for kind, keys in (("deadline", due), ("release", expired)) for key, partition in keys
-        ))
+        ), return_exceptions=True)
+        failed = [k for (k, _), r in zip(due + expired, results) if isinstance(r, BaseException)]
+        for key in failed:  # not on its way: due again at the next tick
+            self.ticked.pop(key, None)
+            self.released.pop(key, None)
+        if failed:
+            log.warning("escalation.notices_not_sent", count=len(failed),
+                        error_class=type(next(r for r in results if isinstance(r, BaseException))).__name__)
         metrics.PENDING_DEADLINES.set(len(self.index))
         metrics.STATES.set(len(self.store))
 
     def _rebuild(self) -> None:
         self.index.clear()
         self.expiry.clear()
+        self.released.clear()  # notices sent before a restart or a rebalance are sent again
         for key, raw in self.store.items():
             state = self.cache[key] = IncidentState.model_validate_json(raw)
             self._track(key, state)
