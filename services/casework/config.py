@@ -5,40 +5,30 @@ Validated once at start-up; a bad file fails with one message naming the field.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
+from services.shared import yamlfile
+from services.shared.yamlfile import DAY, HOUR, Strict
 from services.shared.events import Category
 
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("casework.yaml")
-HOUR = 3600
-DAY = 24 * HOUR
-_UNITS = {"s": 1, "m": 60, "h": HOUR, "d": DAY}
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 
 
-class CaseworkConfigError(ValueError):
+class CaseworkConfigError(yamlfile.ConfigFileError):
     """The casework configuration is missing or invalid; the message names the field."""
 
 
 def _seconds(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use whole hours or days, e.g. '48h', '30d')")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    seconds = yamlfile.duration_seconds(value)
+    if seconds != int(seconds):
+        raise ValueError(f"not a whole number of seconds: {value!r}")
+    return int(seconds)
 
 
 Seconds = Annotated[int, BeforeValidator(_seconds), Field(gt=0)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Thresholds(Strict):
@@ -127,17 +117,5 @@ class CaseworkConfig(Strict):
 
 
 def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> CaseworkConfig:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise CaseworkConfigError(f"casework config not found: {path} (set MUSTER_CASEWORK_CONFIG_FILE)") from None
-    except yaml.YAMLError as exc:
-        raise CaseworkConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return CaseworkConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors(include_url=False)
-        ]
-        raise CaseworkConfigError(f"{path}: " + "; ".join(problems)) from None
+    return yamlfile.load(CaseworkConfig, path, what="casework config", setting="MUSTER_CASEWORK_CONFIG_FILE",
+                         error=CaseworkConfigError)
