@@ -101,6 +101,11 @@ class Processing(Strict):
     batch_max: int = Field(2000, ge=1, le=100_000)
     batch_within_ms: int = Field(250, ge=1, le=60_000)
     tick: Seconds = 30
+    max_entries: int = Field(
+        1000, ge=10, le=5000,
+        description="entries a case keeps at most (the newest); more than any threshold needs, so a busy "
+        "address cannot grow its state past what one record carries",
+    )
 
     @property
     def batch_within(self) -> float:
@@ -114,6 +119,20 @@ class CaseworkConfig(Strict):
     closure: Closure = Closure()
     safeguarding: Safeguarding
     processing: Processing = Processing()
+
+    @model_validator(mode="after")
+    def _room_for_every_rule(self) -> "CaseworkConfig":
+        need = max(r.min_reports for r in self.premises.rules)
+        if self.processing.max_entries <= need:
+            raise ValueError(f"processing.max_entries ({self.processing.max_entries}) must exceed every premises "
+                             f"rule's min_reports (up to {need})")
+        return self
+
+    @property
+    def horizon(self) -> int:
+        """How far behind a case's newest fact an entry is still kept: twice the longest window, so
+        a fact that arrives up to one window late still finds what it counts with."""
+        return 2 * max(self.asb_case_review.window + self.asb_case_review.qualify_within, self.premises.longest_window)
 
 
 def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> CaseworkConfig:
