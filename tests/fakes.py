@@ -20,17 +20,28 @@ class Sent:
 
 @dataclass
 class RecordingSink:
-    """services.shared.stage.Sink: keeps what a stage sends and dead-letters."""
+    """services.shared.stage.Sink (tests/contract/sink.py): keeps what a stage sends and
+    dead-letters. `gate`: when set, acknowledgements wait for it; `failure`: the broker
+    refuses every record (its future fails; nothing is kept)."""
 
-    sent: list[Sent] = field(default_factory=list)
+    sent: list[Sent] = field(default_factory=list)  # acknowledged
+    handed: list[Sent] = field(default_factory=list)  # handed over, acknowledged or not (yet)
     dead: list[tuple[Any, BaseException | str, str]] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    failure: BaseException | None = None
 
     async def send(self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None,
                    headers: Any = None) -> asyncio.Future:
-        self.sent.append(Sent(topic, key, value, partition, headers))
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+        self.handed.append(Sent(topic, key, value, partition, headers))
+        return asyncio.ensure_future(self._acknowledge(self.handed[-1]))
+
+    async def _acknowledge(self, record: Sent) -> Sent:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failure is not None:
+            raise self.failure
+        self.sent.append(record)
+        return record
 
     async def dead_letter(self, record: Any, error: BaseException | str, input_name: str) -> None:
         self.dead.append((record, error, input_name))
@@ -108,9 +119,11 @@ class FakeIdempotencyStore:
 
 @dataclass
 class FakePublisher:
-    """services.intake.ports.PublisherPort: acknowledges at the next offset of a partition per
-    incident, or answers `failure` (then, with `late`, acknowledges afterwards through
-    `on_late_ack`, as the real one does when the broker answers after the bound)."""
+    """services.intake.ports.PublisherPort (tests/contract/publisher.py): each event's records
+    (an older schema version still produced follows its event) appended to the partition its
+    key gives, as the producer partitions, and acknowledged at the event's own record; or it
+    answers `failure` (then, with `late`, acknowledges afterwards through `on_late_ack`, as
+    the real one does when the broker answers after the bound)."""
 
     topic: str = "incidents.events.v1"
     partitions: int = 6
@@ -119,17 +132,31 @@ class FakePublisher:
     on_late_ack: Any = None
     gate: asyncio.Event | None = None  # when set, every publish waits for it
     published: list = field(default_factory=list)
+    log: dict = field(default_factory=dict)  # partition -> the records on it, in order
     connected: bool = True
 
     def _ack(self, event: Any) -> Any:
         from aiokafka.structs import RecordMetadata
 
-        partition = event.incident_id.int % self.partitions
-        offset = sum(1 for e in self.published if e.incident_id.int % self.partitions == partition)
+        from services.shared.codec import editions
+        from services.shared.kafka import partition_for
+
+        records = editions(event)
+        partition = partition_for(records[0].key, list(range(self.partitions)))
+        log = self.log.setdefault(partition, [])
+        offset = len(log)
+        log += records
         self.published.append(event)
         return RecordMetadata(self.topic, partition, None, offset, -1, -1, -1)
 
+    def _unavailable(self) -> BaseException:
+        from services.intake.publisher import BrokerUnavailable
+
+        return BrokerUnavailable("not connected to the broker")
+
     async def publish(self, events: list) -> list:
+        if not self.connected:
+            return [self._unavailable()] * len(events)
         if self.gate is not None:
             await self.gate.wait()
         if self.failure is not None:
@@ -140,6 +167,8 @@ class FakePublisher:
         return [self._ack(e) for e in events]
 
     async def publish_batch(self, events: list) -> list:
+        if not self.connected:
+            raise self._unavailable()
         return await self.publish(events)
 
 
@@ -185,3 +214,49 @@ class FakeStatusStore:
 
     async def reset(self) -> None:
         self.resets += 1
+
+
+class FakeStateStore:
+    """services.escalation.store.StateStore in memory (tests/contract/state_store.py): the
+    live states and the changelog as (key, value, partition) records in the order they were
+    acknowledged. `failure`: the changelog refuses every write (the states are kept in memory
+    first, as the table keeps them)."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.changelog: list[tuple[bytes, bytes | None, int]] = []
+        self.failure: BaseException | None = None
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def items(self):
+        return self.data.items()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    async def write(self, states, partition: int) -> None:
+        states = list(states)
+        self.data.update(states)
+        await asyncio.sleep(0)  # the acknowledgements come later
+        if self.failure is not None:
+            raise self.failure
+        self.changelog += [(key, value, partition) for key, value in states]
+
+    async def remove(self, key: bytes, partition: int) -> None:
+        self.data.pop(key, None)
+        await asyncio.sleep(0)
+        if self.failure is not None:
+            raise self.failure
+        self.changelog.append((key, None, partition))
+
+    def recovered(self) -> dict[bytes, tuple[bytes, int]]:
+        """What a restarted worker rebuilds from the changelog: key -> (state, partition)."""
+        out: dict[bytes, tuple[bytes, int]] = {}
+        for key, value, partition in self.changelog:
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = (value, partition)
+        return out

@@ -35,3 +35,30 @@ def free_kafka_and_pg_ports() -> tuple[int, int]:
 
     ports = Ports()
     return ports.pair(2), ports.one()
+
+
+async def read_records(settings, topic: str, partitions: int, timeout: float = 20.0) -> list:
+    """Every record on the topic now (aiokafka ConsumerRecords), from the beginning to the end
+    offsets, in partition order."""
+    from aiokafka import TopicPartition
+
+    from services.shared.kafka import make_consumer
+
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        records = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any([await consumer.position(tp) < end[tp] for tp in tps]):
+            if loop.time() > deadline:
+                raise AssertionError(f"could not read {topic} to its end in {timeout}s")
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records += batch
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        await consumer.stop()

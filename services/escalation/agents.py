@@ -32,14 +32,16 @@ from services.escalation.facts import NotRead, read_fact
 from services.escalation.offsets import MARKER_KEY, ensure_starts
 from services.escalation.packing import unpack
 from services.escalation.outputs import Delivery
-from services.escalation.retention import release_at, releasable
+from services.escalation.retention import due_releases, release_at, releasable
 from services.escalation.state import IncidentState, apply_notice, fold
+from services.escalation.store import ChangelogTable, StateStore
 from services.shared import codec
 from services.shared.admission import Refused
 from services.shared.events import EscalationRaised, EscalationStoodDown, IncidentReported, utcnow
 from services.shared.logging import get_logger
 from services.shared.processor import ensure_app_topics, sink_for
 from services.shared.settings import Settings
+from services.shared.stage import Sink
 from services.shared.topics import TopicCatalog
 
 log = get_logger("muster.escalation")
@@ -70,10 +72,12 @@ class Escalation:
     index: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)
     ticked: dict[bytes, float] = field(default_factory=dict)
     expiry: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)  # finished: when to release
-    released: dict[bytes, float] = field(default_factory=dict)  # release notices sent (monotonic clock)
+    released: dict[bytes, float] = field(default_factory=dict)  # release notices sent, not yet processed
     cache: dict[bytes, IncidentState] = field(default_factory=dict)
     complete: bool = False  # the cache holds every state of the table (a miss is a new incident)
     dirty: bool = True
+    sink: Sink | None = None  # the sender of every output (default: the app's, services/shared/processor.py)
+    store: StateStore | None = None  # the incident states (default: the table on its changelog, store.py)
 
     def __post_init__(self) -> None:
         self.partitions = self.catalog.spec_of("incidents").partitions
@@ -89,9 +93,11 @@ class Escalation:
         raw_table = {"partitions": self.partitions, "key_type": bytes, "value_type": bytes}  # raw changelog records
         self.table = self.app.Table("incident-state", **raw_table)
         self.windows = self.app.Table("corroboration-windows", **raw_table)
-        self.changelog_name = self.table.changelog_topic.get_topic_name()
         self.keep = timedelta(seconds=self.settings.escalation_closed_retention_seconds)
-        self.sink = sink_for(self.app, SERVICE, self.deadletter_name, metrics.DEAD_LETTERS)
+        if self.sink is None:
+            self.sink = sink_for(self.app, SERVICE, self.deadletter_name, metrics.DEAD_LETTERS)
+        if self.store is None:
+            self.store = ChangelogTable(self.table, self.sink)
 
     def internal_topics(self) -> list[str]:
         return [self.packed_name, self.control_name, self.candidates_name]
@@ -191,7 +197,7 @@ class Escalation:
         key = incident.encode()
         state = self.cache.get(key)
         if state is None and not self.complete:
-            raw = self.table.get(key)
+            raw = self.store.get(key)
             if raw is not None:
                 state = self.cache[key] = IncidentState.model_validate_json(raw)
         return state
@@ -212,21 +218,15 @@ class Escalation:
                              partition=n.partition) for n in out.notices]
         if sends:
             await asyncio.gather(*sends)
-        # The outputs are acknowledged: now the states. The store is written directly and the
-        # changelog records sent in one go (what `table[key] = value` does, without faust's
-        # per-key send machinery, which cost a third of the worker's time); faust recovers
-        # the table from this changelog as from its own writes. Awaited before the next batch.
-        # (With `memory://`; a persistent store would also need faust's persisted-offset callback.)
-        changelog = []
+        # The outputs are acknowledged: now the states, in the store and on its changelog
+        # (store.ChangelogTable), acknowledged before the next batch.
+        changed = []
         for incident, state in out.states.items():
             key = incident.encode()
-            value = state.__pydantic_serializer__.to_json(state)
-            self.table.data[key] = value
-            changelog.append(await self.app.producer.send(self.changelog_name, key, value, partition, None, None))
+            changed.append((key, state.__pydantic_serializer__.to_json(state)))
             self.cache[key] = state
             self._track(key, state)
-        if changelog:
-            await asyncio.gather(*changelog)
+        await self.store.write(changed, partition)
         for d in out.produced:
             if d.agency is None:
                 e = d.event
@@ -241,12 +241,11 @@ class Escalation:
         if not releasable(self._load(key.decode()), utcnow(), self.keep):
             self.released.pop(key, None)
             return
-        self.table.data.pop(key, None)
         self.cache.pop(key, None)
         self._untrack(key)
-        await (await self.app.producer.send(self.changelog_name, key, None, partition, None, None))
+        await self.store.remove(key, partition)
         metrics.RELEASED.inc()
-        metrics.STATES.set(len(self.table.data))
+        metrics.STATES.set(len(self.store))
 
     async def on_candidate(self, msg) -> None:
         candidate = corr.Candidate.model_validate_json(msg.value)
@@ -273,23 +272,30 @@ class Escalation:
         due = [(k, p) for k, (at, p) in self.index.items() if at <= now and clock - self.ticked.get(k, -quiet) >= quiet]
         for key, _ in due:
             self.ticked[key] = clock
-        expired = [(k, p) for k, (at, p) in self.expiry.items()
-                   if at <= now and clock - self.released.get(k, -quiet) >= quiet]
+        expired = due_releases(self.expiry, self.released, now)
         for key, _ in expired:
             self.released[key] = clock
-        await asyncio.gather(*(
+        results = await asyncio.gather(*(
             self._send(self.control_name, key, corr.Notice(kind=kind, incident_id=key.decode(),
                                                            partition=partition).model_dump_json().encode(),
                        partition=partition)
             for kind, keys in (("deadline", due), ("release", expired)) for key, partition in keys
-        ))
+        ), return_exceptions=True)
+        failed = [k for (k, _), r in zip(due + expired, results) if isinstance(r, BaseException)]
+        for key in failed:  # not on its way: due again at the next tick
+            self.ticked.pop(key, None)
+            self.released.pop(key, None)
+        if failed:
+            log.warning("escalation.notices_not_sent", count=len(failed),
+                        error_class=type(next(r for r in results if isinstance(r, BaseException))).__name__)
         metrics.PENDING_DEADLINES.set(len(self.index))
-        metrics.STATES.set(len(self.table.data))
+        metrics.STATES.set(len(self.store))
 
     def _rebuild(self) -> None:
         self.index.clear()
         self.expiry.clear()
-        for key, raw in self.table.items():
+        self.released.clear()  # notices sent before a restart or a rebalance are sent again
+        for key, raw in self.store.items():
             state = self.cache[key] = IncidentState.model_validate_json(raw)
             self._track(key, state)
         self.dirty = False

@@ -61,3 +61,11 @@ def release_at(s: IncidentState, keep: timedelta) -> datetime | None:
 def releasable(s: IncidentState | None, now: datetime, keep: timedelta) -> bool:
     at = None if s is None else release_at(s, keep)
     return at is not None and at <= now
+
+
+def due_releases(expiry: dict[bytes, tuple[datetime, int]], sent: dict[bytes, float],
+                 now: datetime) -> list[tuple[bytes, int]]:
+    """(key, partition) of the incidents whose release notice is due and not already on its way.
+    Each is sent once: re-sending every few seconds while the agent lags behind multiplied the
+    notices by the lag (found by the soak: the worker's lag grew without end at 35 events/s)."""
+    return [(k, p) for k, (at, p) in expiry.items() if at <= now and k not in sent]

@@ -3,20 +3,18 @@ lifespan), and helpers to read what reached the topic."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from aiokafka import TopicPartition
 
 from services.intake.app import create_app
 from services.shared.auth import Role, mint_token
 from services.shared.events import Agency
-from services.shared.kafka import make_consumer
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
+from tests.support import read_records
 
 
 @pytest.fixture(scope="session")
@@ -46,25 +44,7 @@ def bearer(settings: Settings, role: Role = Role.CONTROL_ROOM, agency: Agency = 
 
 async def read_topic(settings: Settings, catalog: TopicCatalog, topic_id: str = "incidents", timeout: float = 20.0) -> list:
     """Every record on the topic now, from the beginning to the end offsets."""
-    topic = catalog.name(topic_id)
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(catalog.spec_of(topic_id).partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        records = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while any([await consumer.position(tp) < end[tp] for tp in tps]):
-            if loop.time() > deadline:
-                raise AssertionError(f"could not read {topic} to its end in {timeout}s")
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records += batch
-        return records
-    finally:
-        await consumer.stop()
+    return await read_records(settings, catalog.name(topic_id), catalog.spec_of(topic_id).partitions, timeout)
 
 
 async def records_of(settings: Settings, catalog: TopicCatalog, event_id: str) -> list:

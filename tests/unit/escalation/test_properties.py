@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -29,9 +28,11 @@ PROFILE = settings(max_examples=40, deadline=None, suppress_health_check=[Health
 def histories(draw):
     """A few incidents reported close together, then a random life: updates, declarations, responders,
     links, status changes, and facts whose mode is not their incident's."""
-    n = draw(st.integers(1, 3))
     facts: list[ev.IncidentEvent] = []
-    ids = [uuid.UUID(int=draw(st.integers(1, 2**64)), version=4) for _ in range(n)]
+    # Distinct ids: a second report of one incident is refused (its first report's mode stands), so
+    # two "incidents" drawn with one id made `modes` below say the wrong mode (hypothesis draws
+    # equal integers often: about one history in a hundred failed the properties for that alone).
+    ids = draw(st.lists(st.uuids(version=4), min_size=1, max_size=3, unique=True))
     modes = {}
     clock = T0
     for incident_id in ids:

@@ -3,7 +3,7 @@
 import pytest
 
 from services.escalation import batch
-from services.escalation.retention import finished, release_at, releasable, settle
+from services.escalation.retention import due_releases, finished, release_at, releasable, settle
 from services.escalation.state import fold
 from services.shared import events as ev
 from tests.unit.escalation.helpers import DEFAULT_RULES, POPLAR, T0, fact, poplar_fire, reported, timedelta
@@ -98,3 +98,9 @@ def test_settle_is_idempotent_on_a_compact_state():
     s = _run([fire, fact(ev.IncidentStatusChanged, fire.incident_id, T0, status="resolved")]).states
     compact = s[str(fire.incident_id)]
     assert settle(compact, NOW + KEEP) is compact
+
+
+def test_a_release_notice_is_due_once_and_not_again_while_it_is_on_its_way():
+    expiry = {b"a": (NOW, 1), b"b": (NOW + KEEP, 2)}
+    assert due_releases(expiry, {}, NOW) == [(b"a", 1)]
+    assert due_releases(expiry, {b"a": 0.0}, NOW + KEEP) == [(b"b", 2)]  # a: already sent

@@ -131,3 +131,11 @@ def _store() -> FakeIdempotencyStore:
     store = FakeIdempotencyStore()
     store.registry[INCIDENT.incident_id] = record_of(INCIDENT, CALLER.subject)
     return store
+
+
+async def test_a_batch_while_the_broker_never_answered_is_503_and_nothing_is_recorded():
+    store = FakeIdempotencyStore()
+    publisher = FakePublisher(connected=False)
+    with pytest.raises(Unavailable, match="not connected"):
+        await service(publisher, store).submit_batch([note(), note()], CALLER)
+    assert publisher.published == [] and store.rows == {}
