@@ -119,9 +119,11 @@ class FakeIdempotencyStore:
 
 @dataclass
 class FakePublisher:
-    """services.intake.ports.PublisherPort: acknowledges at the next offset of a partition per
-    incident, or answers `failure` (then, with `late`, acknowledges afterwards through
-    `on_late_ack`, as the real one does when the broker answers after the bound)."""
+    """services.intake.ports.PublisherPort (tests/contract/publisher.py): each event's records
+    (an older schema version still produced follows its event) appended to the partition its
+    key gives, as the producer partitions, and acknowledged at the event's own record; or it
+    answers `failure` (then, with `late`, acknowledges afterwards through `on_late_ack`, as
+    the real one does when the broker answers after the bound)."""
 
     topic: str = "incidents.events.v1"
     partitions: int = 6
@@ -130,17 +132,31 @@ class FakePublisher:
     on_late_ack: Any = None
     gate: asyncio.Event | None = None  # when set, every publish waits for it
     published: list = field(default_factory=list)
+    log: dict = field(default_factory=dict)  # partition -> the records on it, in order
     connected: bool = True
 
     def _ack(self, event: Any) -> Any:
         from aiokafka.structs import RecordMetadata
 
-        partition = event.incident_id.int % self.partitions
-        offset = sum(1 for e in self.published if e.incident_id.int % self.partitions == partition)
+        from services.shared.codec import editions
+        from services.shared.kafka import partition_for
+
+        records = editions(event)
+        partition = partition_for(records[0].key, list(range(self.partitions)))
+        log = self.log.setdefault(partition, [])
+        offset = len(log)
+        log += records
         self.published.append(event)
         return RecordMetadata(self.topic, partition, None, offset, -1, -1, -1)
 
+    def _unavailable(self) -> BaseException:
+        from services.intake.publisher import BrokerUnavailable
+
+        return BrokerUnavailable("not connected to the broker")
+
     async def publish(self, events: list) -> list:
+        if not self.connected:
+            return [self._unavailable()] * len(events)
         if self.gate is not None:
             await self.gate.wait()
         if self.failure is not None:
@@ -151,6 +167,8 @@ class FakePublisher:
         return [self._ack(e) for e in events]
 
     async def publish_batch(self, events: list) -> list:
+        if not self.connected:
+            raise self._unavailable()
         return await self.publish(events)
 
 

@@ -4,7 +4,7 @@ They only move data: decode, call the rules, send, record.
 `casework-rekey` (rekey.py) routes each fact casework counts, as case inputs, to the
 partition of the by-case topic that owns the case. `cases` reads that topic, folds each
 input into its case (rules.apply), publishes what the case raised on the alerts topic and
-the case's newest picture on the compacted cases topic, and writes the case back to the
+the case's picture once per batch (rules.snapshot) on the compacted cases topic, and writes the case back to the
 table once per batch. `tick` asks every case whose next clock has come (rules.due) and
 publishes the warnings. A record nobody can read goes to the dead-letter topic.
 """
@@ -129,6 +129,7 @@ class Casework:
             fresh.append((offset, index, item))
         out: list[Event] = []
         last: dict[str, list[int]] = {}
+        recorded: dict[str, int] = {}  # case key -> the newest recorded_at it applied (its picture's time)
         for offset, index, item in sorted(fresh, key=lambda t: (t[2].at, t[2].recorded_at, t[2].incident_id, t[0], t[1])):
             key = item.key
             last[key] = max(last.get(key, [offset, index]), [offset, index])
@@ -140,7 +141,9 @@ class Casework:
                             reason=str(exc)[:300])
                 continue
             out += produced
+            recorded[key] = max(recorded.get(key, item.recorded_at), item.recorded_at)
             metrics.INPUTS.labels(item.kind).inc()
+        out += [rules.snapshot(states[key], at, self.config) for key, at in recorded.items()]
         await self.publish(out)
         for key, position in last.items():
             state = states[key]

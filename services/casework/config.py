@@ -5,40 +5,30 @@ Validated once at start-up; a bad file fails with one message naming the field.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
+from services.shared import yamlfile
+from services.shared.yamlfile import DAY, HOUR, Strict
 from services.shared.events import Category
 
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("casework.yaml")
-HOUR = 3600
-DAY = 24 * HOUR
-_UNITS = {"s": 1, "m": 60, "h": HOUR, "d": DAY}
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 
 
-class CaseworkConfigError(ValueError):
+class CaseworkConfigError(yamlfile.ConfigFileError):
     """The casework configuration is missing or invalid; the message names the field."""
 
 
 def _seconds(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use whole hours or days, e.g. '48h', '30d')")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    seconds = yamlfile.duration_seconds(value)
+    if seconds != int(seconds):
+        raise ValueError(f"not a whole number of seconds: {value!r}")
+    return int(seconds)
 
 
 Seconds = Annotated[int, BeforeValidator(_seconds), Field(gt=0)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Thresholds(Strict):
@@ -111,6 +101,11 @@ class Processing(Strict):
     batch_max: int = Field(2000, ge=1, le=100_000)
     batch_within_ms: int = Field(250, ge=1, le=60_000)
     tick: Seconds = 30
+    max_entries: int = Field(
+        1000, ge=10, le=5000,
+        description="entries a case keeps at most (the newest); more than any threshold needs, so a busy "
+        "address cannot grow its state past what one record carries",
+    )
 
     @property
     def batch_within(self) -> float:
@@ -125,19 +120,21 @@ class CaseworkConfig(Strict):
     safeguarding: Safeguarding
     processing: Processing = Processing()
 
+    @model_validator(mode="after")
+    def _room_for_every_rule(self) -> "CaseworkConfig":
+        need = max(r.min_reports for r in self.premises.rules)
+        if self.processing.max_entries <= need:
+            raise ValueError(f"processing.max_entries ({self.processing.max_entries}) must exceed every premises "
+                             f"rule's min_reports (up to {need})")
+        return self
+
+    @property
+    def horizon(self) -> int:
+        """How far behind a case's newest fact an entry is still kept: twice the longest window, so
+        a fact that arrives up to one window late still finds what it counts with."""
+        return 2 * max(self.asb_case_review.window + self.asb_case_review.qualify_within, self.premises.longest_window)
+
 
 def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> CaseworkConfig:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise CaseworkConfigError(f"casework config not found: {path} (set MUSTER_CASEWORK_CONFIG_FILE)") from None
-    except yaml.YAMLError as exc:
-        raise CaseworkConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return CaseworkConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors(include_url=False)
-        ]
-        raise CaseworkConfigError(f"{path}: " + "; ".join(problems)) from None
+    return yamlfile.load(CaseworkConfig, path, what="casework config", setting="MUSTER_CASEWORK_CONFIG_FILE",
+                         error=CaseworkConfigError)

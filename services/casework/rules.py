@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from services.casework import calendar
 from services.casework.config import CaseworkConfig
@@ -53,6 +54,9 @@ def case_id(state: CaseState) -> uuid.UUID:
 
 
 def apply(state: CaseState | None, item: CaseInput, config: CaseworkConfig) -> tuple[CaseState, list[ev.Event]]:
+    """One input folded into its case: the case and the alerts it raised. The case's picture
+    (`snapshot`) is not among them: the caller takes one per case when a batch is done, because a
+    picture costs the whole case and only the newest is kept."""
     state = state if state is not None else CaseState(kind=item.kind, subject=item.subject, mode=item.mode)
     out: list[ev.Event] = []
     was_routed = state.route
@@ -69,6 +73,7 @@ def apply(state: CaseState | None, item: CaseInput, config: CaseworkConfig) -> t
         raise CaseworkRejected(f"op: unknown case input {item.op!r}")
     state.version += 1
     state.last_at = max(state.last_at, item.at)
+    _let_go(state, config)
     if state.kind == ASB:
         out += _asb_threshold(state, item, config)
     else:
@@ -81,7 +86,6 @@ def apply(state: CaseState | None, item: CaseInput, config: CaseworkConfig) -> t
             complainant_key=state.subject if state.kind == ASB else None,
             because_of_incident_id=uuid.UUID(state.safeguarding_by), **_stamp(item.recorded_at),
         ))
-    out.append(snapshot(state, item.recorded_at, config))
     return state, out
 
 
@@ -100,6 +104,26 @@ def _add_entry(state: CaseState, item: CaseInput) -> None:
     entry.vulnerable = entry.vulnerable or item.vulnerable
     if item.housing_provider and item.housing_provider not in state.housing_providers:
         state.housing_providers = sorted({*state.housing_providers, item.housing_provider})
+
+
+def _let_go(state: CaseState, config: CaseworkConfig) -> None:
+    """Bound the case: entries past the horizon (config.horizon behind its newest fact) can no
+    longer count in any window, and beyond processing.max_entries only the newest are kept (more
+    than any rule needs). What is let go is counted in `let_go`; the evidence bundle reads the log."""
+    cap = config.processing.max_entries
+    horizon = state.last_at - config.horizon
+    if len(state.entries) <= cap and all(e.at >= horizon for e in _oldest(state)):
+        return
+    ordered = sorted(state.entries.values(), key=lambda e: (e.at, e.incident_id))
+    keep = [e for e in ordered if e.at >= horizon][-cap:]
+    state.let_go += len(ordered) - len(keep)
+    state.entries = {e.incident_id: e for e in keep}
+
+
+def _oldest(state: CaseState) -> list[Entry]:
+    """The first entry by insertion (entries are mostly added in time order): a cheap check
+    before the full sort."""
+    return [next(iter(state.entries.values()))] if state.entries else []
 
 
 def qualifies(entry: Entry, config: CaseworkConfig) -> bool:
@@ -330,11 +354,18 @@ def _stamp(epoch: int) -> dict:
 
 
 def _entry_out(e: Entry, config: CaseworkConfig) -> ev.CaseEntry:
-    ok = qualifies(e, config)
+    return _case_entry(e.incident_id, e.at, e.behaviour_at, e.agencies[0] if e.agencies else None, e.category,
+                       qualifies(e, config))
+
+
+@lru_cache(maxsize=200_000)
+def _case_entry(incident_id: str, at: int, behaviour_at: int | None, agency: str | None, category: str,
+                ok: bool) -> ev.CaseEntry:
+    """An entry as the picture shows it, made once: a big case's picture repeats the same entries
+    batch after batch (the model is immutable, so one instance serves every picture)."""
     return ev.CaseEntry(
-        incident_id=uuid.UUID(e.incident_id), at=_dt(e.at),
-        behaviour_at=_dt(e.behaviour_at) if e.behaviour_at is not None else None,
-        agency=ev.Agency(e.agencies[0]) if e.agencies else None, category=ev.Category(e.category), qualifies=ok,
+        incident_id=uuid.UUID(incident_id), at=_dt(at), behaviour_at=_dt(behaviour_at) if behaviour_at is not None else None,
+        agency=ev.Agency(agency) if agency is not None else None, category=ev.Category(category), qualifies=ok,
         reason=None if ok else "made more than the qualifying period after the behaviour",
     )
 
@@ -380,7 +411,7 @@ def snapshot(state: CaseState, recorded_at: int, config: CaseworkConfig) -> ev.C
         uprn=state.subject if state.kind == PREMISES else None, route=ev.CaseRoute(state.route), status=status(state),
         entries=tuple(_entry_out(e, config) for e in entries), counted=counted, threshold=threshold,
         clocks=tuple(_clock_out(c) for c in sorted(clocks, key=lambda c: (c.due_at, c.name))),
-        agencies=tuple(sorted({ev.Agency(a) for e in state.entries.values() for a in e.agencies})),
+        agencies=tuple(ev.Agency(a) for a in sorted({a for e in state.entries.values() for a in e.agencies})),
         housing_providers=tuple(state.housing_providers), as_of=_dt(recorded_at), case_version=state.version,
         **_stamp(recorded_at),
     )

@@ -70,6 +70,7 @@ class CaseState:
     order_made_at: int | None = None
     warned: list[str] = field(default_factory=list)  # warnings already sent: "clock@due[!]"
     last_at: int = 0  # newest fact time applied
+    let_go: int = 0  # entries no longer kept (past the horizon, or beyond processing.max_entries)
 
     @property
     def route(self) -> str:

@@ -1,6 +1,7 @@
 """The interfaces IntakeService depends on. The real adapters are publisher.Publisher (Kafka)
 and repository.IdempotencyStore (PostgreSQL); tests/fakes.py has a fake of each, and one
-contract suite per interface runs against both (tests/contract/idempotency_store.py)."""
+contract suite per interface runs against both (tests/contract/idempotency_store.py,
+tests/contract/publisher.py)."""
 
 from __future__ import annotations
 

@@ -5,19 +5,43 @@ tension configuration. One error style for all of them, on one line:
     <file>: field grace: not a duration
 
 A member of a top-level list is named by its `id` (`topic 'incidents'`, `rule 'x'`), or its
-position (`#3`) when it has none; every other place by its dotted field path.
+position (`#3`) when it has none; every other place by its dotted field path. The files'
+models share `Strict` (frozen, unknown fields refused) and one way to write a duration
+(`duration_seconds`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+HOUR = 3600
+DAY = 24 * HOUR
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": HOUR, "d": DAY, "w": 7 * DAY}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+
+
+class Strict(BaseModel):
+    """A configuration file's model: frozen, and a field it does not know is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def duration_seconds(value: object) -> float:
+    """A duration of a configuration file in seconds: a number (seconds), or a number with
+    ms, s, m, h, d or w (`'48h'`, `'30d'`); anything else is a ValueError saying so."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use a number with s, m, h, d or w, e.g. '6h')")
+    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
 class ConfigFileError(ValueError):

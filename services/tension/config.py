@@ -5,41 +5,25 @@ Validated once at start-up; a bad file fails with a message naming the field.
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from services.shared import yamlfile
+from services.shared.yamlfile import DURATION_UNITS as _UNITS
+from services.shared.yamlfile import HOUR, Strict
 from services.shared.events import SENSITIVE_CATEGORIES, Category, PoliceGrading, TensionLevel
 
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("tension.yaml")
-HOUR = 3600
-DAY = 24 * HOUR
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": HOUR, "d": DAY, "w": 7 * DAY}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 
 
 class TensionConfigError(yamlfile.ConfigFileError):
     """The tension configuration is missing or invalid; the message names the field."""
 
 
-def _seconds(value: object) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use a number with s, m, h, d or w, e.g. '6h')")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+Duration = Annotated[float, BeforeValidator(yamlfile.duration_seconds), Field(ge=0)]
 
 
 class Window(Strict):

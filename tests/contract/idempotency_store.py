@@ -1,6 +1,6 @@
 """The contract of intake's idempotency store (services.intake.ports.IdempotencyStorePort),
 in the pattern of the eventsourcing library's persistence suites: one base class of tests,
-run against the fake (tests/unit/intake/test_fakes_contract.py) and, marked postgres,
+run against the fake (tests/unit/intake/test_store_contract.py) and, marked postgres,
 against the real store (tests/integration/intake/test_idempotency_store.py). A subclass
 only says how to make a store; if the fake drifts from the real store, one of the two fails."""
 

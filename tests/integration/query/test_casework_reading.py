@@ -31,7 +31,7 @@ def case_events(kind: str, subject: str, provider: str | None) -> list[ev.Event]
                          housing_provider=provider)
         state, produced = rules.apply(state, item, CONFIG)
         out += produced
-    return out
+    return [*out, rules.snapshot(state, at, CONFIG)]
 
 
 def auth(settings, role: Role, agency: Agency, *, org: str | None = None, reason: str | None = "ASB case review",

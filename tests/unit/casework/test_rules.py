@@ -41,11 +41,21 @@ def report(day: float, *, agency="council", incident: str | None = None, categor
 
 
 def run(items, state=None):
+    """The alerts of the items folded in order, then the case's picture (as the agent takes it
+    once a batch is done)."""
     out = []
     for item in items:
         state, produced = rules.apply(state, item, CONFIG)
         out += produced
+    if items:
+        out.append(rules.snapshot(state, max(i.recorded_at for i in items), CONFIG))
     return state, out
+
+
+def test_a_fold_raises_alerts_only_the_picture_is_taken_once_per_batch():
+    state, out = run([complaint(0), complaint(60), complaint(120)])
+    assert [type(e) for e in out] == [ev.AsbCaseReviewThresholdMet, ev.CaseworkCaseChanged]
+    assert out[-1].case_version == state.version == 3
 
 
 def of_type(out, cls):
@@ -221,6 +231,7 @@ def test_once_a_safeguarding_incident_is_known_no_enforcement_alert_goes_out(his
         item = CaseInput(PREMISES, UPRN, "live", op, str(uuid.uuid4()), at=T0 + day * DAY, recorded_at=T0 + day * DAY,
                          category="drugs", agency=agency)
         state, out = rules.apply(state, item, CONFIG)
+        out = [*out, rules.snapshot(state, item.recorded_at, CONFIG)]
         gated = gated or op == SAFEGUARD
         for event in out:
             if isinstance(event, ev.PremisesThresholdReached):
@@ -238,3 +249,33 @@ def test_the_same_reports_in_any_arrival_order_raise_the_same_alerts_once(order)
     _, shuffled = run([items[i] for i in order])
     alerts = lambda out: {e.event_id: e.rule_id for e in out if isinstance(e, ev.PremisesThresholdReached)}  # noqa: E731
     assert alerts(first) == alerts(shuffled) and len(alerts(first)) == 2
+
+
+def test_a_busy_address_keeps_only_the_newest_entries_and_still_fires_as_before():
+    small = CONFIG.model_copy(update={"processing": CONFIG.processing.model_copy(update={"max_entries": 50})})
+    state, fired = None, []
+    for i in range(400):
+        state, out = rules.apply(state, report(i / 100, incident=str(uuid.UUID(int=i + 1))), small)
+        fired += of_type(out, ev.PremisesThresholdReached)
+    _, unbounded = run([report(i / 100, incident=str(uuid.UUID(int=i + 1))) for i in range(400)])
+    assert fired and len(state.entries) == 50 and state.let_go == 350
+    assert [f.rule_id for f in fired] == [f.rule_id for f in of_type(unbounded, ev.PremisesThresholdReached)]
+    assert len(state.dumps()) < 20_000
+    assert type(state).loads(state.dumps()) == state
+
+
+def test_an_entry_past_the_horizon_is_let_go():
+    state, _ = run([complaint(0), complaint(1)])
+    far = T0 + CONFIG.horizon + 2 * DAY
+    late = CaseInput(ASB, KEY, "live", COMPLAINT, str(uuid.uuid4()), at=far, recorded_at=far, category="antisocial_behaviour",
+                     agency="council", behaviour_at=far - DAY)
+    state, _ = rules.apply(state, late, CONFIG)
+    assert list(state.entries) == [late.incident_id] and state.let_go == 2
+
+
+def test_max_entries_must_leave_room_for_every_rule():
+    from services.casework.config import CaseworkConfig
+    raw = CONFIG.model_dump()
+    raw["processing"]["max_entries"] = max(r.min_reports for r in CONFIG.premises.rules)
+    with pytest.raises(ValueError, match="max_entries"):
+        CaseworkConfig.model_validate(raw)

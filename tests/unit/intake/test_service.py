@@ -74,3 +74,11 @@ async def test_an_idempotency_store_that_is_down_is_503_before_anything_is_publi
     with pytest.raises(Unavailable, match="idempotency store did not answer"):
         await service(publisher, store).submit(note(), CALLER)
     assert publisher.published == []
+
+
+async def test_a_batch_while_the_broker_never_answered_is_503_and_nothing_is_recorded():
+    store = FakeIdempotencyStore()
+    publisher = FakePublisher(connected=False)
+    with pytest.raises(Unavailable, match="not connected"):
+        await service(publisher, store).submit_batch([note(), note()], CALLER)
+    assert publisher.published == [] and store.rows == {}
