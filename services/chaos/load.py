@@ -30,8 +30,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from services.intake.validation import incident_id_for
-from services.shared.events import Mode, without_token_fields
+from services.shared.events import Mode, incident_id_for, without_token_fields
 from services.simulator.generator import FeedConfig, generate
 
 LOAD_HOURS = 24 * 366 * 50

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import faust
+from faust.exceptions import PartitionsMismatch
 from pydantic import ValidationError
 
 from services.escalation import batch
@@ -39,7 +40,7 @@ from services.shared import codec
 from services.shared.admission import Refused
 from services.shared.events import EscalationRaised, EscalationStoodDown, IncidentReported, utcnow
 from services.shared.logging import get_logger
-from services.shared.processor import ensure_app_topics, sink_for
+from services.shared.processor import changelog_unknown, ensure_app_topics, refresh_metadata, sink_for
 from services.shared.settings import Settings
 from services.shared.stage import Sink
 from services.shared.topics import TopicCatalog
@@ -47,6 +48,7 @@ from services.shared.topics import TopicCatalog
 log = get_logger("muster.escalation")
 SERVICE = "escalation"
 RETRIES = (0.5, 1.0, 2.0)
+METADATA_WAIT = 1.0  # between metadata refreshes while a table's changelog is unknown to the worker
 POISON = (codec.PoisonRecord, ValidationError, ValueError)
 
 
@@ -93,6 +95,7 @@ class Escalation:
         raw_table = {"partitions": self.partitions, "key_type": bytes, "value_type": bytes}  # raw changelog records
         self.table = self.app.Table("incident-state", **raw_table)
         self.windows = self.app.Table("corroboration-windows", **raw_table)
+        self.changelogs = [t.changelog_topic.get_topic_name() for t in (self.table, self.windows)]
         self.keep = timedelta(seconds=self.settings.escalation_closed_retention_seconds)
         if self.sink is None:
             self.sink = sink_for(self.app, SERVICE, self.deadletter_name, metrics.DEAD_LETTERS)
@@ -136,21 +139,36 @@ class Escalation:
                 await self._guarded(event.message, self.on_candidate, "escalation.candidates")
 
     async def _guarded(self, msg, handler, input_name: str) -> None:
-        """One record: poison goes to the dead-letter topic; nothing stops the partition."""
-        for attempt, backoff in enumerate((*RETRIES, None)):
+        """One record: poison goes to the dead-letter topic; nothing stops the partition. A table
+        whose changelog the worker's metadata does not know yet is the worker's state, not the
+        record's fault: the metadata is refreshed and the record tried again, never dead-lettered
+        (a corroboration candidate dead-lettered so left its report without a verdict for good)."""
+        attempt = 0
+        while True:
             try:
                 await handler(msg)
-                break
+                return
+            except PartitionsMismatch as exc:
+                unknown = [name for name in self.changelogs if changelog_unknown(self.app, name)]
+                if unknown:  # not the record's fault: no attempt counted
+                    log.warning("escalation.metadata_behind", topic=msg.topic, partition=msg.partition,
+                                offset=msg.offset, changelogs=unknown)
+                    await refresh_metadata(self.app)
+                    await asyncio.sleep(METADATA_WAIT)
+                    continue
+                error: Exception = exc  # a real mismatch (a topic created with other partitions): as any error
             except POISON as exc:
                 await self.dead_letter(msg, exc, input_name)
-                break
+                return
             except Exception as exc:  # noqa: BLE001 - classify: retry, then dead-letter; never crash
-                log.warning("escalation.retry", topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                            attempt=attempt + 1, error_class=type(exc).__name__)
-                if backoff is None:
-                    await self.dead_letter(msg, exc, input_name)
-                    break
-                await asyncio.sleep(backoff)
+                error = exc
+            log.warning("escalation.retry", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                        attempt=attempt + 1, error_class=type(error).__name__)
+            if attempt == len(RETRIES):
+                await self.dead_letter(msg, error, input_name)
+                return
+            await asyncio.sleep(RETRIES[attempt])
+            attempt += 1
 
     async def dead_letter(self, msg: Any, exc: BaseException, input_name: str) -> None:
         await self.sink.dead_letter(msg, exc, input_name)

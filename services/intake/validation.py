@@ -27,6 +27,7 @@ from services.shared.events import (
     IncidentEvent,
     IncidentReported,
     derived_event_id,
+    incident_id_for,
 )
 
 FACT_TYPES: dict[str, type[IncidentEvent]] = INCIDENT_FACT_TYPES
@@ -106,11 +107,6 @@ def payload_digest(body: Any, *context: object) -> bytes:
 def event_id_for_key(principal: Principal, idempotency_key: str, *parts: object) -> uuid.UUID:
     """An Idempotency-Key maps to one event_id per caller (and batch position)."""
     return derived_event_id("idempotency-key", principal.subject, idempotency_key, *parts)
-
-
-def incident_id_for(event_id: uuid.UUID) -> uuid.UUID:
-    """A new incident's id follows from its report's event_id, so a retry names the same incident."""
-    return derived_event_id("incident", event_id)
 
 
 def new_incident(

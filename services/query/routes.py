@@ -18,7 +18,7 @@ from services.query.access import Reader
 from services.query.pagination import BadCursor, Cursor
 from services.query.queries import IncidentFilters
 from services.query.service import QueryService
-from services.tension.weekly import LONDON
+from services.shared.weekly import LONDON
 from services.shared.auth import Principal, current_principal
 from services.shared.events import Agency, Category, IncidentStatus, Mode
 
@@ -157,7 +157,7 @@ async def tension_return(
     svc: QueryService = Depends(service),
 ):
     """The weekly tension return (ISO week, Europe/London): per ward, level, trend and top indicators.
-    The same definition as `muster tension return` (services/tension/weekly.py, docs/tension.md)."""
+    The same definition as `muster tension return` (services/shared/weekly.py, docs/tension.md)."""
     week = week or datetime.now(LONDON).date()
     if not EARLIEST <= week.year < LATEST:
         raise bad("week", f"must be between {EARLIEST} and {LATEST}")

@@ -14,7 +14,7 @@ from services.query import access, present, queries
 from services.query.access import SENSITIVE, Reader
 from services.query.pagination import Cursor, page
 from services.shared import keys, sealing
-from services.tension.weekly import week_bounds, week_instants, weekly_return
+from services.shared.weekly import week_bounds, week_instants, weekly_return
 from services.shared.wards import Ward
 
 
@@ -154,7 +154,7 @@ class QueryService:
 
     async def tension_return(self, reader: Reader, week: date, mode: str) -> dict:
         start, end = week_bounds(week)
-        start_at, end_at = week_instants(week)  # ISO week in Europe/London (services/tension/weekly.py)
+        start_at, end_at = week_instants(week)  # ISO week in Europe/London (services/shared/weekly.py)
         async with access.scoped(self.pool, reader) as conn:
             at_start = await queries.levels_before(conn, mode, start_at)
             changes = await queries.changes_between(conn, mode, start_at, end_at)

@@ -105,6 +105,27 @@ async def ensure_app_topics(settings: Settings, catalog: TopicCatalog, service: 
         await admin.close()
 
 
+def changelog_unknown(app: faust.App, topic: str) -> bool:
+    """The worker's group metadata does not know `topic` yet (None or 0 partitions): a topic
+    created just before the worker joined its group, which the broker's metadata did not yet
+    show (seen in a chaos run's first seconds). faust then refuses every write to a table on
+    that changelog (PartitionsMismatch, "has 0 partitions") until the metadata is refreshed,
+    by default five minutes later."""
+    return not app.consumer.topic_partitions(topic)
+
+
+async def refresh_metadata(app: faust.App) -> None:
+    """Ask the worker's consumer for fresh metadata now: a topic it did not know becomes known
+    (and the group rebalances onto it). On the consumer's own thread, as faust calls it."""
+    try:
+        thread = app.consumer._thread  # noqa: SLF001 - faust 0.15's consumer thread; no public call for this
+        client = thread._ensure_consumer()._client  # noqa: SLF001 - the aiokafka consumer's client
+        await thread.call_thread(client.force_metadata_update)
+    except Exception as exc:  # noqa: BLE001 - the periodic refresh (metadata_max_age_ms) comes anyway
+        get_logger("muster.processor").warning("metadata.refresh_failed", error_class=type(exc).__name__,
+                                                reason=str(exc)[:200])
+
+
 class FaustSink:
     """services.shared.stage.Sink over a faust app's producer and a service's dead letters."""
 

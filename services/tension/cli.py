@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         from services.shared.topics import TopicCatalog
         from services.shared.wards import load_wards
         from services.tension.reader import read_alerts
-        from services.tension.weekly import LONDON, from_alerts, render
+        from services.shared.weekly import LONDON, from_alerts, render
 
         try:
             day = date.fromisoformat(week) if week else None

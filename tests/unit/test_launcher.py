@@ -55,3 +55,27 @@ def test_no_module_of_services_imports_itself_back_even_lazily():
         if module not in done:
             visit(module)
     assert cycles == []
+
+
+# What a service's package may import besides services.shared: the chaos harness drives the
+# local infrastructure (dev) and the simulator's load; the launcher (services/*.py) runs them all.
+MAY_IMPORT = {"chaos": {"dev", "simulator"}}
+
+
+def test_a_service_imports_only_the_shared_kernel_and_never_another_service():
+    crossings = set()
+    for module, deps in _imports().items():
+        parts = module.split(".")
+        if len(parts) < 3 or parts[1] == "shared":
+            continue  # the launcher modules, or the kernel
+        room = parts[1]
+        for dep in deps:
+            other = dep.split(".")[1]
+            if other not in {room, "shared", *MAY_IMPORT.get(room, ())}:
+                crossings.add(f"{module} -> {dep}")
+    assert sorted(crossings) == []
+
+
+def test_the_shared_kernel_imports_no_service():
+    assert sorted(f"{m} -> {d}" for m, deps in _imports().items() if m.startswith("services.shared")
+                  for d in deps if not d.startswith("services.shared")) == []

@@ -78,14 +78,15 @@ def test_a_co_partitioned_topic_with_another_partition_count_names_both(tmp_path
 
 
 def test_every_topic_the_processors_use_is_declared(tmp_path):
+    from services.casework.app import build as casework
     from services.escalation.app import build as escalation
     from services.shared.settings import Settings
     from services.tension.app import build as tension
 
     test_settings = Settings(topic_prefix="run1.", home=tmp_path)  # builds connect to nothing
     declared = set(TopicCatalog.from_settings(test_settings).names())
-    e, t = escalation(test_settings), tension(test_settings)
-    for app, inputs in ((e.app, (e.inputs, e.candidates)), (t.app, (t.by_ward,))):
+    e, t, c = escalation(test_settings), tension(test_settings), casework(test_settings)
+    for app, inputs in ((e.app, (e.inputs, e.candidates)), (t.app, (t.by_ward,)), (c.app, (c.by_case,))):
         used = {table.changelog_topic.get_topic_name() for table in app.tables.values()}
         used |= {name for topic in inputs for name in topic.topics}
         used.add(f"{app.conf.id}-__assignor-__leader")  # faust's leader election topic

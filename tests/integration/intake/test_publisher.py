@@ -23,7 +23,7 @@ async def own_incidents(test_settings):
     await admin.start()
     await apply_topics(admin, catalog, ["incidents"])
     try:
-        yield settings.as_principal("intake"), catalog
+        yield settings, catalog  # the session's credentials: ACLs are tests/integration/security's
     finally:
         try:
             await admin.delete_topics([catalog.name("incidents")])

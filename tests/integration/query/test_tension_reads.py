@@ -13,7 +13,7 @@ from services.shared import events as ev
 from services.shared.auth import Role
 from services.shared.events import Agency
 from services.shared.wards import wards
-from services.tension.weekly import from_alerts
+from services.shared.weekly import from_alerts
 from tests import factories as f
 from tests.integration.query.conftest import headers
 

@@ -9,7 +9,7 @@ from services.shared.events import TensionLevel
 from services.shared.wards import wards
 from services.tension.config import load_config
 from services.tension.rules import replay, to_event
-from services.tension.weekly import as_change, from_alerts, render, ward_return, week_bounds, week_instants, weekly_return
+from services.shared.weekly import as_change, from_alerts, render, ward_return, week_bounds, week_instants, weekly_return
 from tests.tension_history import BY_WARD_PARTITIONS, START, WHITECHAPEL, background, burst, by_ward_partition, in_time_order
 
 NAMES = {code: w.name for code, w in wards().items()}
