@@ -11,7 +11,7 @@ from datetime import datetime
 from services.chaos.audit.contract import (
     ACKNOWLEDGING, DEADLINE_RULE, STATUS_RANK, TERMINAL, Contract,
 )
-from services.chaos.audit.sources import Rec
+from services.chaos.audit.sources import STORE_TABLES, Rec
 
 SHOWN = 10  # violations listed per check (the count is always complete)
 
@@ -182,13 +182,25 @@ def rebuild_equals_live(live: dict, rebuilt: dict | None) -> Check:
         c.fail(f"no rebuild to compare: {(rebuilt or {}).get('error', 'not run')}")
         return c
     for table, rows in live.items():
-        other = rebuilt.get(table, [])
-        a = {repr(sorted(r.items())) for r in rows}
-        b = {repr(sorted(r.items())) for r in other}
-        if a != b:
-            c.fail(f"{table}: {len(a - b)} live rows not in the rebuild, {len(b - a)} rebuilt rows not live")
+        key = STORE_TABLES[table]
+        mine = {tuple(r[k] for k in key): r for r in rows}
+        theirs = {tuple(r[k] for k in key): r for r in rebuilt.get(table, [])}
+        for k in mine.keys() - theirs.keys():
+            c.fail(f"{table} {_key_text(k)}: live, not in the rebuild")
+        for k in theirs.keys() - mine.keys():
+            c.fail(f"{table} {_key_text(k)}: in the rebuild, not live")
+        for k in sorted(mine.keys() & theirs.keys(), key=repr):
+            a, b = mine[k], theirs[k]
+            differ = [f"{col}: live {a.get(col)!r}, rebuilt {b.get(col)!r}"
+                      for col in sorted(a.keys() | b.keys()) if a.get(col) != b.get(col)]
+            if differ:
+                c.fail(f"{table} {_key_text(k)}: " + "; ".join(differ))
         c.stats[table] = len(rows)
     return c
+
+
+def _key_text(key: tuple) -> str:
+    return "/".join(str(k) for k in key)
 
 
 def escalated_once(log: Log, contract: Contract) -> Check:

@@ -122,3 +122,16 @@ def test_a_report_that_reached_the_log_after_its_deadline_may_escalate_on_arriva
               "rule_id": "acknowledgement-deadline", "occurred_at": due.isoformat()}
     log.escalations["escalations.all"] = [(Rec("escalations.all.v1", 0, 0, None, b"", arrived + 2), raise_)]
     assert checks.deadlines(log, CONTRACT, {4: 20.0}, 3, lambda d: 5.0, arrived + 4).ok  # before the second deadline
+
+
+def test_a_rebuild_that_differs_names_the_row_and_the_column() -> None:
+    row = {"incident_id": uuid.UUID(int=1), "version": 3, "agencies_required": ["fire", "police"]}
+    live = {"incidents": [row, {**row, "incident_id": uuid.UUID(int=2)}]}
+    rebuilt = {"incidents": [{**row, "agencies_required": ["police", "fire"]}, {**row, "incident_id": uuid.UUID(int=3)}]}
+    check = checks.rebuild_equals_live(live, rebuilt)
+    assert check.count == 3
+    assert any("agencies_required: live ['fire', 'police'], rebuilt ['police', 'fire']" in v
+               and str(uuid.UUID(int=1)) in v for v in check.violations)
+    assert any(str(uuid.UUID(int=2)) in v and "not in the rebuild" in v for v in check.violations)
+    assert any(str(uuid.UUID(int=3)) in v and "not live" in v for v in check.violations)
+    assert checks.rebuild_equals_live(live, {"incidents": list(reversed(live["incidents"]))}).ok
