@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,7 +33,44 @@ select event_id, incident_id, event_type, topic, partition, "offset", subject, d
 from intake.accepted_events where event_id = any($1::uuid[])
 """
 
+# Claim each event_id before publishing it (one statement, in place of a plain look-up): its
+# idempotency row if it has one ('done'); else a pending claim made now ('claimed') or found from
+# an earlier attempt ('pending'). An id in none of the three was claimed by a concurrent
+# transaction that has not committed yet.
+CLAIM = """
+with wanted as (
+    select * from unnest($1::uuid[], $2::text[], $3::bytea[]) as w(event_id, subject, digest)
+), done as (
+    select a.event_id, a.incident_id, a.event_type, a.topic, a.partition, a."offset", a.subject, a.digest
+    from intake.accepted_events a where a.event_id in (select event_id from wanted)
+), claimed as (
+    insert into intake.pending_events (event_id, subject, digest, owner)
+    select w.event_id, w.subject, w.digest, $4::uuid from wanted w
+    where w.event_id not in (select event_id from done)
+    on conflict (event_id) do nothing
+    returning event_id
+)
+select 'done' as state, d.event_id, d.incident_id, d.event_type, d.topic, d.partition, d."offset", d.subject,
+       d.digest, null::uuid as owner, null::timestamptz as since
+from done d
+union all
+select 'claimed', c.event_id, null, null, null, null, null, null, null, null, null from claimed c
+union all
+select 'pending', p.event_id, null, null, null, null, null, p.subject, p.digest, p.owner, p.since
+from intake.pending_events p where p.event_id in (select event_id from wanted)
+  and p.event_id not in (select event_id from done)
+"""
+
+# A pending claim passes to this process only if it is still the one that was read.
+TAKE_OVER = """
+update intake.pending_events set owner = $2, since = now() where event_id = $1 and owner = $3 and since = $4
+"""
+
+RELEASE = "delete from intake.pending_events where event_id = any($1::uuid[]) and owner = $2"
+
+# The idempotency rows, and the pending claims they settle, in one statement.
 RECORD = """
+with settled as (delete from intake.pending_events where event_id = any($1::uuid[]))
 insert into intake.accepted_events (event_id, incident_id, event_type, topic, partition, "offset", subject, digest)
 select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::text[], $8::bytea[])
 on conflict (event_id) do nothing
@@ -92,6 +130,17 @@ def as_written(item: "Written | Accepted") -> "Written":
     return item if isinstance(item, Written) else Written(item)
 
 
+class Pending(NamedTuple):
+    """An earlier attempt to publish an event_id that has no idempotency row yet: still in flight,
+    or its publisher died between the broker's acknowledgement and the row (or before sending)."""
+
+    event_id: uuid.UUID
+    subject: str | None
+    digest: bytes | None
+    owner: uuid.UUID | None  # the intake process that claimed it (None: a claim not committed yet)
+    since: datetime
+
+
 class StoreUnavailable(RuntimeError):
     pass
 
@@ -106,13 +155,19 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 WRITE_BEHIND_S = 0.02
 
 
+Claim = tuple[uuid.UUID, "str | None", "bytes | None"]  # event_id, subject, digest
+Claimed = "Accepted | Pending | None"  # None: claimed now, by this call
+
+
 class IdempotencyStore:
-    def __init__(self, dsn: str, timeout_s: float) -> None:
+    def __init__(self, dsn: str, timeout_s: float, owner: uuid.UUID | None = None) -> None:
         self._dsn = dsn
         self._timeout_s = timeout_s
+        self.owner = owner or uuid.uuid4()  # this process, in the pending claims it makes
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._lookups: MicroBatcher[uuid.UUID, Accepted | None] = MicroBatcher(self._lookup_bulk)
+        self._claims: MicroBatcher[Claim, Accepted | Pending | None] = MicroBatcher(self._claim_bulk)
         self._incidents: MicroBatcher[uuid.UUID, IncidentRecord | None] = MicroBatcher(self._incidents_bulk)
         self._records: MicroBatcher[Written, None] = MicroBatcher(self._record_bulk)
         self._soon: list[Written] = []
@@ -145,6 +200,57 @@ class IdempotencyStore:
     async def lookup_many(self, event_ids: list[uuid.UUID]) -> dict[uuid.UUID, Accepted]:
         found = await self._lookup_bulk(event_ids)
         return {a.event_id: a for a in found if a is not None}
+
+    async def claim(self, event_id: uuid.UUID, subject: str | None, digest: bytes | None) -> Accepted | Pending | None:
+        """Before publishing: the event's idempotency row if it has one; else an earlier attempt's
+        pending claim; else None, and the event is now claimed by this process."""
+        return await self._claims.submit((event_id, subject, digest))
+
+    async def claim_many(self, claims: list[Claim]) -> dict[uuid.UUID, Accepted | Pending]:
+        """`claim` for many: the ids that had a row or an earlier claim (the others are claimed now)."""
+        found = await self._claim_bulk(claims) if claims else []
+        return {c[0]: f for c, f in zip(claims, found) if f is not None}
+
+    async def take_over(self, pending: Pending) -> bool:
+        """Make an earlier attempt's claim this process's (False: it changed meanwhile)."""
+        if pending.owner is None:
+            return False
+        result = await self._execute(TAKE_OVER, pending.event_id, self.owner, pending.owner, pending.since)
+        return result.endswith(" 1")
+
+    async def release(self, event_ids: list[uuid.UUID]) -> None:
+        """Drop this process's claims of events it did not publish (refused)."""
+        if event_ids:
+            await self._execute(RELEASE, event_ids, self.owner)
+
+    async def _execute(self, statement: str, *args) -> str:
+        pool = await self._ensure_pool()
+        try:
+            return await pool.execute(statement, *args, timeout=self._timeout_s)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
+
+    async def _claim_bulk(self, claims: list[Claim]) -> list[Accepted | Pending | None]:
+        pool = await self._ensure_pool()
+        ids = [c[0] for c in claims]
+        try:
+            rows = await pool.fetch(CLAIM, ids, [c[1] for c in claims], [c[2] for c in claims], self.owner,
+                                    timeout=self._timeout_s)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
+        found: dict[uuid.UUID, Accepted | Pending | None] = {}
+        for r in rows:
+            state, event_id = r["state"], r["event_id"]
+            if state == "done":
+                found[event_id] = Accepted(event_id, r["incident_id"], r["event_type"], r["topic"], r["partition"],
+                                           r["offset"], r["subject"], r["digest"])
+            elif state == "claimed":
+                found.setdefault(event_id, None)
+            else:
+                found.setdefault(event_id, Pending(event_id, r["subject"], r["digest"], r["owner"], r["since"]))
+        now = datetime.now(timezone.utc)
+        # absent from all three: a concurrent transaction's claim, not committed yet (in flight elsewhere)
+        return [found[i] if i in found else Pending(i, c[1], c[2], None, now) for i, c in zip(ids, claims)]
 
     async def incident(self, incident_id: uuid.UUID) -> IncidentRecord | None:
         """The registry's record of an incident (None: intake never accepted its report)."""
