@@ -207,9 +207,9 @@ class IntakeService:
         wanted = list({e.incident_id for _, e in valid} | {e.lead_incident_id for _, e in valid
                                                             if e.event_type == "IncidentLinked"})
         try:
-            async with asyncio.timeout(self._timeout_s):
-                found = await self._store.claim_many(list(claims.values())) if claims else {}
-                view = await self._store.incidents(wanted) if wanted else {}
+            async with asyncio.timeout(self._timeout_s):  # the two look-ups at once (two connections)
+                found, view = await asyncio.gather(_or_empty(self._store.claim_many, list(claims.values())),
+                                                   _or_empty(self._store.incidents, wanted))
         except (StoreUnavailable, TimeoutError) as exc:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
         refused: list[uuid.UUID] = []  # claimed now, then refused: their claims are given up
@@ -361,6 +361,10 @@ class IntakeService:
             reporter = principal.subject if principal is not None else event.source.id
             return Written(accepted, report=record or registry.record_of(event, reporter))
         return Written(accepted, change=registry.change_of(event))
+
+
+async def _or_empty(look_up, ids: list) -> dict:
+    return await look_up(ids) if ids else {}
 
 
 def _erased(incident_id: uuid.UUID) -> Rejection:
