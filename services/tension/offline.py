@@ -64,10 +64,10 @@ def replay_records(log: Mapping, *, incidents_topic: str, calendar_topic: str, c
     return alerts
 
 
-async def replay_log(settings: Settings, *, exercise: bool = False,
+async def replay_log(settings: Settings, *, modes: tuple[str, ...] = (LIVE,),
                      config: TensionConfig | None = None) -> list[TensionLevelChanged]:
-    """The alerts the workers raise on the live alerts topic (or, `exercise`, the exercise one)
-    for the incidents and calendar topics as they stand now."""
+    """The alerts the workers raise for `modes` (live: the live alerts topic; exercise and test:
+    the exercise one) for the incidents and calendar topics as they stand now."""
     catalog = TopicCatalog.from_settings(settings)
     incidents, calendar = catalog.name("incidents"), catalog.name("tension.calendar")
     log = await read_log(settings, [incidents, calendar])
@@ -76,7 +76,7 @@ async def replay_log(settings: Settings, *, exercise: bool = False,
         config=config or load_config(settings.tension_config_file),
         partitions=catalog.spec_of("tension.by_ward").partitions,
         ward_names={code: ward.name for code, ward in load_wards(settings.wards_file).items()},
-        modes=EXERCISE_MODES if exercise else (LIVE,),
+        modes=modes,
     )
 
 
