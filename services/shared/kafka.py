@@ -239,6 +239,8 @@ async def read_log(settings: Settings, topics: Iterable[str]) -> dict[TopicParti
     per partition in offset order, as aiokafka's ConsumerRecords (no partition left out, even
     an empty one)."""
     partitions = await topic_partitions(settings, topics)
+    if not partitions:  # no such topics (yet): nothing on them
+        return {}
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:

@@ -2,7 +2,8 @@
 
 The incidents and calendar topics are read from the beginning to their end offsets of now,
 each record routed exactly as the re-keying stage routes it (rekey.route: the same narrow
-decode, the same source numbering, the same by-ward partition), and the pure rules
+decode, the same admission of each incident's facts by its first report, the same source
+numbering, the same by-ward partition), and the pure rules
 (rules.replay) run over what every by-ward partition would receive, every source partition
 then read to its end. No consumer group, no state, nothing written.
 
@@ -20,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from services.shared.codec import encode
+from services.shared.first_reports import FirstReports
 from services.shared.events import TensionLevelChanged
 from services.shared.kafka import read_log
 from services.shared.settings import Settings
@@ -43,12 +45,13 @@ def replay_records(log: Mapping, *, incidents_topic: str, calendar_topic: str, c
     sources = incidents + calendar
     per_source: dict[int, dict[int, list[Indicator]]] = defaultdict(dict)  # by-ward partition -> source -> rows
     dead: list = []  # what the workers dead-letter counts nowhere
+    reports = FirstReports(_nothing_before)  # a repeated report, a fact of another mode: ignored, as live
     for tp in sorted(log, key=lambda tp: (tp.topic != incidents_topic, tp.partition)):
         if tp.topic not in (incidents_topic, calendar_topic):
             continue
         is_calendar = tp.topic == calendar_topic
         routed = route(log[tp], sources, partitions, dead, config=config, offset=incidents if is_calendar else 0,
-                       calendar=is_calendar)
+                       calendar=is_calendar, reports=None if is_calendar else reports)
         source = (incidents if is_calendar else 0) + tp.partition
         for target, rows in routed.items():
             per_source[target][source] = [Indicator.unpack(row) for row in rows]
@@ -64,10 +67,14 @@ def replay_records(log: Mapping, *, incidents_topic: str, calendar_topic: str, c
     return alerts
 
 
-async def replay_log(settings: Settings, *, exercise: bool = False,
+async def _nothing_before(until: Mapping[int, int]) -> dict[int, dict[str, str]]:
+    return {p: {} for p in until}  # the whole log is read from its start: nothing earlier to find
+
+
+async def replay_log(settings: Settings, *, modes: tuple[str, ...] = (LIVE,),
                      config: TensionConfig | None = None) -> list[TensionLevelChanged]:
-    """The alerts the workers raise on the live alerts topic (or, `exercise`, the exercise one)
-    for the incidents and calendar topics as they stand now."""
+    """The alerts the workers raise for `modes` (live: the live alerts topic; exercise and test:
+    the exercise one) for the incidents and calendar topics as they stand now."""
     catalog = TopicCatalog.from_settings(settings)
     incidents, calendar = catalog.name("incidents"), catalog.name("tension.calendar")
     log = await read_log(settings, [incidents, calendar])
@@ -76,7 +83,7 @@ async def replay_log(settings: Settings, *, exercise: bool = False,
         config=config or load_config(settings.tension_config_file),
         partitions=catalog.spec_of("tension.by_ward").partitions,
         ward_names={code: ward.name for code, ward in load_wards(settings.wards_file).items()},
-        modes=EXERCISE_MODES if exercise else (LIVE,),
+        modes=modes,
     )
 
 

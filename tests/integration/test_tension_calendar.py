@@ -10,10 +10,16 @@ by the real tension worker. What it publishes must equal the offline replay of t
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
+import orjson
 import pytest
 
+from services.shared.codec import decode
 from services.shared.events import TensionLevel
 from services.shared.topics import TopicCatalog
 from services.tension.app import build
@@ -34,10 +40,14 @@ from tests.tension_history import (
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
+async def settings_for(test_settings, tmp_path, unique: str):
+    return (await fresh_topics(test_settings, unique)).model_copy(update={"home": tmp_path / unique})
+
+
 async def live_and_offline(test_settings, tmp_path, unique: str, history: list) -> tuple[dict, dict]:
     """The alerts the real worker published for a history, and the offline replay of its log
     (both by event id); the replay also equals the rules fed the history directly."""
-    settings = (await fresh_topics(test_settings, unique)).model_copy(update={"home": tmp_path / unique})
+    settings = await settings_for(test_settings, tmp_path, unique)
     catalog = TopicCatalog.from_settings(settings)
     ordered = sorted(history, key=lambda e: e.occurred_at)
     tension = build(settings)
@@ -81,3 +91,16 @@ async def test_a_contentious_march_puts_its_route_on_watch_ahead_of_time(test_se
         assert starts - timedelta(hours=72) <= first.occurred_at <= starts - timedelta(hours=24)
         assert [(p.name, p.role.value) for p in first.planned_events] == [(march.name, "raised")]
     assert not [a for a in published.values() if a.ward_code == BOW_WEST]
+
+
+async def test_muster_tension_replay_prints_what_the_worker_published(test_settings, tmp_path, unique):
+    history, _ = bonfire_night(0)
+    published, _ = await live_and_offline(test_settings, tmp_path, unique, history)
+    settings = await settings_for(test_settings, tmp_path, unique)  # the same topics (created already)
+    env = {**os.environ, "MUSTER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "MUSTER_TOPIC_PREFIX": settings.topic_prefix}
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services.cli", "tension", "replay"],
+                                   env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    lines = done.stdout.splitlines()
+    assert lines and all(orjson.loads(line)["event_type"] == "TensionLevelChanged" for line in lines)
+    assert {a.event_id: a for a in map(decode, lines)} == published
