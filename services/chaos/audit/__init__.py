@@ -10,7 +10,7 @@ imports the services' code: tests/unit/chaos/test_auditor_imports.py fails if it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -34,6 +34,9 @@ class Inputs:
     schemas_dir: Path
     rules_dir: Path  # deploy/prometheus
     topic_prefix: str = ""
+    # aiokafka connection options beside the bootstrap servers (security_protocol, sasl_*): the harness
+    # gives an administrator's credentials on a secured broker, since the auditor reads every topic.
+    kafka_options: dict = field(default_factory=dict)
     sample_interval: float = 2.0
 
 
@@ -61,7 +64,8 @@ class Audit:
         floor = max(20, int(run["rate"]))
         faults = report.recoveries(faults_raw, samples, ledger, floor)
         names = {spec.name: spec.id for spec in contract.topics.values()}
-        raw = await read_topics(i.kafka_bootstrap, {s.name: s.partitions for s in contract.topics.values()})
+        raw = await read_topics(i.kafka_bootstrap, {s.name: s.partitions for s in contract.topics.values()},
+                              **i.kafka_options)
         records = {names[name]: recs for name, recs in raw.items()}
         log = checks.Log.read(contract, records)
         rules = yaml.safe_load(i.rules_file.read_text())["acknowledgement"]
