@@ -7,7 +7,8 @@ Prints, from one run:
   - events/s through POST /v1/events:batch (target >= 20,000).
 
 Uses its own topic prefix and database on the local broker and PostgreSQL, removed at the
-end. Every loop is bounded in count and time; only 127.0.0.1 is targeted.
+end; the database is set up as `muster db migrate` does (the service roles, intake's schema),
+so a fresh machine needs nothing run first. Every loop is bounded in count and time; only 127.0.0.1 is targeted.
 
     MUSTER_HOME=/work/main/.muster .venv/bin/python bench/intake.py [--duration 15] [--people 1]
 """
@@ -32,6 +33,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from services.projector.app import migrate  # noqa: E402
 from services.shared.auth import Role, mint_token  # noqa: E402
 from services.shared.codec import encode  # noqa: E402
 from services.shared.events import Agency  # noqa: E402
@@ -73,6 +75,9 @@ async def setup(settings: Settings) -> TopicCatalog:
         await conn.execute(f'create database "{url.path.lstrip("/")}"')
     finally:
         await conn.close()
+    # As `muster db migrate`: the service roles and their schemas (intake's own, the key
+    # service), so a fresh machine's database serves intake as its role, muster_intake.
+    await migrate(settings)
     return catalog
 
 

@@ -5,7 +5,10 @@ the same suite, so it cannot drift."""
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -61,10 +64,12 @@ class FakeIdempotencyStore:
     """services.intake.ports.IdempotencyStorePort in memory (tests/contract/idempotency_store.py):
     the idempotency rows and the incident registry."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: uuid.UUID | None = None) -> None:
         self.rows: dict = {}
         self.registry: dict = {}
+        self.claims: dict = {}  # event_id -> Pending
         self.available = True
+        self.owner = owner or uuid.uuid4()
 
     def _check(self) -> None:
         from services.intake.repository import StoreUnavailable
@@ -80,6 +85,34 @@ class FakeIdempotencyStore:
         self._check()
         return {e: self.rows[e] for e in event_ids if e in self.rows}
 
+    async def claim(self, event_id, subject, digest):
+        from services.intake.repository import Pending
+
+        self._check()
+        if event_id in self.rows:
+            return self.rows[event_id]
+        if event_id in self.claims:
+            return self.claims[event_id]
+        self.claims[event_id] = Pending(event_id, subject, digest, self.owner, datetime.now(timezone.utc))
+        return None
+
+    async def claim_many(self, claims):
+        found = {c[0]: await self.claim(*c) for c in claims}
+        return {e: f for e, f in found.items() if f is not None}
+
+    async def take_over(self, pending) -> bool:
+        self._check()
+        if self.claims.get(pending.event_id) != pending or pending.owner is None:
+            return False
+        self.claims[pending.event_id] = pending._replace(owner=self.owner, since=datetime.now(timezone.utc))
+        return True
+
+    async def release(self, event_ids) -> None:
+        self._check()
+        for e in event_ids:
+            if e in self.claims and self.claims[e].owner == self.owner:
+                del self.claims[e]
+
     async def incident(self, incident_id):
         self._check()
         return self.registry.get(incident_id)
@@ -93,6 +126,7 @@ class FakeIdempotencyStore:
         from services.intake.repository import as_written
 
         written = as_written(written)
+        self.claims.pop(written.accepted.event_id, None)
         if written.accepted.event_id in self.rows:
             return
         self.rows[written.accepted.event_id] = written.accepted
@@ -133,6 +167,7 @@ class FakePublisher:
     gate: asyncio.Event | None = None  # when set, every publish waits for it
     published: list = field(default_factory=list)
     log: dict = field(default_factory=dict)  # partition -> the records on it, in order
+    written_at: dict = field(default_factory=dict)  # partition -> when each record was written
     connected: bool = True
 
     def _ack(self, event: Any) -> Any:
@@ -146,8 +181,28 @@ class FakePublisher:
         log = self.log.setdefault(partition, [])
         offset = len(log)
         log += records
+        now = datetime.now(timezone.utc)
+        self.written_at.setdefault(partition, []).extend([now] * len(records))
         self.published.append(event)
         return RecordMetadata(self.topic, partition, None, offset, -1, -1, -1)
+
+    async def find(self, event: Any, since: datetime) -> Any:
+        from aiokafka.structs import RecordMetadata
+
+        from services.intake.publisher import CLOCK_SKEW_S
+        from services.shared.codec import NEWER_VERSION_HEADER, encode, header
+        from services.shared.kafka import partition_for
+
+        if not self.connected:
+            raise self._unavailable()
+        partition = partition_for(encode(event).key, list(range(self.partitions)))
+        times = self.written_at.get(partition, [])
+        for offset, record in enumerate(self.log.get(partition, [])):
+            if (times[offset].timestamp() >= since.timestamp() - CLOCK_SKEW_S
+                    and header(record.headers, NEWER_VERSION_HEADER) is None
+                    and json.loads(record.value)["event_id"] == str(event.event_id)):
+                return RecordMetadata(self.topic, partition, None, offset, -1, -1, -1)
+        return None
 
     def _unavailable(self) -> BaseException:
         from services.intake.publisher import BrokerUnavailable

@@ -113,6 +113,25 @@ def silenced(ward: str, category: str, at: datetime, hours: float, reason: str =
                               occurred_at=at, source=_CONTROL)
 
 
+# --- scenarios: Bonfire Night, a contentious march ------------------------------------------
+
+BONFIRE = datetime(2026, 11, 5, 18, tzinfo=timezone.utc)
+BOW_WEST = "E05009320"
+MILE_END = "E05009327"
+
+
+def bonfire_night(week: int = 0) -> tuple[list[ev.IncidentReported], ev.PlannedEventRegistered]:
+    """Fireworks noise around Victoria Park, Bow East and Bow West, one evening, after 17 quiet
+    days; and the planned event that expects it."""
+    start = BONFIRE + timedelta(weeks=week)
+    base = background(days=21, start=start - timedelta(days=17), ward_codes=[BOW_EAST, BOW_WEST], seed=9)
+    noise = [report(w, c, start + timedelta(minutes=6 * i)) for w in (BOW_EAST, BOW_WEST)
+             for i, c in enumerate(["criminal_damage", "antisocial_behaviour", "protest_or_gathering"] * 8)]
+    event = planned([BOW_EAST, BOW_WEST], start, 5, name=f"Bonfire Night {week}",
+                    uplift={"criminal_damage": 8, "antisocial_behaviour": 8, "protest_or_gathering": 8})
+    return base + noise, event
+
+
 def by_ward_partition(events, *, source_partitions: int = 6, calendar_partitions: int = 1, config=None,
                       mode: str = "live") -> dict[int, list]:
     """What each by-ward partition receives from the re-keying stage, in order: reports to the

@@ -49,6 +49,7 @@ ROLES = {
     "projector": ("projector", ["MUSTER_KAFKA_SASL_PASSWORD", "MUSTER_PROJECTOR_DATABASE_URL"]),
     "topics": ("admin", ["MUSTER_KAFKA_SASL_PASSWORD"]),     # the one super user: topics and ACLs
     "migrate": (None, ["MUSTER_DATABASE_URL"]),              # the store's owner: migrations only
+    "people-retention": (None, ["MUSTER_DATABASE_URL"]),     # erases the data keys that fall due
 }
 # The projector does not migrate in production: the migrate Job does, with the owner's URL.
 SERVICE_ENV = {"projector": {"MUSTER_PROJECTOR_MIGRATE_ON_START": "false"}}
@@ -150,6 +151,20 @@ def job(name: str, args: list[str]) -> dict:
     }
 
 
+def cron_job(name: str, args: list[str], schedule: str) -> dict:
+    """A Job on a schedule (Europe/London, so "03:30" stays 03:30 across the clock change); one run
+    at a time, and a missed run is made up once when the cluster comes back."""
+    once = job(name, args)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": once["metadata"],
+        "spec": {"schedule": schedule, "timeZone": "Europe/London", "concurrencyPolicy": "Forbid",
+                 "startingDeadlineSeconds": 6 * 3600, "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
+                 "jobTemplate": {"spec": once["spec"]}},
+    }
+
+
 def files() -> dict[str, list[dict]]:
     return {
         "namespace.yaml": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": LABELS}}],
@@ -158,7 +173,9 @@ def files() -> dict[str, list[dict]]:
         "secret.example.yaml": [{"apiVersion": "v1", "kind": "Secret", "metadata": _meta(f"muster-{name}", "secrets"),
                                  "type": "Opaque", "stringData": {k: "REPLACE-ME" for k in keys}}
                                 for name, (_principal, keys) in ROLES.items()],
-        "jobs.yaml": [job("topics", ["topics", "apply"]), job("migrate", ["db", "migrate"])],
+        "jobs.yaml": [job("topics", ["topics", "apply"]), job("migrate", ["db", "migrate"]),
+                      # the retention schedule of docs/security.md, daily (`muster people retention`)
+                      cron_job("people-retention", ["people", "retention"], "30 3 * * *")],
         **{f"{name}.yaml": deployment(name) for name in SERVICES},
         "kustomization.yaml": [{
             "apiVersion": "kustomize.config.k8s.io/v1beta1",

@@ -12,6 +12,7 @@ from services.casework.agents import Casework
 from services.casework.config import CaseworkConfigError, load_config
 from services.casework.rekey import Rekey
 from services.shared import processor
+from services.shared.first_reports import FirstReports
 from services.shared.settings import Settings
 from services.shared.stage import BatchStage
 from services.shared.tables import PinnedTable
@@ -42,7 +43,8 @@ def build(settings: Settings) -> Casework:
         alerts=raw_topic(catalog.name("casework.alerts")), cases_topic=raw_topic(catalog.name("casework.cases")),
         deadletter_topic=catalog.name("deadletter"), table=table, partitions=partitions, catalog=catalog,
     )
-    rekey = Rekey(casework.by_case.get_topic_name(), partitions, config)
+    rekey = Rekey(casework.by_case.get_topic_name(), partitions, config,
+                  FirstReports.on_topic(settings, casework.incidents_topic))
     app.service(BatchStage(settings, casework.incidents_topic, casework.rekey_group, rekey, casework.sink,
                            batch_max=config.processing.batch_max, within_ms=config.processing.batch_within_ms))
     app.agent(casework.by_case, name="casework-cases", concurrency=1)(casework.cases)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
+from services.shared.admission import ignored_counter
 from services.shared.deadletter import dead_letters_counter
 from services.shared.lag import consumer_lag_gauge
 
@@ -15,3 +16,4 @@ WARNINGS = Counter("muster_casework_clock_warnings_total", "Statutory clock warn
 CASES = Gauge("muster_casework_cases", "Cases held by this worker, by kind.", ["kind"])
 DEAD_LETTERS = dead_letters_counter("casework")
 CONSUMER_LAG = consumer_lag_gauge("casework")
+IGNORED = ignored_counter("casework")

@@ -16,9 +16,12 @@ from collections import defaultdict
 
 import orjson
 
+from services.casework import metrics
 from services.casework.config import CaseworkConfig
 from services.casework.inputs import inputs_of
+from services.shared.admission import Refusal
 from services.shared.codec import PoisonRecord, decode, header
+from services.shared.first_reports import FirstReports
 from services.shared.stage import Batch, Sink
 
 # The facts casework reads; everything else on the incidents topic is skipped unread.
@@ -35,8 +38,13 @@ def case_partition(key: str, partitions: int) -> int:
 
 
 class Rekey:
-    def __init__(self, by_case_topic: str, partitions: int, config: CaseworkConfig) -> None:
+    def __init__(self, by_case_topic: str, partitions: int, config: CaseworkConfig,
+                 reports: FirstReports | None = None) -> None:
         self.by_case_topic, self.partitions, self.config = by_case_topic, partitions, config
+        # What each incident's first report fixed (services/shared/first_reports.py): a repeated
+        # report or a fact of another mode is ignored (services/shared/admission.py), counted and
+        # dead-lettered with the reason, so no incident counts twice or in another mode's case.
+        self.reports = reports
         self._kinds = {
             "premises_categories": config.premises.categories,
             "safeguarding_categories": config.safeguarding.categories,
@@ -48,18 +56,34 @@ class Rekey:
         for record in records:
             kind = header(record.headers, "event_type")
             if kind is not None and kind not in READS:
+                self._admitted(record, None)
                 continue
             try:
                 event = decode(record.value)
             except PoisonRecord as exc:
                 dead.append((record, exc))
+                self._admitted(record, None)
+                continue
+            why = self._admitted(record, event)
+            if why is not None:
+                metrics.IGNORED.labels(why.reason).inc()
+                dead.append((record, str(why)))
                 continue
             for item in inputs_of(event, **self._kinds):
                 routed[case_partition(item.key, self.partitions)].append(item.pack())
         return routed
 
+    def _admitted(self, record, event) -> Refusal | None:
+        if self.reports is None:
+            return None
+        if event is None or getattr(event, "event_type", None) not in READS:
+            return self.reports.refusal(record.partition, record.offset, None, None, None)
+        return self.reports.refusal(record.partition, record.offset, event.event_type, event.mode, event.incident_id)
+
     async def handle(self, batch: Batch, sink: Sink) -> None:
         dead: list = []
+        if self.reports is not None:
+            await self.reports.ensure({tp.partition: records[0].offset for tp, records in batch.records.items() if records})
         routed: dict[int, list[list]] = defaultdict(list)
         for records in batch.records.values():
             for partition, rows in self.route(records, dead).items():

@@ -259,6 +259,13 @@ class Cluster:
         options.pop("bootstrap_servers")
         return options
 
+    def kafka_env(self) -> dict[str, str]:
+        """The same as MUSTER_* variables, for a command with a home of its own (the auditor's replay)."""
+        return {"MUSTER_KAFKA_SECURITY_PROTOCOL": self.settings.kafka_security_protocol,
+                "MUSTER_KAFKA_SASL_MECHANISM": self.settings.kafka_sasl or "",
+                "MUSTER_KAFKA_PRINCIPAL": "admin",
+                "MUSTER_KAFKA_CREDENTIALS_FILE": str(self.settings.kafka_credentials_path)}
+
     # --- proxies --------------------------------------------------------------------------
     @staticmethod
     def kafka_proxy(service: str) -> str:

@@ -35,7 +35,8 @@ class IntakeMetrics:
         )
         self.events = Counter(
             "muster_intake_events_total",
-            "Events by outcome: published, or duplicate (an event_id already published).",
+            "Events by outcome: published, duplicate (an event_id already published), or recovered (found on the topic "
+            "after its publisher died before recording it).",
             ["outcome"],
             registry=self.registry,
         )

@@ -6,25 +6,41 @@ tests/contract/publisher.py)."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Protocol
 
 from aiokafka.structs import RecordMetadata
 
 from services.intake.registry import IncidentRecord
-from services.intake.repository import Accepted, Written
+from services.intake.repository import Accepted, Pending, Written
 from services.shared.events import IncidentEvent
 
 
 class IdempotencyStorePort(Protocol):
     """Which event_ids intake has published, and where they landed."""
 
+    owner: uuid.UUID  # this process, in the claims it makes
+
     async def lookup(self, event_id: uuid.UUID) -> Accepted | None: ...
+
+    async def claim(self, event_id: uuid.UUID, subject: str | None, digest: bytes | None) -> Accepted | Pending | None:
+        """Before publishing: the event's row if recorded; else an earlier attempt's claim; else None,
+        and the event_id is now claimed by this process."""
+
+    async def claim_many(self, claims: list[tuple[uuid.UUID, str | None, bytes | None]]) -> dict[uuid.UUID, Accepted | Pending]:
+        """`claim` for many: the ids that were recorded or claimed before (the rest are claimed now)."""
+
+    async def take_over(self, pending: Pending) -> bool:
+        """Make an earlier attempt's claim this process's; False if it changed meanwhile."""
+
+    async def release(self, event_ids: list[uuid.UUID]) -> None:
+        """Give up this process's claims of events it did not publish."""
 
     async def lookup_many(self, event_ids: list[uuid.UUID]) -> dict[uuid.UUID, Accepted]: ...
 
     async def record(self, accepted: Accepted | Written) -> None:
-        """Remember it (and, for a Written, its registry change, in the same transaction); the first
-        record of an event_id is the one kept."""
+        """Remember it (and, for a Written, its registry change, in the same transaction), settling its
+        claim; the first record of an event_id is the one kept."""
 
     async def record_many(self, accepted: list[Accepted | Written]) -> None: ...
 
@@ -55,3 +71,7 @@ class PublisherPort(Protocol):
     async def publish(self, events: list[IncidentEvent]) -> list[RecordMetadata | BaseException]: ...
 
     async def publish_batch(self, events: list[IncidentEvent]) -> list[RecordMetadata | BaseException]: ...
+
+    async def find(self, event: IncidentEvent, since: datetime) -> RecordMetadata | None:
+        """Where the event's own record landed if one written since `since` is on the topic (None: none
+        is); publisher.BrokerUnavailable when the broker cannot say."""

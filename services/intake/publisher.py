@@ -11,14 +11,17 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
+
+import orjson
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import RecordMetadata
+from aiokafka.structs import RecordMetadata, TopicPartition
 
-from services.shared.codec import Encoded, editions, encode
+from services.shared.codec import NEWER_VERSION_HEADER, Encoded, editions, encode, header
 from services.shared.events import Event, IncidentEvent
-from services.shared.kafka import make_producer, partition_for
+from services.shared.kafka import make_consumer, make_producer, partition_for
 from services.shared.logging import get_logger
 from services.shared.settings import Settings
 
@@ -166,6 +169,19 @@ class Publisher:
         future.add_done_callback(lambda f: f.cancelled() or f.exception() or self._on_latency(time.perf_counter() - started))
         return future
 
+    async def find(self, event: IncidentEvent, since: datetime) -> RecordMetadata | None:
+        """Where the event landed on the topic if a copy written since `since` is there (None: it is
+        not); BrokerUnavailable when the broker cannot say within the bound."""
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("not connected to the broker")
+        try:
+            async with asyncio.timeout(self._timeout_s * 2):
+                partitions = sorted(await producer.partitions_for(self.topic))
+                return await find_on_topic(self._settings, self.topic, partitions, event, since)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            raise BrokerUnavailable(f"could not look for an earlier copy: {type(exc).__name__}") from None
+
     async def publish_to(self, topic: str, event: Event) -> RecordMetadata:
         """One event to another topic (the tension calendar), acknowledged within the bound."""
         producer = self._producer
@@ -286,6 +302,43 @@ class Publisher:
             self._hold_late(event.event_id, future, 0)
             return BrokerUnavailable(f"broker did not acknowledge within {self._timeout_s:g}s")
         return _settled(future)
+
+
+# How far before a pending claim's time `find` starts looking: the claim's time is the database's
+# clock, a record's timestamp the producer's (this host's); they may differ a little.
+CLOCK_SKEW_S = 30.0
+
+
+async def find_on_topic(settings: Settings, topic: str, partitions: list[int], event: IncidentEvent,
+                        since: datetime) -> RecordMetadata | None:
+    """Where `event` (its own record, not an older-version copy) landed on `topic`, if it is there
+    among the records written since `since`: its key's partition is read from there to its end
+    offset now. For a retry of an event whose publisher died before recording it (a rare path:
+    one short read, no consumer group)."""
+    key = encode(event).key
+    wanted = str(event.event_id).encode()
+    consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition_for(key, partitions))
+        consumer.assign([tp])
+        start_ms = int((since.timestamp() - CLOCK_SKEW_S) * 1000)
+        starts = await consumer.offsets_for_times({tp: max(start_ms, 0)})
+        end = (await consumer.end_offsets([tp]))[tp]
+        if starts[tp] is None:  # nothing written since then
+            return None
+        consumer.seek(tp, starts[tp].offset)
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=2000)
+            for m in batch.get(tp, []):
+                if m.offset >= end:
+                    return None
+                if m.key == key and wanted in (m.value or b"") and header(m.headers, NEWER_VERSION_HEADER) is None:
+                    if orjson.loads(m.value).get("event_id") == str(event.event_id):
+                        return RecordMetadata(topic, tp.partition, tp, m.offset, m.timestamp, m.timestamp_type, -1)
+        return None
+    finally:
+        await consumer.stop()
 
 
 def _first_when_all(futures: list[asyncio.Future[RecordMetadata]]) -> asyncio.Future[RecordMetadata]:

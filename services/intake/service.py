@@ -1,7 +1,10 @@
-"""Accepting events: idempotency lookup, publish with the ack bound, remember the result.
+"""Accepting events: claim the event_id, publish with the ack bound, remember the result.
 
 Only the broker's acknowledgement makes an event accepted; the result is recorded in the
-idempotency store before the caller hears it, so the same event_id later returns it.
+idempotency store before the caller hears it, so the same event_id later returns it. The
+event_id is claimed (pending) before it is published: a retry that finds a claim with no result
+(its publisher died between the broker's acknowledgement and the record) looks for the event on
+the topic and returns where it landed, rather than publishing a second copy.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import asyncio
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from aiokafka.structs import RecordMetadata
 
@@ -17,7 +21,8 @@ from services.intake import guard, registry
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import IdempotencyStorePort, KeyServicePort, PublisherPort
 from services.intake.registry import IncidentRecord
-from services.intake.repository import Accepted, StoreUnavailable, Written
+from services.intake.publisher import BrokerUnavailable
+from services.intake.repository import Accepted, Pending, StoreUnavailable, Written
 from services.intake.validation import Rejection
 from services.shared import keys, sealing
 from services.shared.auth import Principal
@@ -29,6 +34,11 @@ log = get_logger("intake.service")
 
 # Batch requests checked and published at once (the others wait their turn, see routes.post_batch).
 BATCH_TURNS = 2
+
+
+# A claim older than this whose event is not on the topic was never sent, or failed: its
+# publisher has had twice the acknowledgement bound (the producer's own request timeout).
+CLAIM_BOUNDS = 2
 
 
 class Unavailable(RuntimeError):
@@ -87,15 +97,57 @@ class IntakeService:
     async def _submit(self, event: IncidentEvent, principal: Principal, given, digest) -> Accepted:
         try:
             async with asyncio.timeout(self._timeout_s):
-                found = await self._store.lookup(event.event_id)
+                found = await self._store.claim(event.event_id, principal.subject, digest)
         except (StoreUnavailable, TimeoutError) as exc:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
-        if found is not None:
+        if isinstance(found, Accepted):
             _same_sender(found.subject, found.digest, principal, digest, event.event_id)
             self._metrics.events.labels("duplicate").inc()
             _log_accepted(found, "duplicate")
             return found
-        return await self._publish_new(event, principal, given, digest)
+        if found is not None:
+            _same_sender(found.subject, found.digest, principal, digest, event.event_id)
+            landed = await self._recover(event, found, principal, digest)
+            if landed is not None:
+                return landed
+        try:
+            return await self._publish_new(event, principal, given, digest)
+        except Rejection:
+            await self._release([event.event_id])
+            raise
+
+    async def _recover(self, event: IncidentEvent, pending: Pending, principal: Principal,
+                       digest: bytes | None) -> Accepted | None:
+        """An earlier attempt claimed this event_id and left no result. If the event is on the topic,
+        record and return where it landed; if it is not and that attempt is over (this process's
+        own, or older than the bound), take the claim over and return None (publish it); else the
+        attempt may still be in flight in another process: Unavailable (retry shortly)."""
+        try:
+            metadata = await self._publisher.find(event, pending.since)
+        except BrokerUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+        if metadata is not None:
+            written = self._written(event, metadata, principal, digest)
+            await self._remember([written])
+            self._metrics.events.labels("recovered").inc()
+            _log_accepted(written.accepted, "recovered")
+            return written.accepted
+        over = datetime.now(timezone.utc) - pending.since > timedelta(seconds=CLAIM_BOUNDS * self._timeout_s)
+        if pending.owner == self._store.owner:
+            return None
+        try:
+            if over and await self._store.take_over(pending):
+                return None
+        except StoreUnavailable as exc:
+            raise Unavailable(f"idempotency store did not answer: {exc}") from None
+        raise Unavailable(f"event {event.event_id} is being published by another request; retry shortly")
+
+    async def _release(self, event_ids: list[uuid.UUID]) -> None:
+        """Give up the claims of events refused (a retry then answers the same refusal afresh)."""
+        try:
+            await self._store.release(event_ids)
+        except StoreUnavailable as exc:
+            log.warning("could not release claims", count=len(event_ids), error=str(exc))
 
     async def _records(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, IncidentRecord]:
         try:
@@ -148,15 +200,19 @@ class IntakeService:
         given = given or [() for _ in items]
         digests = digests or [None for _ in items]
         valid = [(i, item) for i, item in enumerate(items) if type(item) is not Rejection]
-        seen_before = list({e.event_id for _, e in valid} - fresh)
+        claims: dict[uuid.UUID, tuple] = {}
+        for index, event in valid:
+            if event.event_id not in fresh and event.event_id not in claims:
+                claims[event.event_id] = (event.event_id, principal.subject, digests[index])
         wanted = list({e.incident_id for _, e in valid} | {e.lead_incident_id for _, e in valid
                                                             if e.event_type == "IncidentLinked"})
         try:
-            async with asyncio.timeout(self._timeout_s):
-                found = await self._store.lookup_many(seen_before) if seen_before else {}
-                view = await self._store.incidents(wanted) if wanted else {}
+            async with asyncio.timeout(self._timeout_s):  # the two look-ups at once (two connections)
+                found, view = await asyncio.gather(_or_empty(self._store.claim_many, list(claims.values())),
+                                                   _or_empty(self._store.incidents, wanted))
         except (StoreUnavailable, TimeoutError) as exc:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
+        refused: list[uuid.UUID] = []  # claimed now, then refused: their claims are given up
         items = list(items)
         new: dict[uuid.UUID, IncidentEvent] = {}
         replays: dict[uuid.UUID, Accepted] = {}
@@ -164,13 +220,18 @@ class IntakeService:
         reporting: list[uuid.UUID] = []
         for index, item in valid:
             try:
-                if item.event_id in found:
-                    hit = found[item.event_id]
-                    _same_sender(hit.subject, hit.digest, principal, digests[index], item.event_id)
-                    replays[item.event_id] = hit
-                    continue
                 if item.event_id in new:
                     continue
+                hit = found.get(item.event_id)
+                if hit is not None:
+                    _same_sender(hit.subject, hit.digest, principal, digests[index], item.event_id)
+                    if item.event_id in replays:
+                        continue
+                    landed = hit if isinstance(hit, Accepted) else await self._recover(
+                        item, hit, principal, digests[index])
+                    if landed is not None:
+                        replays[item.event_id] = landed
+                        continue
                 lead = view.get(item.lead_incident_id) if item.event_type == "IncidentLinked" else None
                 checked = guard.check(principal, item, given[index], view.get(item.incident_id), lead)
                 if checked.event_type == "IncidentReported":
@@ -185,12 +246,19 @@ class IntakeService:
             except Rejection as rejection:
                 items[index] = rejection.prefixed(f"events.{index}")
                 self._metrics.rejections.labels(rejection.reason).inc()
+                if item.event_id in claims and item.event_id not in found:  # claimed by this call
+                    refused.append(item.event_id)
+            except Unavailable as exc:  # an earlier attempt's claim that may still be in flight
+                items[index] = Rejection(503, "unavailable", (("(event)", str(exc)),)).prefixed(f"events.{index}")
         if new and not self._publisher.connected:
             raise Unavailable("not connected to the broker")
         new, erased = await self._sealed_batch(new)
         for index, item in valid:
             if item.event_id in erased:
                 items[index] = erased[item.event_id].prefixed(f"events.{index}")
+        refused += [e for e in erased if e in claims and e not in found]
+        if refused:
+            await self._release(refused)
         self._reporting.update(reporting)
         try:
             events = list(new.values())
@@ -293,6 +361,10 @@ class IntakeService:
             reporter = principal.subject if principal is not None else event.source.id
             return Written(accepted, report=record or registry.record_of(event, reporter))
         return Written(accepted, change=registry.change_of(event))
+
+
+async def _or_empty(look_up, ids: list) -> dict:
+    return await look_up(ids) if ids else {}
 
 
 def _erased(incident_id: uuid.UUID) -> Rejection:

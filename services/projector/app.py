@@ -41,10 +41,13 @@ async def migrate_when_up(settings: Settings) -> list[str]:
 
 
 async def serve(settings: Settings, projector: Projector | None = None) -> None:
-    """Migrate, then project until SIGTERM or SIGINT; the batch in hand is finished first."""
-    applied = await migrate_when_up(settings)
-    if applied:
-        log.info("migrations applied", migrations=applied)
+    """Migrate (unless MUSTER_PROJECTOR_MIGRATE_ON_START is false: production runs the migrations
+    as a job and gives the projector no owner URL), then project until SIGTERM or SIGINT; the
+    batch in hand is finished first."""
+    if settings.projector_migrate_on_start:
+        applied = await migrate_when_up(settings)
+        if applied:
+            log.info("migrations applied", migrations=applied)
     projector = projector or Projector(settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -144,7 +144,10 @@ def _details(event: ev.IncidentReported | ev.IncidentUpdated) -> dict[str, objec
         "description": event.description,
         "casualties": event.casualties.model_dump_json() if event.casualties is not None else None,
         "hazards": [h.value for h in event.hazards] if event.hazards is not None else None,
-        "agencies_required": [a.value for a in event.agencies_required] if event.agencies_required is not None else None,
+        # In the vocabulary's order, as every later union leaves it: the row is then the same whichever
+        # topic's fact came first (a derived fact can make the placeholder before the report lands).
+        "agencies_required": ([a.value for a in ev.agencies_union(event.agencies_required)]
+                              if event.agencies_required is not None else None),
         "police_grading": event.police_grading.value if event.police_grading is not None else None,
         "people": (event.people_sealed.model_dump_json() if event.people_sealed is not None
                    else _people_json(event.people) if event.people is not None else None),

@@ -3,8 +3,8 @@
 Intake refuses a second `IncidentReported` for an incident and a fact whose `mode` differs
 from its incident's (services/intake/registry.py), but a fact can reach the topic some other
 way (a partner producer, a replayed backup, a bug). Every processor that folds incident
-facts (the projector, the escalation processor, the tension processor) asks `refusal`
-before it applies one, and ignores what it refuses: counted in its metrics and sent to the
+facts (the projector, the escalation processor, the re-keying stages of tension and
+casework, these through services/shared/first_reports.py) asks `refusal` before it applies one, and ignores what it refuses: counted in its metrics and sent to the
 dead-letter topic with the reason returned here. Pure, no I/O.
 
 What an incident's first report fixed is `Reported(mode)`; `None` means no report has been

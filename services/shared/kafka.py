@@ -234,6 +234,28 @@ def _raise_for_errors(response, what: str) -> None:
             raise RuntimeError(f"{what} {name}: error {code} {message}")
 
 
+async def read_log(settings: Settings, topics: Iterable[str]) -> dict[TopicPartition, list]:
+    """Every record on the topics right now (up to the end offsets of now), from the beginning,
+    per partition in offset order, as aiokafka's ConsumerRecords (no partition left out, even
+    an empty one)."""
+    partitions = await topic_partitions(settings, topics)
+    if not partitions:  # no such topics (yet): nothing on them
+        return {}
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        out: dict[TopicPartition, list] = {tp: [] for tp in partitions}
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                out[tp].extend(r for r in records if r.offset < ends[tp])
+        return out
+    finally:
+        await consumer.stop()
+
+
 async def read_events(settings: Settings, topics: Iterable[str], parse=None) -> list:
     """Every record on the topics right now, from the beginning, in partition order, parsed
     (`codec.decode` unless given; a PoisonRecord is skipped): for the read-only reports (tension
@@ -241,23 +263,13 @@ async def read_events(settings: Settings, topics: Iterable[str], parse=None) -> 
     from services.shared.codec import PoisonRecord, decode, superseded
 
     parse = parse or decode
-    partitions = await topic_partitions(settings, topics)
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        out = []
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for record in records:
-                    if superseded(record.headers):  # an older-version copy of a fact read in its newer version
-                        continue
-                    try:
-                        out.append(parse(record.value))
-                    except PoisonRecord:
-                        continue
-        return out
-    finally:
-        await consumer.stop()
+    out = []
+    for records in (await read_log(settings, topics)).values():
+        for record in records:
+            if superseded(record.headers):  # an older-version copy of a fact read in its newer version
+                continue
+            try:
+                out.append(parse(record.value))
+            except PoisonRecord:
+                continue
+    return out

@@ -13,6 +13,7 @@ from services.shared.stage import BatchStage
 from services.shared.yamlfile import ConfigFileError
 from services.shared.topics import TopicCatalog
 from services.shared.wards import load_wards
+from services.shared.first_reports import FirstReports
 from services.tension import metrics
 from services.tension.agents import Tension
 from services.tension.config import load_config
@@ -61,7 +62,8 @@ def build(settings: Settings) -> Tension:
     calendar_topic = catalog.name("tension.calendar")
     rekey = Rekey(tension.by_ward.get_topic_name(), partitions, tension.declared_sources,
                   incidents_topic=tension.incidents_topic, calendar_topic=calendar_topic,
-                  declared_calendar=catalog.spec_of("tension.calendar").partitions, config=config)
+                  declared_calendar=catalog.spec_of("tension.calendar").partitions, config=config,
+                  reports=FirstReports.on_topic(settings, tension.incidents_topic))
     app.service(BatchStage(settings, tension.incidents_topic, tension.rekey_group, rekey, tension.sink,
                            batch_max=config.processing.batch_max,
                            within_ms=int(config.processing.batch_within * 1000), also=(calendar_topic,)))

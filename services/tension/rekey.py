@@ -24,6 +24,7 @@ import orjson
 
 from services.shared.codec import PoisonRecord
 from services.shared.events import Mode
+from services.shared.first_reports import FirstReports
 from services.shared.stage import Batch, Sink
 from services.tension import metrics
 from services.tension.config import TensionConfig
@@ -35,17 +36,26 @@ ROWS_PER_RECORD = 1000  # indicators per by-ward record: well under the broker's
 
 
 def route(records: list, sources: int, partitions: int, dead: list, *, config: TensionConfig | None = None,
-          offset: int = 0, calendar: bool = False) -> dict[int, list[list]]:
+          offset: int = 0, calendar: bool = False, reports: FirstReports | None = None) -> dict[int, list[list]]:
     """Packed indicators per by-ward partition (of `partitions`), in source order; unreadable
     records into `dead`. `sources`: source partitions in all; `offset`: the first source
-    number of this topic's partitions."""
+    number of this topic's partitions. With `reports` (the incidents topic), a repeated report
+    or a fact of another mode than its incident's is ignored (services/shared/admission.py):
+    counted and into `dead` with the reason."""
     routed: dict[int, list[list]] = defaultdict(list)
     for record in records:
         try:
             fact = read_calendar_fact(record.value, record.headers) if calendar else read_fact(record.value, record.headers)
         except PoisonRecord as exc:
             dead.append((record, exc))
-            continue
+            fact = None
+        if reports is not None:
+            why = reports.refusal(record.partition, record.offset, *((fact.event_type, fact.mode, fact.incident_id)
+                                                                     if fact is not None else (None, None, None)))
+            if why is not None:
+                metrics.IGNORED.labels(why.reason).inc()
+                dead.append((record, str(why)))
+                continue
         if fact is None:
             continue
         ind = indicator(fact, offset + record.partition, sources, config)
@@ -68,10 +78,12 @@ class Rekey:
     at_end = True  # the runner hands every poll over, with which partitions are read to their end
 
     def __init__(self, by_ward_topic: str, partitions: int, declared_sources: int, *, incidents_topic: str,
-                 calendar_topic: str, declared_calendar: int, config: TensionConfig) -> None:
+                 calendar_topic: str, declared_calendar: int, config: TensionConfig,
+                 reports: FirstReports | None = None) -> None:
         self.by_ward_topic, self.partitions, self.declared_sources = by_ward_topic, partitions, declared_sources
         self.incidents_topic, self.calendar_topic = incidents_topic, calendar_topic
         self.declared_calendar, self.config = declared_calendar, config
+        self.reports = reports  # what each incident's first report fixed (services/shared/first_reports.py)
         self._caught_up: dict[int, float] = {}  # source partition -> since when read to its end (monotonic)
         self._told: dict[int, bool] = {}
 
@@ -100,10 +112,14 @@ class Rekey:
         incidents, sources = self._sources(batch)
         dead: list = []
         routed: dict[int, list[list]] = defaultdict(list)
+        if self.reports is not None:
+            await self.reports.ensure({tp.partition: records[0].offset for tp, records in batch.records.items()
+                                       if records and tp.topic == self.incidents_topic})
         for tp, records in batch.records.items():
             calendar = tp.topic != self.incidents_topic
             for partition, rows in route(records, sources, self.partitions, dead, config=self.config,
-                                         offset=incidents if calendar else 0, calendar=calendar).items():
+                                         offset=incidents if calendar else 0, calendar=calendar,
+                                         reports=None if calendar else self.reports).items():
                 routed[partition].extend(rows)
         idle = self.idle(batch, incidents)
         if routed or (idle and idle != self._told):  # say it with every batch, and when it changed

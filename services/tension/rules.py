@@ -268,11 +268,23 @@ def _ward(wards: dict[str, WardState], clock: ClockState, code: str, at: int) ->
         ward = wards[code] = WardState(ward=code)
     if code not in clock.wards:
         clock.wards.append(code)
-    if ward.since_day is None:
-        ward.since_day = at // HOUR // 24
-    if ward.evaluated_h is None:
-        ward.evaluated_h = at // HOUR
+    _begin(ward, clock, at)
     return ward
+
+
+def _begin(ward: WardState, clock: ClockState, point: int) -> None:
+    """A ward's history (its baseline's first day, its first on-time window) starts at the
+    earliest seen point of its facts, not at the first fact to arrive: which arrives first
+    depends on how the source partitions interleave (they are read at their own pace), the
+    earliest seen point does not. A fact arriving after an evaluation of its partition has a
+    seen point at or past it (the watermark), so the start never moves once evaluated from;
+    `clock.done` guards the one exception, a partition woken from idleness."""
+    hour = point // HOUR
+    if ward.evaluated_h is None:
+        ward.since_day, ward.evaluated_h = hour // 24, hour
+    elif hour < ward.evaluated_h and (clock.done is None or point > clock.done):
+        ward.evaluated_h = hour
+        ward.since_day = hour // 24 if ward.since_day is None else min(ward.since_day, hour // 24)
 
 
 def _point(ward: WardState, clock: ClockState, point: int) -> None:
@@ -293,9 +305,7 @@ def accept(clock: ClockState, ward: WardState, ind: Indicator, config: TensionCo
         return Outcome.DUPLICATE
     if late:
         return Outcome.LATE
-    if ward.since_day is None or ward.evaluated_h is None:
-        ward.since_day = hour // 24 if ward.since_day is None else ward.since_day
-        ward.evaluated_h = hour
+    _begin(ward, clock, point)
     _add(ward, hour, ind.category, [ind.at, ind.incident_id, ind.grading, point, int(ind.sensitive)], config)
     _point(ward, clock, point)
     return Outcome.COUNTED

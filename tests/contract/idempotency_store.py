@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.intake.repository import Accepted
+from services.intake.repository import Accepted, Pending
 from tests.support import wait_until
 
 
@@ -56,6 +56,43 @@ class IdempotencyStoreContract:
             return await store.lookup(soon.event_id) == soon
 
         await wait_until(found, 10, what="the write-behind record")
+
+    async def test_a_first_claim_is_made_and_a_second_finds_it_until_the_record_settles_it(self):
+        store = await self.make_store()
+        event_id = uuid.uuid4()
+        assert await store.claim(event_id, "op-17", b"d1") is None
+        again = await store.claim(event_id, "op-17", b"d2")
+        assert isinstance(again, Pending)
+        assert (again.event_id, again.subject, again.digest, again.owner) == (event_id, "op-17", b"d1", store.owner)
+        done = accepted(event_id=event_id, subject="op-17", digest=b"d1")
+        await store.record(done)
+        assert await store.claim(event_id, "op-17", b"d1") == done
+
+    async def test_claim_many_answers_the_recorded_and_the_claimed_and_claims_the_rest(self):
+        store = await self.make_store()
+        recorded, claimed, fresh = accepted(offset=3), uuid.uuid4(), uuid.uuid4()
+        await store.record(recorded)
+        assert await store.claim(claimed, None, None) is None
+        found = await store.claim_many([(recorded.event_id, None, None), (claimed, None, None), (fresh, None, None)])
+        assert found[recorded.event_id] == recorded
+        assert isinstance(found[claimed], Pending) and fresh not in found
+        assert isinstance(await store.claim(fresh, None, None), Pending)
+
+    async def test_a_claim_taken_over_once_cannot_be_taken_over_again_from_the_same_reading(self):
+        store = await self.make_store()
+        event_id = uuid.uuid4()
+        await store.claim(event_id, "op-17", None)
+        read = await store.claim(event_id, "op-17", None)
+        assert await store.take_over(read) is True
+        assert await store.take_over(read) is False  # it changed (its time) since it was read
+        assert (await store.claim(event_id, "op-17", None)).owner == store.owner
+
+    async def test_a_released_claim_is_gone_and_the_next_claim_is_a_first_one(self):
+        store = await self.make_store()
+        event_id = uuid.uuid4()
+        await store.claim(event_id, None, None)
+        await store.release([event_id])
+        assert await store.claim(event_id, None, None) is None
 
     async def test_a_store_that_answers_pings_true(self):
         store = await self.make_store()

@@ -6,6 +6,8 @@ the topic."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import orjson
 
 from services.intake.publisher import BrokerUnavailable
@@ -73,6 +75,22 @@ class PublisherContract:
         older = [v for (p, _), (v, h) in found.items()
                  if p == metadata.partition and v["event_id"] == str(dispatched.event_id) and codec.superseded(h)]
         assert [v["schema_version"] for v in older] == [1]
+
+    async def test_find_gives_where_an_event_landed_and_none_for_one_never_sent(self):
+        publisher, report = await self.make_publisher(), reported()
+        since = datetime.now(timezone.utc)
+        dispatched = fact(ev.ResponderDispatched, report.incident_id, agency="fire", callsign="F21")
+        [landed, landed_too] = await publisher.publish([report, dispatched])
+        found = await publisher.find(report, since)
+        assert (found.topic, found.partition, found.offset) == (landed.topic, landed.partition, landed.offset)
+        found = await publisher.find(dispatched, since)  # its own record, not the older version's copy
+        assert (found.partition, found.offset) == (landed_too.partition, landed_too.offset)
+        assert await publisher.find(fact(ev.NoteAdded, report.incident_id, text="never sent"), since) is None
+
+    async def test_find_looks_only_at_records_written_since_the_time_it_is_given(self):
+        publisher, report = await self.make_publisher(), reported()
+        await publisher.publish([report])
+        assert await publisher.find(report, datetime.now(timezone.utc) + timedelta(minutes=5)) is None
 
     async def test_a_publisher_whose_broker_never_answered_says_so_and_publishes_nothing(self):
         publisher, event = await self.make_unconnected(), reported()

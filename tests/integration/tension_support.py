@@ -64,3 +64,49 @@ def expected_alerts(events, source_partitions: int = 6, mode: str = "live") -> l
                                       config=config, mode=mode)
     changes = replay(per_partition, config, BY_WARD_PARTITIONS, mode=mode)
     return [to_event(change, names[change.ward], mode) for change in changes]
+
+
+async def caught_up(settings: Settings, group: str, topics: list[str]) -> bool:
+    """The group has committed every record now on the topics."""
+    from services.shared.kafka import make_consumer, topic_partitions
+
+    admin, consumer = make_admin(settings), make_consumer(settings, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        partitions = await topic_partitions(settings, topics)
+        ends = await consumer.end_offsets(partitions)
+        return bool(partitions) and all(
+            end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items()
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def everything_evaluated(settings: Settings, tension) -> None:
+    """Wait until a worker running in this process has read the whole log and evaluated
+    everything it allows: the re-keying stage committed the incidents and calendar topics,
+    then the scorer the by-ward topic, then every by-ward partition has every source idle and
+    its last point evaluated at its newest clock, if it has one (what the pure replay assumes at its end)."""
+    from tests.support import wait_until
+
+    catalog = TopicCatalog.from_settings(settings)
+    group = tension.app.conf.id
+    await wait_until(lambda: caught_up(settings, tension.rekey_group,
+                                       [catalog.name("incidents"), catalog.name("tension.calendar")]),
+                     timeout=120, interval=0.5, what="the re-keying stage to commit the log")
+    await wait_until(lambda: caught_up(settings, group, [tension.by_ward.get_topic_name()]), timeout=120,
+                     interval=0.5, what="the scorer to commit the by-ward topic")
+
+    async def evaluated() -> bool:
+        for partition in range(tension.partitions):
+            clock = tension.tables.clock(partition)
+            if clock.sources == 0 or not all(clock.idle.get(s) for s in range(clock.sources)):
+                return False
+            if clock.clocks and (clock.done is None or clock.done < max(clock.clocks.values())):
+                return False  # (a partition owning no ward of the history has no clock at all)
+        return True
+
+    await wait_until(evaluated, timeout=60, what="every by-ward partition to evaluate to its newest clock")

@@ -113,3 +113,50 @@ async def test_an_exercise_is_scored_apart_and_alerts_only_on_the_exercise_topic
     assert {a.event_id: a for a in exercise} == drill
     assert {a.mode.value for a in exercise} == {"exercise"} and not set(live) & set(drill)
 
+
+
+async def test_a_repeated_report_and_a_fact_of_another_mode_are_ignored_and_dead_lettered(test_settings, tmp_path, unique):
+    """services/shared/admission.py in the re-keying stage: the second report of an incident (here
+    moved to another ward and category) and an exercise update of a live incident are dead-lettered
+    with the reason and counted; after a restart the stage reads the first reports again from the
+    topic (services/shared/first_reports.py), so a repeat then is refused too."""
+    import uuid
+
+    from services.shared import events as ev
+    from services.tension import metrics
+    from tests import factories as f
+
+    settings = (await fresh_topics(test_settings, unique)).model_copy(update={"home": tmp_path})
+    catalog = TopicCatalog.from_settings(settings)
+    at = START + timedelta(days=1, hours=12)
+    first = f.reported(occurred_at=at, category="hate_incident", location=ev.Location(ward_code=BOW_EAST))
+    again = f.reported(incident_id=first.incident_id, occurred_at=at, category="violence",
+                       location=ev.Location(ward_code=WHITECHAPEL))
+    drill = f.fact(ev.IncidentUpdated, first.incident_id, at, category="violence", mode=ev.Mode.EXERCISE)
+    ignored = lambda: (metrics.IGNORED.labels("repeated_report")._value.get(),  # noqa: E731
+                       metrics.IGNORED.labels("mode_mismatch")._value.get())
+    before = ignored()
+
+    async def lettered(n: int) -> bool:
+        return len(await read_all(settings, catalog.name("deadletter"), parse=DeadLetter.model_validate_json)) >= n
+
+    tension = build(settings)
+    await tension.app.start()
+    try:
+        await produce(settings, catalog.name("incidents"), [first, again, drill])
+        await wait_until(lambda: lettered(2), timeout=120, what="two dead letters")
+    finally:
+        await tension.app.stop()
+    restarted = build(settings)  # a fresh worker: what the first reports fixed comes from the topic again
+    await restarted.app.start()
+    try:
+        await produce(settings, catalog.name("incidents"), [again.model_copy(update={"event_id": uuid.uuid4()})])
+        await wait_until(lambda: lettered(3), timeout=120, what="the repeat after a restart dead-lettered")
+    finally:
+        await restarted.app.stop()
+    letters = await read_all(settings, catalog.name("deadletter"), parse=DeadLetter.model_validate_json)
+    reasons = sorted(d.error.split(":", 1)[0] for d in letters)
+    assert reasons == ["mode_mismatch", "repeated_report", "repeated_report"]
+    assert {d.service for d in letters} == {"tension"}
+    after = ignored()
+    assert after[0] - before[0] >= 2 and after[1] - before[1] >= 1

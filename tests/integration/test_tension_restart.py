@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from services.shared.kafka import make_admin, make_consumer, topic_partitions
 from services.shared.topics import TopicCatalog
 from services.tension.app import app_id_for, rekey_group_for
-from tests.integration.tension_support import expected_alerts, fresh_topics, produce, read_all
+from tests.integration.tension_support import caught_up, expected_alerts, fresh_topics, produce, read_all
 from tests.support import free_port, wait_until
 from tests.tension_history import START, WHITECHAPEL, background, burst, in_time_order
 
@@ -35,23 +34,6 @@ def start_worker(settings, home: Path, log: Path) -> subprocess.Popen:
         "MUSTER_LOG_FORMAT": "json",
     }
     return subprocess.Popen([str(MUSTER), "run", "tension"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
-async def caught_up(settings, group: str, topics: list[str]) -> bool:
-    """The worker has committed every record now on its input topics."""
-    admin, consumer = make_admin(settings), make_consumer(settings, group_id=None)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        partitions = await topic_partitions(settings, topics)
-        ends = await consumer.end_offsets(partitions)
-        return bool(partitions) and all(
-            end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items()
-        )
-    finally:
-        await consumer.stop()
-        await admin.close()
 
 
 async def everything_committed(settings, group: str, catalog: TopicCatalog) -> bool:

@@ -10,6 +10,8 @@ imports the services' code: tests/unit/chaos/test_auditor_imports.py fails if it
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +20,11 @@ import yaml
 
 from services.chaos.audit import checks, report
 from services.chaos.audit.contract import Contract
-from services.chaos.audit.sources import read_topics, snapshot
+from services.chaos.audit.sources import read_topics, run_replay, snapshot
 
+# The tension service's own offline replay, as a command (never imported): the alerts it would
+# raise for the log, one wire-form JSON object a line (docs/tension.md, docs/chaos.md).
+TENSION_REPLAY = (sys.executable, "-m", "services.cli", "tension", "replay", "--all")
 REQUEST_BOUND_S = 12.0  # a request taking longer has hung (intake's publish timeout is 3 s in a run)
 DEADLINE_SLACK_S = 6.0
 
@@ -37,7 +42,10 @@ class Inputs:
     # aiokafka connection options beside the bootstrap servers (security_protocol, sasl_*): the harness
     # gives an administrator's credentials on a secured broker, since the auditor reads every topic.
     kafka_options: dict = field(default_factory=dict)
+    # The MUSTER_KAFKA_* variables of the replay command (its protocol and credentials), from the harness.
+    kafka_env: dict = field(default_factory=lambda: {"MUSTER_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"})
     sample_interval: float = 2.0
+    replay_command: tuple[str, ...] = TENSION_REPLAY
 
 
 def _lines(path: Path) -> list[dict]:
@@ -54,6 +62,15 @@ class Audit:
     async def snapshot_store(self) -> dict:
         return await snapshot(self.inputs.database_url)
 
+    async def tension_replay(self) -> list[bytes] | str:
+        """`muster tension replay --all` against the run's broker, as a separate process."""
+        i = self.inputs
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MUSTER_")}
+        env.update({"MUSTER_KAFKA_BOOTSTRAP": i.kafka_bootstrap, "MUSTER_TOPIC_PREFIX": i.topic_prefix,
+                    "MUSTER_TOPICS_FILE": str(i.topics_file),
+                    "MUSTER_HOME": str(i.run_dir / "replay-home"), "MUSTER_LOG_FORMAT": "json", **i.kafka_env})
+        return await run_replay(i.replay_command, env, cwd=str(i.topics_file.parent))
+
     async def run(self, live: dict, rebuilt: dict | None) -> dict:
         i, contract = self.inputs, self.contract
         run = orjson.loads((i.run_dir / "run.json").read_bytes())
@@ -68,6 +85,7 @@ class Audit:
                               **i.kafka_options)
         records = {names[name]: recs for name, recs in raw.items()}
         log = checks.Log.read(contract, records)
+        replayed = await self.tension_replay()
         rules = yaml.safe_load(i.rules_file.read_text())["acknowledgement"]
         deadline_for = {int(k): float(v) for k, v in rules["deadline_seconds"].items()}
         storm = next((f for f in faults if f["kind"] == "poison_storm"), None)
@@ -80,6 +98,7 @@ class Audit:
             checks.deadlines(log, contract, deadline_for, int(rules["climb_limit"]),
                              report.allowance_for(faults, DEADLINE_SLACK_S), until=run["ended"] - DEADLINE_SLACK_S),
             checks.modes_kept_apart(log, contract, records),
+            checks.tension_replayed(contract, records, replayed),
             checks.http_outcomes(ledger, REQUEST_BOUND_S),
             checks.poison_dead_lettered(log, contract, records, poison, ledger, live,
                                         (storm["began"], storm["lifted"]) if storm else None),

@@ -11,7 +11,7 @@ from datetime import datetime
 from services.chaos.audit.contract import (
     ACKNOWLEDGING, DEADLINE_RULE, STATUS_RANK, TERMINAL, Contract,
 )
-from services.chaos.audit.sources import Rec
+from services.chaos.audit.sources import STORE_TABLES, Rec
 
 SHOWN = 10  # violations listed per check (the count is always complete)
 
@@ -182,13 +182,25 @@ def rebuild_equals_live(live: dict, rebuilt: dict | None) -> Check:
         c.fail(f"no rebuild to compare: {(rebuilt or {}).get('error', 'not run')}")
         return c
     for table, rows in live.items():
-        other = rebuilt.get(table, [])
-        a = {repr(sorted(r.items())) for r in rows}
-        b = {repr(sorted(r.items())) for r in other}
-        if a != b:
-            c.fail(f"{table}: {len(a - b)} live rows not in the rebuild, {len(b - a)} rebuilt rows not live")
+        key = STORE_TABLES[table]
+        mine = {tuple(r[k] for k in key): r for r in rows}
+        theirs = {tuple(r[k] for k in key): r for r in rebuilt.get(table, [])}
+        for k in mine.keys() - theirs.keys():
+            c.fail(f"{table} {_key_text(k)}: live, not in the rebuild")
+        for k in theirs.keys() - mine.keys():
+            c.fail(f"{table} {_key_text(k)}: in the rebuild, not live")
+        for k in sorted(mine.keys() & theirs.keys(), key=repr):
+            a, b = mine[k], theirs[k]
+            differ = [f"{col}: live {a.get(col)!r}, rebuilt {b.get(col)!r}"
+                      for col in sorted(a.keys() | b.keys()) if a.get(col) != b.get(col)]
+            if differ:
+                c.fail(f"{table} {_key_text(k)}: " + "; ".join(differ))
         c.stats[table] = len(rows)
     return c
+
+
+def _key_text(key: tuple) -> str:
+    return "/".join(str(k) for k in key)
 
 
 def escalated_once(log: Log, contract: Contract) -> Check:
@@ -374,4 +386,65 @@ def poison_dead_lettered(log: Log, contract: Contract, records: dict[str, list[R
     c.stats.update({"poison_sent": len(sent), "readers": list(readers),
                     "dead_lettered": {s: len(lettered[s] & sent) for s in readers},
                     "acknowledged_during_storm_in_store": flowing})
+    return c
+
+
+ALERT_TOPICS = ("tension.alerts", "tension.alerts.exercise")  # live alerts; exercise and test alerts
+
+
+def _alert(e: dict) -> str:
+    return (f"{e.get('ward_code')} {e.get('old_level')}->{e.get('new_level')} at {e.get('occurred_at')} "
+            f"(window ending {e.get('window_end')}, {e.get('event_id')})")
+
+
+def tension_replayed(contract: Contract, records: dict[str, list[Rec]], replayed: list[bytes] | str) -> Check:
+    """The alerts on the tension alerts topics equal an offline replay of the log: the lines of
+    the tension service's own replay (`muster tension replay --all`, run as a separate process,
+    docs/chaos.md), each decoded through the published schema like any record. Every alert the
+    replay raises is on its topic (live ones on the live topic, exercise and test ones on the
+    exercise topic) with the same content, and nothing else is; a restart may publish an alert
+    again, under its event_id and with the same content."""
+    c = Check("tension alerts equal an offline replay")
+    if isinstance(replayed, str):
+        c.fail(f"no offline replay to compare: {replayed}")
+        return c
+    want: dict[str, dict[str, dict]] = {t: {} for t in ALERT_TOPICS}
+    for n, line in enumerate(replayed, 1):
+        e = contract.decode(line)
+        if e is None or e.get("event_type") != "TensionLevelChanged":
+            c.fail(f"replay line {n}: not a valid TensionLevelChanged: {line[:80]!r}")
+            continue
+        want[ALERT_TOPICS[0] if e.get("mode", "live") == "live" else ALERT_TOPICS[1]][e["event_id"]] = e
+    on_topics = again = 0
+    for topic_id in ALERT_TOPICS:
+        name = contract.topic(topic_id).name
+        got: dict[str, dict] = {}
+        for r in records.get(topic_id, []):
+            e = contract.decode(r.value)
+            if e is None or e.get("event_type") != "TensionLevelChanged":
+                c.fail(f"{name}[{r.partition}]@{r.offset}: not a valid TensionLevelChanged")
+                continue
+            if contract.superseded(e["event_type"], r.header("newer_schema_version")):
+                continue  # the older-version copy of an alert read in its newer version
+            on_topics += 1
+            prior = got.get(e["event_id"])
+            if prior is not None:
+                again += 1
+                if prior != e:
+                    c.fail(f"{name}: {e['event_id']} published twice with different content")
+                continue
+            got[e["event_id"]] = e
+        expected = want[topic_id]
+        for event_id in sorted(expected.keys() - got.keys()):
+            c.fail(f"{name}: the replay raises {_alert(expected[event_id])}, not on the topic")
+        for event_id in sorted(got.keys() - expected.keys()):
+            c.fail(f"{name}: {_alert(got[event_id])} is on the topic, the replay does not raise it")
+        for event_id in sorted(expected.keys() & got.keys()):
+            a, b = got[event_id], expected[event_id]
+            fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+            if fields:
+                c.fail(f"{name}: {_alert(a)} differs from the replay in "
+                       + "; ".join(f"{k}: topic {a.get(k)!r}, replay {b.get(k)!r}" for k in fields[:3]))
+    c.stats = {"alerts_on_topics": on_topics, "published_again_same_id": again,
+               "replayed": {t: len(v) for t, v in want.items()}}
     return c

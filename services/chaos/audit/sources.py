@@ -81,3 +81,23 @@ async def snapshot(database_url: str, timeout: float = 60.0) -> dict[str, list[d
         return out
     finally:
         await conn.close()
+
+
+async def run_replay(command: tuple[str, ...], env: dict[str, str], cwd: str, timeout: float = 600.0
+                     ) -> list[bytes] | str:
+    """The lines a separate process prints (a service's own offline replay, run as a command: the
+    auditor imports no service code), or why there are none."""
+    try:
+        proc = await asyncio.create_subprocess_exec(*command, env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        return f"{' '.join(command)} did not start: {exc}"
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return f"{' '.join(command)} took longer than {timeout:.0f}s"
+    if proc.returncode != 0:
+        return f"{' '.join(command)} exited with {proc.returncode}: {err.decode(errors='replace').strip()[-300:]}"
+    return [line for line in out.splitlines() if line.strip()]

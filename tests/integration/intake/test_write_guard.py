@@ -1,19 +1,31 @@
 """Each way a partner could abuse the write side, replayed over HTTP against intake with the
-real broker and database: refused with the status the issue names, nothing the attempt tried
-reaches the topic, and the legitimate caller's work is untouched. Each fails on the code
-before the registry (everything here was accepted then)."""
+real broker and database: refused with the status the issue names, on the single and the
+batch endpoint; nothing the attempt tried reaches the topic or intake's tables (no
+idempotency row, the registry record as it was); and the legitimate caller's work is
+untouched. Each fails on the code before the registry (everything here was accepted then).
+
+The classes of issue 13, by test: (a) another agency taking over a sensitive incident,
+(b) suppressing an escalation, (c) forging a major-incident declaration, (d) re-reporting an
+incident and a fact of another mode, (e) swallowing a report through its event_id, (f) a
+source naming another identity, (g) control characters, (h) tokens (lifetime, iss, aud).
+(i) people without X-Access-Reason is a read: tests/integration/query/test_access_matrix.py
+(every role x agency x reason) and tests/integration/people/test_shredding.py (through
+intake, the topic and the projector).
+"""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import asyncpg
+import jwt
 import pytest
 
 from services.shared.auth import Role
 from services.shared.events import Agency
-from tests.integration.intake.conftest import bearer, read_topic, records_of
+from tests.integration.intake.conftest import bearer, read_topic, records_of, running_intake
 from tests.integration.intake.test_api import report
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -40,6 +52,40 @@ async def nothing_published(settings, topics, *event_ids: str) -> None:
         assert await records_of(settings, topics, event_id) == [], f"{event_id} reached the topic"
 
 
+async def registry_row(settings, incident_id: str) -> dict | None:
+    """Intake's registry record of the incident, as stored (None: never accepted)."""
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        row = await conn.fetchrow("select * from intake.incidents where incident_id = $1", uuid.UUID(incident_id))
+        return dict(row) if row is not None else None
+    finally:
+        await conn.close()
+
+
+async def nothing_stored(settings, *event_ids: str) -> None:
+    """No idempotency row of any attempt: intake recorded none of them as accepted."""
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        rows = await conn.fetch("select event_id from intake.accepted_events where event_id = any($1::uuid[])",
+                                [uuid.UUID(e) for e in event_ids])
+    finally:
+        await conn.close()
+    assert rows == [], f"{[str(r['event_id']) for r in rows]} recorded as accepted"
+
+
+async def facts_of(settings, topics, incident_id: str) -> list[str]:
+    """The event types on the incidents topic for this incident, in log order."""
+    found = []
+    for record in await read_topic(settings, topics):
+        try:
+            value = json.loads(record.value)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(value, dict) and value.get("incident_id") == incident_id:
+            found.append(value["event_type"])
+    return found
+
+
 async def reports_of(settings, topics, incident_id: str) -> list[dict]:
     values = []
     for record in await read_topic(settings, topics):
@@ -53,10 +99,13 @@ async def reports_of(settings, topics, incident_id: str) -> list[dict]:
 
 
 async def test_another_agency_writing_to_a_sensitive_incident_gets_the_404_of_an_unknown_id(intake, intake_settings, topics):
+    """(a) Taking over another agency's sensitive incident, on the single and the batch endpoint."""
     victim = await raise_one(intake, intake_settings, headers=police(intake_settings, subject="pc-dv-unit"),
                              category="domestic_abuse", agencies_required=["police"])
+    before = await registry_row(intake_settings, victim["incident_id"])
     attempts = []
     for body in ({"event_type": "IncidentUpdated", "agencies_required": ["police", "housing"]},
+                 {"event_type": "IncidentUpdated", "classification": "OFFICIAL", "category": "noise"},
                  {"event_type": "NoteAdded", "text": "taking this over"},
                  {"event_type": "IncidentStatusChanged", "status": "closed"}):
         event_id = str(uuid.uuid4())
@@ -68,11 +117,21 @@ async def test_another_agency_writing_to_a_sensitive_incident_gets_the_404_of_an
                                     headers=housing(intake_settings))
         assert hidden.status_code == unknown.status_code == 404
         assert hidden.content == unknown.content
+        event_id = str(uuid.uuid4())
+        attempts.append(event_id)
+        hidden = await intake.post("/v1/events:batch", headers=housing(intake_settings), json={"events": [
+            {**body, "occurred_at": AT, "incident_id": victim["incident_id"], "event_id": event_id}]})
+        unknown = await intake.post("/v1/events:batch", headers=housing(intake_settings), json={"events": [
+            {**body, "occurred_at": AT, "incident_id": str(uuid.uuid4()), "event_id": str(uuid.uuid4())}]})
+        assert hidden.json()["results"][0]["code"] == 404 and hidden.content == unknown.content
     await nothing_published(intake_settings, topics, *attempts)
+    await nothing_stored(intake_settings, *attempts)
+    assert await registry_row(intake_settings, victim["incident_id"]) == before
     owner = await intake.post(f"/v1/incidents/{victim['incident_id']}/events",
                               json={"event_type": "NoteAdded", "text": "seen", "occurred_at": AT},
                               headers=police(intake_settings, subject="pc-dv-unit"))
     assert owner.status_code == 202
+    assert await facts_of(intake_settings, topics, victim["incident_id"]) == ["IncidentReported", "NoteAdded"]
 
 
 @pytest.mark.parametrize("body", [
@@ -82,59 +141,107 @@ async def test_another_agency_writing_to_a_sensitive_incident_gets_the_404_of_an
     {"event_type": "IncidentUpdated", "severity": 1},
 ], ids=["ack", "stand-down", "dispatch", "downgrade"])
 async def test_another_agency_cannot_suppress_an_escalation_of_an_incident_it_may_see(intake, intake_settings, topics, body):
+    """(b) Standing down, acknowledging or downgrading someone else's incident: 403, on both endpoints."""
     incident = await raise_one(intake, intake_settings, severity=5)
-    event_id = str(uuid.uuid4())
+    before = await registry_row(intake_settings, incident["incident_id"])
+    event_id, batched = str(uuid.uuid4()), str(uuid.uuid4())
     response = await intake.post(f"/v1/incidents/{incident['incident_id']}/events",
                                  json={**body, "occurred_at": AT, "event_id": event_id}, headers=housing(intake_settings))
     assert response.status_code == 403, response.text
     assert response.json()["errors"][0]["field"] == "event_type"
-    await nothing_published(intake_settings, topics, event_id)
+    batch = await intake.post("/v1/events:batch", headers=housing(intake_settings), json={"events": [
+        {**body, "occurred_at": AT, "incident_id": incident["incident_id"], "event_id": batched}]})
+    [result] = batch.json()["results"]
+    assert (result["status"], result["code"]) == ("rejected", 403) and result["error"].startswith("events.0.event_type")
+    await nothing_published(intake_settings, topics, event_id, batched)
+    await nothing_stored(intake_settings, event_id, batched)
+    assert await registry_row(intake_settings, incident["incident_id"]) == before
+    assert await facts_of(intake_settings, topics, incident["incident_id"]) == ["IncidentReported"]
+    ack = await intake.post(f"/v1/incidents/{incident['incident_id']}/events",  # the control room's own work goes on
+                            json={"event_type": "IncidentAcknowledged", "occurred_at": AT}, headers=bearer(intake_settings))
+    assert ack.status_code == 202
 
 
 @pytest.mark.parametrize(("headers", "extra", "field"), [
     (lambda s: housing(s), {}, "event_type"),  # housing is not an emergency service
     (lambda s: bearer(s, role=Role.CCTV_OPERATOR, subject="cam-desk-1"), {}, "event_type"),
+    (lambda s: bearer(s, role=Role.SAFEGUARDING, agency=Agency.POLICE, subject="mash-2"), {}, "event_type"),
     (lambda s: police(s), {"declared_by": "gold-commander"}, "declared_by"),
     (lambda s: police(s), {"agency": "fire"}, "agency"),
-], ids=["housing", "cctv", "someone-else", "another-agency"])
+], ids=["housing", "cctv", "safeguarding", "someone-else", "another-agency"])
 async def test_a_major_incident_declaration_cannot_be_forged(intake, intake_settings, topics, headers, extra, field):
+    """(c) Forging a major-incident declaration: 403 naming what is forged, on both endpoints."""
     incident = await raise_one(intake, intake_settings, agencies_required=["police", "housing"])
-    event_id = str(uuid.uuid4())
+    event_id, batched = str(uuid.uuid4()), str(uuid.uuid4())
+    declaration = {"event_type": "MajorIncidentDeclared", "occurred_at": AT, **extra}
     response = await intake.post(f"/v1/incidents/{incident['incident_id']}/events",
-                                 json={"event_type": "MajorIncidentDeclared", "occurred_at": AT, "event_id": event_id,
-                                       **extra}, headers=headers(intake_settings))
+                                 json={**declaration, "event_id": event_id}, headers=headers(intake_settings))
     assert response.status_code == 403, response.text
     assert response.json()["errors"][0]["field"] == field
-    await nothing_published(intake_settings, topics, event_id)
+    batch = await intake.post("/v1/events:batch", headers=headers(intake_settings), json={"events": [
+        {**declaration, "incident_id": incident["incident_id"], "event_id": batched}]})
+    [result] = batch.json()["results"]
+    assert (result["status"], result["code"]) == ("rejected", 403) and result["error"].startswith(f"events.0.{field}")
+    await nothing_published(intake_settings, topics, event_id, batched)
+    await nothing_stored(intake_settings, event_id, batched)
+    assert await facts_of(intake_settings, topics, incident["incident_id"]) == ["IncidentReported"]
     real = await intake.post(f"/v1/incidents/{incident['incident_id']}/events",
                              json={"event_type": "MajorIncidentDeclared", "occurred_at": AT}, headers=police(intake_settings))
     assert real.status_code == 202
+    [record] = await records_of(intake_settings, topics, real.json()["event_id"])
+    assert (json.loads(record.value)["declared_by"], json.loads(record.value)["agency"]) == ("pc-4471", "police")
 
 
 async def test_the_first_report_is_the_only_report_on_every_endpoint(intake, intake_settings, topics):
+    """(d) Re-reporting an incident to change its mode, source and category: 409 naming it."""
     first = await raise_one(intake, intake_settings, category="noise", severity=2)
+    before = await registry_row(intake_settings, first["incident_id"])
     again = {**report(category="fire", severity=5, mode="exercise", exercise="drill-7"), "event_type": "IncidentReported",
              "incident_id": first["incident_id"], "event_id": str(uuid.uuid4())}
     batch = await intake.post("/v1/events:batch", json={"events": [again]}, headers=police(intake_settings))
     [result] = batch.json()["results"]
     assert result["status"] == "rejected" and result["code"] == 409
     assert first["incident_id"] in result["error"]
+    same_caller = {**again, "event_id": str(uuid.uuid4()), "mode": "live", "exercise": None}
+    batch = await intake.post("/v1/events:batch", json={"events": [same_caller]}, headers=bearer(intake_settings))
+    [result] = batch.json()["results"]
+    assert result["code"] == 409 and first["incident_id"] in result["error"]
     reused = await intake.post("/v1/incidents", json=report(event_id=first["event_id"], category="fire"),
                                headers=police(intake_settings))
     assert reused.status_code == 409
-    await nothing_published(intake_settings, topics, again["event_id"])
+    # Twice in one batch: the first is the report, the second is refused naming the incident.
+    fresh, twice = str(uuid.uuid4()), [str(uuid.uuid4()), str(uuid.uuid4())]
+    batch = await intake.post("/v1/events:batch", headers=bearer(intake_settings), json={"events": [
+        {**report(category="noise"), "event_type": "IncidentReported", "incident_id": fresh, "event_id": twice[0]},
+        {**report(category="fire", mode="test"), "event_type": "IncidentReported", "incident_id": fresh,
+         "event_id": twice[1]}]})
+    assert [(r["status"], r["code"]) for r in batch.json()["results"]] == [("accepted", None), ("rejected", 409)]
+    assert fresh in batch.json()["results"][1]["error"]
+    await nothing_published(intake_settings, topics, again["event_id"], same_caller["event_id"], twice[1])
+    await nothing_stored(intake_settings, again["event_id"], same_caller["event_id"], twice[1])
     [only] = await reports_of(intake_settings, topics, first["incident_id"])
     assert (only["category"], only["mode"], only["source"]["agency"]) == ("noise", "live", "council")
+    assert await registry_row(intake_settings, first["incident_id"]) == before
+    [kept] = await reports_of(intake_settings, topics, fresh)
+    assert (kept["category"], kept["mode"]) == ("noise", "live")
+    assert (await registry_row(intake_settings, fresh))["mode"] == "live"
 
 
 async def test_a_fact_of_another_mode_is_422_naming_mode(intake, intake_settings, topics):
+    """(d) A later fact with a different mode, on both endpoints."""
     incident = await raise_one(intake, intake_settings)
-    event_id = str(uuid.uuid4())
+    event_id, batched = str(uuid.uuid4()), str(uuid.uuid4())
+    note = {"event_type": "NoteAdded", "text": "x", "occurred_at": AT, "mode": "exercise"}
     response = await intake.post(f"/v1/incidents/{incident['incident_id']}/events",
-                                 json={"event_type": "NoteAdded", "text": "x", "occurred_at": AT, "mode": "exercise",
-                                       "event_id": event_id}, headers=bearer(intake_settings))
+                                 json={**note, "event_id": event_id}, headers=bearer(intake_settings))
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "mode"
-    await nothing_published(intake_settings, topics, event_id)
+    batch = await intake.post("/v1/events:batch", headers=bearer(intake_settings), json={"events": [
+        {**note, "incident_id": incident["incident_id"], "event_id": batched}]})
+    [result] = batch.json()["results"]
+    assert (result["status"], result["code"]) == ("rejected", 422) and result["error"].startswith("events.0.mode")
+    await nothing_published(intake_settings, topics, event_id, batched)
+    await nothing_stored(intake_settings, event_id, batched)
+    assert await facts_of(intake_settings, topics, incident["incident_id"]) == ["IncidentReported"]
     exercise = await raise_one(intake, intake_settings, mode="exercise", exercise="drill-7")
     filled = await intake.post(f"/v1/incidents/{exercise['incident_id']}/events",  # mode omitted: the incident's
                                json={"event_type": "NoteAdded", "text": "x", "occurred_at": AT},
@@ -145,10 +252,16 @@ async def test_a_fact_of_another_mode_is_422_naming_mode(intake, intake_settings
 
 
 async def test_no_caller_can_swallow_or_read_another_callers_report_through_its_event_id(intake, intake_settings, topics):
+    """(e) Swallowing another caller's report through a chosen event_id: 409, on both endpoints."""
     victim = await raise_one(intake, intake_settings, event_id=str(uuid.uuid4()))
     stolen = await intake.post("/v1/incidents", json=report(event_id=victim["event_id"]), headers=police(intake_settings))
     assert stolen.status_code == 409 and "another caller" in stolen.json()["detail"]
     assert victim["incident_id"] not in stolen.text
+    batch = await intake.post("/v1/events:batch", headers=police(intake_settings), json={"events": [
+        {"event_type": "NoteAdded", "text": "mine now", "occurred_at": AT, "incident_id": victim["incident_id"],
+         "event_id": victim["event_id"]}]})
+    [result] = batch.json()["results"]
+    assert result["code"] == 409 and "another caller" in result["error"] and result["partition"] is None
     squatted = str(uuid.uuid4())  # an attacker takes an event_id first: the victim hears 409, never a fake 202
     assert (await intake.post("/v1/incidents", json=report(event_id=squatted, description="junk"),
                               headers=police(intake_settings))).status_code == 202
@@ -156,15 +269,34 @@ async def test_no_caller_can_swallow_or_read_another_callers_report_through_its_
     assert late.status_code == 409 and late.json()["errors"][0]["field"] == "event_id"
     replay = await intake.post("/v1/incidents", json=report(event_id=victim["event_id"]), headers=bearer(intake_settings))
     assert replay.status_code == 202 and replay.json() == victim
+    [record] = await records_of(intake_settings, topics, victim["event_id"])  # the victim's report, once, as sent
+    assert json.loads(record.value)["source"]["id"] == "op-17"
+    assert await facts_of(intake_settings, topics, victim["incident_id"]) == ["IncidentReported"]
+    conn = await asyncpg.connect(intake_settings.database_url.get_secret_value())
+    try:
+        subject = await conn.fetchval("select subject from intake.accepted_events where event_id = $1",
+                                      uuid.UUID(victim["event_id"]))
+    finally:
+        await conn.close()
+    assert subject == "op-17"
 
 
 @pytest.mark.parametrize("source", [{"kind": "police", "id": "op-17"}, {"kind": "control_room", "id": "op-99"},
                                     {"kind": "control_room", "id": "op-17", "agency": "police"}])
 async def test_a_body_naming_another_source_is_403_naming_source(intake, intake_settings, topics, source):
-    event_id = str(uuid.uuid4())
+    """(f) A source naming another identity, on both endpoints."""
+    event_id, batched = str(uuid.uuid4()), str(uuid.uuid4())
     response = await intake.post("/v1/incidents", json=report(event_id=event_id, source=source), headers=bearer(intake_settings))
     assert response.status_code == 403 and response.json()["errors"][0]["field"] == "source"
-    await nothing_published(intake_settings, topics, event_id)
+    incident = await raise_one(intake, intake_settings)
+    batch = await intake.post("/v1/events:batch", headers=bearer(intake_settings), json={"events": [
+        {"event_type": "NoteAdded", "text": "x", "occurred_at": AT, "incident_id": incident["incident_id"],
+         "event_id": batched, "source": source}]})
+    [result] = batch.json()["results"]
+    assert (result["status"], result["code"]) == ("rejected", 403) and result["error"].startswith("events.0.source")
+    await nothing_published(intake_settings, topics, event_id, batched)
+    await nothing_stored(intake_settings, event_id, batched)
+    assert await facts_of(intake_settings, topics, incident["incident_id"]) == ["IncidentReported"]
 
 
 async def test_the_acknowledger_is_the_caller(intake, intake_settings, topics):
@@ -227,6 +359,47 @@ async def test_agencies_required_only_grow_and_people_change_only_for_the_privil
     assert late.status_code == 403
 
 
-async def test_a_token_living_longer_than_twelve_hours_is_401(intake, intake_settings):
-    response = await intake.post("/v1/incidents", json=report(), headers=bearer(intake_settings, ttl_s=13 * 3600))
-    assert response.status_code == 401 and "lifetime" in response.json()["detail"]
+def signed(settings, lifetime_s: int = 3600, iat: bool = True, **claims) -> dict:
+    """A token signed with the settings' HS256 key, with exactly these claims."""
+    now = int(time.time())
+    body = {"sub": "op-17", "role": "control_room", "agency": "council", "exp": now + lifetime_s,
+            **({"iat": now} if iat else {}), **claims}
+    return {"Authorization": f"Bearer {jwt.encode(body, settings.jwt_secret.get_secret_value(), algorithm='HS256')}"}
+
+
+async def test_a_token_living_longer_than_twelve_hours_is_401(intake, intake_settings, topics):
+    """(h) An over-long token lifetime: 401 on both endpoints, with or without iat."""
+    tried = []
+    for headers in (bearer(intake_settings, ttl_s=13 * 3600), signed(intake_settings, 13 * 3600, iat=False)):
+        event_id = str(uuid.uuid4())
+        tried.append(event_id)
+        response = await intake.post("/v1/incidents", json=report(event_id=event_id), headers=headers)
+        assert response.status_code == 401 and "lifetime" in response.json()["detail"]
+        event_id = str(uuid.uuid4())
+        tried.append(event_id)
+        batch = await intake.post("/v1/events:batch", headers=headers, json={"events": [
+            {**report(), "event_type": "IncidentReported", "incident_id": str(uuid.uuid4()), "event_id": event_id}]})
+        assert batch.status_code == 401
+    await nothing_published(intake_settings, topics, *tried)
+    await nothing_stored(intake_settings, *tried)
+    assert (await intake.post("/v1/incidents", json=report(), headers=signed(intake_settings, 12 * 3600))).status_code == 202
+
+
+ISSUER, AUDIENCE = "https://idp.example.gov.uk/muster", "muster-intake"
+
+
+@pytest.mark.parametrize("claims", [{}, {"aud": AUDIENCE}, {"iss": ISSUER}, {"iss": "https://evil.example", "aud": AUDIENCE},
+                                    {"iss": ISSUER, "aud": "muster-query"}],
+                         ids=["neither", "no-iss", "no-aud", "wrong-iss", "wrong-aud"])
+async def test_with_an_issuer_and_audience_configured_a_token_without_them_is_401(intake_settings, topics, claims):
+    """(h) iss and aud, when configured, are required and checked."""
+    settings = intake_settings.model_copy(update={"jwt_issuer": ISSUER, "jwt_audience": AUDIENCE})
+    event_id = str(uuid.uuid4())
+    async with running_intake(settings) as intake:
+        response = await intake.post("/v1/incidents", json=report(event_id=event_id), headers=signed(settings, **claims))
+        assert response.status_code == 401, response.text
+        assert "invalid token" in response.json()["detail"]
+        good = await intake.post("/v1/incidents", json=report(), headers=signed(settings, iss=ISSUER, aud=AUDIENCE))
+        assert good.status_code == 202, good.text
+    await nothing_published(settings, topics, event_id)
+    await nothing_stored(settings, event_id)

@@ -122,3 +122,81 @@ def test_a_report_that_reached_the_log_after_its_deadline_may_escalate_on_arriva
               "rule_id": "acknowledgement-deadline", "occurred_at": due.isoformat()}
     log.escalations["escalations.all"] = [(Rec("escalations.all.v1", 0, 0, None, b"", arrived + 2), raise_)]
     assert checks.deadlines(log, CONTRACT, {4: 20.0}, 3, lambda d: 5.0, arrived + 4).ok  # before the second deadline
+
+
+def test_a_rebuild_that_differs_names_the_row_and_the_column() -> None:
+    row = {"incident_id": uuid.UUID(int=1), "version": 3, "agencies_required": ["fire", "police"]}
+    live = {"incidents": [row, {**row, "incident_id": uuid.UUID(int=2)}]}
+    rebuilt = {"incidents": [{**row, "agencies_required": ["police", "fire"]}, {**row, "incident_id": uuid.UUID(int=3)}]}
+    check = checks.rebuild_equals_live(live, rebuilt)
+    assert check.count == 3
+    assert any("agencies_required: live ['fire', 'police'], rebuilt ['police', 'fire']" in v
+               and str(uuid.UUID(int=1)) in v for v in check.violations)
+    assert any(str(uuid.UUID(int=2)) in v and "not in the rebuild" in v for v in check.violations)
+    assert any(str(uuid.UUID(int=3)) in v and "not live" in v for v in check.violations)
+    assert checks.rebuild_equals_live(live, {"incidents": list(reversed(live["incidents"]))}).ok
+
+
+# --- tension alerts equal an offline replay -----------------------------------------------------
+
+
+def _tension_alerts(mode: str = "live") -> list:
+    """Real alerts of a Bonfire Night without its planned event (the rules' own), as published."""
+    from services.tension.config import load_config
+    from services.tension.rules import replay, to_event
+    from tests.tension_history import BY_WARD_PARTITIONS, bonfire_night, by_ward_partition
+
+    history, _ = bonfire_night(0)
+    if mode != "live":
+        history = [type(e).model_validate({**e.model_dump(), "mode": mode, "exercise": "drill"}) for e in history]
+    config = load_config()
+    per_partition = by_ward_partition(sorted(history, key=lambda e: e.occurred_at), config=config, mode=mode)
+    return [to_event(c, c.ward, mode) for c in replay(per_partition, config, BY_WARD_PARTITIONS, mode=mode)]
+
+
+def _on_topic(topic: str, alerts) -> list[Rec]:
+    """The records a worker writes: each alert in every edition (the older version's copy too)."""
+    out = []
+    for alert in alerts:
+        for r in editions(alert):
+            out.append(Rec(topic, 0, len(out), r.key, r.value, T0.timestamp(), tuple(r.headers)))
+    return out
+
+
+def _lines(alerts) -> list[bytes]:
+    return [encode(a).value for a in alerts]
+
+
+def test_tension_alerts_equal_to_their_replay_pass_also_when_published_again_after_a_restart():
+    alerts, drill = _tension_alerts(), _tension_alerts("exercise")
+    assert alerts and drill
+    records = {"tension.alerts": _on_topic("tension.alerts.v1", alerts + alerts[:2]),
+               "tension.alerts.exercise": _on_topic("tension.alerts.exercise.v1", drill)}
+    c = checks.tension_replayed(CONTRACT, records, _lines(alerts + drill))
+    assert c.ok, c.violations
+    assert c.stats["published_again_same_id"] == 2
+    assert c.stats["replayed"] == {"tension.alerts": len(alerts), "tension.alerts.exercise": len(drill)}
+
+
+def test_an_alert_an_hour_off_its_replay_a_missing_one_and_an_extra_one_are_violations():
+    alerts = _tension_alerts()
+    off = alerts[0].model_copy(update={"window_end": alerts[0].window_end + timedelta(hours=1)})
+    extra = alerts[1].model_copy(update={"event_id": uuid.uuid4()})
+    records = {"tension.alerts": _on_topic("tension.alerts.v1", [off, *alerts[2:], extra])}
+    c = checks.tension_replayed(CONTRACT, records, _lines(alerts))
+    assert c.count == 3, c.violations
+    differs, = [v for v in c.violations if "differs" in v]
+    assert "window_end" in differs and str(off.event_id) in differs
+    assert any("not on the topic" in v and str(alerts[1].event_id) in v for v in c.violations)
+    assert any("does not raise it" in v and str(extra.event_id) in v for v in c.violations)
+
+
+def test_an_exercise_alert_on_the_live_topic_or_a_replay_that_failed_is_a_violation():
+    drill = _tension_alerts("exercise")
+    c = checks.tension_replayed(CONTRACT, {"tension.alerts": _on_topic("tension.alerts.v1", drill[:1])}, _lines(drill))
+    assert any("tension.alerts.v1" in v and "does not raise it" in v for v in c.violations)
+    assert any("tension.alerts.exercise.v1" in v and "not on the topic" in v for v in c.violations)
+    failed = checks.tension_replayed(CONTRACT, {}, "muster tension replay exited with 1: no broker")
+    assert failed.count == 1 and "no broker" in failed.violations[0]
+    garbage = checks.tension_replayed(CONTRACT, {}, [b'{"event": "log line"}'])
+    assert garbage.count == 1 and "replay line 1" in garbage.violations[0]

@@ -69,7 +69,7 @@ def test_http_services_listen_on_every_interface_with_a_secret_from_the_environm
         assert SERVICES_OF[name]["environment"][f"MUSTER_{name.upper()}_HOST"] == "0.0.0.0"
     env = SERVICES_OF["intake"]["environment"]
     assert re.fullmatch(r"\$\{MUSTER_JWT_SECRET:\?.+\}", env["MUSTER_JWT_SECRET"])
-    assert "${POSTGRES_PASSWORD" in env["MUSTER_DATABASE_URL"]
+    assert "${INTAKE_DB_PASSWORD:?" in env["MUSTER_INTAKE_DATABASE_URL"]
 
 
 def test_services_start_after_the_topic_and_migration_jobs_succeed():
@@ -90,3 +90,35 @@ def test_prometheus_scrapes_every_service_by_its_compose_name_and_port():
 def test_prometheus_and_grafana_mount_the_files_of_deploy():
     mounts = [v.split(":")[0] for s in ("prometheus", "grafana") for v in SERVICES_OF[s]["volumes"] if v.startswith("./")]
     assert mounts and all((REPO_ROOT / m).is_dir() for m in mounts)
+
+
+DB_URL_OF = {"intake": "MUSTER_INTAKE_DATABASE_URL", "projector": "MUSTER_PROJECTOR_DATABASE_URL",
+             "query": "MUSTER_QUERY_DATABASE_URL"}
+
+
+def _user_of(url: str) -> str:
+    return url.split("://", 1)[1].split(":", 1)[0].split("@", 1)[0]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES) + ["topics", "migrate"])
+def test_each_container_holds_only_its_own_roles_database_credential(name):
+    env = SERVICES_OF[name]["environment"]
+    urls = {k: v for k, v in env.items() if k.endswith("DATABASE_URL")}
+    if name == "migrate":
+        assert set(urls) == {"MUSTER_DATABASE_URL"}  # the owner's, for the migrations alone
+    elif name in DB_URL_OF:
+        assert set(urls) == {DB_URL_OF[name]}
+        assert _user_of(urls[DB_URL_OF[name]]) == f"muster_{name}"
+    else:
+        assert urls == {}
+
+
+def test_the_projector_leaves_the_migrations_to_the_job_and_the_roles_get_their_passwords_after_it():
+    assert SERVICES_OF["projector"]["environment"]["MUSTER_PROJECTOR_MIGRATE_ON_START"] == "false"
+    roles = SERVICES_OF["db-roles"]
+    assert roles["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    script = roles["command"][-1]
+    for role in DB_URL_OF:
+        assert f"alter role muster_{role} password :'{role}'" in script
+    assert all(SERVICES_OF[n]["depends_on"]["db-roles"]["condition"] == "service_completed_successfully"
+               for n in SERVICES)

@@ -96,3 +96,16 @@ def test_http_services_have_a_service_on_their_port():
     for name in ("intake", "query"):
         port = container(of_kind("Deployment")[name])["ports"][0]["containerPort"]
         assert services[name]["spec"]["ports"][0]["port"] == port
+
+
+def test_the_people_retention_schedule_runs_daily_one_run_at_a_time_in_london_time():
+    [cron] = of_kind("CronJob").values()
+    spec = cron["spec"]
+    job_spec = spec["jobTemplate"]["spec"]["template"]["spec"]
+    [c] = job_spec["containers"]
+    assert c["args"] == ["people", "retention"] and command_problem(c["args"]) is None
+    assert (spec["schedule"].split()[2:], spec["timeZone"], spec["concurrencyPolicy"]) == (["*", "*", "*"], "Europe/London", "Forbid")
+    assert unknown_variables(environment(c)) == []
+    assert c["envFrom"][1]["secretRef"]["name"] == "muster-people-retention"
+    secrets = {d["metadata"]["name"]: d["stringData"] for d in load("secret.example.yaml")}
+    assert set(secrets["muster-people-retention"]) == {"MUSTER_DATABASE_URL"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.projector.rules import apply, fold
+from services.projector.rules import apply, as_row, fold
 from services.shared import events as ev
-from tests.factories import T0, fact, reported
+from tests.factories import T0, fact, raised, reported
 
 
 def test_a_report_opens_the_incident():
@@ -85,3 +85,22 @@ def test_apply_leaves_its_input_unchanged():
     before = fold([report])[report.incident_id]
     after = apply(before, fact(ev.IncidentAcknowledged, report.incident_id, T0, acknowledged_by="op"))
     assert (before.status, after.status) == ("open", "acknowledged")
+
+
+def test_the_row_is_the_same_wherever_a_derived_fact_falls_among_the_incidents_own():
+    """The rebuild reads the escalation topic beside the incidents topic in whatever order the fetches
+    return, as a live projector behind on one topic does: the folded row must not depend on it."""
+    report = reported(agencies_required=("police", "ambulance", "council", "fire"), hazards=("smoke",))
+    i = report.incident_id
+    own = [
+        report,
+        fact(ev.IncidentUpdated, i, T0 + timedelta(minutes=1), severity=5),
+        fact(ev.IncidentAcknowledged, i, T0 + timedelta(minutes=2), acknowledged_by="op"),
+    ]
+    derived = raised(i, level=2)
+    rows = set()
+    for at in range(len(own) + 1):
+        state = fold([*own[:at], derived, *own[at:]])[i]
+        rows.add(repr(as_row(state)))
+    assert len(rows) == 1
+    assert state.agencies_required == ["council", "police", "fire", "ambulance"]
