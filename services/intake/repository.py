@@ -173,6 +173,7 @@ class IdempotencyStore:
         self._lock = asyncio.Lock()
         self._lookups: MicroBatcher[uuid.UUID, Accepted | None] = MicroBatcher(self._lookup_bulk)
         self._claims: MicroBatcher[Claim, Accepted | Pending | None] = MicroBatcher(self._claim_bulk)
+        self._keys: MicroBatcher[uuid.UUID, bytes | None] = MicroBatcher(self._keys_bulk)
         self._incidents: MicroBatcher[uuid.UUID, IncidentRecord | None] = MicroBatcher(self._incidents_bulk)
         self._records: MicroBatcher[Written, None] = MicroBatcher(self._record_bulk)
         self._soon: list[Written] = []
@@ -269,11 +270,28 @@ class IdempotencyStore:
         await self._records.submit(as_written(written))
 
     async def keys_for_sealing(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes]:
-        """The incidents' data keys from the key service (made if new); PeopleErased for an erased one."""
+        """The incidents' data keys from the key service (made if new); PeopleErased for an erased one.
+        One incident's (a single request's) is fetched together with those of the other requests
+        waiting at that moment, as the look-ups are."""
+        if len(incident_ids) == 1:
+            key = await self._keys.submit(incident_ids[0])
+            found = {incident_ids[0]: key}
+        else:
+            found = await self._keys_or_erased(incident_ids)
+        erased = [i for i, key in found.items() if key is None]
+        if erased:
+            raise keys.PeopleErased(erased)
+        return found
+
+    async def _keys_bulk(self, incident_ids: list[uuid.UUID]) -> list[bytes | None]:
+        found = await self._keys_or_erased(incident_ids)
+        return [found[i] for i in incident_ids]
+
+    async def _keys_or_erased(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes | None]:
         pool = await self._ensure_pool()
         try:
             async with pool.acquire(timeout=self._timeout_s) as conn:
-                return await keys.keys_for_sealing(conn, incident_ids)
+                return await keys.keys_or_erased(conn, incident_ids)
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"key service: {exc.__class__.__name__}") from exc
 

@@ -30,14 +30,20 @@ class Erasure:
     erased_now: bool  # False: it had been erased before
 
 
-async def keys_for_sealing(conn: asyncpg.Connection, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes]:
-    """Intake: each incident's data key, made now if it has none. Raises PeopleErased naming the
-    incidents whose keys were erased."""
+async def keys_or_erased(conn: asyncpg.Connection, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes | None]:
+    """Intake: each incident's data key, made now if it has none; None for an incident whose key
+    was erased (nothing can be sealed for it again)."""
     ids = list(dict.fromkeys(incident_ids))
     rows = await conn.fetch("select incident_id, data_key from muster_keys.keys_for_sealing($1::uuid[], $2::bytea[])",
                             ids, [sealing.new_key() for _ in ids])
     found = {r["incident_id"]: r["data_key"] for r in rows}
-    erased = [i for i in ids if found.get(i) is None]
+    return {i: found.get(i) for i in ids}
+
+
+async def keys_for_sealing(conn: asyncpg.Connection, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+    """`keys_or_erased`, raising PeopleErased naming the incidents whose keys were erased."""
+    found = await keys_or_erased(conn, incident_ids)
+    erased = [i for i, key in found.items() if key is None]
     if erased:
         raise PeopleErased(erased)
     return found
