@@ -5,7 +5,9 @@ schemas/*.json, the status store's documented tables), and the harness's own rec
 ledger of what intake answered, the poison sent, the faults and the samples). It never
 imports the services' code: tests/unit/chaos/test_auditor_imports.py fails if it does.
 
-    python -m services.chaos.audit RUN_DIR     # audit a run again from its records and the live cluster
+`muster chaos` runs it once its load has drained, while the run's cluster is still up (it
+reads the live broker and database, so a finished run cannot be re-audited after the cluster
+is gone; its report.txt and report.json stay).
 """
 
 from __future__ import annotations
