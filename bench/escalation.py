@@ -31,6 +31,7 @@ from aiokafka import TopicPartition
 from services.shared import codec
 from services.shared import events as ev
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.kafka_security import apply_acls, remove_acls_under
 from services.shared.settings import REPO_ROOT, Settings
 from services.shared.topics import TopicCatalog
 from services.shared.wards import wards
@@ -99,7 +100,8 @@ async def main(args: argparse.Namespace) -> None:
     admin = make_admin(settings)
     await admin.start()
     await apply_topics(admin, catalog)
-    producer = make_producer(settings, linger_ms=5)
+    await asyncio.to_thread(apply_acls, settings, catalog)  # the worker runs as its own principal
+    producer = make_producer(settings.as_principal("intake"), linger_ms=5)  # the incidents topic's producer
     await producer.start()
     port = 19000 + random.randint(0, 900)
     env = {**os.environ, "MUSTER_TOPIC_PREFIX": settings.topic_prefix, "MUSTER_ESCALATION_METRICS_PORT": str(port),
@@ -108,7 +110,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         # 1. a backlog, and the raw consume rate of it (the ceiling)
         await produce_burst(producer, incidents, args.events, escalate_every=100)
-        raw = await raw_consume_rate(settings, incidents, partitions, args.events)
+        raw = await raw_consume_rate(settings.as_principal("escalation"), incidents, partitions, args.events)
 
         # 2. one worker drains the backlog
         worker = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "escalation"], env=env, cwd=REPO_ROOT,
@@ -172,6 +174,7 @@ async def main(args: argparse.Namespace) -> None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(30)
         await producer.stop()
+        await asyncio.to_thread(remove_acls_under, settings, settings.topic_prefix)
         mine = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
         if mine:
             await admin.delete_topics(mine)

@@ -38,6 +38,7 @@ from services.shared.auth import Role, mint_token  # noqa: E402
 from services.shared.codec import encode  # noqa: E402
 from services.shared.events import Agency  # noqa: E402
 from services.shared.kafka import apply_topics, make_admin, make_producer  # noqa: E402
+from services.shared.kafka_security import apply_acls, remove_acls_under  # noqa: E402
 from services.shared.settings import Settings  # noqa: E402
 from services.shared.topics import TopicCatalog  # noqa: E402
 from tests.support import free_port  # noqa: E402
@@ -67,6 +68,7 @@ async def setup(settings: Settings) -> TopicCatalog:
         await apply_topics(admin, catalog)
     finally:
         await admin.close()
+    await asyncio.to_thread(apply_acls, settings, catalog)  # intake runs as its own principal
     url = urlsplit(settings.database_url.get_secret_value())
     conn = await asyncpg.connect(urlunsplit((url.scheme, url.netloc, "/postgres", "", "")))
     try:
@@ -80,6 +82,7 @@ async def setup(settings: Settings) -> TopicCatalog:
 
 
 async def teardown(settings: Settings) -> None:
+    await asyncio.to_thread(remove_acls_under, settings, settings.topic_prefix)
     admin = make_admin(settings)
     await admin.start()
     try:
@@ -258,7 +261,8 @@ async def main(args) -> None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"intake pid {proc.pid} on {base}; topic {catalog.name('incidents')}; cpus {os.cpu_count()}; load {load:.2f}")
         if "raw" in args.phases:
-            ceiling = await raw_produce_rate(settings, catalog.name("incidents"), args.raw_count, args.duration)
+            ceiling = await raw_produce_rate(settings.as_principal("intake"), catalog.name("incidents"), args.raw_count,
+                                             args.duration)  # with intake's own credentials, as intake sends
             print(f"raw aiokafka produce (acks=all, idempotent), same events: {ceiling:,.0f} msg/s  [ceiling]")
 
         token = mint_token(settings, subject="bench-1", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL)

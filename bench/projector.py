@@ -37,6 +37,7 @@ from services.shared.events import EVENT_TYPES
 from services.shared.codec import encode
 from services.shared.logging import configure_logging
 from services.shared.kafka import apply_topics, make_admin, make_consumer, make_producer
+from services.shared.kafka_security import apply_acls, remove_acls_under
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
 from tests.factories import reported
@@ -72,6 +73,7 @@ async def batched_rate(settings: Settings, total: int, workers: int) -> tuple[fl
     commits is not visible across processes, so batches are counted by the in-process projector
     only when workers == 1."""
     projector, task, procs = None, None, []
+    settings = settings.as_principal("projector")  # as `muster run projector` authenticates
     if workers == 1:
         projector = Projector(settings)
         task = asyncio.create_task(projector.run())
@@ -108,6 +110,7 @@ async def batched_rate(settings: Settings, total: int, workers: int) -> tuple[fl
 
 async def single_rate(settings: Settings, topic: str, count: int) -> float:
     """The same write path with one record per transaction (the baseline)."""
+    settings = settings.as_principal("projector")
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     conn = await connect(settings.database_url.get_secret_value())
@@ -131,9 +134,9 @@ async def single_rate(settings: Settings, topic: str, count: int) -> float:
 
 async def latency(settings: Settings, topic: str, rate: int, seconds: int) -> list[float]:
     """Produce fresh reports at `rate`/s; time from each ack until its row is visible."""
-    projector = Projector(settings)
+    projector = Projector(settings.as_principal("projector"))
     task = asyncio.create_task(projector.run())
-    producer = make_producer(settings)
+    producer = make_producer(settings.as_principal("intake"))  # the incidents topic's producer
     await producer.start()
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
     acked: dict[uuid.UUID, float] = {}
@@ -198,17 +201,20 @@ async def main(args) -> None:
         databases.append(dsn)
         return base.model_copy(update={
             "topic_prefix": f"bench-{run}.", "database_url": type(base.database_url)(dsn),
-            "projector_consumer_group": f"bench-{run}-{label}", "projector_metrics_port": 0,
+            # under the projector principal's group prefix (topics.yaml), as its ACLs require
+            "projector_consumer_group": f"bench-{run}.muster-projector-{label}", "projector_metrics_port": 0,
         })
 
-    catalog = TopicCatalog.from_settings(base.model_copy(update={"topic_prefix": f"bench-{run}."}))
+    run_settings = base.model_copy(update={"topic_prefix": f"bench-{run}."})
+    catalog = TopicCatalog.from_settings(run_settings)
     admin = make_admin(base)
     await admin.start()
     try:
         await apply_topics(admin, catalog)
+        await asyncio.to_thread(apply_acls, run_settings, catalog)  # each principal's grants (secured broker)
         topic = catalog.name("incidents")
         events = with_people(stream(args.events, seed=3), args.people, sealed=not args.plain)
-        produced = await produce(base, topic, events)
+        produced = await produce(run_settings.as_principal("intake"), topic, events)
         total = len(events)
         del events  # a live projector holds no event list: keep the collector's work the same as in production
         tune_gc()
@@ -232,6 +238,7 @@ async def main(args) -> None:
               f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {max(lat) * 1000:.0f} ms   "
               f"target p95 <= 500 ms: {'met' if p95 <= 500 else 'NOT met'}")
     finally:
+        await asyncio.to_thread(remove_acls_under, run_settings, run_settings.topic_prefix)
         await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(f"bench-{run}.")])
         await admin.close()
         conn = await asyncpg.connect(admin_dsn)

@@ -39,6 +39,7 @@ from services.projector.handlers import TIMELINE_COLUMNS  # noqa: E402
 from services.shared.auth import Role, mint_token  # noqa: E402
 from services.shared.events import SENSITIVE_CATEGORIES, Agency, Category  # noqa: E402
 from services.shared.kafka import apply_topics, make_admin  # noqa: E402
+from services.shared.kafka_security import apply_acls, remove_acls_under  # noqa: E402
 from services.shared.settings import Settings  # noqa: E402
 from services.shared.topics import TopicCatalog  # noqa: E402
 from services.shared.wards import load_wards  # noqa: E402
@@ -271,12 +272,13 @@ async def main() -> None:
     qport, iport = free_port(), free_port()
     env = {**os.environ, "MUSTER_DATABASE_URL": dsn, "MUSTER_QUERY_PORT": str(qport), "MUSTER_INTAKE_PORT": str(iport),
            "MUSTER_TOPIC_PREFIX": prefix, "MUSTER_PROJECTOR_METRICS_PORT": "0",
-           "MUSTER_PROJECTOR_CONSUMER_GROUP": f"bench-{prefix}", "MUSTER_LOG_LEVEL": "WARNING"}
+           "MUSTER_PROJECTOR_CONSUMER_GROUP": f"{prefix}muster-projector-bench", "MUSTER_LOG_LEVEL": "WARNING"}
     bench_settings = settings.model_copy(update={"topic_prefix": prefix})
     catalog = TopicCatalog.from_settings(bench_settings)
     admin = make_admin(bench_settings)
     await admin.start()
     await apply_topics(admin, catalog)
+    await asyncio.to_thread(apply_acls, bench_settings, catalog)  # intake and the projector run as their principals
     procs = [start("query", env)]
     try:
         url = f"http://127.0.0.1:{qport}"
@@ -290,6 +292,7 @@ async def main() -> None:
             p.terminate()
         for p in procs:
             p.wait(15)
+        await asyncio.to_thread(remove_acls_under, bench_settings, prefix)
         await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(prefix)])
         await admin.close()
 

@@ -125,7 +125,10 @@ async def published(settings: Settings, topic: str) -> int:
 
 
 async def drop_run_topics(admin, settings: Settings) -> None:  # admin: an AIOKafkaAdminClient, closed here
-    """Delete every topic of the run's own prefix, then close the admin client."""
+    """Delete every topic of the run's own prefix (and its ACLs), then close the admin client."""
+    from services.shared.kafka_security import remove_acls_under
+
+    await asyncio.to_thread(remove_acls_under, settings, settings.topic_prefix)
     existing = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
     if existing:
         await admin.delete_topics(existing)

@@ -39,6 +39,7 @@ from services.shared.auth import Role, mint_token
 from services.shared.codec import decode, superseded
 from services.shared.events import Agency
 from services.shared.kafka import apply_topics, make_admin, make_consumer
+from services.shared.kafka_security import apply_acls, remove_acls_under
 from services.shared.settings import get_settings
 from services.shared.topics import TopicCatalog
 from services.shared.wards import wards
@@ -135,6 +136,7 @@ async def main() -> None:
         await apply_topics(admin, catalog)
     finally:
         await admin.close()
+    await asyncio.to_thread(apply_acls, settings, catalog)  # the worker runs as its own principal
     env = {**os.environ, "MUSTER_TOPIC_PREFIX": prefix, "MUSTER_TENSION_METRICS_PORT": str(free_port()),
            "MUSTER_TENSION_INSTANCE_ID": f"bench-{uuid.uuid4().hex[:6]}", "MUSTER_LOG_LEVEL": "WARNING"}
     worker = subprocess.Popen([str(ROOT / ".venv/bin/muster"), "run", "tension"], env=env, cwd=ROOT,
@@ -175,6 +177,7 @@ async def main() -> None:
         reader.cancel()
         worker.terminate()
         worker.wait(timeout=30)
+        await asyncio.to_thread(remove_acls_under, settings, prefix)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,13 @@ def dev_status() -> None:
 # --- topics ----------------------------------------------------------------------------------
 
 
+def _admin_settings() -> Settings:
+    """The administration tooling (topics, ACLs, partners) authenticates as the super user."""
+    from services.dev import as_admin
+
+    return as_admin(get_settings())
+
+
 async def _with_admin(settings: Settings, fn):
     from services.shared.kafka import make_admin
     from services.shared.topics import TopicCatalog
@@ -86,7 +93,7 @@ def topics_apply() -> None:
     from services.shared.kafka_security import apply_acls
     from services.shared.topics import TopicCatalog, TopicsFileError
 
-    settings = get_settings()
+    settings = _admin_settings()
     try:
         changes = asyncio.run(_with_admin(settings, apply_topics))
         acls = apply_acls(settings, TopicCatalog.from_settings(settings))
@@ -106,7 +113,7 @@ def topics_diff() -> None:
     from services.shared.kafka_security import diff_acls
     from services.shared.topics import TopicCatalog
 
-    settings = get_settings()
+    settings = _admin_settings()
     drift = asyncio.run(_with_admin(settings, topic_drift))
     acls = diff_acls(settings, TopicCatalog.from_settings(settings))
     for line in drift.lines() or ["topics: no drift"]:
@@ -147,7 +154,7 @@ def partners_add(
     from services.shared.kafka_security import SecurityAdmin, SecurityDisabled
     from services.shared.topics import TopicCatalog
 
-    settings = get_settings()
+    settings = _admin_settings()
     try:
         user, password = SecurityAdmin(settings).add_partner(
             TopicCatalog.from_settings(settings), agency, exercise=exercise)
@@ -171,7 +178,7 @@ def partners_remove(agency: str = typer.Argument(..., help="The agency whose pri
     from services.shared.kafka_security import SecurityAdmin, SecurityDisabled
     from services.shared.topics import TopicCatalog
 
-    settings = get_settings()
+    settings = _admin_settings()
     try:
         lines = SecurityAdmin(settings).remove_partner(TopicCatalog.from_settings(settings), agency)
     except SecurityDisabled as exc:

@@ -105,8 +105,6 @@ class Supervisor:
     # --- steps -----------------------------------------------------------------------------
     def infrastructure(self) -> None:
         from services.dev import DevError, LocalKafka, LocalPostgres
-        from services.shared.kafka import apply_topics, make_admin
-        from services.shared.topics import TopicCatalog
 
         postgres, kafka = LocalPostgres(self.settings), LocalKafka(self.settings)
         try:
@@ -119,21 +117,10 @@ class Supervisor:
         except DevError as exc:
             raise StartupError(str(exc)) from None
 
-        async def topics() -> list[str]:
-            admin = make_admin(self.settings)
-            await admin.start()
-            try:
-                return await apply_topics(admin, TopicCatalog.from_settings(self.settings))
-            finally:
-                await admin.close()
+        from services.dev import apply_topics_and_acls
 
-        changes = asyncio.run(topics())
-        self.say(f"topics: {len(changes)} changes applied" if changes else "topics: up to date")
-        from services.shared.kafka_security import apply_acls
-
-        acls = apply_acls(self.settings, TopicCatalog.from_settings(self.settings))
-        self.say(acls[0] if acls and acls[0].startswith("acls: skipped") else
-                 f"acls: {len(acls)} changes applied" if acls else "acls: up to date")
+        for line in apply_topics_and_acls(self.settings):
+            self.say(line)
 
     def migrate(self) -> None:
         result = subprocess.run([sys.executable, "-m", "services.cli", "db", "migrate"], cwd=REPO_ROOT,

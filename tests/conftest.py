@@ -38,7 +38,7 @@ def infra(base_settings: Settings) -> Settings:
     from services import dev
 
     if os.environ.get("MUSTER_TEST_EXTERNAL_INFRA") != "1":
-        dev.up(base_settings)
+        dev.up(base_settings, topics=False)  # each session applies its own, under its prefix
     return base_settings
 
 

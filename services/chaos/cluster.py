@@ -86,8 +86,14 @@ class ChaosKafka(LocalKafka):
             elif line.startswith("advertised.listeners="):
                 line += "".join(f",{names[s]}://{self.host}:{proxy}" for s, (_, proxy) in self.listeners.items())
             elif line.startswith("listener.security.protocol.map="):
-                line += "".join(f",{n}:PLAINTEXT" for n in names.values())
+                protocol = "SASL_PLAINTEXT" if self.secured else "PLAINTEXT"
+                line += "".join(f",{n}:{protocol}" for n in names.values())
             out.append(line)
+        if self.secured:  # each service's listener takes SCRAM as the client listener does (users from the metadata)
+            for n in names.values():
+                out += [f"listener.name.{n.lower()}.sasl.enabled.mechanisms=SCRAM-SHA-512",
+                        f"listener.name.{n.lower()}.scram-sha-512.sasl.jaas.config="
+                        "org.apache.kafka.common.security.scram.ScramLoginModule required;"]
         self.config.write_text("\n".join(out) + "\n")
 
     def wait_ready(self, timeout: float = 240.0) -> None:
@@ -216,6 +222,13 @@ class Service:
             return False
 
 
+def _security_of(base: Settings) -> dict:
+    """The cluster's broker is secured (SASL/SCRAM, ACLs) unless the harness's settings say PLAINTEXT."""
+    if base.kafka_security_protocol == "PLAINTEXT":
+        return {"kafka_security_protocol": "PLAINTEXT", "kafka_sasl_mechanism": None}
+    return {"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_sasl_mechanism": "SCRAM-SHA-512"}
+
+
 class Cluster:
     def __init__(self, home: Path, base: Settings, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
@@ -230,13 +243,28 @@ class Cluster:
         self.settings = base.model_copy(update={
             "home": home, "kafka_bootstrap": f"127.0.0.1:{kafka_port}", "pg_port": self.pg_port,
             "database_url": type(base.database_url)(f"postgresql://postgres@127.0.0.1:{self.pg_port}/muster"),
-            "topic_prefix": "", "kafka_security_protocol": "PLAINTEXT", "kafka_sasl_mechanism": None,
+            "topic_prefix": "", "kafka_principal": "admin", "kafka_sasl_username": None, "kafka_sasl_password": None,
+            **_security_of(base),
         })
         self.kafka = ChaosKafka(self.settings, self.kafka_listeners)
         self.postgres = ChaosPostgres(self.settings)
         self.toxiproxy = Toxiproxy(toxiproxy_binary(base), self.toxiproxy_port, home / "logs" / "toxiproxy.log")
         self.extra_env = dict(extra_env or {})
         self.services: dict[str, Service] = {}
+
+    def kafka_options(self) -> dict:
+        """aiokafka's connection options beside the bootstrap for the harness's own clients (the monitor,
+        the auditor): the administrator's, since they read every topic and group."""
+        options = self.settings.kafka_client_options()
+        options.pop("bootstrap_servers")
+        return options
+
+    def kafka_env(self) -> dict[str, str]:
+        """The same as MUSTER_* variables, for a command with a home of its own (the auditor's replay)."""
+        return {"MUSTER_KAFKA_SECURITY_PROTOCOL": self.settings.kafka_security_protocol,
+                "MUSTER_KAFKA_SASL_MECHANISM": self.settings.kafka_sasl or "",
+                "MUSTER_KAFKA_PRINCIPAL": "admin",
+                "MUSTER_KAFKA_CREDENTIALS_FILE": str(self.settings.kafka_credentials_path)}
 
     # --- proxies --------------------------------------------------------------------------
     @staticmethod
@@ -259,7 +287,10 @@ class Cluster:
             "MUSTER_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap, "MUSTER_PG_PORT": str(self.pg_port),
             "MUSTER_DATABASE_URL": self.settings.database_url.get_secret_value(),
             "MUSTER_LOG_FORMAT": "json", "MUSTER_TOPIC_PREFIX": "",
-            "MUSTER_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",  # a broker of its own, no authorizer (docs/chaos.md)
+            # A broker of its own, secured as the local default is (each service authenticates as its own
+            # principal with the credentials in this home), unless the harness runs with PLAINTEXT.
+            "MUSTER_KAFKA_SECURITY_PROTOCOL": self.settings.kafka_security_protocol,
+            "MUSTER_KAFKA_SASL_MECHANISM": self.settings.kafka_sasl or "",
         })
         if service in KAFKA_CLIENTS:
             env["MUSTER_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{self.kafka_listeners[service][1]}"

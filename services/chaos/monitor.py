@@ -65,9 +65,9 @@ class Monitor:
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._kafka is None:
-            bootstrap = self.cluster.settings.kafka_bootstrap
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-            consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+            bootstrap, options = self.cluster.settings.kafka_bootstrap, self.cluster.kafka_options()
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **options)
+            consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=3000, **options)
             try:
                 await asyncio.wait_for(admin.start(), 5)
                 await asyncio.wait_for(consumer.start(), 5)

@@ -130,7 +130,8 @@ async def execute(run_dir: Path, base: Settings, plan: Plan) -> dict:
         audit = Audit(Inputs(run_dir=run_dir, kafka_bootstrap=cluster.settings.kafka_bootstrap,
                              database_url=cluster.settings.database_url.get_secret_value(),
                              rules_file=rules, topics_file=REPO_ROOT / "topics.yaml",
-                             schemas_dir=REPO_ROOT / "schemas", rules_dir=REPO_ROOT / "deploy" / "prometheus"))
+                             schemas_dir=REPO_ROOT / "schemas", rules_dir=REPO_ROOT / "deploy" / "prometheus",
+                             kafka_options=cluster.kafka_options(), kafka_env=cluster.kafka_env()))
         live = await audit.snapshot_store()
         say("rebuilding the status store from the log (muster projector rebuild)")
         try:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import secrets
 import re
+import secrets
 import shutil
 import subprocess
+import time
 import uuid
 from string import Template
 
@@ -90,14 +91,26 @@ class LocalKafka:
 
     def up(self) -> str:
         if self.running():
+            self._check_running_mode()
             self.wait_ready()
-            return f"kafka: already running (pid {self.pid()}) on {self.host}:{self.port}"
+            users = self.provision_users()
+            return f"kafka: already running (pid {self.pid()}) on {self.host}:{self.port}{users}"
         self.preflight()
         self.fetch_jars()
         for d in (self.data, self.logs):
             d.mkdir(parents=True, exist_ok=True)
+        converted = ""
+        if self.secured and self._formatted() and not self.settings.kafka_credentials_path.exists():
+            converted = self._convert_to_secured()
         self._write_config()
         self._format()
+        pid = self._start()
+        users = self.provision_users()
+        mode = "secured: SASL/SCRAM, ACLs" if self.secured else "PLAINTEXT, no authentication"
+        return f"kafka: {converted}started (pid {pid}) on {self.host}:{self.port} ({mode}){users}"
+
+    def _start(self) -> int:
+        """Start the broker on the config written; return its pid once it answers."""
         env = {
             **os.environ,
             "KAFKA_HEAP_OPTS": f"-Xms{self.settings.kafka_heap} -Xmx{self.settings.kafka_heap}",
@@ -122,7 +135,7 @@ class LocalKafka:
             if proc.poll() is not None:
                 raise DevError(f"kafka exited with code {proc.returncode}; see {self.logs / 'server.log'}") from None
             raise
-        return f"kafka: started (pid {proc.pid}) on {self.host}:{self.port}"
+        return proc.pid
 
     def wait_ready(self, timeout: float = 180.0) -> None:  # a JVM on a loaded 2-core machine can take a minute
         """Ready means it answers a metadata request, not just that the port is open."""
@@ -159,21 +172,96 @@ class LocalKafka:
         """SASL/SCRAM with ACLs (the default), or a PLAINTEXT broker with no authorizer."""
         return self.settings.kafka_security_protocol == "SASL_PLAINTEXT"
 
+    def _principals(self) -> list[str]:
+        from services.shared.topics import TopicCatalog
+
+        return [*TopicCatalog.from_settings(self.settings).spec.principals, NODE]
+
     def passwords(self) -> dict[str, str]:
         """One random password per principal of topics.yaml, and the broker's own (`node`), made
         once, kept in .muster/kafka/credentials.json (mode 0600), never in the repo."""
-        path = self.settings.kafka_credentials_file
+        path = self.settings.kafka_credentials_path
         if path.exists():
             return json.loads(path.read_text())
-        from services.shared.topics import TopicCatalog
+        passwords = {name: secrets.token_urlsafe(24) for name in self._principals()}
+        self._write_passwords(passwords)
+        return passwords
 
-        names = [*TopicCatalog.from_settings(self.settings).spec.principals, NODE]
-        passwords = {name: secrets.token_urlsafe(24) for name in names}
+    def _write_passwords(self, passwords: dict[str, str]) -> None:
+        path = self.settings.kafka_credentials_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        partial = path.with_name(path.name + ".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump(passwords, out, indent=1)
-        return passwords
+        partial.replace(path)
+
+    def _admin(self, settings: Settings | None = None):
+        """The security admin as the super user, with this broker's local credentials."""
+        from services.shared.kafka_security import SecurityAdmin
+
+        settings = settings or self.settings
+        return SecurityAdmin(settings.model_copy(update={"kafka_principal": SUPER_USER, "kafka_sasl_username": None,
+                                                         "kafka_sasl_password": None}))
+
+    def provision_users(self) -> str:
+        """Secured: a SCRAM user for every principal of topics.yaml, so every service can authenticate
+        (a principal added to topics.yaml after the storage was formatted gets one now). What it did."""
+        if not self.secured:
+            return ""
+        known = self.passwords()
+        new = {name: secrets.token_urlsafe(24) for name in self._principals() if name not in known}
+        if not new:
+            return ""
+        admin = self._admin()
+        for name, password in new.items():
+            admin.set_password(name, password)
+        self._write_passwords({**known, **new})
+        return f"; SCRAM users added: {', '.join(sorted(new))}"
+
+    def _convert_to_secured(self) -> str:
+        """Data formatted by a PLAINTEXT broker (an earlier default), or whose credentials file is gone:
+        start it once as PLAINTEXT on loopback, make every principal's SCRAM user through the admin API
+        (no authorizer yet, so no credentials needed), stop it; the secured start follows. Topics,
+        their records and consumer offsets stay."""
+        plain = LocalKafka(self.settings.model_copy(update={"kafka_security_protocol": "PLAINTEXT",
+                                                            "kafka_sasl_mechanism": None}))
+        plain._write_config()
+        plain._start()
+        try:
+            passwords = {name: secrets.token_urlsafe(24) for name in self._principals()}
+            admin = self._admin(plain.settings)
+            for name, password in passwords.items():
+                admin.set_password(name, password)
+            deadline = time.monotonic() + 60
+            while not set(passwords) <= admin.users():
+                if time.monotonic() > deadline:
+                    raise DevError(f"kafka: the SCRAM users did not appear within 60s; see {self.logs / 'server.log'}")
+                time.sleep(0.2)
+            del admin  # its client's threads go before the broker does (else they log refused connections)
+        finally:
+            plain.down()
+        self._write_passwords(passwords)  # only once every user exists: an interrupted conversion runs again
+        return f"converted the PLAINTEXT data in {self.data} to the secured broker (SCRAM users, ACLs); "
+
+    def _check_running_mode(self) -> None:
+        """A broker that runs as the other mode (e.g. PLAINTEXT, started by an earlier version) would refuse
+        or confuse every client: say what to do instead of timing out."""
+        try:
+            config = self.config.read_text()
+        except FileNotFoundError:
+            return
+        running_secured = "SASL_PLAINTEXT" in next(
+            (line for line in config.splitlines() if line.startswith("listener.security.protocol.map=")), "")
+        if running_secured == self.secured:
+            return
+        want = "secured (SASL_PLAINTEXT)" if self.secured else "PLAINTEXT"
+        have = "secured (SASL_PLAINTEXT)" if running_secured else "PLAINTEXT"
+        raise DevError(
+            f"the local broker (pid {self.pid()}) runs {have} but the settings ask for {want} "
+            f"(MUSTER_KAFKA_SECURITY_PROTOCOL): run `muster dev down`, then `muster dev up` "
+            f"({'converts its data in place' if self.secured else 'restarts it on the same data'})"
+        )
 
     def _security_config(self) -> str:
         if not self.secured:
@@ -208,13 +296,11 @@ class LocalKafka:
         )
         self.config.chmod(0o600)  # the broker's own password is in it
 
+    def _formatted(self) -> bool:
+        return (self.data / "meta.properties").exists()
+
     def _format(self) -> None:
-        if (self.data / "meta.properties").exists():
-            if self.secured and not self.settings.kafka_credentials_file.exists():
-                raise DevError(
-                    f"the local broker's data in {self.data} was formatted without SASL users (a PLAINTEXT broker): "
-                    f"run `muster dev down`, remove {self.root}, then `muster dev up`"
-                )
+        if self._formatted():
             return
         # A Kafka cluster id is a url-safe base64 UUID; it may begin with "-", hence --cluster-id=.
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

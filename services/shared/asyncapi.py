@@ -166,7 +166,8 @@ def _servers() -> dict:
         "local": {
             "host": "127.0.0.1:9092",
             "protocol": "kafka",
-            "description": "`muster dev up` on a developer's machine: one broker, PLAINTEXT, no authentication.",
+            "description": "`muster dev up` on a developer's machine: one broker, SASL/SCRAM-SHA-512 on "
+            "loopback without TLS (a user per principal of topics.yaml, ACLs, no anonymous access).",
         },
         "production": {
             "host": "{bootstrap}",

@@ -40,9 +40,9 @@ def admin_config(settings: Settings) -> dict[str, object]:
         "socket.timeout.ms": int(TIMEOUT_S * 1000),
         "log_level": 3,
     }
-    if settings.kafka_sasl_mechanism:
+    if settings.kafka_sasl:
         username, password = settings.kafka_credentials()
-        config |= {"sasl.mechanisms": settings.kafka_sasl_mechanism, "sasl.username": username or "",
+        config |= {"sasl.mechanisms": settings.kafka_sasl, "sasl.username": username or "",
                    "sasl.password": password or ""}
     for key, value in (("ssl.ca.location", settings.kafka_ssl_cafile),
                        ("ssl.certificate.location", settings.kafka_ssl_certfile),

@@ -51,11 +51,11 @@ def app_id_for(settings: Settings, service: str) -> str:
 
 def credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
     options = settings.kafka_client_options()
-    if settings.kafka_sasl_mechanism:
+    if settings.kafka_sasl:
         return faust.SASLCredentials(
             username=options.get("sasl_plain_username"),  # MUSTER_KAFKA_SASL_USERNAME, else its principal's
             password=options.get("sasl_plain_password"),
-            mechanism=settings.kafka_sasl_mechanism,
+            mechanism=settings.kafka_sasl,
             ssl_context=options.get("ssl_context"),
         )
     if "ssl_context" in options:

@@ -28,13 +28,13 @@ class Settings(BaseSettings):
     # --- Kafka -------------------------------------------------------------------------
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        "PLAINTEXT",
-        description="Kafka security protocol. SASL_PLAINTEXT (with MUSTER_KAFKA_SASL_MECHANISM=SCRAM-SHA-512) makes "
-        "`muster dev up` run the secured local broker: SCRAM users, ACLs, no anonymous access; production uses "
-        "SASL_SSL (docs/security.md). PLAINTEXT: a local broker without authentication or ACLs.",
+        "SASL_PLAINTEXT",
+        description="Kafka security protocol. SASL_PLAINTEXT (the default) makes `muster dev up` run the secured "
+        "local broker: SCRAM-SHA-512 users, ACLs from topics.yaml, no anonymous access; production uses SASL_SSL "
+        "(docs/security.md). PLAINTEXT: a local broker without authentication or ACLs.",
     )
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        None, description="SASL mechanism for a secured cluster (ignored for PLAINTEXT and SSL)."
+        "SCRAM-SHA-512", description="SASL mechanism for a secured cluster (ignored for PLAINTEXT and SSL)."
     )
     kafka_sasl_username: str | None = Field(
         None, description="SASL user name. Unset: the local broker's credentials of MUSTER_KAFKA_PRINCIPAL."
@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         description="Which principal of topics.yaml a process authenticates as when no SASL user name is set: "
         "`muster run <service>` uses its own; tooling (topics apply, tests' fixtures) the admin. Its password "
         "comes from the local broker's credentials file (.muster/kafka/credentials.json, written at format time).",
+    )
+    kafka_credentials_file: Path | None = Field(
+        None, description="The local broker's SCRAM credentials, one password per principal (written by `muster dev "
+        "up`, mode 0600). Unset: <MUSTER_HOME>/kafka/credentials.json; set it for a process with a home of its own "
+        "that talks to another home's broker.",
     )
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signs the brokers' certificates.")
     kafka_ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
@@ -286,17 +291,23 @@ class Settings(BaseSettings):
                 certfile=str(self.kafka_ssl_certfile) if self.kafka_ssl_certfile else None,
                 keyfile=str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
             )
-        if self.kafka_sasl_mechanism:
+        if self.kafka_sasl:
             username, password = self.kafka_credentials()
-            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_mechanism"] = self.kafka_sasl
             options["sasl_plain_username"] = username
             options["sasl_plain_password"] = password
         return options
 
     @property
-    def kafka_credentials_file(self) -> Path:
+    def kafka_sasl(self) -> str | None:
+        """The SASL mechanism clients use: MUSTER_KAFKA_SASL_MECHANISM on a SASL protocol, else None (a
+        PLAINTEXT or SSL connection has no SASL, whatever the mechanism setting says)."""
+        return self.kafka_sasl_mechanism if self.kafka_security_protocol.startswith("SASL_") else None
+
+    @property
+    def kafka_credentials_path(self) -> Path:
         """The local broker's SCRAM credentials, one per principal (written by `muster dev up`, mode 0600)."""
-        return self.home / "kafka" / "credentials.json"
+        return self.kafka_credentials_file or self.home / "kafka" / "credentials.json"
 
     def kafka_credentials(self) -> tuple[str | None, str | None]:
         """(user, password): MUSTER_KAFKA_SASL_USERNAME/PASSWORD when set, else the local broker's
@@ -304,7 +315,7 @@ class Settings(BaseSettings):
         if self.kafka_sasl_username:
             password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
             return self.kafka_sasl_username, password
-        password = _local_passwords(self.kafka_credentials_file).get(self.kafka_principal)
+        password = _local_passwords(self.kafka_credentials_path).get(self.kafka_principal)
         if password is None:  # a copy with another home (its own PostgreSQL) talks to the same broker
             password = self._home_passwords.get(self.kafka_principal)
         return self.kafka_principal, password
@@ -321,7 +332,7 @@ class Settings(BaseSettings):
         return data
 
     def model_post_init(self, _context) -> None:
-        self._home_passwords = _local_passwords(self.kafka_credentials_file)
+        self._home_passwords = _local_passwords(self.kafka_credentials_path)
 
     def as_principal(self, principal: str) -> "Settings":
         """These settings authenticated as one service's own principal (unless a user name is set)."""

@@ -16,6 +16,7 @@ import pytest
 
 from services.dev import LocalKafka
 from services.shared.kafka import apply_topics, make_admin
+from services.shared.kafka_security import apply_acls
 from services.shared.topics import TopicCatalog
 from tests.support import free_kafka_and_pg_ports
 from tests.integration.intake.conftest import bearer, read_topic, running_intake
@@ -46,6 +47,7 @@ async def own_broker(tmp_path, test_settings, database):
         await apply_topics(admin, TopicCatalog.from_settings(settings))
     finally:
         await admin.close()
+    await asyncio.to_thread(apply_acls, settings, TopicCatalog.from_settings(settings))  # intake's own grants
     yield settings, broker
     await asyncio.to_thread(broker.down)
 

@@ -10,6 +10,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from services.shared.kafka import make_admin, make_consumer, make_producer
+from services.shared.processor import credentials
 from aiokafka.admin import NewTopic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -31,6 +32,7 @@ async def test_a_faust_agent_consumes_one_topic_and_produces_to_another(test_set
         topic_replication_factor=1,
         topic_partitions=1,
         consumer_auto_offset_reset="earliest",
+        broker_credentials=credentials(test_settings),  # the session's (the admin's on the secured broker)
     )
     source = app.topic(source_name, value_serializer="raw", key_serializer="raw")
     sink = app.topic(sink_name, value_serializer="raw", key_serializer="raw")

@@ -44,9 +44,9 @@ async def _run_example(settings, stop_after: int, unique: str) -> list[dict]:
         "AGENCY": "fire", "MODE": "live", "GROUP_ID": f"{settings.topic_prefix}partner-fire.responder-{unique}", "STOP_AFTER": str(stop_after),
         "CONTRACT_DIR": str(REPO_ROOT),
     }
-    if settings.kafka_sasl_mechanism:  # a secured broker: the same credentials the fixtures use
+    if settings.kafka_sasl:  # a secured broker: the same credentials the fixtures use
         username, password = settings.kafka_credentials()
-        env |= {"MUSTER_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+        env |= {"MUSTER_KAFKA_SASL_MECHANISM": settings.kafka_sasl,
                 "MUSTER_KAFKA_SASL_USERNAME": username or "", "MUSTER_KAFKA_SASL_PASSWORD": password or ""}
     if settings.kafka_ssl_cafile:
         env["MUSTER_KAFKA_SSL_CAFILE"] = str(settings.kafka_ssl_cafile)

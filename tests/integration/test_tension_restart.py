@@ -29,6 +29,7 @@ def start_worker(settings, home: Path, log: Path) -> subprocess.Popen:
         "MUSTER_TOPIC_PREFIX": settings.topic_prefix,
         "MUSTER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "MUSTER_HOME": str(home),
+        "MUSTER_KAFKA_CREDENTIALS_FILE": str(settings.kafka_credentials_path),  # the session broker's users
         "MUSTER_TENSION_METRICS_PORT": str(free_port()),
         "MUSTER_LOG_FORMAT": "json",
     }

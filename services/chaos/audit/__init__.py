@@ -5,14 +5,16 @@ schemas/*.json, the status store's documented tables), and the harness's own rec
 ledger of what intake answered, the poison sent, the faults and the samples). It never
 imports the services' code: tests/unit/chaos/test_auditor_imports.py fails if it does.
 
-    python -m services.chaos.audit RUN_DIR     # audit a run again from its records and the live cluster
+`muster chaos` runs it once its load has drained, while the run's cluster is still up (it
+reads the live broker and database, so a finished run cannot be re-audited after the cluster
+is gone; its report.txt and report.json stay).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -39,6 +41,11 @@ class Inputs:
     schemas_dir: Path
     rules_dir: Path  # deploy/prometheus
     topic_prefix: str = ""
+    # aiokafka connection options beside the bootstrap servers (security_protocol, sasl_*): the harness
+    # gives an administrator's credentials on a secured broker, since the auditor reads every topic.
+    kafka_options: dict = field(default_factory=dict)
+    # The MUSTER_KAFKA_* variables of the replay command (its protocol and credentials), from the harness.
+    kafka_env: dict = field(default_factory=lambda: {"MUSTER_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"})
     sample_interval: float = 2.0
     replay_command: tuple[str, ...] = TENSION_REPLAY
 
@@ -62,8 +69,8 @@ class Audit:
         i = self.inputs
         env = {k: v for k, v in os.environ.items() if not k.startswith("MUSTER_")}
         env.update({"MUSTER_KAFKA_BOOTSTRAP": i.kafka_bootstrap, "MUSTER_TOPIC_PREFIX": i.topic_prefix,
-                    "MUSTER_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "MUSTER_TOPICS_FILE": str(i.topics_file),
-                    "MUSTER_HOME": str(i.run_dir / "replay-home"), "MUSTER_LOG_FORMAT": "json"})
+                    "MUSTER_TOPICS_FILE": str(i.topics_file),
+                    "MUSTER_HOME": str(i.run_dir / "replay-home"), "MUSTER_LOG_FORMAT": "json", **i.kafka_env})
         return await run_replay(i.replay_command, env, cwd=str(i.topics_file.parent))
 
     async def run(self, live: dict, rebuilt: dict | None) -> dict:
@@ -76,7 +83,8 @@ class Audit:
         floor = max(20, int(run["rate"]))
         faults = report.recoveries(faults_raw, samples, ledger, floor)
         names = {spec.name: spec.id for spec in contract.topics.values()}
-        raw = await read_topics(i.kafka_bootstrap, {s.name: s.partitions for s in contract.topics.values()})
+        raw = await read_topics(i.kafka_bootstrap, {s.name: s.partitions for s in contract.topics.values()},
+                              **i.kafka_options)
         records = {names[name]: recs for name, recs in raw.items()}
         log = checks.Log.read(contract, records)
         replayed = await self.tension_replay()

@@ -35,10 +35,12 @@ class Rec:
         return None
 
 
-async def read_topics(bootstrap: str, topics: dict[str, int]) -> dict[str, list[Rec]]:
-    """Every record of each topic (name -> partitions), from the start to the end offsets of now."""
+async def read_topics(bootstrap: str, topics: dict[str, int], **options) -> dict[str, list[Rec]]:
+    """Every record of each topic (name -> partitions), from the start to the end offsets of now.
+    `options`: aiokafka's connection options (security_protocol, sasl_mechanism, ...) for a secured broker."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                fetch_max_bytes=32 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024)
+                                fetch_max_bytes=32 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
+                                **options)
     await consumer.start()
     out: dict[str, list[Rec]] = {t: [] for t in topics}
     try:

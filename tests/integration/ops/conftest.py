@@ -88,6 +88,7 @@ def stack(test_settings: Settings, topics, database, tmp_path_factory, unique_gr
         "MUSTER_LOG_LEVEL": "INFO",
         "MUSTER_LOG_FORMAT": "json",
         "MUSTER_HOME": str(logs / "home"),
+        "MUSTER_KAFKA_CREDENTIALS_FILE": str(test_settings.kafka_credentials_path),  # the session broker's users
         **{f"MUSTER_{ADDRESSES[name][0].upper()}": str(port) for name, port in ports.items()},
     }
     subprocess.run([sys.executable, "-m", "services.cli", "db", "migrate"], cwd=REPO_ROOT, env=env, check=True,

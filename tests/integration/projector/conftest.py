@@ -92,11 +92,12 @@ async def world(test_settings, database, unique):
 
 @pytest.fixture
 async def running(world):
-    """Start projectors in this process; each is stopped (cleanly) at the end of the test."""
+    """Start projectors in this process, as the projector principal (as `muster run projector`); each is
+    stopped (cleanly) at the end of the test."""
     started: list[tuple[Projector, asyncio.Task]] = []
 
     def start(settings: Settings | None = None) -> Projector:
-        projector = Projector(settings or world.settings)
+        projector = Projector((settings or world.settings).as_principal("projector"))
         started.append((projector, asyncio.create_task(projector.run())))
         return projector
 

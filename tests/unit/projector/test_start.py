@@ -33,10 +33,8 @@ def no_owner(tmp_path) -> Settings:
     return Settings(home=tmp_path, database_url=SecretStr(f"postgresql://postgres@127.0.0.1:{free_port()}/muster"))
 
 
-@pytest.fixture(autouse=True)
-def _restore_signals():
-    yield
-    loop = asyncio.get_event_loop_policy().get_event_loop()
+def _give_the_signals_back() -> None:
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # serve() took them for the projector
         loop.remove_signal_handler(sig)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -45,13 +43,20 @@ def _restore_signals():
 async def test_a_projector_told_not_to_migrate_never_touches_the_owner_url(no_owner):
     projector = Projector()
     settings = no_owner.model_copy(update={"projector_migrate_on_start": False})
-    await asyncio.wait_for(app.serve(settings, projector), 5)
+    try:
+        await asyncio.wait_for(app.serve(settings, projector), 5)
+    finally:
+        _give_the_signals_back()
     assert projector.runs == 1
 
 
 async def test_by_default_it_migrates_first_and_waits_for_the_database(no_owner):
     projector = Projector()
     task = asyncio.create_task(app.serve(no_owner, projector))
-    done, _ = await asyncio.wait({task}, timeout=1.5)
-    assert not done and projector.runs == 0  # still waiting for the owner's database
-    task.cancel()
+    try:
+        done, _ = await asyncio.wait({task}, timeout=1.5)
+        assert not done and projector.runs == 0  # still waiting for the owner's database
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        _give_the_signals_back()
