@@ -35,6 +35,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.intake.app import create_app
+from services.projector.app import migrate
 from services.shared.auth import Role, mint_token
 from services.shared.codec import decode, superseded
 from services.shared.events import Agency
@@ -137,6 +138,7 @@ async def main() -> None:
     finally:
         await admin.close()
     await asyncio.to_thread(apply_acls, settings, catalog)  # the worker runs as its own principal
+    await migrate(settings)  # as `muster db migrate`: the service roles and intake's schema (intake runs as its role)
     env = {**os.environ, "MUSTER_TOPIC_PREFIX": prefix, "MUSTER_TENSION_METRICS_PORT": str(free_port()),
            "MUSTER_TENSION_INSTANCE_ID": f"bench-{uuid.uuid4().hex[:6]}", "MUSTER_LOG_LEVEL": "WARNING"}
     worker = subprocess.Popen([str(ROOT / ".venv/bin/muster"), "run", "tension"], env=env, cwd=ROOT,
