@@ -161,7 +161,6 @@ WRITE_BEHIND_S = 0.02
 
 
 Claim = tuple[uuid.UUID, "str | None", "bytes | None"]  # event_id, subject, digest
-Claimed = "Accepted | Pending | None"  # None: claimed now, by this call
 
 
 class IdempotencyStore:
