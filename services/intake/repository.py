@@ -34,9 +34,10 @@ from intake.accepted_events where event_id = any($1::uuid[])
 """
 
 # Claim each event_id before publishing it (one statement, in place of a plain look-up): its
-# idempotency row if it has one ('done'); else a pending claim made now ('claimed') or found from
-# an earlier attempt ('pending'). An id in none of the three was claimed by a concurrent
-# transaction that has not committed yet.
+# idempotency row if it has one ('done'); else an earlier attempt's pending claim ('pending'); else
+# a claim made now, which returns no row: a batch of new event_ids (the usual case) reads back
+# nothing. An id that is none of these ('contended') was claimed by a concurrent transaction that
+# had not committed when this statement began.
 CLAIM = """
 with wanted as (
     select w.event_id, w.subject, decode(w.digest, 'hex') as digest
@@ -50,16 +51,20 @@ with wanted as (
     where w.event_id not in (select event_id from done)
     on conflict (event_id) do nothing
     returning event_id
+), earlier as (
+    select p.event_id, p.subject, p.digest, p.owner, p.since from intake.pending_events p
+    where p.event_id in (select event_id from wanted) and p.event_id not in (select event_id from done)
+      and p.event_id not in (select event_id from claimed)
 )
 select 'done' as state, d.event_id, d.incident_id, d.event_type, d.topic, d.partition, d."offset", d.subject,
        d.digest, null::uuid as owner, null::timestamptz as since
 from done d
 union all
-select 'claimed', c.event_id, null, null, null, null, null, null, null, null, null from claimed c
+select 'pending', e.event_id, null, null, null, null, null, e.subject, e.digest, e.owner, e.since from earlier e
 union all
-select 'pending', p.event_id, null, null, null, null, null, p.subject, p.digest, p.owner, p.since
-from intake.pending_events p where p.event_id in (select event_id from wanted)
-  and p.event_id not in (select event_id from done)
+select 'contended', w.event_id, null, null, null, null, null, w.subject, w.digest, null, null from wanted w
+where w.event_id not in (select event_id from done) and w.event_id not in (select event_id from claimed)
+  and w.event_id not in (select event_id from earlier)
 """
 
 # A pending claim passes to this process only if it is still the one that was read.
@@ -243,19 +248,18 @@ class IdempotencyStore:
                                                    for i, c in zip(ids, claims)]), self.owner, timeout=self._timeout_s)
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
-        found: dict[uuid.UUID, Accepted | Pending | None] = {}
+        if not rows:  # all claimed now
+            return [None] * len(claims)
+        found: dict[uuid.UUID, Accepted | Pending] = {}
+        now = datetime.now(timezone.utc)
         for r in rows:
             state, event_id = r["state"], r["event_id"]
             if state == "done":
                 found[event_id] = Accepted(event_id, r["incident_id"], r["event_type"], r["topic"], r["partition"],
                                            r["offset"], r["subject"], r["digest"])
-            elif state == "claimed":
-                found.setdefault(event_id, None)
-            else:
-                found.setdefault(event_id, Pending(event_id, r["subject"], r["digest"], r["owner"], r["since"]))
-        now = datetime.now(timezone.utc)
-        # absent from all three: a concurrent transaction's claim, not committed yet (in flight elsewhere)
-        return [found[i] if i in found else Pending(i, c[1], c[2], None, now) for i, c in zip(ids, claims)]
+            else:  # an earlier attempt's claim; or a concurrent transaction's, not committed yet (owner None)
+                found[event_id] = Pending(event_id, r["subject"], r["digest"], r["owner"], r["since"] or now)
+        return [found.get(i) for i in ids]
 
     async def incident(self, incident_id: uuid.UUID) -> IncidentRecord | None:
         """The registry's record of an incident (None: intake never accepted its report)."""

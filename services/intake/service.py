@@ -10,10 +10,11 @@ the topic and returns where it landed, rather than publishing a second copy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Collection
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 from aiokafka.structs import RecordMetadata
 
@@ -32,7 +33,7 @@ from services.shared.logging import get_logger
 log = get_logger("intake.service")
 
 
-# Batch requests checked and published at once (the others wait their turn, see routes.post_batch).
+# Batch requests validated or checked at once (the others wait their turn, see IntakeService.turn).
 BATCH_TURNS = 2
 
 
@@ -45,13 +46,66 @@ class Unavailable(RuntimeError):
     """The broker or the idempotency store could not confirm in time: answer 503."""
 
 
-@dataclass(frozen=True, slots=True)
-class ItemResult:
+class ItemResult(NamedTuple):  # a tuple: one per batch item, a third of a frozen dataclass's cost
     index: int
     accepted: Accepted | None = None
     rejection: Rejection | None = None
     event_id: uuid.UUID | None = None
     incident_id: uuid.UUID | None = None
+
+
+class Reports:
+    """The first-report rule inside this process, across concurrent requests.
+
+    A report that passes its check `hold`s its incident (in the same step, no await between): a
+    second report of it is then refused (409) until the first is over. A published report's hold
+    outlives its request until every registry look-up that was open when its record was written
+    is over (`settle`): such a look-up may have read the registry before the record was
+    committed, and its check must still find the incident held. A look-up opened after that reads
+    the record. A report that was not published lets go at once (`release`: its retry is no second
+    report)."""
+
+    def __init__(self) -> None:
+        self._held: set[uuid.UUID] = set()
+        self._open: dict[int, list[list]] = {}  # open look-up -> the settled holds waiting on it
+        self._next = 0
+
+    def __contains__(self, incident_id: uuid.UUID) -> bool:
+        return incident_id in self._held
+
+    def hold(self, incident_id: uuid.UUID) -> None:
+        """Refuse (409) a report whose incident is held, else hold it: one synchronous step."""
+        if incident_id in self._held:
+            raise guard.repeated_report(incident_id)
+        self._held.add(incident_id)
+
+    def open(self) -> int:
+        """Before a registry look-up whose result a report's check reads."""
+        self._next += 1
+        self._open[self._next] = []
+        return self._next
+
+    def close(self, reader: int) -> None:
+        """After that check (its own reports held)."""
+        for waiting in self._open.pop(reader, ()):
+            waiting[0] -= 1
+            if not waiting[0]:
+                self._held.difference_update(waiting[1])
+
+    def settle(self, incident_ids: Collection[uuid.UUID]) -> None:
+        """Reports published (and their records written): let go once the look-ups open now are over."""
+        if not incident_ids:
+            return
+        if not self._open:
+            self._held.difference_update(incident_ids)
+            return
+        waiting = [len(self._open), tuple(incident_ids)]
+        for held in self._open.values():
+            held.append(waiting)
+
+    def release(self, incident_ids: Collection[uuid.UUID]) -> None:
+        """Reports not published: let go now."""
+        self._held.difference_update(incident_ids)
 
 
 class IntakeService:
@@ -63,9 +117,23 @@ class IntakeService:
         self._metrics = metrics
         self._timeout_s = timeout_s
         self._inflight: dict[uuid.UUID, tuple[str, bytes | None, asyncio.Future[Accepted]]] = {}
-        self._reporting: set[uuid.UUID] = set()  # incidents whose report is being published by this process
+        self._reports = Reports()  # incidents whose report this process is publishing (or just published)
         self._background: set[asyncio.Task] = set()
-        self.batch_turns = asyncio.Semaphore(BATCH_TURNS)
+        self._turns = asyncio.Semaphore(BATCH_TURNS)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """One of BATCH_TURNS for the CPU-bound part of a batch (validating, checking a thousand
+        items in one go, no await): many at once would hold the event loop past the bound of every
+        other request's database look-up. A batch does not hold a turn while it waits for the
+        broker or PostgreSQL. The turn is given back only after the loop has run once more (so at
+        most BATCH_TURNS such parts run between two polls of the loop, however many batches
+        arrive at once)."""
+        async with self._turns:
+            try:
+                yield
+            finally:
+                await asyncio.sleep(0)
 
     async def submit(
         self, event: IncidentEvent, principal: Principal, given: Collection[str] = (), digest: bytes | None = None,
@@ -142,6 +210,26 @@ class IntakeService:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
         raise Unavailable(f"event {event.event_id} is being published by another request; retry shortly")
 
+    async def _recovered(self, valid: list[tuple[int, IncidentEvent]], found: dict, principal: Principal,
+                         digests: list[bytes | None]) -> dict[uuid.UUID, Accepted | Unavailable | None]:
+        """What `_recover` says of each event_id of a batch that an earlier attempt claimed and left
+        without a result (rare: its publisher died between the broker's ack and the record), asked
+        before the checks and outside the turn: it may read the topic."""
+        landed: dict[uuid.UUID, Accepted | Unavailable | None] = {}
+        for index, item in valid:
+            hit = found.get(item.event_id)
+            if not isinstance(hit, Pending) or item.event_id in landed:
+                continue
+            try:
+                _same_sender(hit.subject, hit.digest, principal, digests[index], item.event_id)
+            except Rejection:
+                continue  # refused in the checks
+            try:
+                landed[item.event_id] = await self._recover(item, hit, principal, digests[index])
+            except Unavailable as exc:
+                landed[item.event_id] = exc
+        return landed
+
     async def _release(self, event_ids: list[uuid.UUID]) -> None:
         """Give up the claims of events refused (a retry then answers the same refusal afresh)."""
         try:
@@ -165,13 +253,18 @@ class IntakeService:
         report = isinstance(event, IncidentReported)
         if not (report and fresh):  # a fresh report names an incident nobody can have reported
             wanted = [event.incident_id] + ([event.lead_incident_id] if isinstance(event, IncidentLinked) else [])
-            records = await self._records(wanted)
-            lead = records.get(event.lead_incident_id) if isinstance(event, IncidentLinked) else None
-            event = guard.check(principal, event, given, records.get(event.incident_id), lead)
-        if report:
-            if event.incident_id in self._reporting:
-                raise guard.repeated_report(event.incident_id)
-            self._reporting.add(event.incident_id)
+            reader = self._reports.open()
+            try:
+                records = await self._records(wanted)
+                lead = records.get(event.lead_incident_id) if isinstance(event, IncidentLinked) else None
+                event = guard.check(principal, event, given, records.get(event.incident_id), lead)
+                if report:
+                    self._reports.hold(event.incident_id)
+            finally:
+                self._reports.close(reader)
+        elif report:
+            self._reports.hold(event.incident_id)
+        written = None
         try:
             [event] = await self._sealed([event])
             [outcome] = await self._publisher.publish([event])
@@ -184,7 +277,7 @@ class IntakeService:
                 await self._remember([written])
         finally:
             if report:
-                self._reporting.discard(event.incident_id)
+                (self._reports.settle if written is not None else self._reports.release)([event.incident_id])
         self._metrics.events.labels("published").inc()
         _log_accepted(written.accepted, "published")
         return written.accepted
@@ -196,7 +289,8 @@ class IntakeService:
     ) -> list[ItemResult]:
         """Every item gets a result; valid items are published even when others are rejected.
         Items are checked in order against the registry as the items before them leave it.
-        `fresh`: event_ids intake minted just now, which need no lookup."""
+        `fresh`: event_ids intake minted just now, which need no lookup. Only the checks take a
+        turn (`turn`): the look-ups, the broker's acknowledgement and the record do not."""
         given = given or [() for _ in items]
         digests = digests or [None for _ in items]
         valid = [(i, item) for i, item in enumerate(items) if type(item) is not Rejection]
@@ -206,81 +300,104 @@ class IntakeService:
                 claims[event.event_id] = (event.event_id, principal.subject, digests[index])
         wanted = list({e.incident_id for _, e in valid} | {e.lead_incident_id for _, e in valid
                                                             if e.event_type == "IncidentLinked"})
-        try:
-            async with asyncio.timeout(self._timeout_s):  # the two look-ups at once (two connections)
-                found, view = await asyncio.gather(_or_empty(self._store.claim_many, list(claims.values())),
-                                                   _or_empty(self._store.incidents, wanted))
-        except (StoreUnavailable, TimeoutError) as exc:
-            raise Unavailable(f"idempotency store did not answer: {exc}") from None
         refused: list[uuid.UUID] = []  # claimed now, then refused: their claims are given up
         items = list(items)
         new: dict[uuid.UUID, IncidentEvent] = {}
+        first: list[int] = []  # the index of each event in `new` (its first item), in `new`'s order
         replays: dict[uuid.UUID, Accepted] = {}
-        records: dict[uuid.UUID, IncidentRecord] = {}  # the registry record of each new report, by event_id
-        reporting: list[uuid.UUID] = []
-        for index, item in valid:
-            try:
-                if item.event_id in new:
-                    continue
-                hit = found.get(item.event_id)
-                if hit is not None:
-                    _same_sender(hit.subject, hit.digest, principal, digests[index], item.event_id)
-                    if item.event_id in replays:
-                        continue
-                    landed = hit if isinstance(hit, Accepted) else await self._recover(
-                        item, hit, principal, digests[index])
-                    if landed is not None:
-                        replays[item.event_id] = landed
-                        continue
-                lead = view.get(item.lead_incident_id) if item.event_type == "IncidentLinked" else None
-                checked = guard.check(principal, item, given[index], view.get(item.incident_id), lead)
-                if checked.event_type == "IncidentReported":
-                    if checked.incident_id in self._reporting:
-                        raise guard.repeated_report(checked.incident_id)
-                    view[checked.incident_id] = records[checked.event_id] = registry.record_of(
-                        checked, principal.subject)
-                    reporting.append(checked.incident_id)
-                elif (change := registry.change_of(checked)) is not None:
-                    view[checked.incident_id] = registry.applied(view[checked.incident_id], change)
-                new[item.event_id] = items[index] = checked
-            except Rejection as rejection:
-                items[index] = rejection.prefixed(f"events.{index}")
-                self._metrics.rejections.labels(rejection.reason).inc()
-                if item.event_id in claims and item.event_id not in found:  # claimed by this call
-                    refused.append(item.event_id)
-            except Unavailable as exc:  # an earlier attempt's claim that may still be in flight
-                items[index] = Rejection(503, "unavailable", (("(event)", str(exc)),)).prefixed(f"events.{index}")
-        if new and not self._publisher.connected:
-            raise Unavailable("not connected to the broker")
-        new, erased = await self._sealed_batch(new)
-        for index, item in valid:
-            if item.event_id in erased:
-                items[index] = erased[item.event_id].prefixed(f"events.{index}")
-        refused += [e for e in erased if e in claims and e not in found]
-        if refused:
-            await self._release(refused)
-        self._reporting.update(reporting)
+        records: dict[int, IncidentRecord] = {}  # the registry record of each new report, by its index
+        reporting: list[uuid.UUID] = []  # the incidents whose reports this batch holds (Reports)
+        published: list[Written] = []
         try:
+            reader = self._reports.open()
+            try:
+                try:
+                    async with asyncio.timeout(self._timeout_s):  # the two look-ups at once (two connections)
+                        found, view = await asyncio.gather(_or_empty(self._store.claim_many, list(claims.values())),
+                                                           _or_empty(self._store.incidents, wanted))
+                except (StoreUnavailable, TimeoutError) as exc:
+                    raise Unavailable(f"idempotency store did not answer: {exc}") from None
+                landed = await self._recovered(valid, found, principal, digests)
+                async with self.turn():  # no await inside: the checks, then the reports held, in one step
+                    for index, item in valid:
+                        try:
+                            if item.event_id in new:
+                                continue
+                            hit = found.get(item.event_id)
+                            if hit is not None:
+                                _same_sender(hit.subject, hit.digest, principal, digests[index], item.event_id)
+                                if item.event_id in replays:
+                                    continue
+                                result = hit if isinstance(hit, Accepted) else landed.get(item.event_id)
+                                if isinstance(result, Unavailable):
+                                    raise result
+                                if result is not None:
+                                    replays[item.event_id] = result
+                                    continue
+                            lead = view.get(item.lead_incident_id) if item.event_type == "IncidentLinked" else None
+                            checked = guard.check(principal, item, given[index], view.get(item.incident_id), lead)
+                            if checked.event_type == "IncidentReported":
+                                self._reports.hold(checked.incident_id)  # 409 if another request reports it
+                                reporting.append(checked.incident_id)
+                                view[checked.incident_id] = records[index] = registry.record_of(
+                                    checked, principal.subject)
+                            elif (change := registry.change_of(checked)) is not None:
+                                view[checked.incident_id] = registry.applied(view[checked.incident_id], change)
+                            new[item.event_id] = items[index] = checked
+                            first.append(index)
+                        except Rejection as rejection:
+                            items[index] = rejection.prefixed(f"events.{index}")
+                            self._metrics.rejections.labels(rejection.reason).inc()
+                            if item.event_id in claims and item.event_id not in found:  # claimed by this call
+                                refused.append(item.event_id)
+                        except Unavailable as exc:  # an earlier attempt's claim that may still be in flight
+                            items[index] = Rejection(503, "unavailable", (("(event)", str(exc)),)).prefixed(
+                                f"events.{index}")
+            finally:
+                self._reports.close(reader)
+            if new and not self._publisher.connected:
+                raise Unavailable("not connected to the broker")
+            new, erased = await self._sealed_batch(new)
+            if erased:
+                for index, item in valid:
+                    if item.event_id in erased:
+                        items[index] = erased[item.event_id].prefixed(f"events.{index}")
+                first = [i for i in first if type(items[i]) is not Rejection]
+            refused += [e for e in erased if e in claims and e not in found]
+            if refused:
+                await self._release(refused)
             events = list(new.values())
             outcomes = await self._publisher.publish_batch(events) if events else []
-            published = [self._written(e, o, principal, digests[i], records.get(e.event_id))
-                         for (i, e), o in zip(_indexed(items, new), outcomes) if not isinstance(o, BaseException)]
+            accepted: dict[int, Accepted] = {}  # by the index of the event's first item
+            failed: dict[uuid.UUID, BaseException] = {}
+            for index, event, outcome in zip(first, events, outcomes):
+                if isinstance(outcome, BaseException):
+                    failed[event.event_id] = outcome
+                    continue
+                written = self._written(event, outcome, principal, digests[index], records.get(index))
+                published.append(written)
+                accepted[index] = written.accepted
             if events and not published:
                 raise Unavailable(str(outcomes[0]))
-            failed = {e.event_id: o for e, o in zip(events, outcomes) if isinstance(o, BaseException)}
             await self._remember(published)
         finally:
-            self._reporting.difference_update(reporting)
+            reported = {w.accepted.incident_id for w in published if w.report is not None}
+            self._reports.settle([i for i in reporting if i in reported])
+            self._reports.release([i for i in reporting if i not in reported])
         self._metrics.events.labels("published").inc(len(published))
-        results = {w.accepted.event_id: w.accepted for w in published} | replays
+        results: dict[uuid.UUID, Accepted] | None = None  # by event_id: replays, and an event's later items
         out = []
         for index, item in enumerate(items):
             if type(item) is Rejection:
                 out.append(ItemResult(index, rejection=item))
+            elif (done := accepted.get(index)) is not None:
+                out.append(ItemResult(index, accepted=done))
             elif item.event_id in failed:
                 rejection = Rejection(503, "unavailable", (("(event)", str(failed[item.event_id])),))
                 out.append(ItemResult(index, rejection=rejection, event_id=item.event_id, incident_id=item.incident_id))
             else:
+                if results is None:
+                    results = {a.event_id: a for a in accepted.values()} | replays
                 out.append(ItemResult(index, accepted=results[item.event_id]))
         self._metrics.events.labels("duplicate").inc(len(replays))
         log.info("batch accepted", items=len(items), published=len(published), duplicates=len(replays),
@@ -369,15 +486,6 @@ async def _or_empty(look_up, ids: list) -> dict:
 
 def _erased(incident_id: uuid.UUID) -> Rejection:
     return guard.conflict("people", f"the people of incident {incident_id} were erased: none can be recorded for it")
-
-
-def _indexed(items: list, new: dict[uuid.UUID, IncidentEvent]) -> list[tuple[int, IncidentEvent]]:
-    """(index, event) of each event in `new`, in `new`'s order (its first item)."""
-    first: dict[uuid.UUID, int] = {}
-    for index, item in enumerate(items):
-        if type(item) is not Rejection and item.event_id in new:
-            first.setdefault(item.event_id, index)
-    return [(first[e.event_id], e) for e in new.values()]
 
 
 def _same_sender(subject: str | None, digest: bytes | None, principal: Principal, sent: bytes | None,

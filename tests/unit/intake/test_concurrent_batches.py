@@ -1,0 +1,138 @@
+"""Concurrent batches in one intake process (fakes of the broker and the database): a batch
+holds a turn only for its checks, never while it waits for the broker or PostgreSQL, and the
+first-report rule still holds across batches that report the same incident at once, also when
+one's registry look-up read the registry before the other's record was written."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from services.intake.metrics import IntakeMetrics
+from services.intake.service import BATCH_TURNS, IntakeService, Reports
+from services.intake.validation import Rejection
+from services.shared.auth import Principal, Role
+from services.shared.events import Agency
+from tests.factories import reported
+from tests.fakes import FakeIdempotencyStore, FakePublisher
+
+CALLER = Principal("op-17", Role.CONTROL_ROOM, Agency.COUNCIL)
+
+
+def service(publisher: FakePublisher, store: FakeIdempotencyStore) -> IntakeService:
+    return IntakeService(publisher, store, IntakeMetrics(), timeout_s=2.0)
+
+
+def statuses(results) -> list:
+    return [r.rejection.status if r.rejection else "accepted" for r in results]
+
+
+class CountingPublisher(FakePublisher):
+    """Counts the batches waiting for the broker's acknowledgement (behind `gate`)."""
+
+    def __init__(self, waiting_for: int) -> None:
+        super().__init__(gate=asyncio.Event())
+        self.waiting = 0
+        self.all_waiting = asyncio.Event()
+        self.waiting_for = waiting_for
+
+    async def publish_batch(self, events: list) -> list:
+        self.waiting += 1
+        if self.waiting == self.waiting_for:
+            self.all_waiting.set()
+        return await super().publish_batch(events)
+
+
+async def test_more_batches_than_turns_wait_for_the_broker_at_once():
+    count = BATCH_TURNS + 2
+    publisher, store = CountingPublisher(waiting_for=count), FakeIdempotencyStore()
+    intake = service(publisher, store)
+    batches = [asyncio.create_task(intake.submit_batch([reported(), reported()], CALLER)) for _ in range(count)]
+    async with asyncio.timeout(2):
+        await publisher.all_waiting.wait()  # none holds a turn while it waits for the broker
+    publisher.gate.set()
+    assert [statuses(r) for r in await asyncio.gather(*batches)] == [["accepted", "accepted"]] * count
+
+
+async def test_two_batches_reporting_the_same_incident_at_once_give_one_acceptance_and_one_409():
+    publisher, store = FakePublisher(gate=asyncio.Event()), FakeIdempotencyStore()
+    intake = service(publisher, store)
+    incident = uuid.uuid4()
+    first = asyncio.create_task(intake.submit_batch([reported(incident_id=incident), reported()], CALLER))
+    second = asyncio.create_task(intake.submit_batch([reported(incident_id=incident)], CALLER))
+    done, _ = await asyncio.wait({second}, timeout=2)  # refused while the first waits for the broker
+    assert second in done
+    publisher.gate.set()
+    assert statuses(await first) == ["accepted", "accepted"]
+    assert statuses(await second) == [409]
+    assert [e.incident_id for e in publisher.published].count(incident) == 1
+
+
+class SlowLookUpStore(FakeIdempotencyStore):
+    """A registry look-up that reads the registry when asked but answers only when `answer` is
+    set: as a PostgreSQL statement whose snapshot predates another transaction's commit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer: asyncio.Event | None = None
+        self.read = asyncio.Event()
+
+    async def incidents(self, incident_ids):
+        found = await super().incidents(incident_ids)
+        if self.answer is not None:
+            answer, self.answer = self.answer, None
+            self.read.set()
+            await answer.wait()
+        return found
+
+
+async def test_a_report_whose_look_up_missed_another_reports_record_is_still_409():
+    store, publisher = SlowLookUpStore(), FakePublisher()
+    intake = service(publisher, store)
+    incident = uuid.uuid4()
+    store.answer = answer = asyncio.Event()
+    late = asyncio.create_task(intake.submit_batch([reported(incident_id=incident)], CALLER))
+    await store.read.wait()  # its look-up read the registry: the incident is not there
+    early = await intake.submit_batch([reported(incident_id=incident)], CALLER)  # published and recorded
+    assert statuses(early) == ["accepted"] and incident in store.registry
+    answer.set()
+    assert statuses(await late) == [409]
+    assert [e.incident_id for e in publisher.published].count(incident) == 1
+    assert incident not in intake._reports  # let go once that look-up was over
+    again = await intake.submit_batch([reported(incident_id=incident)], CALLER)
+    assert statuses(again) == [409]  # from the registry now
+
+
+async def test_a_report_the_broker_did_not_take_lets_its_incident_go_at_once():
+    from services.intake.publisher import BrokerUnavailable
+
+    publisher, store = FakePublisher(failure=BrokerUnavailable("no ack")), FakeIdempotencyStore()
+    intake = service(publisher, store)
+    event = reported()
+    reader = intake._reports.open()  # a look-up in flight elsewhere does not keep a failed report held
+    with pytest.raises(Exception, match="no ack"):
+        await intake.submit_batch([event], CALLER)
+    assert event.incident_id not in intake._reports
+    intake._reports.close(reader)
+    publisher.failure = None
+    assert statuses(await intake.submit_batch([event], CALLER)) == ["accepted"]  # the retry is no second report
+
+
+def test_a_settled_report_waits_for_every_look_up_open_then_and_no_later_one():
+    reports, incident = Reports(), uuid.uuid4()
+    before = reports.open()
+    reports.hold(incident)
+    also_before = reports.open()
+    reports.settle([incident])
+    after = reports.open()
+    reports.close(before)
+    assert incident in reports
+    reports.close(after)
+    assert incident in reports
+    reports.close(also_before)
+    assert incident not in reports
+    reports.hold(incident)  # free again: the next report of it is checked against the registry
+    with pytest.raises(Rejection):
+        reports.hold(incident)
