@@ -78,10 +78,19 @@ RELEASE = "delete from intake.pending_events where event_id = any($1::uuid[]) an
 # thousand-element array parameter element by element, which cost intake more CPU per batch
 # than the rest of the write (17 arrays for a batch of reports); orjson writes the document in
 # a fraction of that.
-# The idempotency rows, and the pending claims they settle, are one statement.
+# The idempotency rows, the pending claims they settle and the registry records of the reports
+# among them ($2, '[]' when none) are one statement: one round trip, and no transaction of its own
+# to begin and commit (the registry changes, when a batch has any, follow it in one transaction).
 RECORD = """
-with settled as (delete from intake.pending_events
-                 where event_id in (select x.e from json_to_recordset($1::json) as x(e uuid)))
+with settled as (
+    delete from intake.pending_events where event_id in (select x.e from json_to_recordset($1::json) as x(e uuid))
+), registered as (
+    insert into intake.incidents (incident_id, reporter, reporting_agency, source_kind, source_id, agencies_required,
+                                  mode, classification, reported_event_id)
+    select r.i, r.r, r.a, r.k, r.s, coalesce(r.req, '{}'), r.m, r.c, r.e
+    from json_to_recordset($2::json) as r(i uuid, r text, a text, k text, s text, req text[], m text, c text, e uuid)
+    on conflict (incident_id) do nothing
+)
 insert into intake.accepted_events (event_id, incident_id, event_type, topic, partition, "offset", subject, digest)
 select r.e, r.i, r.t, r.topic, r.p, r.o, r.s, decode(r.d, 'hex')
 from json_to_recordset($1::json) as r(e uuid, i uuid, t text, topic text, p integer, o bigint, s text, d text)
@@ -92,14 +101,6 @@ INCIDENTS = """
 select incident_id, reporter, reporting_agency, source_kind, source_id, agencies_required, mode, classification,
        terminal, lead_incident_id
 from intake.incidents where incident_id = any($1::uuid[])
-"""
-
-REGISTER = """
-insert into intake.incidents (incident_id, reporter, reporting_agency, source_kind, source_id, agencies_required,
-                              mode, classification, reported_event_id)
-select r.i, r.r, r.a, r.k, r.s, coalesce(r.req, '{}'), r.m, r.c, r.e
-from json_to_recordset($1::json) as r(i uuid, r text, a text, k text, s text, req text[], m text, c text, e uuid)
-on conflict (incident_id) do nothing
 """
 
 CHANGE = """
@@ -345,7 +346,8 @@ class IdempotencyStore:
         return [found.get(i) for i in incident_ids]
 
     async def _record_bulk(self, written: list[Written]) -> list[None]:
-        """Idempotency rows and registry changes of these events: one transaction."""
+        """Idempotency rows and registry records of these events: one statement (one transaction with
+        the registry changes, when there are any)."""
         pool = await self._ensure_pool()
         rows = _json([{"e": a.event_id, "i": a.incident_id, "t": a.event_type, "topic": a.topic, "p": a.partition,
                        "o": a.offset, "s": a.subject, "d": a.digest.hex() if a.digest is not None else None}
@@ -355,13 +357,13 @@ class IdempotencyStore:
                           "e": a.event_id} for a, r, _ in written if r is not None])
         changes = [w.change.as_row() for w in written if w.change is not None]
         try:
+            if not changes:
+                await pool.execute(RECORD, rows, reports, timeout=self._timeout_s)
+                return [None] * len(written)
             async with pool.acquire(timeout=self._timeout_s) as conn:
-                async with conn.transaction():
-                    await conn.execute(RECORD, rows, timeout=self._timeout_s)
-                    if reports != "[]":
-                        await conn.execute(REGISTER, reports, timeout=self._timeout_s)
-                    if changes:
-                        await conn.executemany(CHANGE, changes, timeout=self._timeout_s)
+                async with conn.transaction():  # the reports registered first: a change may be about one
+                    await conn.execute(RECORD, rows, reports, timeout=self._timeout_s)
+                    await conn.executemany(CHANGE, changes, timeout=self._timeout_s)
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
         return [None] * len(written)
