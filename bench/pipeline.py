@@ -24,15 +24,15 @@ from collections import defaultdict
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
 
 from services.chaos.cluster import Cluster
 from services.chaos.load import Driver, Ledger
 from services.chaos.monitor import process_figures
 from services.shared.auth import Role, mint_token
 from services.shared.events import Agency
-from services.shared.kafka import make_producer
+from services.shared.kafka import make_admin, make_consumer, make_producer
 from services.shared.settings import get_settings
 from services.shared.topics import TopicCatalog
 
@@ -51,7 +51,7 @@ async def ceilings(cluster: Cluster, n: int = 50_000) -> tuple[float, float]:
     """Raw aiokafka produce (acks=all, idempotent) and consume rates on the same broker, with
     records the size of a simulated event."""
     settings = cluster.settings
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = make_admin(settings)  # the cluster's broker is secured as the local default is
     await admin.start()
     try:
         await admin.create_topics([NewTopic("bench.raw", 6, 1)])
@@ -66,7 +66,7 @@ async def ceilings(cluster: Cluster, n: int = 50_000) -> tuple[float, float]:
     await asyncio.gather(*futures)
     produce = n / (time.perf_counter() - began)
     await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     tps = [TopicPartition("bench.raw", p) for p in range(6)]
     consumer.assign(tps)
@@ -83,8 +83,7 @@ async def ceilings(cluster: Cluster, n: int = 50_000) -> tuple[float, float]:
 async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], ready: asyncio.Event) -> None:
     catalog = TopicCatalog.from_settings(cluster.settings)
     topics = [catalog.escalation_topic(a, exercise=False) for a in catalog.agencies()]
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=cluster.settings.kafka_bootstrap, group_id=None,
-                                auto_offset_reset="latest", fetch_max_wait_ms=20)
+    consumer = make_consumer(cluster.settings, *topics, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=20)
     await consumer.start()
     try:
         await consumer.getmany(timeout_ms=500)
