@@ -116,16 +116,19 @@ async def _board_arrivals(url: str, token: str, out: list[tuple[float, str]], re
                         out.append((time.time(), str(incident)))
 
 
-def _latencies(acks: dict[str, list[float]], arrivals: list[tuple[float, str]]) -> list[float]:
-    """Each arrival's delay after the latest acknowledged write of its incident before it."""
+def _latencies(acks: dict[str, list[tuple[float, float]]], arrivals: list[tuple[float, str]]) -> list[float]:
+    """Each arrival's delay after the 202 of the latest write of its incident sent before it
+    (acks: incident -> [(sent, acknowledged)] by sent). A write can reach the topics before its
+    202 reaches the client (a batch's answer waits for its database write): that arrival counts
+    0, not its delay after the incident's previous write."""
     out = []
     for at, incident in arrivals:
-        times = acks.get(incident)
-        if not times:
+        writes = acks.get(incident)
+        if not writes:
             continue
-        i = bisect.bisect_right(times, at)
+        i = bisect.bisect_right(writes, (at, float("inf")))
         if i:
-            out.append(at - times[i - 1])
+            out.append(max(0.0, at - writes[i - 1][1]))
     return out
 
 
@@ -150,14 +153,16 @@ async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_di
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     ledger.close()
-    acks: dict[str, list[float]] = defaultdict(list)
+    acks: dict[str, list[tuple[float, float]]] = defaultdict(list)
     errors = 0
     for line in ledger.path.read_bytes().splitlines():
         e = orjson.loads(line)
         if e["kind"] == "ack":
-            acks[e["incident_id"]].append(e["t"])
+            acks[e["incident_id"]].append((e["sent"], e["t"]))
         elif e["kind"] == "request" and e["status"] not in (200, 202):
             errors += 1
+    for writes in acks.values():
+        writes.sort()
     acked = sum(len(v) for v in acks.values())
     a99, b99 = p99(_latencies(acks, agency)), p99(_latencies(acks, board))
     cpu = {n: (cpu1[n][1] - cpu0[n][1]) / max(1, acked) * 1e6 for n in cpu0 if cpu0[n] and cpu1[n]}
