@@ -277,8 +277,8 @@ class Driver:
         for item, result in zip(items, response.json()["results"]):
             if result["status"] == "accepted":
                 self._ack(item, result, sent)
-            elif item.valid and str(result.get("error") or "").startswith("(event)"):
-                again.append(item)  # unavailable for this item (the broker refused it): retry
+            elif item.valid and (result.get("code") == 503 or str(result.get("error") or "").startswith("(event)")):
+                again.append(item)  # unavailable for this item (the broker refused it, or no look-up): retry
             else:
                 self._refused(item, 422, result.get("error") or "")
         return (1.0, again) if again else (0.0, [])
