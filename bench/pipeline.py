@@ -24,15 +24,15 @@ from collections import defaultdict
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
 
 from services.chaos.cluster import Cluster
 from services.chaos.load import Driver, Ledger
 from services.chaos.monitor import process_figures
 from services.shared.auth import Role, mint_token
 from services.shared.events import Agency
-from services.shared.kafka import make_producer
+from services.shared.kafka import make_admin, make_consumer, make_producer
 from services.shared.settings import get_settings
 from services.shared.topics import TopicCatalog
 
@@ -51,7 +51,7 @@ async def ceilings(cluster: Cluster, n: int = 50_000) -> tuple[float, float]:
     """Raw aiokafka produce (acks=all, idempotent) and consume rates on the same broker, with
     records the size of a simulated event."""
     settings = cluster.settings
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = make_admin(settings)  # the cluster's broker is secured as the local default is
     await admin.start()
     try:
         await admin.create_topics([NewTopic("bench.raw", 6, 1)])
@@ -66,7 +66,7 @@ async def ceilings(cluster: Cluster, n: int = 50_000) -> tuple[float, float]:
     await asyncio.gather(*futures)
     produce = n / (time.perf_counter() - began)
     await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     tps = [TopicPartition("bench.raw", p) for p in range(6)]
     consumer.assign(tps)
@@ -83,8 +83,7 @@ async def ceilings(cluster: Cluster, n: int = 50_000) -> tuple[float, float]:
 async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], ready: asyncio.Event) -> None:
     catalog = TopicCatalog.from_settings(cluster.settings)
     topics = [catalog.escalation_topic(a, exercise=False) for a in catalog.agencies()]
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=cluster.settings.kafka_bootstrap, group_id=None,
-                                auto_offset_reset="latest", fetch_max_wait_ms=20)
+    consumer = make_consumer(cluster.settings, *topics, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=20)
     await consumer.start()
     try:
         await consumer.getmany(timeout_ms=500)
@@ -117,16 +116,19 @@ async def _board_arrivals(url: str, token: str, out: list[tuple[float, str]], re
                         out.append((time.time(), str(incident)))
 
 
-def _latencies(acks: dict[str, list[float]], arrivals: list[tuple[float, str]]) -> list[float]:
-    """Each arrival's delay after the latest acknowledged write of its incident before it."""
+def _latencies(acks: dict[str, list[tuple[float, float]]], arrivals: list[tuple[float, str]]) -> list[float]:
+    """Each arrival's delay after the 202 of the latest write of its incident sent before it
+    (acks: incident -> [(sent, acknowledged)] by sent). A write can reach the topics before its
+    202 reaches the client (a batch's answer waits for its database write): that arrival counts
+    0, not its delay after the incident's previous write."""
     out = []
     for at, incident in arrivals:
-        times = acks.get(incident)
-        if not times:
+        writes = acks.get(incident)
+        if not writes:
             continue
-        i = bisect.bisect_right(times, at)
+        i = bisect.bisect_right(writes, (at, float("inf")))
         if i:
-            out.append(at - times[i - 1])
+            out.append(max(0.0, at - writes[i - 1][1]))
     return out
 
 
@@ -151,14 +153,16 @@ async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_di
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     ledger.close()
-    acks: dict[str, list[float]] = defaultdict(list)
+    acks: dict[str, list[tuple[float, float]]] = defaultdict(list)
     errors = 0
     for line in ledger.path.read_bytes().splitlines():
         e = orjson.loads(line)
         if e["kind"] == "ack":
-            acks[e["incident_id"]].append(e["t"])
+            acks[e["incident_id"]].append((e["sent"], e["t"]))
         elif e["kind"] == "request" and e["status"] not in (200, 202):
             errors += 1
+    for writes in acks.values():
+        writes.sort()
     acked = sum(len(v) for v in acks.values())
     a99, b99 = p99(_latencies(acks, agency)), p99(_latencies(acks, board))
     cpu = {n: (cpu1[n][1] - cpu0[n][1]) / max(1, acked) * 1e6 for n in cpu0 if cpu0[n] and cpu1[n]}

@@ -221,13 +221,14 @@ class Driver:
                           retry_after=response.headers.get("retry-after"), began=began, seconds=time.time() - began)
         return response
 
-    def _ack(self, item: Item, result: dict) -> None:
+    def _ack(self, item: Item, result: dict, sent: float) -> None:
+        """`sent`: when its request went out (the event may reach a topic before its 202 does)."""
         self.acked += 1
         if item.body["event_type"] == "IncidentReported":
             self._reported.add(str(result["incident_id"]))
         self.ledger.write("ack", event_id=item.event_id, incident_id=str(result["incident_id"]),
                           event_type=item.body["event_type"], mode=item.body.get("mode", "live"),
-                          partition=result["partition"], offset=result["offset"], single=item.single)
+                          partition=result["partition"], offset=result["offset"], single=item.single, sent=sent)
 
     def _refused(self, item: Item, status: int, detail: str) -> None:
         # a link sent before its lead's report was acknowledged (another worker's queue) is rightly
@@ -252,17 +253,19 @@ class Driver:
         else:
             path = f"/v1/incidents/{incident}/events"
         self.sent += item.attempts == 0
+        sent = time.time()
         response = await self._post(client, path, body, 1)
         if response is None or response.status_code == 503 or response.status_code >= 500:
             return self._retry_after(response), [item]
         if response.status_code == 202:
-            self._ack(item, response.json())
+            self._ack(item, response.json(), sent)
         else:
             self._refused(item, response.status_code, response.text)
         return 0.0, []
 
     async def _batch(self, client: httpx.AsyncClient, items: list[Item]) -> tuple[float, list[Item]]:
         self.sent += sum(1 for i in items if i.attempts == 0)
+        sent = time.time()
         response = await self._post(client, "/v1/events:batch", {"events": [i.body for i in items]}, len(items))
         if response is None or response.status_code >= 500:
             return self._retry_after(response), items
@@ -273,9 +276,9 @@ class Driver:
         again = []
         for item, result in zip(items, response.json()["results"]):
             if result["status"] == "accepted":
-                self._ack(item, result)
-            elif item.valid and str(result.get("error") or "").startswith("(event)"):
-                again.append(item)  # unavailable for this item (the broker refused it): retry
+                self._ack(item, result, sent)
+            elif item.valid and (result.get("code") == 503 or str(result.get("error") or "").startswith("(event)")):
+                again.append(item)  # unavailable for this item (the broker refused it, or no look-up): retry
             else:
                 self._refused(item, 422, result.get("error") or "")
         return (1.0, again) if again else (0.0, [])

@@ -269,6 +269,8 @@ class Escalation:
         candidate = corr.Candidate.model_validate_json(msg.value)
         raw = self.windows.get(msg.key)
         window = corr.Window.model_validate_json(raw) if raw is not None else corr.Window()
+        if len(window.candidates) >= corr.MAX_CANDIDATES:
+            metrics.WINDOW_FULL.inc()
         new, notices = corr.observe(window, candidate, self.rules)
         if notices:
             await asyncio.gather(*(self._send(self.control_name, str(n.incident_id).encode(),

@@ -110,6 +110,22 @@ def _verdict(c: Candidate) -> Notice:
                   related=(rel,), at=c.recorded_at)
 
 
+# A window is one table record (the changelog's), read and written whole for every candidate:
+# it must stay well under the broker's 1 MB message limit and cheap to parse. A candidate is
+# about 400 bytes of JSON. Past this many (a burst far beyond any borough's: the soak's
+# 70 events/s filled a six-hour window of one rule to 1 MB and stopped the worker), the
+# oldest leave first: a report that would have linked to one escalates as a lead of its own,
+# a duplicate alert rather than a missed one.
+MAX_CANDIDATES = 1000
+
+
+def horizon(rule: CorrelationRule, rules: RuleSet) -> int:
+    """Minutes a candidate of this rule's window can still matter: the rule's own window, or a
+    corroboration rule's over the same categories, whichever is longer."""
+    return max([rule.window_minutes, *(r.window_minutes for r in rules.corroboration
+                                       if set(r.categories) & set(rule.categories))])
+
+
 def observe(window: Window, c: Candidate, rules: RuleSet) -> tuple[Window, list[Notice]]:
     """Add a candidate; return the new window and the notices to send."""
     seen = next((x for x in window.candidates if x.incident_id == c.incident_id), None)
@@ -118,9 +134,12 @@ def observe(window: Window, c: Candidate, rules: RuleSet) -> tuple[Window, list[
     rule = rules.correlation_for(c.category)
     if rule is None:
         return window, [_verdict(c)]
-    horizon = max((r.window_minutes for r in (*rules.correlation, *rules.corroboration)), default=0)
     newest = max([c.at, *(x.at for x in window.candidates)])
-    kept = tuple(x for x in window.candidates if newest - x.at <= timedelta(minutes=2 * horizon))
+    limit = timedelta(minutes=2 * horizon(rule, rules))
+    leading = {x.lead for x in window.candidates if x.lead is not None and newest - x.at <= limit}
+    kept = tuple(x for x in window.candidates if newest - x.at <= limit or x.incident_id in leading)  # chains go on
+    if len(kept) >= MAX_CANDIDATES:  # a burst past any borough's: the newest only (see MAX_CANDIDATES)
+        kept = tuple(sorted(kept, key=lambda x: (x.at, str(x.incident_id)))[len(kept) - MAX_CANDIDATES + 1:])
     by_id = {x.incident_id: x for x in kept}
     leads = [by_id.get(x.lead, x) if x.lead else x for x in kept if x.category in rule.categories and _near(rule, x, c)]
     leads = [x for x in leads if x.lead is None]

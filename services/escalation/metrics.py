@@ -11,6 +11,8 @@ from services.shared.lag import consumer_lag_gauge
 ESCALATIONS = Counter(
     "muster_escalation_escalations_total", "Escalations produced, by level and target agency.", ["level", "agency"]
 )
+WINDOW_FULL = Counter("muster_escalation_window_full_total",
+                      "Candidates that found their correlation window full: its oldest left (corroboration.MAX_CANDIDATES).")
 STAND_DOWNS = Counter("muster_escalation_stand_downs_total", "Stand-downs produced.")
 DECISION_LATENCY = Histogram(
     "muster_escalation_decision_latency_seconds",

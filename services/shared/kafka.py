@@ -167,6 +167,18 @@ class TopicDrift:
         return out
 
 
+async def committed_metadata(settings: Settings, group: str, tps: Iterable[TopicPartition]) -> dict[TopicPartition, tuple[int, str]]:
+    """The group's committed (offset, metadata) on each of these partitions that has one (the
+    admin's OffsetFetch: the consumer's own `committed` drops the metadata)."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(group, partitions=list(tps))
+    finally:
+        await admin.close()
+    return {tp: (meta.offset, meta.metadata or "") for tp, meta in found.items() if meta.offset >= 0}
+
+
 async def topic_drift(admin: AIOKafkaAdminClient, catalog: TopicCatalog, only: Iterable[str] | None = None) -> TopicDrift:
     """`only`: topic ids to compare (default every topic)."""
     drift = TopicDrift()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from aiokafka.structs import TopicPartition
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
 from mode import Service
 
 from services.shared.kafka import make_consumer
@@ -59,6 +59,9 @@ class Sink(Protocol):
 class Stage(Protocol):
     async def handle(self, batch: Batch, sink: Sink) -> None:
         """Send what the batch becomes and await it; raise to leave its offsets uncommitted."""
+
+    # Optional: `commit_metadata(tp) -> str`, committed with the partition's offset after each
+    # batch, for a stage that must take something up again where it left off (rekey.py).
 
 
 class BatchStage(Service):
@@ -108,7 +111,11 @@ class BatchStage(Service):
         return out
 
     async def _commit(self, records: dict[TopicPartition, list]) -> None:
+        offsets: dict = {tp: batch[-1].offset + 1 for tp, batch in records.items()}
+        metadata = getattr(self.work, "commit_metadata", None)  # what the stage must find again at that offset
+        if metadata is not None:
+            offsets = {tp: OffsetAndMetadata(offset, metadata(tp)) for tp, offset in offsets.items()}
         try:
-            await self.consumer.commit({tp: batch[-1].offset + 1 for tp, batch in records.items()})
+            await self.consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:  # revoked meanwhile: the new owner re-reads them
             log.warning("stage.commit_failed", group=self.group, reason=str(exc)[:200])

@@ -103,7 +103,8 @@ class Tension:
         """One by-ward partition's batch in one mode: live, or an exercise or test scored apart."""
         clock = self.tables.clock(partition, mode)
         wards = self.tables.ward_states({*clock.wards, *(i.ward for i in inds if i.ward is not None)}, mode)
-        result = process(clock, wards, inds, self.config, partition=partition, partitions=self.partitions)
+        result = process(clock, wards, inds, self.config, partition=partition, partitions=self.partitions,
+                         mode=mode)
         metrics.INDICATORS.inc(result.counted)
         metrics.LATE.inc(result.late)
         metrics.DUPLICATES.inc(result.duplicates)

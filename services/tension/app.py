@@ -8,6 +8,7 @@ faust worker until SIGTERM/SIGINT.
 from __future__ import annotations
 
 from services.shared import processor
+from services.shared.kafka import committed_metadata
 from services.shared.settings import Settings
 from services.shared.stage import BatchStage
 from services.shared.yamlfile import ConfigFileError
@@ -63,7 +64,8 @@ def build(settings: Settings) -> Tension:
     rekey = Rekey(tension.by_ward.get_topic_name(), partitions, tension.declared_sources,
                   incidents_topic=tension.incidents_topic, calendar_topic=calendar_topic,
                   declared_calendar=catalog.spec_of("tension.calendar").partitions, config=config,
-                  reports=FirstReports.on_topic(settings, tension.incidents_topic))
+                  reports=FirstReports.on_topic(settings, tension.incidents_topic),
+                  committed=lambda tps: committed_metadata(settings, tension.rekey_group, tps))
     app.service(BatchStage(settings, tension.incidents_topic, tension.rekey_group, rekey, tension.sink,
                            batch_max=config.processing.batch_max,
                            within_ms=int(config.processing.batch_within * 1000), also=(calendar_topic,)))

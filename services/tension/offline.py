@@ -46,12 +46,13 @@ def replay_records(log: Mapping, *, incidents_topic: str, calendar_topic: str, c
     per_source: dict[int, dict[int, list[Indicator]]] = defaultdict(dict)  # by-ward partition -> source -> rows
     dead: list = []  # what the workers dead-letter counts nowhere
     reports = FirstReports(_nothing_before)  # a repeated report, a fact of another mode: ignored, as live
+    clocks: dict = {}  # each source partition's clock, from its start, as the re-keying stage keeps it
     for tp in sorted(log, key=lambda tp: (tp.topic != incidents_topic, tp.partition)):
         if tp.topic not in (incidents_topic, calendar_topic):
             continue
         is_calendar = tp.topic == calendar_topic
         routed = route(log[tp], sources, partitions, dead, config=config, offset=incidents if is_calendar else 0,
-                       calendar=is_calendar, reports=None if is_calendar else reports)
+                       calendar=is_calendar, reports=None if is_calendar else reports, clocks=clocks)
         source = (incidents if is_calendar else 0) + tp.partition
         for target, rows in routed.items():
             per_source[target][source] = [Indicator.unpack(row) for row in rows]

@@ -12,6 +12,15 @@ Source partitions are numbered the incidents topic's first, then the calendar to
 every poll (`at_end`: the runner says which partitions are read to their end) the stage tells
 every by-ward partition which of its source partitions are idle: read to their end for
 `processing.idle_after` at least. An idle partition holds no clock back (rules.frontier).
+
+The stage also keeps each source partition's clock (per mode: the newest occurred_at of the
+facts it routed from there, to whichever ward), stamps every fact with the clock just before
+it (rules.stamp) and sends the clocks with the idle word: the by-ward partitions' watermark
+moves with the whole stream, not only with their own wards' reports. The clocks are
+committed with each batch's offsets (the offset commit's metadata), so a restarted worker,
+or the next owner of a partition, takes each clock up at exactly the offset it belongs to;
+a partition whose committed offset carries none (first sight) starts without one, and its
+facts' seen points come from the by-ward partitions' own view until its first fact.
 """
 
 from __future__ import annotations
@@ -19,8 +28,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 import orjson
+from aiokafka.structs import TopicPartition
 
 from services.shared.codec import PoisonRecord
 from services.shared.events import Mode
@@ -29,19 +40,25 @@ from services.shared.stage import Batch, Sink
 from services.tension import metrics
 from services.tension.config import TensionConfig
 from services.tension.facts import read_calendar_fact, read_fact
-from services.tension.rules import idle_marker, indicator, ward_partition
-from services.tension.state import REPORT
+from services.tension.rules import idle_marker, indicator, stamp, ward_partition
+from services.tension.state import MODES, REPORT
+
+# [the partitions] -> {partition: (committed offset, its metadata)}: the stage's group's commits
+Committed = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, tuple[int, str]]]]
 
 ROWS_PER_RECORD = 1000  # indicators per by-ward record: well under the broker's message size limit
 
 
 def route(records: list, sources: int, partitions: int, dead: list, *, config: TensionConfig | None = None,
-          offset: int = 0, calendar: bool = False, reports: FirstReports | None = None) -> dict[int, list[list]]:
+          offset: int = 0, calendar: bool = False, reports: FirstReports | None = None,
+          clocks: dict[tuple[int, str], int] | None = None) -> dict[int, list[list]]:
     """Packed indicators per by-ward partition (of `partitions`), in source order; unreadable
     records into `dead`. `sources`: source partitions in all; `offset`: the first source
     number of this topic's partitions. With `reports` (the incidents topic), a repeated report
     or a fact of another mode than its incident's is ignored (services/shared/admission.py):
-    counted and into `dead` with the reason."""
+    counted and into `dead` with the reason. With `clocks` ((source, mode) -> clock, moved on
+    as the records are read, each source partition's in its order), every fact is stamped
+    with its source partition's clock just before it (rules.stamp)."""
     routed: dict[int, list[list]] = defaultdict(list)
     for record in records:
         try:
@@ -61,6 +78,8 @@ def route(records: list, sources: int, partitions: int, dead: list, *, config: T
         ind = indicator(fact, offset + record.partition, sources, config)
         if ind is None:
             continue
+        if clocks is not None:
+            ind = stamp(ind, clocks)
         if fact.mode is not Mode.LIVE:
             metrics.EXERCISE.inc()
         if ind.kind == REPORT:
@@ -79,13 +98,48 @@ class Rekey:
 
     def __init__(self, by_ward_topic: str, partitions: int, declared_sources: int, *, incidents_topic: str,
                  calendar_topic: str, declared_calendar: int, config: TensionConfig,
-                 reports: FirstReports | None = None) -> None:
+                 reports: FirstReports | None = None, committed: Committed | None = None) -> None:
         self.by_ward_topic, self.partitions, self.declared_sources = by_ward_topic, partitions, declared_sources
         self.incidents_topic, self.calendar_topic = incidents_topic, calendar_topic
         self.declared_calendar, self.config = declared_calendar, config
         self.reports = reports  # what each incident's first report fixed (services/shared/first_reports.py)
+        self.committed = committed  # where each partition's clock was left (None: start without)
         self._caught_up: dict[int, float] = {}  # source partition -> since when read to its end (monotonic)
         self._told: dict[int, bool] = {}
+        self.clocks: dict[tuple[int, str], int] = {}  # (source partition, mode) -> its clock
+        self._next: dict[TopicPartition, int] = {}  # partition -> offset after the last record routed
+        self._incidents = declared_sources  # the incidents topic's partitions, as last seen
+
+    def _source(self, tp: TopicPartition) -> int:
+        return (0 if tp.topic == self.incidents_topic else self._incidents) + tp.partition
+
+    def commit_metadata(self, tp: TopicPartition) -> str:
+        """The partition's clock, per mode, committed with its offset (BatchStage._commit)."""
+        source = self._source(tp)
+        return orjson.dumps({"clocks": {mode: self.clocks[source, mode] for mode in MODES
+                                        if (source, mode) in self.clocks}}).decode()
+
+    async def _take_up(self, batch: Batch) -> None:
+        """Every partition whose batch does not follow the last record routed (first sight, a
+        restart, a partition moved here): its clocks as committed at exactly that offset."""
+        stale = {tp: records[0].offset for tp, records in batch.records.items()
+                 if records and self._next.get(tp) != records[0].offset}
+        if not stale:
+            return
+        found = await self.committed(list(stale)) if self.committed is not None else {}
+        for tp, first in stale.items():
+            source = self._source(tp)
+            for mode in MODES:
+                self.clocks.pop((source, mode), None)
+            offset, metadata = found.get(tp, (None, ""))
+            if offset != first or not metadata:
+                continue
+            try:
+                saved = orjson.loads(metadata).get("clocks", {})
+            except (orjson.JSONDecodeError, AttributeError):
+                continue  # another writer's metadata: start without a clock
+            self.clocks.update({(source, mode): at for mode, at in saved.items()
+                                if mode in MODES and isinstance(at, int)})
 
     def _sources(self, batch: Batch) -> tuple[int, int]:
         incidents = batch.counts.get(self.incidents_topic) or batch.partitions or self.declared_sources
@@ -110,20 +164,25 @@ class Rekey:
 
     async def handle(self, batch: Batch, sink: Sink) -> None:
         incidents, sources = self._sources(batch)
+        self._incidents = incidents
         dead: list = []
         routed: dict[int, list[list]] = defaultdict(list)
         if self.reports is not None:
             await self.reports.ensure({tp.partition: records[0].offset for tp, records in batch.records.items()
                                        if records and tp.topic == self.incidents_topic})
+        await self._take_up(batch)
         for tp, records in batch.records.items():
             calendar = tp.topic != self.incidents_topic
             for partition, rows in route(records, sources, self.partitions, dead, config=self.config,
                                          offset=incidents if calendar else 0, calendar=calendar,
-                                         reports=None if calendar else self.reports).items():
+                                         reports=None if calendar else self.reports, clocks=self.clocks).items():
                 routed[partition].extend(rows)
+            if records:
+                self._next[tp] = records[-1].offset + 1
         idle = self.idle(batch, incidents)
         if routed or (idle and idle != self._told):  # say it with every batch, and when it changed
-            marker = idle_marker(idle, sources).pack()
+            owned = {self._source(tp) for tp in batch.at_end} | {self._source(tp) for tp in batch.records}
+            marker = idle_marker(idle, sources, clocks={k: v for k, v in self.clocks.items() if k[0] in owned}).pack()
             for partition in range(self.partitions):
                 routed[partition].append(marker)
         pending = []

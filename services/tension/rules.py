@@ -1,18 +1,23 @@
 """The tension rules, pure: no Kafka, no clock, no I/O.
 
 Event time only. Every source partition (of the incidents topic, then of the calendar
-topic) has a clock: the newest `occurred_at` seen from it. A fact older than its
-partition's clock minus the grace period is late (metric only). A fact's *seen point* is
-the event time at which it became visible in its partition: its own `occurred_at`, or the
-partition's clock when it came out of order. Both depend only on the order inside each
-source partition, which Kafka fixes.
+topic) has a clock per mode: the newest `occurred_at` of the facts tension reads from it,
+whichever ward they went to. The re-keying stage keeps it and stamps each fact with the
+clock just before it (`stamp`). A fact older than its partition's clock minus the grace
+period is late (metric only). A fact's *seen point* is the event time at which it became
+visible in its partition: its own `occurred_at`, or the partition's clock when it came out
+of order. Both depend only on the order inside each source partition, which Kafka fixes.
 
 The watermark of a by-ward partition is the slowest clock among the source partitions that
-still have records to read; a partition the re-keying stage has read to its end is *idle*
-and holds nobody back (Flink's watermark idleness, decided on the log's end offset rather
-than on a timer, so a replay of a written log never calls a partition idle before its
-end). When every partition is idle, everything written has been read, and the watermark is
-the newest clock.
+still have records to read. The re-keying stage tells every by-ward partition, with every
+batch, each source partition's clock (`idle_marker`; Flink's watermarks, broadcast to every
+downstream channel), so a by-ward partition's watermark moves on with the whole stream,
+not only with the reports of its own wards: a busy ward elsewhere does not hold a quiet
+ward's alert back. A partition the re-keying stage has read to its end is *idle* and holds
+nobody back (Flink's watermark idleness, decided on the log's end offset rather than on a
+timer, so a replay of a written log never calls a partition idle before its end). When
+every partition is idle, everything written has been read, and the watermark is the newest
+clock.
 
 Two kinds of evaluation, in one event-time order per ward (Beam's early and on-time panes):
 
@@ -29,7 +34,7 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from enum import Enum
 import zlib
@@ -199,17 +204,39 @@ def _sensitive_category(category: str) -> bool:
 _SENSITIVE = frozenset(c.value for c in SENSITIVE_CATEGORIES)
 
 
-def idle_marker(idle: dict[int, bool], sources: int, mode: str = LIVE) -> Indicator:
-    """The re-keying stage's word on which source partitions it has read to their end."""
-    return Indicator("", None, None, None, 0, -1, sources, IDLE, mode, False, {"idle": {str(p): v for p, v in idle.items()}})
+def idle_marker(idle: dict[int, bool], sources: int, mode: str = LIVE,
+                clocks: dict[tuple[int, str], int] | None = None) -> Indicator:
+    """The re-keying stage's word on which source partitions it has read to their end and,
+    with `clocks` ((source partition, mode) -> clock), how far each one's clock has come."""
+    extra: dict = {"idle": {str(p): v for p, v in idle.items()}}
+    if clocks:
+        by_mode: dict[str, dict[str, int]] = {}
+        for (source, fact_mode), at in clocks.items():
+            by_mode.setdefault(fact_mode, {})[str(source)] = at
+        extra["clocks"] = by_mode
+    return Indicator("", None, None, None, 0, -1, sources, IDLE, mode, False, extra)
+
+
+def stamp(ind: Indicator, clocks: dict[tuple[int, str], int]) -> Indicator:
+    """The fact with its source partition's clock just before it, and the clock moved on:
+    the re-keying stage's, called for every fact in each source partition's order."""
+    key = (ind.source, ind.mode)
+    before = clocks.get(key)
+    if before is None or ind.at > before:
+        clocks[key] = ind.at
+    return replace(ind, clock=before) if before is not None else ind
 
 
 # --- clocks, lateness, the watermark ---------------------------------------------------------
 
 
 def observe(clock: ClockState, ind: Indicator, config: TensionConfig) -> tuple[bool, int]:
-    """Move the source partition's clock; (late, seen point)."""
+    """Move the source partition's clock; (late, seen point). The fact's stamp is its source
+    partition's clock just before it; this partition's own view (its facts and the markers'
+    clocks) is never ahead of it, and stands in when the fact has none."""
     before = clock.clocks.get(ind.source)
+    if ind.clock is not None and (before is None or ind.clock > before):
+        before = clock.clocks[ind.source] = ind.clock
     clock.sources = max(clock.sources, ind.sources)
     if before is None or ind.at > before:
         clock.clocks[ind.source] = ind.at
@@ -572,11 +599,12 @@ def _contentious(plans: list[tuple[str, dict]], t: int, config: TensionConfig) -
 
 def process(
     clock: ClockState, wards: dict[str, WardState], indicators: list[Indicator], config: TensionConfig,
-    *, partition: int | None = None, partitions: int = 1,
+    *, partition: int | None = None, partitions: int = 1, mode: str = LIVE,
 ) -> Processed:
-    """One batch of one by-ward partition: take in every fact, then evaluate, ward by ward
-    and in event-time order, every early point and every window end the watermark allows.
-    `wards` gains a state for each new ward; `outbox` holds rows for other partitions."""
+    """One batch of one by-ward partition in one mode: take in every fact, then evaluate,
+    ward by ward and in event-time order, every early point and every window end the
+    watermark allows. `wards` gains a state for each new ward; `outbox` holds rows for other
+    partitions."""
     result = Processed(changes=[])
 
     def mine(code: str) -> bool:
@@ -596,7 +624,11 @@ def process(
             outcome = Outcome.CALENDAR
         elif ind.kind == IDLE:
             clock.sources = max(clock.sources, ind.sources)
-            clock.idle.update({int(p): bool(v) for p, v in (ind.extra or {}).get("idle", {}).items()})
+            extra = ind.extra or {}
+            clock.idle.update({int(p): bool(v) for p, v in extra.get("idle", {}).items()})
+            for p, at in extra.get("clocks", {}).get(mode, {}).items():  # the source's watermark
+                if at > clock.clocks.get(int(p), at - 1):
+                    clock.clocks[int(p)] = at
             outcome = Outcome.MARKER
         else:
             answer(clock, wards, ind, config)
@@ -1059,7 +1091,8 @@ def replay(per_partition: dict[int, list[Indicator]], config: TensionConfig, par
             rows, queues[p] = queues[p], []
             step = batch or max(1, len(rows))
             for i in range(0, len(rows), step):
-                result = process(clocks[p], wards[p], rows[i:i + step], config, partition=p, partitions=partitions)
+                result = process(clocks[p], wards[p], rows[i:i + step], config, partition=p, partitions=partitions,
+                                 mode=mode)
                 changes.extend(result.changes)
                 for target, sent in result.outbox.items():
                     queues[target].extend(sent)

@@ -37,7 +37,8 @@ class Indicator:
       by-ward partition and the one holding the report applies it;
     - withdraw: a duplicate linked to its lead, or an incident closed unfounded or false alarm;
     - calendar: a planned event (registered, updated, cancelled) or a silence (`extra`);
-    - idle: the re-keying stage's word on which source partitions it has read to their end;
+    - idle: the re-keying stage's word on which source partitions it has read to their end,
+      and how far each one's clock has come (its watermark, sent to every by-ward partition);
     - answer: one by-ward partition's answer to another about a report moving wards.
     """
 
@@ -52,11 +53,16 @@ class Indicator:
     mode: str = LIVE  # exercise and test facts are scored apart from live ones, never mixed
     sensitive: bool = False  # the incident is OFFICIAL-SENSITIVE: its id is named in no OFFICIAL alert
     extra: dict | None = None
+    # The source partition's clock just before this fact (in this mode): the newest occurred_at
+    # of every fact tension reads that came before it there, whichever ward it went to. Set by
+    # the re-keying stage (rules.stamp); None when it could not know (then the by-ward
+    # partition's own view of that source's clock stands in).
+    clock: int | None = None
 
     def pack(self) -> list:
         row = [self.incident_id, self.ward, self.category, self.grading, self.at, self.source, self.sources]
-        tail = [self.kind, self.mode, 1 if self.sensitive else 0, self.extra]
-        defaults = [REPORT, LIVE, 0, None]
+        tail = [self.kind, self.mode, 1 if self.sensitive else 0, self.extra, self.clock]
+        defaults = [REPORT, LIVE, 0, None, None]
         while tail and tail[-1] == defaults[len(tail) - 1]:
             tail.pop()
         return row + tail
@@ -66,15 +72,19 @@ class Indicator:
         incident_id, ward, category, grading, at, source, sources, *rest = row
         if not (isinstance(at, int) and isinstance(source, int) and isinstance(sources, int)):
             raise ValueError("indicator: at, source and sources must be integers")
-        if len(rest) > 4:
+        if len(rest) > 5:
             raise ValueError("indicator: too many fields")
         kind = rest[0] if rest else REPORT
         mode = rest[1] if len(rest) > 1 else LIVE
         sensitive = bool(rest[2]) if len(rest) > 2 else False
         extra = rest[3] if len(rest) > 3 else None
+        clock = rest[4] if len(rest) > 4 else None
         if kind not in KINDS or mode not in MODES or not (extra is None or isinstance(extra, dict)):
             raise ValueError(f"indicator: unknown kind {kind!r} or mode {mode!r}")
-        return cls(str(incident_id), ward, category, grading, at, source, sources, kind, mode, sensitive, extra)
+        if not (clock is None or (isinstance(clock, int) and not isinstance(clock, bool))):
+            raise ValueError("indicator: clock must be an integer")
+        return cls(str(incident_id), ward, category, grading, at, source, sources, kind, mode, sensitive, extra,
+                   clock)
 
 
 @dataclass(slots=True)

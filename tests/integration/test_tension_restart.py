@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
+from services.shared.kafka import committed_metadata, read_log
 from services.shared.topics import TopicCatalog
 from services.tension.app import app_id_for, rekey_group_for
 from tests.integration.tension_support import caught_up, expected_alerts, fresh_topics, produce, read_all
@@ -40,6 +42,15 @@ async def everything_committed(settings, group: str, catalog: TopicCatalog) -> b
     """The re-keying stage has committed the incidents topic and the scorer the by-ward topic."""
     return (await caught_up(settings, rekey_group_for(group), [catalog.name("incidents")])
             and await caught_up(settings, group, [f"{group}-by-ward"]))
+
+
+async def assert_clocks_committed(settings, group: str, topic: str) -> None:
+    """Each partition's clock is committed with its offset: the newest occurred_at there."""
+    log = await read_log(settings, [topic])
+    newest = {tp: max(int(datetime.fromisoformat(orjson.loads(r.value)["occurred_at"]).timestamp()) for r in rows)
+              for tp, rows in log.items() if rows}
+    committed = await committed_metadata(settings, group, list(newest))
+    assert newest and {tp: orjson.loads(committed[tp][1])["clocks"]["live"] for tp in newest} == newest
 
 
 async def test_a_worker_killed_with_sigkill_comes_back_from_its_changelog_without_raising_twice(
@@ -71,6 +82,7 @@ async def test_a_worker_killed_with_sigkill_comes_back_from_its_changelog_withou
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
     assert worker.returncode == -signal.SIGKILL
+    await assert_clocks_committed(settings, rekey_group_for(group), catalog.name("incidents"))
 
     worker = start_worker(settings, tmp_path / "home", log)
     try:

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from services.escalation.config import RulesFileError, parse_rules
-from services.escalation.corroboration import Candidate, Window, distance_m, group_key, observe
+from services.escalation.corroboration import MAX_CANDIDATES, Candidate, Window, distance_m, group_key, observe
 from tests.unit.escalation.helpers import DEFAULT_RULES, LEVELS, T0
 
 # ~0.0009 degrees of latitude is ~100 m.
@@ -114,3 +114,27 @@ def test_distance_is_haversine():
     a = cand("x")
     b = a.model_copy(update={"lat": a.lat + 0.009})
     assert 995 < distance_m(a, b) < 1005
+
+
+def test_a_window_keeps_what_its_own_rule_can_still_use_and_a_continuing_chain_keeps_its_lead():
+    """A fight's window (same-disorder: 10 minutes, corroboration 5) no longer keeps six hours of
+    reports because a flood's rule is three hours long; a disorder that goes on, one report every
+    8 minutes for two hours, stays one lead with one alert chain."""
+    far = [cand(f"s{i}", dlat=0.01 * (i % 50), minutes=i * 0.1) for i in range(300)]  # apart: each its own lead
+    window, _ = feed(*far, cand("late", dlat=0.6, minutes=200))
+    assert len(window.candidates) == 1  # only the late one: the rest are past 2 x 10 minutes
+    chain = [cand(f"c{i}", dlat=0.0009 * (i % 2), minutes=8 * i) for i in range(15)]
+    window, notices = feed(*chain)
+    lead = chain[0].incident_id
+    assert [n.kind for sent in notices for n in sent if n.incident_id != lead] == ["linked"] * 14
+    assert all(n.lead == lead for sent in notices[1:] for n in sent if n.kind == "linked")
+
+
+def test_a_burst_past_any_borough_keeps_the_window_one_bounded_record():
+    """The soak's 70 events/s filled one rule's window to 1 MB, past the broker's message limit,
+    and the escalation worker stopped. Past MAX_CANDIDATES the oldest leave first."""
+    burst = [cand(f"b{i}", dlat=0.002 * (i % 400), minutes=i * 0.005, category="fire") for i in range(MAX_CANDIDATES + 500)]
+    window, _ = feed(*burst)
+    assert len(window.candidates) == MAX_CANDIDATES
+    assert {c.incident_id for c in window.candidates} == {c.incident_id for c in burst[-MAX_CANDIDATES:]}
+    assert len(window.model_dump_json()) < 512 * 1024  # half the broker's default message limit
