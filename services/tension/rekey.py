@@ -78,14 +78,13 @@ def route(records: list, sources: int, partitions: int, dead: list, *, config: T
         ind = indicator(fact, offset + record.partition, sources, config)
         if ind is None:
             continue
-        if clocks is not None:
-            ind = stamp(ind, clocks)
+        clock = stamp(ind, clocks) if clocks is not None else None
         if fact.mode is not Mode.LIVE:
             metrics.EXERCISE.inc()
         if ind.kind == REPORT:
-            routed[ward_partition(ind.ward, partitions)].append(ind.pack())
+            routed[ward_partition(ind.ward, partitions)].append(ind.pack(clock))
         else:  # a correction (the partition holding its report applies it) or a calendar fact
-            row = ind.pack()
+            row = ind.pack(clock)
             for partition in range(partitions):
                 routed[partition].append(row)
     return routed

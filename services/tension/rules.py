@@ -34,7 +34,7 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 import zlib
@@ -217,14 +217,14 @@ def idle_marker(idle: dict[int, bool], sources: int, mode: str = LIVE,
     return Indicator("", None, None, None, 0, -1, sources, IDLE, mode, False, extra)
 
 
-def stamp(ind: Indicator, clocks: dict[tuple[int, str], int]) -> Indicator:
-    """The fact with its source partition's clock just before it, and the clock moved on:
-    the re-keying stage's, called for every fact in each source partition's order."""
+def stamp(ind: Indicator, clocks: dict[tuple[int, str], int]) -> int | None:
+    """The fact's source partition's clock just before it (its stamp: `Indicator.clock`), the
+    clock moved on: the re-keying stage's, called for every fact in each source partition's order."""
     key = (ind.source, ind.mode)
     before = clocks.get(key)
     if before is None or ind.at > before:
         clocks[key] = ind.at
-    return replace(ind, clock=before) if before is not None else ind
+    return before
 
 
 # --- clocks, lateness, the watermark ---------------------------------------------------------

@@ -59,9 +59,10 @@ class Indicator:
     # partition's own view of that source's clock stands in).
     clock: int | None = None
 
-    def pack(self) -> list:
+    def pack(self, clock: int | None = None) -> list:
+        """The by-ward row; `clock` stamps it (rules.stamp) when the fact has none of its own."""
         row = [self.incident_id, self.ward, self.category, self.grading, self.at, self.source, self.sources]
-        tail = [self.kind, self.mode, 1 if self.sensitive else 0, self.extra, self.clock]
+        tail = [self.kind, self.mode, 1 if self.sensitive else 0, self.extra, self.clock if clock is None else clock]
         defaults = [REPORT, LIVE, 0, None, None]
         while tail and tail[-1] == defaults[len(tail) - 1]:
             tail.pop()
