@@ -119,6 +119,11 @@ class IntakeService:
         self._inflight: dict[uuid.UUID, tuple[str, bytes | None, asyncio.Future[Accepted]]] = {}
         self._reports = Reports()  # incidents whose report this process is publishing (or just published)
         self._background: set[asyncio.Task] = set()
+        # Published and answered, but the store did not take their records (the database went away
+        # between the look-up and the write): written again until it does, and read by every
+        # registry look-up meanwhile, so the incident's next fact is not refused as unknown.
+        self._unrecorded: list[Written] = []
+        self._rerecording: asyncio.Task | None = None
         self._turns = asyncio.Semaphore(BATCH_TURNS)
 
     @contextlib.asynccontextmanager
@@ -242,8 +247,8 @@ class IntakeService:
             async with asyncio.timeout(self._timeout_s):
                 if len(ids) == 1:
                     record = await self._store.incident(ids[0])
-                    return {ids[0]: record} if record is not None else {}
-                return await self._store.incidents(ids)
+                    return self._with_unrecorded({ids[0]: record} if record is not None else {}, ids)
+                return self._with_unrecorded(await self._store.incidents(ids), ids)
         except (StoreUnavailable, TimeoutError) as exc:
             raise Unavailable(f"incident registry did not answer: {exc}") from None
 
@@ -315,6 +320,7 @@ class IntakeService:
                     async with asyncio.timeout(self._timeout_s):  # the two look-ups at once (two connections)
                         found, view = await asyncio.gather(_or_empty(self._store.claim_many, list(claims.values())),
                                                            _or_empty(self._store.incidents, wanted))
+                    view = self._with_unrecorded(view, wanted)
                 except (StoreUnavailable, TimeoutError) as exc:
                     raise Unavailable(f"idempotency store did not answer: {exc}") from None
                 landed = await self._recovered(valid, found, principal, digests)
@@ -448,6 +454,16 @@ class IntakeService:
     async def drain(self) -> None:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self._rerecording is not None and not self._rerecording.done():
+            self._rerecording.cancel()
+        if self._unrecorded:  # one last try; what it cannot write is named in the log
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await self._store.record_many(self._unrecorded)
+                self._unrecorded.clear()
+            except (StoreUnavailable, TimeoutError) as exc:
+                log.error("stopping with records the store did not take", count=len(self._unrecorded),
+                          event_ids=[str(w.accepted.event_id) for w in self._unrecorded[:20]], error=str(exc))
 
     async def _remember(self, written: list[Written]) -> None:
         if not written:
@@ -460,7 +476,39 @@ class IntakeService:
                     await self._store.record_many(written)
         except (StoreUnavailable, TimeoutError) as exc:
             # The broker has the events, so the caller hears 2xx; only a retry could duplicate them.
+            # Their records are kept and written again until the store takes them (`_rerecord`).
             log.error("idempotency store write failed", count=len(written), error=str(exc))
+            self._unrecorded.extend(written)
+            if self._rerecording is None or self._rerecording.done():
+                self._rerecording = asyncio.get_running_loop().create_task(self._rerecord())
+
+    async def _rerecord(self, first_delay: float = 0.2, max_delay: float = 5.0) -> None:
+        """Write the records the store refused again, oldest first, backing off, until it takes them."""
+        delay = first_delay
+        while self._unrecorded:
+            await asyncio.sleep(delay)
+            waiting = list(self._unrecorded)
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await self._store.record_many(waiting)
+            except (StoreUnavailable, TimeoutError):
+                delay = min(max_delay, delay * 2)
+                continue
+            del self._unrecorded[:len(waiting)]
+            log.info("idempotency store took the records it had refused", count=len(waiting))
+
+    def _with_unrecorded(self, found: dict[uuid.UUID, IncidentRecord], ids) -> dict[uuid.UUID, IncidentRecord]:
+        """The registry as the store answered, with what this process published and could not record yet."""
+        if not self._unrecorded:
+            return found
+        wanted = set(ids)
+        for written in self._unrecorded:
+            report, change = written.report, written.change
+            if report is not None and report.incident_id in wanted:
+                found.setdefault(report.incident_id, report)
+            elif change is not None and change.incident_id in found:
+                found[change.incident_id] = registry.applied(found[change.incident_id], change)
+        return found
 
     def _written(self, event: IncidentEvent, metadata: RecordMetadata, principal: Principal | None,
                  digest: bytes | None, record: IncidentRecord | None = None) -> Written:

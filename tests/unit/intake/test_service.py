@@ -139,3 +139,27 @@ async def test_a_batch_while_the_broker_never_answered_is_503_and_nothing_is_rec
     with pytest.raises(Unavailable, match="not connected"):
         await service(publisher, store).submit_batch([note(), note()], CALLER)
     assert publisher.published == [] and store.rows == {}
+
+
+async def test_a_report_published_while_the_store_is_away_is_recorded_when_it_is_back_and_known_meanwhile():
+    """Found by the soak (cut(intake-postgres)): a report intake published and answered 202 while
+    PostgreSQL was cut never got its registry record, so the incident's next facts were refused
+    as unknown ("lead_incident_id: no such incident", or 404). Its record is kept and written
+    again until the store takes it, and registry look-ups see it meanwhile."""
+    store, publisher = FakeIdempotencyStore(), FakePublisher()
+    intake = service(publisher, store)
+    report = reported()
+    store.available = False
+    accepted = await intake.submit(report, CALLER, fresh=True)  # no look-up: intake minted its id
+    assert accepted.incident_id == report.incident_id and report.incident_id not in store.registry
+    store.available = True  # back before the retry's back-off: the look-up alone must know it
+    update = fact(ev.NoteAdded, report.incident_id, text="crew on scene")
+    assert (await intake.submit(update, CALLER)).incident_id == report.incident_id
+    link = fact(ev.IncidentLinked, INCIDENT.incident_id, lead_incident_id=report.incident_id, reason="same fire")
+    assert (await intake.submit(link, CALLER)).incident_id == INCIDENT.incident_id
+    async with asyncio.timeout(5):
+        while report.incident_id not in store.registry:
+            await asyncio.sleep(0.05)  # the retry's back-off: a condition awaited, bounded
+    assert store.registry[report.incident_id] == record_of(report, CALLER.subject)
+    assert accepted.event_id in store.rows
+    await intake.drain()
