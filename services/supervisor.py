@@ -16,16 +16,17 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import typer
 
-from services.dev.procs import port_open
+from services.dev.procs import Backoff, port_open
 from services.runner import SERVICES
 from services.shared.startup import StartupError
 from services.shared.settings import REPO_ROOT, Settings
+from services.shared.watchdog import EXIT_STALLED
 
 # Where each service answers once it is up: (settings field of its room, DESIGN.md's default port, what).
 ADDRESSES: dict[str, tuple[str, int, str]] = {
@@ -37,6 +38,7 @@ ADDRESSES: dict[str, tuple[str, int, str]] = {
     "projector": ("projector_metrics_port", 9103, "projector         http://127.0.0.1:{port}/metrics"),
 }
 READY_TIMEOUT = 60.0
+WHY = {EXIT_STALLED: " (its progress watchdog: a partition stalled)"}  # exit statuses given on purpose
 SETTLE_TIMEOUT = 30.0
 
 
@@ -58,7 +60,9 @@ class Child:
     name: str
     process: subprocess.Popen
     log: Path
-    reported: bool = False
+    started: float = field(default_factory=time.monotonic)
+    backoff: Backoff = field(default_factory=Backoff)
+    restart_at: float | None = None  # exited by itself: when it is started again
 
 
 class Stop(Exception):
@@ -133,15 +137,25 @@ class Supervisor:
     def start_services(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         for name in SERVICES:
-            log = self.logs / f"{name}.log"
-            with open(log, "ab") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "services.cli", "run", name], cwd=REPO_ROOT, stdout=out,
-                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                    preexec_fn=_die_with_parent,
-                )
-            self.children[name] = Child(name, process, log)
-            self.say(f"{name}: started (pid {process.pid}), log {log}")
+            child = self.start_child(name)
+            self.say(f"{name}: started (pid {child.process.pid}), log {child.log}")
+
+    def start_child(self, name: str) -> Child:
+        log = self.logs / f"{name}.log"
+        process = self.spawn(name, log)
+        before = self.children.get(name)
+        child = Child(name, process, log, backoff=before.backoff if before else Backoff())
+        self.children[name] = child
+        return child
+
+    def spawn(self, name: str, log: Path) -> subprocess.Popen:
+        """`muster run NAME` in its own session, its output appended to `log`."""
+        with open(log, "ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "run", name], cwd=REPO_ROOT, stdout=out,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -206,11 +220,20 @@ class Supervisor:
         return [name for name, child in self.children.items() if child.process.poll() is None]
 
     def report_deaths(self) -> None:
-        for child in self.children.values():
+        """A child that exited by itself is said once, and started again after its backoff (a
+        processor's progress watchdog exits with status 3 for exactly this)."""
+        now = time.monotonic()
+        for child in list(self.children.values()):
             code = child.process.poll()
-            if code is not None and not child.reported:
-                child.reported = True
-                self.say(f"{child.name}: exited with code {code}; see {child.log}")
+            if code is None:
+                continue
+            if child.restart_at is None:
+                child.restart_at = now + child.backoff.after_exit(now - child.started)
+                self.say(f"{child.name}: exited with code {code}{WHY.get(code, '')}; restarting in "
+                         f"{child.restart_at - now:.0f}s; see {child.log}")
+            elif now >= child.restart_at:
+                restarted = self.start_child(child.name)
+                self.say(f"{child.name}: restarted (pid {restarted.process.pid})")
 
     def stop_everything(self) -> None:
         for child in self.children.values():

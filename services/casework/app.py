@@ -26,7 +26,7 @@ def build(settings: Settings) -> Casework:
     replication = catalog.replication_factor(catalog.spec_of("casework.by_case"))
     partitions = catalog.spec_of("casework.by_case").partitions  # and the table's (co-partitioned)
     app = processor.make_app(settings, "casework", partitions=partitions, replication=replication,
-                             lag=metrics.CONSUMER_LAG)
+                             lag=metrics.CONSUMER_LAG, waiting=metrics.PROGRESS_WAITING)
     app_id = app.conf.id
 
     def raw_topic(name: str, **kwargs):
@@ -45,8 +45,8 @@ def build(settings: Settings) -> Casework:
     )
     rekey = Rekey(casework.by_case.get_topic_name(), partitions, config,
                   FirstReports.on_topic(settings, casework.incidents_topic))
-    app.service(BatchStage(settings, casework.incidents_topic, casework.rekey_group, rekey, casework.sink,
-                           batch_max=config.processing.batch_max, within_ms=config.processing.batch_within_ms))
+    processor.add_stage(app, BatchStage(settings, casework.incidents_topic, casework.rekey_group, rekey, casework.sink,
+                                        batch_max=config.processing.batch_max, within_ms=config.processing.batch_within_ms))
     app.agent(casework.by_case, name="casework-cases", concurrency=1)(casework.cases)
     app.timer(float(config.processing.tick))(casework.tick)
     return casework

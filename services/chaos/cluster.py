@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from services.dev import LocalKafka, LocalPostgres
-from services.dev.procs import DevError, pid_alive, port_open
+from services.dev.procs import Backoff, DevError, pid_alive, port_open
 from services.shared.settings import REPO_ROOT, Settings
 
 # Which services talk to what (so which proxies each gets).
@@ -181,6 +181,11 @@ class Service:
     port: int  # where it answers /metrics (intake, query: their API port)
     proc: subprocess.Popen | None = None
     pids: list[int] = field(default_factory=list)  # every pid it ran as (for the record)
+    held: bool = False  # down on purpose (a kill9 or restart fault): its supervisor leaves it down
+    started: float = 0.0
+    backoff: Backoff = field(default_factory=Backoff)
+    restart_at: float | None = None
+    restarts: list[dict] = field(default_factory=list)  # exits by itself: {"at", "code"} (for the auditor)
 
     def start(self) -> None:
         out = open(self.log, "ab")
@@ -189,6 +194,22 @@ class Service:
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         out.close()
         self.pids.append(self.proc.pid)
+        self.started, self.restart_at, self.held = time.monotonic(), None, False
+
+    def tend(self) -> str | None:
+        """The supervisor's part (Kubernetes' restartPolicy: Always): a service that exited by
+        itself, not held down by a fault, is started again after its backoff; what happened, if anything."""
+        if self.held or self.proc is None or self.running:
+            return None
+        now = time.monotonic()
+        if self.restart_at is None:
+            self.restart_at = now + self.backoff.after_exit(now - self.started)
+            self.restarts.append({"at": time.time(), "code": self.proc.returncode})
+            return f"{self.name} exited by itself with code {self.proc.returncode}; restarting"
+        if now >= self.restart_at:
+            self.start()
+            return f"{self.name} restarted (pid {self.proc.pid})"
+        return None
 
     @property
     def running(self) -> bool:
@@ -197,6 +218,7 @@ class Service:
     def kill9(self) -> None:
         if self.proc is None:
             return
+        self.held = True
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -205,6 +227,7 @@ class Service:
 
     def stop(self, timeout: float = 30.0) -> None:
         """A clean stop: SIGTERM to its group, SIGKILL if it lingers."""
+        self.held = True
         if not self.running:
             return
         os.killpg(self.proc.pid, signal.SIGTERM)

@@ -75,6 +75,16 @@ async def _wait_caught_up(monitor: Monitor, timeout: float, floor: int = 0) -> b
     return False
 
 
+async def _supervise(cluster: Cluster) -> None:
+    """The deployment's restart policy, for as long as the run lasts: a service that exits by
+    itself (a processor's progress watchdog, a crash) is started again after its backoff."""
+    while True:
+        for svc in cluster.services.values():
+            if (said := svc.tend()) is not None:
+                say(said)
+        await asyncio.sleep(0.5)
+
+
 async def execute(run_dir: Path, base: Settings, plan: Plan) -> dict:
     """The run; returns the auditor's verdict (its report.json)."""
     from services.chaos.audit import Audit, Inputs
@@ -92,6 +102,7 @@ async def execute(run_dir: Path, base: Settings, plan: Plan) -> dict:
     monitor = Monitor(cluster, run_dir / "samples.jsonl")
     injector = Injector(cluster, run_dir, storm_rate=plan.storm_rate)
     started = time.time()
+    supervisor: asyncio.Task | None = None
     try:
         say(f"cluster under {cluster.home}: kafka {cluster.settings.kafka_bootstrap}, postgres :{cluster.pg_port}, "
             f"toxiproxy :{cluster.toxiproxy_port}")
@@ -100,6 +111,7 @@ async def execute(run_dir: Path, base: Settings, plan: Plan) -> dict:
         await asyncio.to_thread(cluster.start_services)
         await asyncio.to_thread(cluster.wait_ready)
         say("every service is up; load starts")
+        supervisor = asyncio.create_task(_supervise(cluster))
         await monitor.start()
         token = mint_token(cluster.settings, subject="chaos-harness", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL,
                            ttl_s=cluster.settings.jwt_max_lifetime_s)  # the longest intake accepts
@@ -140,17 +152,21 @@ async def execute(run_dir: Path, base: Settings, plan: Plan) -> dict:
         except Exception as exc:  # noqa: BLE001 - the auditor reports it
             rebuilt = {"error": str(exc)}
         await monitor.stop()
+        supervisor.cancel()
         (run_dir / "faults.json").write_bytes(orjson.dumps([f.record() for f in injector.faults]))
         (run_dir / "run.json").write_bytes(orjson.dumps({
             "started": started, "ended": time.time(), "rate": plan.rate, "schedule": plan.schedule,
             "caught_up": caught_up, "deadline_seconds": plan.deadline_seconds, "climb_limit": CLIMB_LIMIT,
             "pids": {n: s.pids for n, s in cluster.services.items()},
             "exited": {n: s.proc.returncode for n, s in cluster.services.items() if not s.running},
+            "restarts": {n: s.restarts for n, s in cluster.services.items() if s.restarts},
         }))
         verdict = await audit.run(live, rebuilt)
         say(f"auditor: {len(verdict['violations'])} violations; report {run_dir / 'report.txt'}")
         return verdict
     finally:
+        if supervisor is not None:
+            supervisor.cancel()
         ledger.close()
         await monitor.stop()
         await asyncio.to_thread(cluster.stop)

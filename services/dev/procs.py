@@ -71,3 +71,22 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2, log: P
         time.sleep(interval)
     hint = f" (see {log})" if log else ""
     raise DevError(f"{what} not ready after {timeout:.0f}s{hint}")
+
+
+class Backoff:
+    """How long a supervisor waits before starting again a process that exited by itself: `first`,
+    doubling up to `most` while it keeps exiting within `steady` seconds of its start, `first`
+    again after a run that lasted (Kubernetes' CrashLoopBackOff; systemd's Restart=on-failure).
+    A processor's progress watchdog (exit status 3) relies on it."""
+
+    def __init__(self, first: float = 1.0, most: float = 30.0, steady: float = 60.0) -> None:
+        self.first, self.most, self.steady = first, most, steady
+        self.delay: float | None = None
+
+    def after_exit(self, ran_for: float) -> float:
+        """The wait before the next start, for a run that lasted `ran_for` seconds."""
+        if self.delay is None or ran_for >= self.steady:
+            self.delay = self.first
+        else:
+            self.delay = min(self.most, self.delay * 2)
+        return self.delay

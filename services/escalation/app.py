@@ -24,11 +24,12 @@ def build(settings: Settings, rules: RuleSet | None = None) -> Escalation:
     catalog = TopicCatalog.from_settings(settings)
     rules = rules or load_rules(settings.escalation_rules_file)
     app = processor.make_app(settings, "escalation", partitions=catalog.spec_of("incidents").partitions,
-                             replication=catalog.profile.replication_factor, lag=metrics.CONSUMER_LAG)
+                             replication=catalog.profile.replication_factor, lag=metrics.CONSUMER_LAG,
+                             waiting=metrics.PROGRESS_WAITING)
     escalation = Escalation(app, settings, catalog, rules)
-    app.service(BatchStage(settings, escalation.incidents_name, escalation.pack_group, Packer(escalation.packed_name),
-                           escalation.sink, batch_max=BATCH_MAX, within_ms=WITHIN_MS * 5,
-                           consumer_options=CONSUMER_OPTIONS))
+    processor.add_stage(app, BatchStage(settings, escalation.incidents_name, escalation.pack_group, Packer(escalation.packed_name),
+                                        escalation.sink, batch_max=BATCH_MAX, within_ms=WITHIN_MS * 5,
+                                        consumer_options=CONSUMER_OPTIONS))
     app.agent(escalation.inputs, name="incidents", concurrency=1)(escalation.incident_agent)
     app.agent(escalation.candidates, name="corroboration", concurrency=1)(escalation.candidate_agent)
     app.timer(settings.escalation_tick_seconds, name="deadlines")(escalation.tick)

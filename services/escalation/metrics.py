@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from services.shared.admission import ignored_counter
 from services.shared.deadletter import dead_letters_counter
 from services.shared.lag import consumer_lag_gauge
+from services.shared.watchdog import waiting_gauge
 
 ESCALATIONS = Counter(
     "muster_escalation_escalations_total", "Escalations produced, by level and target agency.", ["level", "agency"]
@@ -23,6 +24,7 @@ PENDING_DEADLINES = Gauge("muster_escalation_pending_deadlines", "Acknowledgemen
 DEAD_LETTERS = dead_letters_counter("escalation")
 EVENTS = Counter("muster_escalation_events_total", "Records processed, by input.", ["input"])
 CONSUMER_LAG = consumer_lag_gauge("escalation")
+PROGRESS_WAITING = waiting_gauge("escalation")
 PACKED = Counter("muster_escalation_packed_total", "Incident records packed onto the internal packed topic.")
 IGNORED = ignored_counter("escalation")
 STATES = Gauge("muster_escalation_states", "Incident states held in this worker's table (bounded by retention).")

@@ -5,8 +5,9 @@ Settings, the sink its stages and agents send through, and `run` (what `muster r
 - `make_app`: credentials from the Kafka settings (SASL or TLS), static group membership
   (a worker restarted after a crash takes its partitions back at once, instead of a second
   rebalance when the old member's session expires mid-recovery), the same timeouts,
-  at-least-once processing, in-memory tables recovered from their changelogs, and the
-  consumer-lag monitor.
+  at-least-once processing, in-memory tables recovered from their changelogs, the
+  consumer-lag monitor, and the progress watchdog (services/shared/watchdog.py) over the
+  app's group and every stage added with `add_stage`.
 - `FaustSink`: the narrow services.shared.stage.Sink over the app's producer and the
   service's DeadLetterSink; a dead letter that cannot be sent is logged, never raised
   (the broker is gone: faust stops the worker, not one agent).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -35,8 +37,10 @@ from services.shared.logging import configure_logging, get_logger
 from services.shared.metrics import serve_metrics
 from services.shared.runtime import tune_gc
 from services.shared.settings import Settings
+from services.shared.stage import BatchStage
 from services.shared.startup import StartupError
 from services.shared.topics import TopicCatalog
+from services.shared.watchdog import Watchdog, Watched
 
 # Decoding allocates many short-lived objects next to a large, long-lived heap of state:
 # collecting the young generation every 50,000 allocations (not 700) and the old one rarely
@@ -64,13 +68,13 @@ def credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredenti
 
 
 def make_app(settings: Settings, service: str, *, partitions: int, replication: int, lag: Gauge,
-             app_id: str | None = None) -> faust.App:
+             waiting: Gauge | None = None, app_id: str | None = None) -> faust.App:
     """The faust app of one processor; connects to nothing yet."""
     app_id = app_id or app_id_for(settings, service)
     instance = getattr(settings, f"{service}_instance_id") or f"{socket.gethostname()}-{app_id}"
     datadir = settings.home / "faust" / app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
         broker_credentials=credentials(settings),
@@ -90,6 +94,36 @@ def make_app(settings: Settings, service: str, *, partitions: int, replication: 
         producer_acks=-1,
         table_standby_replicas=0,
     )
+    watchdog = Watchdog(settings, settings.processor_stall_seconds, waiting=waiting)
+    watchdog.watch(Watched(app_id, lambda: agents_assignment(app), lambda: settled(app)))
+    app.service(watchdog)
+    _WATCHDOGS[app] = watchdog
+    return app
+
+
+_WATCHDOGS: weakref.WeakKeyDictionary[faust.App, Watchdog] = weakref.WeakKeyDictionary()
+
+
+def watchdog_of(app: faust.App) -> Watchdog:
+    return _WATCHDOGS[app]
+
+
+def add_stage(app: faust.App, stage: BatchStage) -> BatchStage:
+    """Start `stage` with the app, its consumer group watched by the app's progress watchdog."""
+    app.service(stage)
+    watchdog_of(app).watch(Watched(stage.group, lambda: stage.consumer.assignment() if stage.consumer else ()))
+    return stage
+
+
+def agents_assignment(app: faust.App) -> set:
+    """The partitions the app's agents consume and commit (its assignment less the tables' changelogs)."""
+    changelogs = app.tables.changelog_topics
+    return {tp for tp in app.consumer.assignment() if tp.topic not in changelogs}
+
+
+def settled(app: faust.App) -> bool:
+    """Started, not rebalancing, not recovering its tables: its commits can be expected to move."""
+    return bool(app.started and not app.rebalancing and not getattr(app, "in_recovery", False))
 
 
 async def ensure_app_topics(settings: Settings, catalog: TopicCatalog, service: str) -> list[str]:

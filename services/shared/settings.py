@@ -156,6 +156,14 @@ class Settings(BaseSettings):
         4 * 1024 * 1024, ge=1024, description="Largest request body intake reads; larger ones get 413."
     )
 
+    # --- Stream processors (escalation, tension, casework) ---------------------------------
+    processor_stall_seconds: float = Field(
+        30.0, ge=0,
+        description="Progress watchdog: a partition with records waiting and no committed progress for this "
+        "long (the broker answering, the group settled) stops the worker with exit status 3, for its "
+        "supervisor to restart it (faust-streaming's stall after a rejoin). 0 turns it off.",
+    )
+
     # --- Escalation processor ------------------------------------------------------------
     escalation_rules_file: Path = Field(
         REPO_ROOT / "services" / "escalation" / "rules.yaml",

@@ -39,7 +39,7 @@ def build(settings: Settings) -> Tension:
     replication = catalog.replication_factor(catalog.spec_of("tension.by_ward"))
     partitions = catalog.spec_of("tension.by_ward").partitions  # and the tables' (co-partitioned)
     app = processor.make_app(settings, "tension", partitions=partitions, replication=replication,
-                             lag=metrics.CONSUMER_LAG)
+                             lag=metrics.CONSUMER_LAG, waiting=metrics.PROGRESS_WAITING)
 
     def raw_topic(name: str, **kwargs):  # faust TopicT
         return app.topic(name, key_serializer="raw", value_serializer="raw", **kwargs)
@@ -66,9 +66,9 @@ def build(settings: Settings) -> Tension:
                   declared_calendar=catalog.spec_of("tension.calendar").partitions, config=config,
                   reports=FirstReports.on_topic(settings, tension.incidents_topic),
                   committed=lambda tps: committed_metadata(settings, tension.rekey_group, tps))
-    app.service(BatchStage(settings, tension.incidents_topic, tension.rekey_group, rekey, tension.sink,
-                           batch_max=config.processing.batch_max,
-                           within_ms=int(config.processing.batch_within * 1000), also=(calendar_topic,)))
+    processor.add_stage(app, BatchStage(settings, tension.incidents_topic, tension.rekey_group, rekey, tension.sink,
+                                        batch_max=config.processing.batch_max,
+                                        within_ms=int(config.processing.batch_within * 1000), also=(calendar_topic,)))
     app.agent(tension.by_ward, name="tension-score", concurrency=1)(tension.score)
     return tension
 

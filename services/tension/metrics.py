@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge
 from services.shared.admission import ignored_counter
 from services.shared.deadletter import dead_letters_counter
 from services.shared.lag import consumer_lag_gauge
+from services.shared.watchdog import waiting_gauge
 
 WARD_LEVEL = Gauge("muster_tension_ward_level", "Current tension level per ward: 0 normal, 1 watch, 2 elevated, 3 high, 4 critical.", ["ward"])
 ALERTS = Counter("muster_tension_alerts_raised_total", "Tension level changes published, by new level.", ["level"])
@@ -19,4 +20,5 @@ MOVED = Counter("muster_tension_recategorised_total", "Updates that moved a coun
 WITHDRAWN = Counter("muster_tension_withdrawn_total", "Reports whose weight was withdrawn: linked duplicates, unfounded, false alarms.")
 EARLY = Counter("muster_tension_early_alerts_total", "Level changes fired early, as the reports arrived, before their window closed.")
 CONSUMER_LAG = consumer_lag_gauge("tension")
+PROGRESS_WAITING = waiting_gauge("tension")
 IGNORED = ignored_counter("tension")

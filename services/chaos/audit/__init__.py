@@ -29,6 +29,7 @@ from services.chaos.audit.sources import read_topics, run_replay, snapshot
 TENSION_REPLAY = (sys.executable, "-m", "services.cli", "tension", "replay", "--all")
 REQUEST_BOUND_S = 12.0  # a request taking longer has hung (intake's publish timeout is 3 s in a run)
 DEADLINE_SLACK_S = 6.0
+WATCHDOG_EXIT = 3  # a processor stopped by its progress watchdog (docs/ops.md, "The progress watchdog")
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,17 @@ class Audit:
         alive = checks.Check("every service process stayed up (but for the faults that stopped it)")
         for name, code in run.get("exited", {}).items():
             alive.fail(f"{name} exited by itself with code {code} (see home/logs/{name}.log)")
+        watchdog = []
+        for name, exits in run.get("restarts", {}).items():
+            for e in exits:
+                at = f"+{e['at'] - run['started']:.0f}s"
+                if e["code"] == WATCHDOG_EXIT:  # a stall seen and ended as designed: said, not a violation
+                    watchdog.append(f"{name} at {at}")
+                else:
+                    alive.fail(f"{name} exited by itself with code {e['code']} at {at}, restarted by its "
+                               f"supervisor (see home/logs/{name}.log)")
+        if watchdog:
+            alive.stats["stopped by their progress watchdog and restarted"] = ", ".join(watchdog)
         found.append(alive)
         text = report.text(found, faults, run, floor)
         (i.run_dir / "report.txt").write_text(text + "\n")

@@ -19,6 +19,7 @@ from services.shared import codec
 from services.shared.kafka import make_consumer
 from services.shared.settings import REPO_ROOT, Settings
 from services.shared.topics import TopicCatalog
+from services.shared.watchdog import EXIT_STALLED
 from tests.support import free_port, wait_until
 
 DEFAULT_RULES = REPO_ROOT / "services" / "escalation" / "rules.yaml"
@@ -42,6 +43,7 @@ class Worker:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     env: dict[str, str] = field(default_factory=dict)  # more MUSTER_* settings for this worker
+    stalls: int = 0  # times its progress watchdog stopped it (and `tend` started it again)
 
     @property
     def changelog(self) -> str:
@@ -96,6 +98,15 @@ class Worker:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
+
+    def tend(self) -> bool:
+        """What a supervisor does for its progress watchdog: a worker that exited with
+        EXIT_STALLED is started again (True when it was)."""
+        if self.proc is None or self.proc.poll() != EXIT_STALLED:
+            return False
+        self.stalls += 1
+        self.start()
+        return True
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
