@@ -194,11 +194,21 @@
 
   const REFRESH = { board: refreshBoard, analysis: refreshAnalysis, casework: refreshCasework, incident: refreshIncident };
 
+  // What the page is doing about its reads, on body as data-refresh: "pending" (a read is
+  // scheduled, or queued behind the one running), "running" (one is in flight, none after it)
+  // or "idle" (none will start unless the stream, the address or a sign-in asks). Shown to
+  // nobody; the browser tests wait on it, as a count of reads done cannot say whether the read
+  // they caused has run yet.
+  function showRefresh() {
+    body.dataset.refresh = refreshTimer !== null || again ? "pending" : refreshing ? "running" : "idle";
+  }
+
   async function refresh() {
     refreshTimer = null;
-    if (!token()) return;
-    if (refreshing) { again = true; return; }
+    if (!token()) { showRefresh(); return; }
+    if (refreshing) { again = true; showRefresh(); return; }
     refreshing = true;
+    showRefresh();
     try {
       await REFRESH[view]();
       if (firstRender) { firstRender = false; performance.mark("board:first-render"); body.dataset.rendered = "yes"; }
@@ -208,11 +218,13 @@
     } finally {
       refreshing = false;
       if (again) { again = false; scheduleRefresh(); }
+      showRefresh();
     }
   }
 
   function scheduleRefresh(delay) {
     if (refreshTimer === null) refreshTimer = setTimeout(refresh, delay === undefined ? 150 : delay);
+    showRefresh();
   }
 
   function escapeText(s) {
@@ -411,6 +423,7 @@
   }, 30000);
 
   function start() {
+    showRefresh();
     showSignedIn();
     if (!token()) { setLive(false, "signed out"); return; }
     $("reason").value = store.getItem("muster.reason") || "";
