@@ -73,6 +73,7 @@ def short_schedule(storm_seconds: float = 6.0) -> list[Fault]:
         Fault("kill9", ("tension", "projector"), hold=3),
         Fault("postgres_immediate", hold=4),
         Fault("cut", ("tension-kafka",), hold=4),
+        Fault("cut", ("escalation-kafka",), hold=4),  # after such a cut faust can stall: its watchdog ends it
         Fault("poison_storm", hold=storm_seconds),
     ]
 

@@ -1,7 +1,9 @@
 """A compact chaos run (issue 17): the whole pipeline on a cluster of its own, under load,
-with two services killed at once, PostgreSQL stopped with `immediate`, a network cut and a
-poison storm; the independent auditor must find nothing. (The escalation worker's and intake's
-kill -9 are in `muster chaos --schedule full`: see docs/chaos.md, "Open findings".)"""
+with two services killed at once, PostgreSQL stopped with `immediate`, network cuts (the
+escalation worker's broker link among them: after such a cut faust can stall, and its progress
+watchdog must end it) and a poison storm; the independent auditor must find nothing. (The
+escalation worker's and intake's kill -9 are in `muster chaos --schedule full`: see
+docs/chaos.md, "Open findings".)"""
 
 from __future__ import annotations
 
