@@ -80,7 +80,8 @@ async def ceilings(cluster: Cluster, n: int = 50_000) -> tuple[float, float]:
     return produce, consume
 
 
-async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], ready: asyncio.Event) -> None:
+async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], produced: list[float],
+                           ready: asyncio.Event) -> None:
     catalog = TopicCatalog.from_settings(cluster.settings)
     topics = [catalog.escalation_topic(a, exercise=False) for a in catalog.agencies()]
     consumer = make_consumer(cluster.settings, *topics, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=20)
@@ -96,6 +97,7 @@ async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], ready
                     body = orjson.loads(m.value)
                     if body.get("event_type") == "EscalationRaised":
                         out.append((now, body["incident_id"]))
+                        produced.append(now - m.timestamp / 1000)  # the escalation worker's send -> here
     finally:
         await consumer.stop()
 
@@ -134,10 +136,10 @@ def _latencies(acks: dict[str, list[tuple[float, float]]], arrivals: list[tuple[
 
 async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_dir) -> dict:
     ledger = Ledger(run_dir / f"step-{rate:g}.jsonl")
-    agency, board = [], []
+    agency, board, delivery = [], [], []
     ready_a, ready_b = asyncio.Event(), asyncio.Event()
     query = f"http://127.0.0.1:{cluster.service_ports['query']}"
-    tasks = [asyncio.create_task(_agency_arrivals(cluster, agency, ready_a)),
+    tasks = [asyncio.create_task(_agency_arrivals(cluster, agency, delivery, ready_a)),
              asyncio.create_task(_board_arrivals(query, token, board, ready_b))]
     await asyncio.wait_for(asyncio.gather(ready_a.wait(), ready_b.wait()), 30)
     cpu0 = {n: process_figures(s.proc.pid) for n, s in cluster.services.items()}
@@ -170,7 +172,7 @@ async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_di
     held = acked >= 0.95 * offered and errors == 0  # the throughput, whatever the latency
     sustained = held and a99 is not None and a99 <= AGENCY_P99_S and b99 is not None and b99 <= BOARD_P99_S
     return {"rate": rate, "acked_per_s": acked / (ended - began), "offered": offered, "acked": acked,
-            "errors": errors, "agency_p99_s": a99, "board_p99_s": b99, "agency_n": len(agency), "board_n": len(board),
+            "errors": errors, "agency_p99_s": a99, "board_p99_s": b99, "agency_delivery_p99_s": p99(delivery), "agency_n": len(agency), "board_n": len(board),
             "cpu_us_per_event": cpu, "held": held, "sustained": sustained}
 
 
@@ -200,7 +202,8 @@ async def main() -> None:
             cpu = ", ".join(f"{n} {v:,.0f}" for n, v in sorted(r["cpu_us_per_event"].items()))
             fmt = lambda v: "-" if v is None else f"{v * 1000:,.0f} ms"  # noqa: E731
             print(f"rate {rate:>6g}/s: acked {r['acked_per_s']:>6,.0f}/s, errors {r['errors']}, "
-                  f"p99 202->agency {fmt(r['agency_p99_s'])} (n={r['agency_n']}), "
+                  f"p99 202->agency {fmt(r['agency_p99_s'])} (n={r['agency_n']}; of it the agency topic's "
+                  f"delivery, the worker's send to here: {fmt(r['agency_delivery_p99_s'])}), "
                   f"p99 202->board {fmt(r['board_p99_s'])} (n={r['board_n']}), "
                   f"{'SUSTAINED' if r['sustained'] else 'held, latency over' if r['held'] else 'not held'}; "
                   f"CPU us/event: {cpu}", flush=True)
