@@ -22,7 +22,7 @@ from services.casework.inputs import inputs_of
 from services.shared.admission import Refusal
 from services.shared.codec import PoisonRecord, decode, header
 from services.shared.first_reports import FirstReports
-from services.shared.stage import Batch, Sink
+from services.shared.stage import Batch, Sink, dead_letter_all
 
 # The facts casework reads; everything else on the incidents topic is skipped unread.
 READS = frozenset({
@@ -93,6 +93,5 @@ class Rekey:
             for i in range(0, len(rows), ROWS_PER_RECORD):
                 pending.append(await sink.send(self.by_case_topic, str(partition).encode(),
                                                orjson.dumps(rows[i: i + ROWS_PER_RECORD]), partition=partition))
-        for record, exc in dead:
-            await sink.dead_letter(record, exc, "incidents")
+        await dead_letter_all(sink, [(record, exc, "incidents") for record, exc in dead])
         await asyncio.gather(*pending)

@@ -16,7 +16,7 @@ import asyncio
 
 from services.escalation import metrics
 from services.escalation.packing import pack
-from services.shared.stage import Batch, Sink
+from services.shared.stage import Batch, Sink, dead_letter_all
 
 BATCH_MAX = 5000
 WITHIN_MS = 20
@@ -37,7 +37,6 @@ class Packer:
             for value in packs:
                 pending.append(await sink.send(self.packed_topic, str(tp.partition).encode(), value,
                                                partition=tp.partition))
-        for record, exc in dead:
-            await sink.dead_letter(record, exc, "incidents")
+        await dead_letter_all(sink, [(record, exc, "incidents") for record, exc in dead])
         await asyncio.gather(*pending)
         metrics.PACKED.inc(sum(len(records) for records in batch.records.values()))

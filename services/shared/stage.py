@@ -56,6 +56,13 @@ class Sink(Protocol):
         """A record nobody can read, to the dead-letter topic (never raises)."""
 
 
+async def dead_letter_all(sink: Sink, dead: list[tuple[Any, BaseException | str, str]]) -> None:
+    """A batch's dead letters (record, error, input name), sent together. One after the other,
+    each awaiting its acknowledgement, a poison storm's batch of 5,000 took longer than the
+    progress watchdog's limit (the soak of 2026-12-02, docs/chaos.md)."""
+    await asyncio.gather(*(sink.dead_letter(record, error, input_name) for record, error, input_name in dead))
+
+
 class Stage(Protocol):
     async def handle(self, batch: Batch, sink: Sink) -> None:
         """Send what the batch becomes and await it; raise to leave its offsets uncommitted."""

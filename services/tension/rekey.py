@@ -36,7 +36,7 @@ from aiokafka.structs import TopicPartition
 from services.shared.codec import PoisonRecord
 from services.shared.events import Mode
 from services.shared.first_reports import FirstReports
-from services.shared.stage import Batch, Sink
+from services.shared.stage import Batch, Sink, dead_letter_all
 from services.tension import metrics
 from services.tension.config import TensionConfig
 from services.tension.facts import read_calendar_fact, read_fact
@@ -189,7 +189,7 @@ class Rekey:
             for i in range(0, len(rows), ROWS_PER_RECORD):
                 pending.append(await sink.send(self.by_ward_topic, str(partition).encode(),
                                                orjson.dumps(rows[i: i + ROWS_PER_RECORD]), partition=partition))
-        for record, exc in dead:
-            await sink.dead_letter(record, exc, "calendar" if record.topic == self.calendar_topic else "incidents")
+        await dead_letter_all(sink, [(record, exc, "calendar" if record.topic == self.calendar_topic else "incidents")
+                                     for record, exc in dead])
         await asyncio.gather(*pending)
         self._told = idle

@@ -82,3 +82,24 @@ def test_a_rebalance_or_recovery_pauses_the_clocks_and_one_that_never_ends_is_a_
         assert p.unsettled(t, "g") == []
     (stall,) = p.unsettled(100 + UNSETTLED_FACTOR * LIMIT, "g")
     assert (stall.group, stall.tp) == ("g", None)
+
+
+async def test_a_batch_s_dead_letters_are_sent_together_not_one_ack_after_another():
+    """A poison storm's batch awaited 5,000 acknowledgements in a row and outlasted the limit."""
+    import asyncio
+
+    from services.shared.stage import dead_letter_all
+
+    class Sink:
+        def __init__(self, n: int) -> None:
+            self.n, self.in_flight, self.all_in = n, 0, asyncio.Event()
+
+        async def dead_letter(self, record, error, input_name) -> None:
+            self.in_flight += 1
+            if self.in_flight == self.n:
+                self.all_in.set()
+            await self.all_in.wait()  # one at a time, the first would wait here for ever
+
+    sink = Sink(50)
+    await asyncio.wait_for(dead_letter_all(sink, [(i, "poison", "incidents") for i in range(50)]), 2)
+    assert sink.in_flight == 50
