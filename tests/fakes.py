@@ -67,9 +67,17 @@ class FakeIdempotencyStore:
     def __init__(self, owner: uuid.UUID | None = None) -> None:
         self.rows: dict = {}
         self.registry: dict = {}
+        self.registry_events: dict = {}  # incident_id -> the event_id of its recorded report
         self.claims: dict = {}  # event_id -> Pending
+        self.reporting: dict = {}  # incident_id -> Reported: the event whose report claimed it, not recorded yet
         self.available = True
         self.owner = owner or uuid.uuid4()
+
+    def sharing(self, other: "FakeIdempotencyStore") -> "FakeIdempotencyStore":
+        """This store (another process's own owner) on the same database as `other`."""
+        self.rows, self.registry, self.registry_events = other.rows, other.registry, other.registry_events
+        self.claims, self.reporting = other.claims, other.reporting
+        return self
 
     def _check(self) -> None:
         from services.intake.repository import StoreUnavailable
@@ -85,20 +93,36 @@ class FakeIdempotencyStore:
         self._check()
         return {e: self.rows[e] for e in event_ids if e in self.rows}
 
-    async def claim(self, event_id, subject, digest):
-        from services.intake.repository import Pending
+    async def claim(self, event_id, subject, digest, incident=None):
+        from services.intake.repository import Pending, Reported
 
         self._check()
         if event_id in self.rows:
             return self.rows[event_id]
-        if event_id in self.claims:
-            return self.claims[event_id]
-        self.claims[event_id] = Pending(event_id, subject, digest, self.owner, datetime.now(timezone.utc))
-        return None
+        claimed_now = event_id not in self.claims
+        if claimed_now:
+            self.claims[event_id] = Pending(event_id, subject, digest, self.owner, datetime.now(timezone.utc))
+        if incident is not None:
+            held = self.reporting.get(incident)
+            if incident in self.registry:
+                return Reported(incident, self.registry_events.get(incident), None, None)
+            if held is None:
+                self.reporting[incident] = Reported(incident, event_id, self.owner, datetime.now(timezone.utc))
+            elif held.event_id != event_id:
+                return held
+        return None if claimed_now else self.claims[event_id]
 
     async def claim_many(self, claims):
         found = {c[0]: await self.claim(*c) for c in claims}
         return {e: f for e, f in found.items() if f is not None}
+
+    async def take_over_report(self, reported, event_id) -> bool:
+        self._check()
+        if reported.owner is None or self.reporting.get(reported.incident_id) != reported:
+            return False
+        self.reporting[reported.incident_id] = reported._replace(event_id=event_id, owner=self.owner,
+                                                                 since=datetime.now(timezone.utc))
+        return True
 
     async def take_over(self, pending) -> bool:
         self._check()
@@ -107,11 +131,14 @@ class FakeIdempotencyStore:
         self.claims[pending.event_id] = pending._replace(owner=self.owner, since=datetime.now(timezone.utc))
         return True
 
-    async def release(self, event_ids) -> None:
+    async def release(self, event_ids, incident_ids=()) -> None:
         self._check()
-        for e in event_ids:
-            if e in self.claims and self.claims[e].owner == self.owner:
-                del self.claims[e]
+        released = {e for e in event_ids if e in self.claims and self.claims[e].owner == self.owner}
+        for e in released:
+            del self.claims[e]
+        for i in incident_ids:
+            if i in self.reporting and self.reporting[i].event_id in released:
+                del self.reporting[i]
 
     async def incident(self, incident_id):
         self._check()
@@ -130,8 +157,13 @@ class FakeIdempotencyStore:
         if written.accepted.event_id in self.rows:
             return
         self.rows[written.accepted.event_id] = written.accepted
-        if written.report is not None:
-            self.registry.setdefault(written.report.incident_id, written.report)
+        report = written.report
+        if report is not None and report.incident_id not in self.registry:
+            held = self.reporting.get(report.incident_id)
+            if held is None or held.event_id == written.accepted.event_id:  # settles its own claim, or none
+                self.reporting.pop(report.incident_id, None)
+                self.registry[report.incident_id] = report
+                self.registry_events[report.incident_id] = written.accepted.event_id
         if written.change is not None and written.change.incident_id in self.registry:
             self.registry[written.change.incident_id] = registry.applied(
                 self.registry[written.change.incident_id], written.change)

@@ -6,13 +6,14 @@ tests/contract/publisher.py)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
 from aiokafka.structs import RecordMetadata
 
 from services.intake.registry import IncidentRecord
-from services.intake.repository import Accepted, Pending, Written
+from services.intake.repository import Accepted, Pending, Reported, Written
 from services.shared.events import IncidentEvent
 
 
@@ -23,18 +24,27 @@ class IdempotencyStorePort(Protocol):
 
     async def lookup(self, event_id: uuid.UUID) -> Accepted | None: ...
 
-    async def claim(self, event_id: uuid.UUID, subject: str | None, digest: bytes | None) -> Accepted | Pending | None:
-        """Before publishing: the event's row if recorded; else an earlier attempt's claim; else None,
-        and the event_id is now claimed by this process."""
+    async def claim(self, event_id: uuid.UUID, subject: str | None, digest: bytes | None,
+                    incident: uuid.UUID | None = None) -> Accepted | Pending | Reported | None:
+        """Before publishing: the event's row if recorded; else, for a report (`incident`), Reported if
+        another event holds that incident (claimed or recorded); else an earlier attempt's claim; else
+        None, and the event_id (and the report's incident) is now claimed by this process."""
 
-    async def claim_many(self, claims: list[tuple[uuid.UUID, str | None, bytes | None]]) -> dict[uuid.UUID, Accepted | Pending]:
-        """`claim` for many: the ids that were recorded or claimed before (the rest are claimed now)."""
+    async def claim_many(self, claims: list[tuple[uuid.UUID, str | None, bytes | None, uuid.UUID | None]]
+                         ) -> dict[uuid.UUID, Accepted | Pending | Reported]:
+        """`claim` for many: the ids that were recorded or claimed before, or whose report's incident
+        is another's (the rest are claimed now; of two reports of one incident, the first in the list)."""
 
     async def take_over(self, pending: Pending) -> bool:
         """Make an earlier attempt's claim this process's; False if it changed meanwhile."""
 
-    async def release(self, event_ids: list[uuid.UUID]) -> None:
-        """Give up this process's claims of events it did not publish."""
+    async def take_over_report(self, reported: Reported, event_id: uuid.UUID) -> bool:
+        """Make the incident another event claimed this event's, claimed by this process; False if
+        that claim changed meanwhile (or is a record)."""
+
+    async def release(self, event_ids: list[uuid.UUID], incident_ids: Collection[uuid.UUID] = ()) -> None:
+        """Give up this process's claims of events it did not publish, and of the incidents (of the
+        reports among them) those events claimed."""
 
     async def lookup_many(self, event_ids: list[uuid.UUID]) -> dict[uuid.UUID, Accepted]: ...
 

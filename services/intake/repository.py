@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
@@ -38,10 +39,19 @@ from intake.accepted_events where event_id = any($1::uuid[])
 # a claim made now, which returns no row: a batch of new event_ids (the usual case) reads back
 # nothing. An id that is none of these ('contended') was claimed by a concurrent transaction that
 # had not committed when this statement began.
+# A report (`incident` set) claims its incident in the same statement: a row in intake.incidents
+# naming its event and this process, which its record settles into the registry row. The primary
+# key decides between two reports of one incident, in any process: the second inserts nothing and
+# reads back 'reported' with the event that holds the incident (null when that claim is not
+# visible to this statement: made concurrently, or by an earlier item of the same call, which is
+# the one that claims it: `distinct on` in the items' order). An incident held by the report's own
+# event (an earlier attempt of it) is its own. Inserted in key order: two calls claiming the same
+# ids never wait on each other in a cycle.
 CLAIM = """
 with wanted as (
-    select w.event_id, w.subject, decode(w.digest, 'hex') as digest
-    from json_to_recordset($1::json) as w(event_id uuid, subject text, digest text)
+    select w.event_id, w.subject, decode(w.digest, 'hex') as digest, w.incident, w.n
+    from rows from (json_to_recordset($1::json) as (event_id uuid, subject text, digest text, incident uuid))
+         with ordinality as w(event_id, subject, digest, incident, n)
 ), done as (
     select a.event_id, a.incident_id, a.event_type, a.topic, a.partition, a."offset", a.subject, a.digest
     from intake.accepted_events a where a.event_id in (select event_id from wanted)
@@ -49,22 +59,48 @@ with wanted as (
     insert into intake.pending_events (event_id, subject, digest, owner)
     select w.event_id, w.subject, w.digest, $2::uuid from wanted w
     where w.event_id not in (select event_id from done)
+    order by w.event_id
     on conflict (event_id) do nothing
     returning event_id
+), reporting as (
+    insert into intake.incidents (incident_id, reported_event_id, claimed_by)
+    select distinct on (w.incident) w.incident, w.event_id, $2::uuid from wanted w
+    where w.incident is not null and w.event_id not in (select event_id from done)
+    order by w.incident, w.n
+    on conflict (incident_id) do nothing
+    returning incident_id, reported_event_id
 ), earlier as (
     select p.event_id, p.subject, p.digest, p.owner, p.since from intake.pending_events p
     where p.event_id in (select event_id from wanted) and p.event_id not in (select event_id from done)
       and p.event_id not in (select event_id from claimed)
+), reported as (
+    select w.event_id, w.incident, i.reported_event_id, i.claimed_by, i.reported_at
+    from wanted w left join intake.incidents i on i.incident_id = w.incident
+    where w.incident is not null and w.event_id not in (select event_id from done)
+      and (w.incident, w.event_id) not in (select incident_id, reported_event_id from reporting)
+      and (i.incident_id is not null and i.reported_event_id <> w.event_id
+           or i.incident_id is null and w.event_id in (select event_id from claimed))
 )
 select 'done' as state, d.event_id, d.incident_id, d.event_type, d.topic, d.partition, d."offset", d.subject,
-       d.digest, null::uuid as owner, null::timestamptz as since
+       d.digest, null::uuid as owner, null::timestamptz as since, null::uuid as holder
 from done d
 union all
-select 'pending', e.event_id, null, null, null, null, null, e.subject, e.digest, e.owner, e.since from earlier e
+select 'pending', e.event_id, null, null, null, null, null, e.subject, e.digest, e.owner, e.since, null from earlier e
 union all
-select 'contended', w.event_id, null, null, null, null, null, w.subject, w.digest, null, null from wanted w
+select 'contended', w.event_id, null, null, null, null, null, w.subject, w.digest, null, null, null from wanted w
 where w.event_id not in (select event_id from done) and w.event_id not in (select event_id from claimed)
   and w.event_id not in (select event_id from earlier)
+union all
+select 'reported', r.event_id, r.incident, null, null, null, null, null, null, r.claimed_by, r.reported_at,
+       r.reported_event_id
+from reported r
+"""
+
+# A report's incident held by another event, whose claim is over and whose event is not on the
+# topic, passes to this report only if it is still the claim that was read.
+TAKE_OVER_REPORT = """
+update intake.incidents set reported_event_id = $2, claimed_by = $3, reported_at = now()
+where incident_id = $1 and claimed_by = $4 and reported_event_id = $5 and reported_at = $6
 """
 
 # A pending claim passes to this process only if it is still the one that was read.
@@ -72,7 +108,15 @@ TAKE_OVER = """
 update intake.pending_events set owner = $2, since = now() where event_id = $1 and owner = $3 and since = $4
 """
 
-RELEASE = "delete from intake.pending_events where event_id = any($1::uuid[]) and owner = $2"
+# A refused event gives up its claim, and a refused report the claim of its incident ($3: the
+# incidents of the reports among them) if its event holds it.
+RELEASE = """
+with released as (
+    delete from intake.pending_events where event_id = any($1::uuid[]) and owner = $2 returning event_id
+)
+delete from intake.incidents
+where incident_id = any($3::uuid[]) and claimed_by is not null and reported_event_id in (select event_id from released)
+"""
 
 # The bulk writes take their rows as one JSON document (json_to_recordset): asyncpg encodes a
 # thousand-element array parameter element by element, which cost intake more CPU per batch
@@ -81,6 +125,9 @@ RELEASE = "delete from intake.pending_events where event_id = any($1::uuid[]) an
 # The idempotency rows, the pending claims they settle and the registry records of the reports
 # among them ($2, '[]' when none) are one statement: one round trip, and no transaction of its own
 # to begin and commit (the registry changes, when a batch has any, follow it in one transaction).
+# A report's record settles its incident's claim (the row its event claimed becomes the registry
+# row), or is the row (a report that claimed nothing: an incident whose id intake minted just now);
+# a settled row, or one another event claimed, is left as it is (the first report is the only one).
 RECORD = """
 with settled as (
     delete from intake.pending_events where event_id in (select x.e from json_to_recordset($1::json) as x(e uuid))
@@ -89,7 +136,12 @@ with settled as (
                                   mode, classification, reported_event_id)
     select r.i, r.r, r.a, r.k, r.s, coalesce(r.req, '{}'), r.m, r.c, r.e
     from json_to_recordset($2::json) as r(i uuid, r text, a text, k text, s text, req text[], m text, c text, e uuid)
-    on conflict (incident_id) do nothing
+    on conflict (incident_id) do update set
+        reporter = excluded.reporter, reporting_agency = excluded.reporting_agency,
+        source_kind = excluded.source_kind, source_id = excluded.source_id,
+        agencies_required = excluded.agencies_required, mode = excluded.mode,
+        classification = excluded.classification, claimed_by = null, updated_at = now()
+    where incidents.claimed_by is not null and incidents.reported_event_id = excluded.reported_event_id
 )
 insert into intake.accepted_events (event_id, incident_id, event_type, topic, partition, "offset", subject, digest)
 select r.e, r.i, r.t, r.topic, r.p, r.o, r.s, decode(r.d, 'hex')
@@ -100,7 +152,7 @@ on conflict (event_id) do nothing
 INCIDENTS = """
 select incident_id, reporter, reporting_agency, source_kind, source_id, agencies_required, mode, classification,
        terminal, lead_incident_id
-from intake.incidents where incident_id = any($1::uuid[])
+from intake.incidents where incident_id = any($1::uuid[]) and claimed_by is null
 """
 
 CHANGE = """
@@ -111,7 +163,7 @@ update intake.incidents i set
     terminal = i.terminal or $5,
     lead_incident_id = coalesce($6, i.lead_incident_id),
     updated_at = now()
-where incident_id = $1
+where incident_id = $1 and claimed_by is null
 """
 
 
@@ -152,6 +204,18 @@ class Pending(NamedTuple):
     since: datetime
 
 
+class Reported(NamedTuple):
+    """A report's incident is held by another event: its report's claim (in flight, or its publisher
+    died), or its registry record. `event_id`, `owner` and `since` are None when that is not known:
+    claimed by a concurrent statement, or by an earlier item of the same call; `owner` is None for a
+    record (settled)."""
+
+    incident_id: uuid.UUID
+    event_id: uuid.UUID | None
+    owner: uuid.UUID | None
+    since: datetime | None
+
+
 class StoreUnavailable(RuntimeError):
     pass
 
@@ -166,7 +230,7 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 WRITE_BEHIND_S = 0.02
 
 
-Claim = tuple[uuid.UUID, "str | None", "bytes | None"]  # event_id, subject, digest
+Claim = tuple[uuid.UUID, "str | None", "bytes | None", "uuid.UUID | None"]  # event_id, subject, digest, a report's incident
 
 
 class IdempotencyStore:
@@ -177,7 +241,7 @@ class IdempotencyStore:
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._lookups: MicroBatcher[uuid.UUID, Accepted | None] = MicroBatcher(self._lookup_bulk)
-        self._claims: MicroBatcher[Claim, Accepted | Pending | None] = MicroBatcher(self._claim_bulk)
+        self._claims: MicroBatcher[Claim, Accepted | Pending | Reported | None] = MicroBatcher(self._claim_bulk)
         self._keys: MicroBatcher[uuid.UUID, bytes | None] = MicroBatcher(self._keys_bulk)
         self._incidents: MicroBatcher[uuid.UUID, IncidentRecord | None] = MicroBatcher(self._incidents_bulk)
         self._records: MicroBatcher[Written, None] = MicroBatcher(self._record_bulk)
@@ -212,12 +276,14 @@ class IdempotencyStore:
         found = await self._lookup_bulk(event_ids)
         return {a.event_id: a for a in found if a is not None}
 
-    async def claim(self, event_id: uuid.UUID, subject: str | None, digest: bytes | None) -> Accepted | Pending | None:
-        """Before publishing: the event's idempotency row if it has one; else an earlier attempt's
-        pending claim; else None, and the event is now claimed by this process."""
-        return await self._claims.submit((event_id, subject, digest))
+    async def claim(self, event_id: uuid.UUID, subject: str | None, digest: bytes | None,
+                    incident: uuid.UUID | None = None) -> Accepted | Pending | Reported | None:
+        """Before publishing: the event's idempotency row if it has one; else, for a report (`incident`),
+        Reported if another event holds its incident; else an earlier attempt's pending claim; else
+        None, and the event (and the report's incident) is now claimed by this process."""
+        return await self._claims.submit((event_id, subject, digest, incident))
 
-    async def claim_many(self, claims: list[Claim]) -> dict[uuid.UUID, Accepted | Pending]:
+    async def claim_many(self, claims: list[Claim]) -> dict[uuid.UUID, Accepted | Pending | Reported]:
         """`claim` for many: the ids that had a row or an earlier claim (the others are claimed now)."""
         found = await self._claim_bulk(claims) if claims else []
         return {c[0]: f for c, f in zip(claims, found) if f is not None}
@@ -229,10 +295,20 @@ class IdempotencyStore:
         result = await self._execute(TAKE_OVER, pending.event_id, self.owner, pending.owner, pending.since)
         return result.endswith(" 1")
 
-    async def release(self, event_ids: list[uuid.UUID]) -> None:
-        """Drop this process's claims of events it did not publish (refused)."""
+    async def take_over_report(self, reported: Reported, event_id: uuid.UUID) -> bool:
+        """Make an incident another event claimed (its claim over, its event not on the topic) this
+        event's, claimed by this process (False: the claim changed meanwhile)."""
+        if reported.owner is None or reported.event_id is None:
+            return False
+        result = await self._execute(TAKE_OVER_REPORT, reported.incident_id, event_id, self.owner, reported.owner,
+                                     reported.event_id, reported.since)
+        return result.endswith(" 1")
+
+    async def release(self, event_ids: list[uuid.UUID], incident_ids: Collection[uuid.UUID] = ()) -> None:
+        """Drop this process's claims of events it did not publish (refused), and of the incidents
+        (of the reports among them) that those events claimed."""
         if event_ids:
-            await self._execute(RELEASE, event_ids, self.owner)
+            await self._execute(RELEASE, event_ids, self.owner, list(incident_ids))
 
     async def _execute(self, statement: str, *args) -> str:
         pool = await self._ensure_pool()
@@ -241,24 +317,28 @@ class IdempotencyStore:
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
 
-    async def _claim_bulk(self, claims: list[Claim]) -> list[Accepted | Pending | None]:
+    async def _claim_bulk(self, claims: list[Claim]) -> list[Accepted | Pending | Reported | None]:
         pool = await self._ensure_pool()
         ids = [c[0] for c in claims]
         try:
-            rows = await pool.fetch(CLAIM, _json([{"event_id": i, "subject": c[1], "digest": c[2].hex() if c[2] else None}
-                                                   for i, c in zip(ids, claims)]), self.owner, timeout=self._timeout_s)
+            rows = await pool.fetch(CLAIM, _json([{"event_id": i, "subject": c[1], "digest": c[2].hex() if c[2] else None,
+                                                    "incident": c[3]} for i, c in zip(ids, claims)]),
+                                    self.owner, timeout=self._timeout_s)
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
         if not rows:  # all claimed now
             return [None] * len(claims)
-        found: dict[uuid.UUID, Accepted | Pending] = {}
+        found: dict[uuid.UUID, Accepted | Pending | Reported] = {}
         now = datetime.now(timezone.utc)
         for r in rows:
             state, event_id = r["state"], r["event_id"]
             if state == "done":
                 found[event_id] = Accepted(event_id, r["incident_id"], r["event_type"], r["topic"], r["partition"],
                                            r["offset"], r["subject"], r["digest"])
-            else:  # an earlier attempt's claim; or a concurrent transaction's, not committed yet (owner None)
+            elif state == "reported":  # before an earlier attempt's claim of the event: the incident is another's
+                found[event_id] = Reported(r["incident_id"], r["holder"], r["owner"], r["since"])
+            elif not isinstance(found.get(event_id), Reported):
+                # an earlier attempt's claim; or a concurrent transaction's, not committed yet (owner None)
                 found[event_id] = Pending(event_id, r["subject"], r["digest"], r["owner"], r["since"] or now)
         return [found.get(i) for i in ids]
 
@@ -352,17 +432,20 @@ class IdempotencyStore:
         rows = _json([{"e": a.event_id, "i": a.incident_id, "t": a.event_type, "topic": a.topic, "p": a.partition,
                        "o": a.offset, "s": a.subject, "d": a.digest.hex() if a.digest is not None else None}
                       for a, _, _ in written])
-        reports = _json([{"i": r.incident_id, "r": r.reporter, "a": r.reporting_agency, "k": r.source_kind,
-                          "s": r.source_id, "req": r.agencies_required, "m": r.mode, "c": r.classification,
-                          "e": a.event_id} for a, r, _ in written if r is not None])
+        reports = {}  # by incident: one row each (an upsert may touch a row once a statement)
+        for a, r, _ in written:
+            if r is not None and r.incident_id not in reports:
+                reports[r.incident_id] = {"i": r.incident_id, "r": r.reporter, "a": r.reporting_agency,
+                                          "k": r.source_kind, "s": r.source_id, "req": r.agencies_required,
+                                          "m": r.mode, "c": r.classification, "e": a.event_id}
         changes = [w.change.as_row() for w in written if w.change is not None]
         try:
             if not changes:
-                await pool.execute(RECORD, rows, reports, timeout=self._timeout_s)
+                await pool.execute(RECORD, rows, _json(list(reports.values())), timeout=self._timeout_s)
                 return [None] * len(written)
             async with pool.acquire(timeout=self._timeout_s) as conn:
                 async with conn.transaction():  # the reports registered first: a change may be about one
-                    await conn.execute(RECORD, rows, reports, timeout=self._timeout_s)
+                    await conn.execute(RECORD, rows, _json(list(reports.values())), timeout=self._timeout_s)
                     await conn.executemany(CHANGE, changes, timeout=self._timeout_s)
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc

@@ -23,7 +23,7 @@ from services.intake.metrics import IntakeMetrics
 from services.intake.ports import IdempotencyStorePort, KeyServicePort, PublisherPort
 from services.intake.registry import IncidentRecord
 from services.intake.publisher import BrokerUnavailable
-from services.intake.repository import Accepted, Pending, StoreUnavailable, Written
+from services.intake.repository import Accepted, Pending, Reported, StoreUnavailable, Written
 from services.intake.validation import Rejection
 from services.shared import keys, sealing
 from services.shared.auth import Principal
@@ -168,9 +168,11 @@ class IntakeService:
             del self._inflight[event.event_id]
 
     async def _submit(self, event: IncidentEvent, principal: Principal, given, digest) -> Accepted:
+        report = event.event_type == "IncidentReported"  # claims its incident with its event_id
         try:
             async with asyncio.timeout(self._timeout_s):
-                found = await self._store.claim(event.event_id, principal.subject, digest)
+                found = await self._store.claim(event.event_id, principal.subject, digest,
+                                                event.incident_id if report else None)
         except (StoreUnavailable, TimeoutError) as exc:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
         if isinstance(found, Accepted):
@@ -178,16 +180,39 @@ class IntakeService:
             self._metrics.events.labels("duplicate").inc()
             _log_accepted(found, "duplicate")
             return found
-        if found is not None:
+        incidents = [event.incident_id] if report else []
+        if isinstance(found, Reported):  # another event holds the incident: a second report
+            if not await self._reclaimed(event, found):
+                await self._release([event.event_id], incidents)
+                raise guard.repeated_report(event.incident_id)
+        elif found is not None:
             _same_sender(found.subject, found.digest, principal, digest, event.event_id)
             landed = await self._recover(event, found, principal, digest)
             if landed is not None:
                 return landed
         try:
-            return await self._publish_new(event, principal, given, digest)
+            return await self._publish_new(event, principal, given, digest, claimed=report)
         except Rejection:
-            await self._release([event.event_id])
+            await self._release([event.event_id], incidents)
             raise
+
+    async def _reclaimed(self, event: IncidentEvent, held: Reported) -> bool:
+        """Whether a report takes over its incident from the event that claimed it: only a claim that
+        is over (older than the bound, not in flight in this process) whose event is not on the topic
+        (it never reached the broker). Else the incident is reported, or being reported: 409."""
+        if held.owner is None or held.event_id is None or held.since is None:  # a record, or claimed just now
+            return False
+        if (held.incident_id in self._reports
+                or datetime.now(timezone.utc) - held.since <= timedelta(seconds=CLAIM_BOUNDS * self._timeout_s)):
+            return False
+        try:
+            if await self._publisher.find(event.model_copy(update={"event_id": held.event_id}), held.since):
+                return False
+            return await self._store.take_over_report(held, event.event_id)
+        except BrokerUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+        except StoreUnavailable as exc:
+            raise Unavailable(f"idempotency store did not answer: {exc}") from None
 
     async def _recover(self, event: IncidentEvent, pending: Pending, principal: Principal,
                        digest: bytes | None) -> Accepted | None:
@@ -216,14 +241,24 @@ class IntakeService:
         raise Unavailable(f"event {event.event_id} is being published by another request; retry shortly")
 
     async def _recovered(self, valid: list[tuple[int, IncidentEvent]], found: dict, principal: Principal,
-                         digests: list[bytes | None]) -> dict[uuid.UUID, Accepted | Unavailable | None]:
+                         digests: list[bytes | None]) -> dict[uuid.UUID, Accepted | Unavailable | Rejection | None]:
         """What `_recover` says of each event_id of a batch that an earlier attempt claimed and left
-        without a result (rare: its publisher died between the broker's ack and the record), asked
-        before the checks and outside the turn: it may read the topic."""
-        landed: dict[uuid.UUID, Accepted | Unavailable | None] = {}
+        without a result (rare: its publisher died between the broker's ack and the record), and
+        `_reclaimed` of each report whose incident another event holds (None: publish it; else 409),
+        asked before the checks and outside the turn: they may read the topic."""
+        landed: dict[uuid.UUID, Accepted | Unavailable | Rejection | None] = {}
         for index, item in valid:
             hit = found.get(item.event_id)
-            if not isinstance(hit, Pending) or item.event_id in landed:
+            if item.event_id in landed:
+                continue
+            if type(hit) is Reported:
+                try:
+                    landed[item.event_id] = (None if await self._reclaimed(item, hit)
+                                             else guard.repeated_report(item.incident_id))
+                except Unavailable as exc:
+                    landed[item.event_id] = exc
+                continue
+            if not isinstance(hit, Pending):
                 continue
             try:
                 _same_sender(hit.subject, hit.digest, principal, digests[index], item.event_id)
@@ -235,10 +270,11 @@ class IntakeService:
                 landed[item.event_id] = exc
         return landed
 
-    async def _release(self, event_ids: list[uuid.UUID]) -> None:
-        """Give up the claims of events refused (a retry then answers the same refusal afresh)."""
+    async def _release(self, event_ids: list[uuid.UUID], incident_ids: Collection[uuid.UUID] = ()) -> None:
+        """Give up the claims of events refused (a retry then answers the same refusal afresh), and of
+        the incidents the reports among them claimed."""
         try:
-            await self._store.release(event_ids)
+            await self._store.release(event_ids, incident_ids)
         except StoreUnavailable as exc:
             log.warning("could not release claims", count=len(event_ids), error=str(exc))
 
@@ -253,10 +289,12 @@ class IntakeService:
             raise Unavailable(f"incident registry did not answer: {exc}") from None
 
     async def _publish_new(
-        self, event: IncidentEvent, principal: Principal, given, digest, fresh: bool = False,
+        self, event: IncidentEvent, principal: Principal, given, digest, fresh: bool = False, claimed: bool = False,
     ) -> Accepted:
+        """`claimed`: a report whose claim of its incident the store granted (it decided the first
+        report: no look-up); `fresh`: a report naming an incident whose id intake minted just now."""
         report = isinstance(event, IncidentReported)
-        if not (report and fresh):  # a fresh report names an incident nobody can have reported
+        if not (report and (fresh or claimed)):  # a fresh report names an incident nobody can have reported
             wanted = [event.incident_id] + ([event.lead_incident_id] if isinstance(event, IncidentLinked) else [])
             reader = self._reports.open()
             try:
@@ -299,10 +337,12 @@ class IntakeService:
         given = given or [() for _ in items]
         digests = digests or [None for _ in items]
         valid = [(i, item) for i, item in enumerate(items) if type(item) is not Rejection]
-        claims: dict[uuid.UUID, tuple] = {}
+        claims: dict[uuid.UUID, tuple] = {}  # a report claims its incident too (fresh or not: the batch named it)
         for index, event in valid:
-            if event.event_id not in fresh and event.event_id not in claims:
-                claims[event.event_id] = (event.event_id, principal.subject, digests[index])
+            report = event.event_type == "IncidentReported"
+            if (report or event.event_id not in fresh) and event.event_id not in claims:
+                claims[event.event_id] = (event.event_id, principal.subject, digests[index],
+                                          event.incident_id if report else None)
         wanted = list({e.incident_id for _, e in valid} | {e.lead_incident_id for _, e in valid
                                                             if e.event_type == "IncidentLinked"})
         refused: list[uuid.UUID] = []  # claimed now, then refused: their claims are given up
@@ -330,7 +370,10 @@ class IntakeService:
                             if item.event_id in new:
                                 continue
                             hit = found.get(item.event_id)
-                            if hit is not None:
+                            if type(hit) is Reported:  # another event holds the incident, unless taken over
+                                if (refusal := landed[item.event_id]) is not None:
+                                    raise refusal
+                            elif hit is not None:
                                 _same_sender(hit.subject, hit.digest, principal, digests[index], item.event_id)
                                 if item.event_id in replays:
                                     continue
@@ -354,7 +397,7 @@ class IntakeService:
                         except Rejection as rejection:
                             items[index] = rejection.prefixed(f"events.{index}")
                             self._metrics.rejections.labels(rejection.reason).inc()
-                            if item.event_id in claims and item.event_id not in found:  # claimed by this call
+                            if item.event_id in claims and _claimed_now(found.get(item.event_id)):
                                 refused.append(item.event_id)
                         except Unavailable as exc:  # an earlier attempt's claim that may still be in flight
                             items[index] = Rejection(503, "unavailable", (("(event)", str(exc)),)).prefixed(
@@ -369,9 +412,9 @@ class IntakeService:
                     if item.event_id in erased:
                         items[index] = erased[item.event_id].prefixed(f"events.{index}")
                 first = [i for i in first if type(items[i]) is not Rejection]
-            refused += [e for e in erased if e in claims and e not in found]
+            refused += [e for e in erased if e in claims and _claimed_now(found.get(e))]
             if refused:
-                await self._release(refused)
+                await self._release(refused, [claims[e][3] for e in refused if claims[e][3] is not None])
             events = list(new.values())
             outcomes = await self._publisher.publish_batch(events) if events else []
             accepted: dict[int, Accepted] = {}  # by the index of the event's first item
@@ -526,6 +569,11 @@ class IntakeService:
             reporter = principal.subject if principal is not None else event.source.id
             return Written(accepted, report=record or registry.record_of(event, reporter))
         return Written(accepted, change=registry.change_of(event))
+
+
+def _claimed_now(hit: Accepted | Pending | Reported | None) -> bool:
+    """A claim this call made (its event_id was new; a report's incident may be another's): given up if refused."""
+    return hit is None or type(hit) is Reported
 
 
 async def _or_empty(look_up, ids: list) -> dict:

@@ -73,7 +73,8 @@ class IdempotencyStoreContract:
         recorded, claimed, fresh = accepted(offset=3), uuid.uuid4(), uuid.uuid4()
         await store.record(recorded)
         assert await store.claim(claimed, None, None) is None
-        found = await store.claim_many([(recorded.event_id, None, None), (claimed, None, None), (fresh, None, None)])
+        found = await store.claim_many([(recorded.event_id, None, None, None), (claimed, None, None, None),
+                                        (fresh, None, None, None)])
         assert found[recorded.event_id] == recorded
         assert isinstance(found[claimed], Pending) and fresh not in found
         assert isinstance(await store.claim(fresh, None, None), Pending)
@@ -119,3 +120,63 @@ class RegistryContract:
         found = (await store.incidents([record.incident_id, uuid.uuid4()]))[record.incident_id]
         assert (set(found.agencies_required), found.classification, found.terminal) == (
             {"police"}, "OFFICIAL-SENSITIVE", True)
+
+
+class IncidentClaimContract:
+    """A report claims its incident with its event_id (the first report is the only report, across
+    intake processes): mixed into the same suite's classes."""
+
+    @staticmethod
+    def record(incident_id: uuid.UUID):
+        from services.intake.registry import IncidentRecord
+
+        return IncidentRecord(incident_id=incident_id, reporter="op-17", reporting_agency="council",
+                              source_kind="control_room", source_id="op-17", agencies_required=(),
+                              mode="live", classification="OFFICIAL")
+
+    async def test_a_second_report_finds_the_incident_held_by_the_first_until_its_record_settles_it(self):
+        from services.intake.repository import Reported, Written
+
+        store, other = await self.make_store(), await self.make_store()  # two intake processes
+        incident, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        assert await store.claim(first, "op-17", None, incident) is None
+        held = await other.claim(second, "op-18", None, incident)
+        assert isinstance(held, Reported) and (held.incident_id, held.event_id, held.owner) == (
+            incident, first, store.owner)
+        assert await other.incident(incident) is None  # a claim is no record: facts about it are still 404
+        assert await store.claim(first, "op-17", None, incident) is not None  # its own retry: its earlier claim
+        await store.record(Written(accepted(event_id=first, incident_id=incident, event_type="IncidentReported"),
+                                   report=self.record(incident)))
+        assert await other.incident(incident) == self.record(incident)
+        settled = await other.claim(uuid.uuid4(), "op-18", None, incident)
+        assert isinstance(settled, Reported) and (settled.event_id, settled.owner) == (first, None)
+
+    async def test_a_refused_report_gives_its_incident_up_and_another_event_then_claims_it(self):
+        store, other = await self.make_store(), await self.make_store()
+        incident, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await store.claim(first, "op-17", None, incident)
+        await other.release([first], [incident])  # not other's claim: nothing given up
+        assert await other.claim(second, "op-18", None, incident) is not None
+        await other.release([second], [incident])  # its event claim only: the incident is first's
+        await store.release([first], [incident])
+        assert await other.claim(second, "op-18", None, incident) is None
+
+    async def test_of_two_reports_of_one_incident_in_one_call_the_first_claims_it(self):
+        from services.intake.repository import Reported
+
+        store = await self.make_store()
+        incident, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        found = await store.claim_many([(first, None, None, incident), (second, None, None, incident),
+                                        (uuid.uuid4(), None, None, None)])
+        assert list(found) == [second] and isinstance(found[second], Reported)
+        assert (await store.claim(uuid.uuid4(), None, None, incident)).event_id == first
+
+    async def test_a_claimed_incident_taken_over_once_cannot_be_taken_over_again_from_the_same_reading(self):
+        store, other = await self.make_store(), await self.make_store()
+        incident, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await store.claim(first, "op-17", None, incident)
+        held = await other.claim(second, "op-18", None, incident)
+        assert await other.take_over_report(held, second) is True
+        assert await other.take_over_report(held, second) is False
+        now = await store.claim(uuid.uuid4(), "op-19", None, incident)
+        assert (now.event_id, now.owner) == (second, other.owner)

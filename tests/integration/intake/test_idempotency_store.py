@@ -3,12 +3,12 @@
 import pytest
 
 from services.intake.repository import IdempotencyStore
-from tests.contract.idempotency_store import IdempotencyStoreContract, RegistryContract
+from tests.contract.idempotency_store import IdempotencyStoreContract, IncidentClaimContract, RegistryContract
 
 pytestmark = pytest.mark.postgres
 
 
-class TestPostgresIdempotencyStore(IdempotencyStoreContract, RegistryContract):
+class TestPostgresIdempotencyStore(IdempotencyStoreContract, RegistryContract, IncidentClaimContract):
     @pytest.fixture(autouse=True)
     async def _database(self, test_settings, database):
         self.dsn = test_settings.database_url.get_secret_value()

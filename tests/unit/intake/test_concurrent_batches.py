@@ -88,19 +88,22 @@ class SlowLookUpStore(FakeIdempotencyStore):
         return found
 
 
-async def test_a_report_whose_look_up_missed_another_reports_record_is_still_409():
+async def test_the_report_that_claimed_its_incident_first_is_accepted_however_late_its_look_up_answers():
+    """Each report claims its incident in the statement that claims its event_id (the store
+    decides, for every intake process): a report whose registry look-up lags still holds the
+    incident, and one sent meanwhile is 409, as is one sent after its record."""
     store, publisher = SlowLookUpStore(), FakePublisher()
     intake = service(publisher, store)
     incident = uuid.uuid4()
     store.answer = answer = asyncio.Event()
-    late = asyncio.create_task(intake.submit_batch([reported(incident_id=incident)], CALLER))
-    await store.read.wait()  # its look-up read the registry: the incident is not there
-    early = await intake.submit_batch([reported(incident_id=incident)], CALLER)  # published and recorded
-    assert statuses(early) == ["accepted"] and incident in store.registry
+    first = asyncio.create_task(intake.submit_batch([reported(incident_id=incident)], CALLER))
+    await store.read.wait()  # it claimed the incident; its look-up read the registry: the incident is not there
+    meanwhile = await intake.submit_batch([reported(incident_id=incident)], CALLER)
+    assert statuses(meanwhile) == [409] and incident not in store.registry
     answer.set()
-    assert statuses(await late) == [409]
+    assert statuses(await first) == ["accepted"] and incident in store.registry
     assert [e.incident_id for e in publisher.published].count(incident) == 1
-    assert incident not in intake._reports  # let go once that look-up was over
+    assert incident not in intake._reports  # let go once its look-up was over
     again = await intake.submit_batch([reported(incident_id=incident)], CALLER)
     assert statuses(again) == [409]  # from the registry now
 

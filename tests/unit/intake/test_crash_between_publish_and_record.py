@@ -30,7 +30,7 @@ def process(publisher: FakePublisher, shared: FakeIdempotencyStore | None = None
     """One intake process: its own owner id, the database (the store's tables) shared."""
     store = FakeIdempotencyStore()
     if shared is not None:
-        store.rows, store.registry, store.claims = shared.rows, shared.registry, shared.claims
+        store.sharing(shared)
     store.registry.setdefault(INCIDENT.incident_id, record_of(INCIDENT, CALLER.subject))
     return IntakeService(publisher, store, IntakeMetrics(), timeout_s=TIMEOUT_S)
 
