@@ -21,7 +21,8 @@ async def test_a_short_chaos_run_leaves_the_auditor_nothing_to_report(infra, tmp
     verdict = await execute(tmp_path / "chaos", infra, plan)
     assert (tmp_path / "chaos" / "timeline.png").stat().st_size > 10_000
     assert [f["name"] for f in verdict["faults"]] == [
-        "kill9(tension, projector)", "postgres_immediate", "cut(tension-kafka)", "poison_storm"]
+        "kill9(tension, projector)", "postgres_immediate", "cut(tension-kafka)", "cut(escalation-kafka)",
+        "poison_storm"]
     by_name = {c["name"]: c for c in verdict["checks"]}
     assert any(c["stats"].get("deadlines_due", 0) > 0 for c in by_name.values()), "no deadline fell due"
     assert verdict["violation_count"] == 0, verdict["report"]
