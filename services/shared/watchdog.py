@@ -113,7 +113,7 @@ class Progress:
     def unsettled(self, now: float, group: str) -> list[Stall]:
         """The group is rebalancing or recovering: its partitions' clocks start again when it is
         done; a group unsettled for UNSETTLED_FACTOR x stall_seconds is stalled itself."""
-        self.forget(group, settling=False)
+        self._clear_clocks(group)
         since = self._unsettled.setdefault(group, now)
         if now - since >= UNSETTLED_FACTOR * self.stall_seconds:
             return [Stall(group, None, None, None, now - since)]
@@ -123,13 +123,14 @@ class Progress:
         """Seconds the group's longest-waiting partition has gone without committed progress."""
         return max((now - since for (g, _), (_, since) in self._since.items() if g == group), default=0.0)
 
-    def forget(self, group: str | None = None, *, settling: bool = True) -> None:
-        """Clocks start again: of one group, or of all (an observation failed)."""
-        for key in [k for k in self._since if group is None or k[0] == group]:
+    def forget(self) -> None:
+        """Every clock starts again (an observation failed: time unseen never counts)."""
+        self._since.clear()
+        self._unsettled.clear()
+
+    def _clear_clocks(self, group: str) -> None:
+        for key in [k for k in self._since if k[0] == group]:
             del self._since[key]
-        if settling:
-            for g in [g for g in self._unsettled if group is None or g == group]:
-                del self._unsettled[g]
 
 
 @dataclass
@@ -152,7 +153,6 @@ class Watchdog(Service):
         self.interval = interval or max(1.0, min(10.0, stall_seconds / 4))
         self.watched: list[Watched] = []
         self.on_stall = on_stall or stop_worker
-        self.stalled: list[Stall] = []
         super().__init__(**kwargs)
 
     def watch(self, watched: Watched) -> None:
@@ -171,7 +171,6 @@ class Watchdog(Service):
                     await self.sleep(self.interval)
                     stalls = await self.check(admin, consumer)
                     if stalls:
-                        self.stalled = stalls
                         self.on_stall(stalls)
                         return
             except Exception as exc:  # noqa: BLE001 - the broker is not there (yet): connect again
