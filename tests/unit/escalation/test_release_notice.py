@@ -6,6 +6,7 @@ broker refused. With the fakes of the worker's sender and state store (tests/fak
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
@@ -29,13 +30,24 @@ class Clock:
         return self.now
 
 
+class Wall:
+    """The wall clock the worker stamps `closed_at` with and judges releases by."""
+
+    def __init__(self) -> None:
+        self.at = ev.utcnow()
+
+    def __call__(self):
+        return self.at
+
+
 @pytest.fixture
 def worker(tmp_path, monkeypatch):
-    escalation = build(Settings(home=tmp_path, escalation_closed_retention_seconds=0.001), DEFAULT_RULES)
+    escalation = build(Settings(home=tmp_path, escalation_closed_retention_seconds=1), DEFAULT_RULES)
     escalation.sink, escalation.store = RecordingSink(), FakeStateStore()
-    clock = Clock()
+    clock, wall = Clock(), Wall()
     monkeypatch.setattr(agents.time, "monotonic", clock)
-    escalation.clock = clock
+    monkeypatch.setattr(agents, "utcnow", wall)
+    escalation.clock, escalation.wall = clock, wall
     return escalation
 
 
@@ -50,6 +62,7 @@ async def finished_incident(worker) -> str:
     await worker.process(facts_of(report), PARTITION)
     await worker.process(facts_of(resolved, offset=8), PARTITION)
     worker.sink.handed, worker.sink.sent = [], []
+    worker.wall.at += timedelta(seconds=2)  # past the retention: due for release (not a race with a fast tick)
     return str(report.incident_id)
 
 
