@@ -42,6 +42,16 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def unreported(body: dict, reported: set[str]) -> bool:
+    """A fact (not a report) whose incident, or whose lead for a link, has no acknowledged report
+    among `reported`: intake rightly refuses it (404, or 422 naming `lead_incident_id`)."""
+    if body["event_type"] == "IncidentReported":
+        return False
+    if body["incident_id"] not in reported:
+        return True
+    return body["event_type"] == "IncidentLinked" and body["lead_incident_id"] not in reported
+
+
 class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -65,6 +75,7 @@ class Item:
     valid: bool
     single: bool
     attempts: int = 0
+    unreported: bool = False  # when last sent: a fact whose incident or lead had no acknowledged report
 
     @property
     def event_id(self) -> str:
@@ -230,11 +241,18 @@ class Driver:
                           event_type=item.body["event_type"], mode=item.body.get("mode", "live"),
                           partition=result["partition"], offset=result["offset"], single=item.single, sent=sent)
 
+    def _sending(self, items: list[Item]) -> None:
+        """Before each attempt: whether each fact's incident (and a link's lead) had an acknowledged
+        report at the moment it was sent. The answer may come after that report's 202 (another
+        worker's request), so this is decided at sending, not when the refusal arrives."""
+        for item in items:
+            item.unreported = unreported(item.body, self._reported)
+
     def _refused(self, item: Item, status: int, detail: str) -> None:
-        # a link sent before its lead's report was acknowledged (another worker's queue) is rightly
-        # refused: intake's registry does not know the lead yet
-        early_link = item.body["event_type"] == "IncidentLinked" and item.body["lead_incident_id"] not in self._reported
-        kind = "unexpected" if item.valid and not early_link else "refused"
+        # a fact sent before its incident's (or a link's lead's) report was acknowledged is rightly
+        # refused: intake's registry did not know that incident yet (a lead reported by another
+        # worker's queue; a report never confirmed, its request timed out every time)
+        kind = "unexpected" if item.valid and not item.unreported else "refused"
         self.ledger.write(kind, event_id=item.event_id, incident_id=item.body["incident_id"], status=status,
                           detail=str(detail)[:200])
 
@@ -253,6 +271,7 @@ class Driver:
         else:
             path = f"/v1/incidents/{incident}/events"
         self.sent += item.attempts == 0
+        self._sending([item])
         sent = time.time()
         response = await self._post(client, path, body, 1)
         if response is None or response.status_code == 503 or response.status_code >= 500:
@@ -265,6 +284,7 @@ class Driver:
 
     async def _batch(self, client: httpx.AsyncClient, items: list[Item]) -> tuple[float, list[Item]]:
         self.sent += sum(1 for i in items if i.attempts == 0)
+        self._sending(items)
         sent = time.time()
         response = await self._post(client, "/v1/events:batch", {"events": [i.body for i in items]}, len(items))
         if response is None or response.status_code >= 500:
