@@ -201,6 +201,7 @@ class FakePublisher:
     log: dict = field(default_factory=dict)  # partition -> the records on it, in order
     written_at: dict = field(default_factory=dict)  # partition -> when each record was written
     connected: bool = True
+    searches: list = field(default_factory=list)  # the event_ids of each find_many call
 
     def _ack(self, event: Any) -> Any:
         from aiokafka.structs import RecordMetadata
@@ -219,6 +220,10 @@ class FakePublisher:
         return RecordMetadata(self.topic, partition, None, offset, -1, -1, -1)
 
     async def find(self, event: Any, since: datetime) -> Any:
+        [found] = await self.find_many([(event, since)])
+        return found
+
+    async def find_many(self, wanted: list, timeout_s: float | None = None) -> list:
         from aiokafka.structs import RecordMetadata
 
         from services.intake.publisher import CLOCK_SKEW_S
@@ -227,14 +232,17 @@ class FakePublisher:
 
         if not self.connected:
             raise self._unavailable()
-        partition = partition_for(encode(event).key, list(range(self.partitions)))
-        times = self.written_at.get(partition, [])
-        for offset, record in enumerate(self.log.get(partition, [])):
-            if (times[offset].timestamp() >= since.timestamp() - CLOCK_SKEW_S
-                    and header(record.headers, NEWER_VERSION_HEADER) is None
-                    and json.loads(record.value)["event_id"] == str(event.event_id)):
-                return RecordMetadata(self.topic, partition, None, offset, -1, -1, -1)
-        return None
+        self.searches.append([event.event_id for event, _ in wanted])
+        found = []
+        for event, since in wanted:
+            partition = partition_for(encode(event).key, list(range(self.partitions)))
+            times = self.written_at.get(partition, [])
+            found.append(next((RecordMetadata(self.topic, partition, None, offset, -1, -1, -1)
+                               for offset, record in enumerate(self.log.get(partition, []))
+                               if times[offset].timestamp() >= since.timestamp() - CLOCK_SKEW_S
+                               and header(record.headers, NEWER_VERSION_HEADER) is None
+                               and json.loads(record.value)["event_id"] == str(event.event_id)), None))
+        return found
 
     def _unavailable(self) -> BaseException:
         from services.intake.publisher import BrokerUnavailable

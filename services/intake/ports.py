@@ -85,3 +85,7 @@ class PublisherPort(Protocol):
     async def find(self, event: IncidentEvent, since: datetime) -> RecordMetadata | None:
         """Where the event's own record landed if one written since `since` is on the topic (None: none
         is); publisher.BrokerUnavailable when the broker cannot say."""
+
+    async def find_many(self, wanted: list[tuple[IncidentEvent, datetime]],
+                        timeout_s: float | None = None) -> list[RecordMetadata | None]:
+        """`find` for each (event, since), in one read of the topic, within `timeout_s`."""

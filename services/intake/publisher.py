@@ -172,13 +172,24 @@ class Publisher:
     async def find(self, event: IncidentEvent, since: datetime) -> RecordMetadata | None:
         """Where the event landed on the topic if a copy written since `since` is there (None: it is
         not); BrokerUnavailable when the broker cannot say within the bound."""
+        [found] = await self.find_many([(event, since)])
+        return found
+
+    async def find_many(self, wanted: list[tuple[IncidentEvent, datetime]],
+                        timeout_s: float | None = None) -> list[RecordMetadata | None]:
+        """`find` for many events at once: one consumer, each partition read once from the earliest
+        `since` of the events on it (a batch retried after its publish timed out asks for all of its
+        events: one after the other, each with a consumer of its own, it outlasted any request bound).
+        BrokerUnavailable when the broker cannot say within `timeout_s` (default twice the ack bound)."""
         producer = self._producer
         if producer is None:
             raise BrokerUnavailable("not connected to the broker")
+        if not wanted:
+            return []
         try:
-            async with asyncio.timeout(self._timeout_s * 2):
+            async with asyncio.timeout(self._timeout_s * 2 if timeout_s is None else timeout_s):
                 partitions = sorted(await producer.partitions_for(self.topic))
-                return await find_on_topic(self._settings, self.topic, partitions, event, since)
+                return await find_on_topic(self._settings, self.topic, partitions, wanted)
         except (TimeoutError, KafkaError, OSError) as exc:
             raise BrokerUnavailable(f"could not look for an earlier copy: {type(exc).__name__}") from None
 
@@ -314,34 +325,47 @@ class Publisher:
 CLOCK_SKEW_S = 30.0
 
 
-async def find_on_topic(settings: Settings, topic: str, partitions: list[int], event: IncidentEvent,
-                        since: datetime) -> RecordMetadata | None:
-    """Where `event` (its own record, not an older-version copy) landed on `topic`, if it is there
-    among the records written since `since`: its key's partition is read from there to its end
-    offset now. For a retry of an event whose publisher died before recording it (a rare path:
-    one short read, no consumer group)."""
-    key = encode(event).key
-    wanted = str(event.event_id).encode()
+async def find_on_topic(settings: Settings, topic: str, partitions: list[int],
+                        wanted: list[tuple[IncidentEvent, datetime]]) -> list[RecordMetadata | None]:
+    """Where each event (its own record, not an older-version copy) landed on `topic`, if it is there
+    among the records written since its `since`: the partitions their keys give are each read once,
+    from the earliest of their times to the partition's end offset now. For the retries of events
+    whose publisher died (or timed out) before recording them (a rare path: short reads, no group)."""
+    by_partition: dict[int, dict[str, tuple[int, bytes, int]]] = {}  # partition -> event_id -> (index, key, from ms)
+    for index, (event, since) in enumerate(wanted):
+        key = encode(event).key
+        start_ms = max(int((since.timestamp() - CLOCK_SKEW_S) * 1000), 0)
+        by_partition.setdefault(partition_for(key, partitions), {})[str(event.event_id)] = (index, key, start_ms)
+    found: list[RecordMetadata | None] = [None] * len(wanted)
     consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        tp = TopicPartition(topic, partition_for(key, partitions))
-        consumer.assign([tp])
-        start_ms = int((since.timestamp() - CLOCK_SKEW_S) * 1000)
-        starts = await consumer.offsets_for_times({tp: max(start_ms, 0)})
-        end = (await consumer.end_offsets([tp]))[tp]
-        if starts[tp] is None:  # nothing written since then
-            return None
-        consumer.seek(tp, starts[tp].offset)
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=2000)
-            for m in batch.get(tp, []):
-                if m.offset >= end:
-                    return None
-                if m.key == key and wanted in (m.value or b"") and header(m.headers, NEWER_VERSION_HEADER) is None:
-                    if orjson.loads(m.value).get("event_id") == str(event.event_id):
-                        return RecordMetadata(topic, tp.partition, tp, m.offset, m.timestamp, m.timestamp_type, -1)
-        return None
+        tps = {p: TopicPartition(topic, p) for p in by_partition}
+        consumer.assign(list(tps.values()))
+        starts = await consumer.offsets_for_times(
+            {tps[p]: min(start for _, _, start in events.values()) for p, events in by_partition.items()})
+        ends = await consumer.end_offsets(list(tps.values()))
+        for partition, events in by_partition.items():
+            tp, end = tps[partition], ends[tps[partition]]
+            if starts[tp] is None:  # nothing written since then
+                continue
+            consumer.seek(tp, starts[tp].offset)
+            left = dict(events)
+            while left and await consumer.position(tp) < end:
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=2000)
+                for m in batch.get(tp, []):
+                    if m.offset >= end:
+                        break
+                    if m.value is None or header(m.headers, NEWER_VERSION_HEADER) is not None:
+                        continue
+                    for event_id, (index, key, start_ms) in list(left.items()):
+                        if (m.key == key and m.timestamp >= start_ms and event_id.encode() in m.value
+                                and orjson.loads(m.value).get("event_id") == event_id):
+                            found[index] = RecordMetadata(topic, partition, tp, m.offset, m.timestamp,
+                                                          m.timestamp_type, -1)
+                            del left[event_id]
+                            break
+        return found
     finally:
         await consumer.stop()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Collection
 from datetime import datetime, timedelta, timezone
@@ -187,7 +188,8 @@ class IntakeService:
                 raise guard.repeated_report(event.incident_id)
         elif found is not None:
             _same_sender(found.subject, found.digest, principal, digest, event.event_id)
-            landed = await self._recover(event, found, principal, digest)
+            [metadata] = await self._search([(event, found.since)])
+            landed = await self._recover(event, found, principal, digest, metadata)
             if landed is not None:
                 return landed
         try:
@@ -196,34 +198,46 @@ class IntakeService:
             await self._release([event.event_id], incidents)
             raise
 
+    def _may_reclaim(self, held: Reported) -> bool:
+        """A claim of the incident that is over: older than the bound and not in flight in this process
+        (a record, or a claim made just now, never is)."""
+        if held.owner is None or held.event_id is None or held.since is None:
+            return False
+        return (held.incident_id not in self._reports
+                and datetime.now(timezone.utc) - held.since > timedelta(seconds=CLAIM_BOUNDS * self._timeout_s))
+
     async def _reclaimed(self, event: IncidentEvent, held: Reported) -> bool:
         """Whether a report takes over its incident from the event that claimed it: only a claim that
-        is over (older than the bound, not in flight in this process) whose event is not on the topic
-        (it never reached the broker). Else the incident is reported, or being reported: 409."""
-        if held.owner is None or held.event_id is None or held.since is None:  # a record, or claimed just now
+        is over (`_may_reclaim`) whose event is not on the topic (it never reached the broker). Else
+        the incident is reported, or being reported: 409."""
+        if not self._may_reclaim(held):
             return False
-        if (held.incident_id in self._reports
-                or datetime.now(timezone.utc) - held.since <= timedelta(seconds=CLAIM_BOUNDS * self._timeout_s)):
+        [landed] = await self._search([(_holder(event, held), held.since)])
+        return await self._take_over_report(event, held, landed)
+
+    async def _take_over_report(self, event: IncidentEvent, held: Reported, landed: RecordMetadata | None) -> bool:
+        if landed is not None:
             return False
         try:
-            if await self._publisher.find(event.model_copy(update={"event_id": held.event_id}), held.since):
-                return False
             return await self._store.take_over_report(held, event.event_id)
-        except BrokerUnavailable as exc:
-            raise Unavailable(str(exc)) from None
         except StoreUnavailable as exc:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
 
-    async def _recover(self, event: IncidentEvent, pending: Pending, principal: Principal,
-                       digest: bytes | None) -> Accepted | None:
-        """An earlier attempt claimed this event_id and left no result. If the event is on the topic,
-        record and return where it landed; if it is not and that attempt is over (this process's
-        own, or older than the bound), take the claim over and return None (publish it); else the
-        attempt may still be in flight in another process: Unavailable (retry shortly)."""
+    async def _search(self, wanted: list[tuple[IncidentEvent, datetime]],
+                      timeout_s: float | None = None) -> list[RecordMetadata | None]:
+        """Where earlier attempts' events landed on the topic (one read for them all)."""
         try:
-            metadata = await self._publisher.find(event, pending.since)
+            return await self._publisher.find_many(wanted, timeout_s)
         except BrokerUnavailable as exc:
             raise Unavailable(str(exc)) from None
+
+    async def _recover(self, event: IncidentEvent, pending: Pending, principal: Principal, digest: bytes | None,
+                       metadata: RecordMetadata | None) -> Accepted | None:
+        """An earlier attempt claimed this event_id and left no result; `metadata` is where the event
+        landed on the topic (None: it is not there). If it is there, record and return where it
+        landed; if it is not and that attempt is over (this process's own, or older than the bound),
+        take the claim over and return None (publish it); else the attempt may still be in flight in
+        another process: Unavailable (retry shortly)."""
         if metadata is not None:
             written = self._written(event, metadata, principal, digest)
             await self._remember([written])
@@ -241,31 +255,47 @@ class IntakeService:
         raise Unavailable(f"event {event.event_id} is being published by another request; retry shortly")
 
     async def _recovered(self, valid: list[tuple[int, IncidentEvent]], found: dict, principal: Principal,
-                         digests: list[bytes | None]) -> dict[uuid.UUID, Accepted | Unavailable | Rejection | None]:
+                         digests: list[bytes | None], timeout_s: float,
+                         ) -> dict[uuid.UUID, Accepted | Unavailable | Rejection | None]:
         """What `_recover` says of each event_id of a batch that an earlier attempt claimed and left
-        without a result (rare: its publisher died between the broker's ack and the record), and
-        `_reclaimed` of each report whose incident another event holds (None: publish it; else 409),
-        asked before the checks and outside the turn: they may read the topic."""
+        without a result (its publish timed out, or its publisher died between the broker's ack and
+        the record), and `_reclaimed` of each report whose incident another event holds (None:
+        publish it; else 409), asked before the checks and outside the turn. Every event they ask
+        about is looked for on the topic in one read, within `timeout_s` (what is left of the
+        request's look-up bound); when the broker cannot say, each of them is Unavailable."""
         landed: dict[uuid.UUID, Accepted | Unavailable | Rejection | None] = {}
+        asked: list[tuple[int, IncidentEvent, Pending | Reported]] = []
+        seen: set[uuid.UUID] = set()
         for index, item in valid:
             hit = found.get(item.event_id)
-            if item.event_id in landed:
+            if item.event_id in seen:
                 continue
+            seen.add(item.event_id)
             if type(hit) is Reported:
+                if self._may_reclaim(hit):
+                    asked.append((index, item, hit))
+                else:
+                    landed[item.event_id] = guard.repeated_report(item.incident_id)
+            elif isinstance(hit, Pending):
                 try:
-                    landed[item.event_id] = (None if await self._reclaimed(item, hit)
+                    _same_sender(hit.subject, hit.digest, principal, digests[index], item.event_id)
+                except Rejection:
+                    continue  # refused in the checks
+                asked.append((index, item, hit))
+        if not asked:
+            return landed
+        try:
+            where = await self._search([(_holder(item, hit) if type(hit) is Reported else item, hit.since)
+                                        for _, item, hit in asked], timeout_s)
+        except Unavailable as exc:
+            return landed | {item.event_id: exc for _, item, _ in asked}
+        for (index, item, hit), metadata in zip(asked, where):
+            try:
+                if type(hit) is Reported:
+                    landed[item.event_id] = (None if await self._take_over_report(item, hit, metadata)
                                              else guard.repeated_report(item.incident_id))
-                except Unavailable as exc:
-                    landed[item.event_id] = exc
-                continue
-            if not isinstance(hit, Pending):
-                continue
-            try:
-                _same_sender(hit.subject, hit.digest, principal, digests[index], item.event_id)
-            except Rejection:
-                continue  # refused in the checks
-            try:
-                landed[item.event_id] = await self._recover(item, hit, principal, digests[index])
+                else:
+                    landed[item.event_id] = await self._recover(item, hit, principal, digests[index], metadata)
             except Unavailable as exc:
                 landed[item.event_id] = exc
         return landed
@@ -334,6 +364,7 @@ class IntakeService:
         Items are checked in order against the registry as the items before them leave it.
         `fresh`: event_ids intake minted just now, which need no lookup. Only the checks take a
         turn (`turn`): the look-ups, the broker's acknowledgement and the record do not."""
+        began = time.monotonic()  # the look-ups and the search for earlier attempts share one ack bound
         given = given or [() for _ in items]
         digests = digests or [None for _ in items]
         valid = [(i, item) for i, item in enumerate(items) if type(item) is not Rejection]
@@ -363,7 +394,8 @@ class IntakeService:
                     view = self._with_unrecorded(view, wanted)
                 except (StoreUnavailable, TimeoutError) as exc:
                     raise Unavailable(f"idempotency store did not answer: {exc}") from None
-                landed = await self._recovered(valid, found, principal, digests)
+                landed = await self._recovered(valid, found, principal, digests,
+                                               max(0.1, self._timeout_s - (time.monotonic() - began)))
                 async with self.turn():  # no await inside: the checks, then the reports held, in one step
                     for index, item in valid:
                         try:
@@ -569,6 +601,12 @@ class IntakeService:
             reporter = principal.subject if principal is not None else event.source.id
             return Written(accepted, report=record or registry.record_of(event, reporter))
         return Written(accepted, change=registry.change_of(event))
+
+
+def _holder(event: IncidentEvent, held: Reported) -> IncidentEvent:
+    """The report that holds the incident, as far as looking for it on the topic goes (its key and
+    its event_id)."""
+    return event.model_copy(update={"event_id": held.event_id})
 
 
 def _claimed_now(hit: Accepted | Pending | Reported | None) -> bool:

@@ -87,6 +87,18 @@ class PublisherContract:
         assert (found.partition, found.offset) == (landed_too.partition, landed_too.offset)
         assert await publisher.find(fact(ev.NoteAdded, report.incident_id, text="never sent"), since) is None
 
+    async def test_find_many_gives_each_event_where_it_landed_in_one_call(self):
+        publisher = await self.make_publisher()
+        since = datetime.now(timezone.utc)
+        sent = [reported() for _ in range(8)]
+        landed = await publisher.publish(sent)
+        never = fact(ev.NoteAdded, sent[0].incident_id, text="never sent")
+        found = await publisher.find_many([(e, since) for e in [never, *sent]])
+        assert found[0] is None
+        assert [(f.partition, f.offset) for f in found[1:]] == [(m.partition, m.offset) for m in landed]
+        later = await publisher.find_many([(sent[0], since), (sent[1], datetime.now(timezone.utc) + timedelta(minutes=5))])
+        assert later[0] is not None and later[1] is None  # each event's own time, on one partition or many
+
     async def test_find_looks_only_at_records_written_since_the_time_it_is_given(self):
         publisher, report = await self.make_publisher(), reported()
         await publisher.publish([report])

@@ -123,3 +123,33 @@ async def test_another_caller_cannot_take_over_a_claim():
         await restarted.submit(event, intruder)
     assert refused.value.status == 409
     assert publisher.published == [event]
+
+
+async def test_a_batch_retried_after_its_publish_timed_out_looks_for_all_its_events_in_one_read():
+    """Found by `muster chaos` (the soak's broker kill): every item of such a retry holds this
+    process's own claim, and each was looked for on the topic one after the other, each read with a
+    consumer of its own, so the request outlasted the 12 s bound a partner allows it."""
+    publisher = FakePublisher()
+    intake = process(publisher)
+    timed_out = [note() for _ in range(30)]
+    for event in timed_out:  # claimed; the broker never acknowledged within the bound
+        assert await intake._store.claim(event.event_id, CALLER.subject, None) is None
+    results = await intake.submit_batch(timed_out, CALLER)
+    assert all(r.accepted is not None for r in results)
+    assert publisher.searches == [[e.event_id for e in timed_out]]  # one search, for all of them
+    assert publisher.published == timed_out
+
+
+async def test_a_batch_whose_search_the_broker_cannot_answer_answers_503_for_those_items_only():
+    publisher = FakePublisher()
+    intake = process(publisher)
+    timed_out, fresh = note(), note()
+    assert await intake._store.claim(timed_out.event_id, CALLER.subject, None) is None
+
+    async def unreachable(wanted, timeout_s=None):
+        raise publisher._unavailable()
+
+    publisher.find_many = unreachable
+    results = await intake.submit_batch([timed_out, fresh], CALLER)
+    assert results[0].rejection is not None and results[0].rejection.status == 503
+    assert results[1].accepted is not None and publisher.published == [fresh]
