@@ -9,7 +9,9 @@ partition: per source partition, a map incident -> mode, in memory. A partition'
 built again whenever the stage's next batch there does not follow the last offset it saw
 (first sight, a restart, partitions moving between workers): the partition's reports
 before that offset are read again, by their `event_type` and `mode` headers and key (a
-record without them is decoded). That read, and the map, grow with the topic's retention.
+record without them is decoded). That read, and the map, grow with the topic's retention:
+kept compactly, an incident is its 16-byte id (a str only for an id that is not a UUID) and a
+shared mode string, about 100 bytes an incident in a dict (bench/tension_memory.py).
 """
 
 from __future__ import annotations
@@ -26,8 +28,28 @@ from services.shared.settings import Settings
 REPORTED = "IncidentReported"
 SCAN_RECORDS = 5000  # records per fetch while a partition's reports are read again
 
-# {partition: read its reports before this offset} -> {partition: {incident id: mode}}
-Scan = Callable[[Mapping[int, int]], Awaitable[dict[int, dict[str, str]]]]
+# {partition: read its reports before this offset} -> {partition: {incident key: mode}}
+Scan = Callable[[Mapping[int, int]], Awaitable[dict[int, dict[bytes | str, str]]]]
+_MODES: dict[str, str] = {}  # one string per mode, shared by every entry of every map
+
+
+def incident_key(incident_id: object) -> bytes | str:
+    """An incident's key in the map: its UUID's 16 bytes (49 bytes of object, not 85 for the
+    36-character string); an id that is not a UUID stays the string it is."""
+    if isinstance(incident_id, uuid.UUID):
+        return incident_id.bytes
+    if isinstance(incident_id, bytes):  # already a key
+        return incident_id
+    text = str(incident_id)
+    try:
+        return uuid.UUID(text).bytes
+    except ValueError:
+        return text
+
+
+def _mode(mode: object) -> str:
+    text = str(mode)
+    return _MODES.setdefault(text, text)
 
 
 class FirstReports:
@@ -35,7 +57,7 @@ class FirstReports:
 
     def __init__(self, scan: Scan) -> None:
         self._scan = scan
-        self.modes: dict[int, dict[str, str]] = {}
+        self.modes: dict[int, dict[bytes | str, str]] = {}  # partition -> incident_key -> mode
         self.next: dict[int, int] = {}  # source partition -> offset after the last record seen
         self.scans = 0  # partitions read again (a restart or a rebalance each)
 
@@ -54,7 +76,7 @@ class FirstReports:
             return
         found = await self._scan(stale) if any(o > 0 for o in stale.values()) else {}
         for partition, offset in stale.items():
-            self.modes[partition] = found.get(partition, {})
+            self.modes[partition] = {incident_key(i): _mode(m) for i, m in found.get(partition, {}).items()}
             self.next[partition] = offset
         self.scans += len(stale)
 
@@ -65,11 +87,11 @@ class FirstReports:
         if event_type is None:
             return None
         known = self.modes.setdefault(partition, {})
-        incident = str(incident_id)
-        first = known.get(incident)
-        why = refusal(Reported(first) if first is not None else None, event_type, str(mode), incident)
+        key = incident_key(incident_id)
+        first = known.get(key)
+        why = refusal(Reported(first) if first is not None else None, event_type, str(mode), str(incident_id))
         if why is None and event_type == REPORTED:
-            known[incident] = str(mode)
+            known[key] = _mode(mode)
         return why
 
 
@@ -91,11 +113,13 @@ def reported_by_headers(record) -> tuple[str, str] | None:
     return str(event.incident_id), str(event.mode)
 
 
-async def read_first_reports(settings: Settings, topic: str, until: Mapping[int, int]) -> dict[int, dict[str, str]]:
-    """Each partition's first reports before its offset in `until` (the topic read from its start)."""
+async def read_first_reports(settings: Settings, topic: str, until: Mapping[int, int]
+                             ) -> dict[int, dict[bytes | str, str]]:
+    """Each partition's first reports before its offset in `until` (the topic read from its start),
+    keyed by `incident_key`."""
     from services.shared.kafka import make_consumer
 
-    found: dict[int, dict[str, str]] = {p: {} for p in until}
+    found: dict[int, dict[bytes | str, str]] = {p: {} for p in until}
     wanted = {TopicPartition(topic, p): o for p, o in until.items() if o > 0}
     if not wanted:
         return found
@@ -121,7 +145,7 @@ async def read_first_reports(settings: Settings, topic: str, until: Mapping[int,
                     except PoisonRecord:
                         continue
                     if reported is not None:
-                        modes.setdefault(*reported)
+                        modes.setdefault(incident_key(reported[0]), _mode(reported[1]))
     finally:
         await consumer.stop()
     return found

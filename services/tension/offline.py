@@ -68,7 +68,7 @@ def replay_records(log: Mapping, *, incidents_topic: str, calendar_topic: str, c
     return alerts
 
 
-async def _nothing_before(until: Mapping[int, int]) -> dict[int, dict[str, str]]:
+async def _nothing_before(until: Mapping[int, int]) -> dict[int, dict[bytes | str, str]]:
     return {p: {} for p in until}  # the whole log is read from its start: nothing earlier to find
 
 

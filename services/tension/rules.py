@@ -333,12 +333,12 @@ def accept(clock: ClockState, ward: WardState, ind: Indicator, config: TensionCo
     if late:
         return Outcome.LATE
     _begin(ward, clock, point)
-    _add(ward, hour, ind.category, [ind.at, ind.incident_id, ind.grading, point, int(ind.sensitive)], config)
+    _add(ward, hour, ind.category, (ind.at, ind.incident_id, ind.grading, point, int(ind.sensitive)), config)
     _point(ward, clock, point)
     return Outcome.COUNTED
 
 
-def _add(ward: WardState, hour: int, category: str, entry: list, config: TensionConfig) -> None:
+def _add(ward: WardState, hour: int, category: str, entry: tuple, config: TensionConfig) -> None:
     weight = config.weight_of(category, entry[2])
     bucket = ward.buckets.get(hour)
     if bucket is None:
@@ -352,7 +352,7 @@ def _add(ward: WardState, hour: int, category: str, entry: list, config: Tension
     if entry[2] in GRADINGS:
         cell[3][GRADINGS.index(entry[2])] += 1
         if entry[2] == "potential" and weight > 0:
-            ward.potential.append([entry[0], entry[1], entry[3], category])
+            ward.potential.append((entry[0], entry[1], entry[3], category))
     ward.days[hour // 24] = ward.days.get(hour // 24, 0) + weight
 
 
@@ -519,7 +519,7 @@ def apply_moves(ward: WardState, at_h: int, config: TensionConfig) -> None:
                 continue
         if new_category is not None:
             seen = max(point, entry[3]) if entry is not None else point
-            _add(ward, report_h, new_category, [at, incident_id, new_grading, seen, sens], config)
+            _add(ward, report_h, new_category, (at, incident_id, new_grading, seen, sens), config)
     ward.moves = pending
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
-# bucket: category -> [weight_milli, count, [entry, ...]]
-# entry: [occurred_at_s, incident_id, grading or None, seen_s, sensitive 0/1]; `seen` is the
+# bucket: category -> [weight_milli, count, [entry, ...], [evidenced, experienced, potential]]
+# entry: (occurred_at_s, incident_id, grading or None, seen_s, sensitive 0/1), a tuple (80 bytes,
+# not a list's 96 and more; its grading one shared string); `seen` is the
 # event-time point at which the report became visible in its source partition (its own
 # occurred_at, or the partition's clock when it came out of order): early evaluations at a
 # point m count exactly the entries seen at or before m, whatever the batching.
@@ -113,9 +114,19 @@ class WardState:
     @classmethod
     def loads(cls, raw: bytes | str) -> "WardState":
         data = orjson.loads(raw)
-        data["buckets"] = {int(h): b for h, b in data["buckets"].items()}
+        data["buckets"] = {int(h): {category: [cell[0], cell[1], [_entry(e) for e in cell[2]], *cell[3:]]
+                                    for category, cell in b.items()} for h, b in data["buckets"].items()}
         data["days"] = {int(d): v for d, v in data["days"].items()}
+        data["potential"] = [_entry(p) for p in data.get("potential", [])]
         return cls(**data)
+
+
+_SHARED: dict[str, str] = {}  # one string per grading and category read back from a changelog
+
+
+def _entry(row: list) -> tuple:
+    """A report entry (or potential row) read back: a tuple, its strings but the id shared."""
+    return tuple(_SHARED.setdefault(v, v) if isinstance(v, str) and i != 1 else v for i, v in enumerate(row))
 
 
 @dataclass(slots=True)

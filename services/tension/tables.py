@@ -2,7 +2,9 @@
 
 `wards`: ward code -> WardState. `clocks`: by-ward partition -> ClockState. Both live on
 the partition of the by-ward topic that owns the ward, so one worker owns a ward. State is
-written once per batch (not per report); the batch's offsets are acknowledged after it.
+written once per batch (not per report), and only the wards whose state changed in it
+(`changed_blobs`): a ward the batch left as it was is not written to the table or its changelog
+again. The batch's offsets are acknowledged after it.
 Exercise and test facts have their own state under keys prefixed with their mode
 (`exercise:E05009336`, `exercise:0`), so they never mix with live state.
 """
@@ -44,11 +46,30 @@ class TensionTables:
         return out
 
     def save(self, partition: int, clock: ClockState, wards: dict[str, WardState], mode: str = LIVE) -> None:
+        """The partition's clock, and each ward whose state the batch changed (one table write and
+        one changelog record each); an unchanged ward keeps its value and its decoded state."""
         self.clocks.put(_key(mode, str(partition)), clock.dumps(), partition)
+        last = {code: self.wards.get(_key(mode, code)) for code in wards}
+        changed = changed_blobs(wards, last)
         for code, state in wards.items():
-            key, blob = _key(mode, code), state.dumps()
-            self.wards.put(key, blob, partition)
-            self._decoded[key] = (blob, state)
+            key = _key(mode, code)
+            blob = changed.get(code)
+            if blob is not None:
+                self.wards.put(key, blob, partition)
+                self._decoded[key] = (blob, state)
+            elif last[code] is not None:
+                self._decoded[key] = (last[code], state)
+
+
+def changed_blobs(wards: dict[str, WardState], last: dict[str, bytes | None]) -> dict[str, bytes]:
+    """Ward code -> its serialised state, for the wards whose state differs from `last` (the value
+    last written, None when never written)."""
+    out = {}
+    for code, state in wards.items():
+        blob = state.dumps()
+        if blob != last.get(code):
+            out[code] = blob
+    return out
 
 
 def _key(mode: str, key: str) -> str:

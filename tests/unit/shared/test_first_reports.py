@@ -79,3 +79,14 @@ def test_a_report_is_known_by_its_headers_or_else_by_its_value():
     assert reported_by_headers(record(note, headers=False)) is None
     with pytest.raises(PoisonRecord):
         reported_by_headers(Record(0, 0, b"k", b"{not json", []))
+
+
+def test_an_incident_is_kept_by_its_sixteen_bytes_and_known_however_its_id_is_spelt():
+    import uuid
+
+    reports, _ = tracker()
+    incident = uuid.uuid4()
+    assert reports.refusal(0, 0, "IncidentReported", "live", incident) is None
+    [key] = reports.modes[0]
+    assert key == incident.bytes  # 49 bytes of object, not the 85 of its 36-character string
+    assert reports.refusal(0, 1, "IncidentReported", "live", str(incident)) is not None  # the same incident
