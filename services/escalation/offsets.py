@@ -10,8 +10,9 @@ the stall the crash test used to hit (positions advanced, nothing delivered, not
 paused). Here, at each start, every partition of those topics without a committed offset
 for the group gets one: an empty partition (a topic just created, by `muster topics apply`
 or by the worker itself) first gets a marker record and the offset just past it; a
-partition whose records expired gets its log start offset if that is past 0. The agents
-skip marker records.
+partition whose records expired gets its log start offset if that is past 0, and so does a
+partition whose committed offset is below its log start (records expired while no worker
+ran). The agents skip marker records.
 """
 
 from __future__ import annotations
@@ -48,9 +49,13 @@ async def ensure_starts(settings: Settings, group: str, topics: list[str], parti
         tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
         consumer.assign(tps)
         starts, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
-        uncommitted = [tp for tp in tps if await consumer.committed(tp) is None]
+        committed = {tp: await consumer.committed(tp) for tp in tps}
+        uncommitted = [tp for tp in tps if committed[tp] is None]
         missing = await mark(settings, [tp for tp in uncommitted if ends[tp] == 0])
         missing |= {tp: starts[tp] for tp in uncommitted if tp not in missing and starts[tp] > 0}
+        # a committed offset whose records expired: their log start (faust_commits.py would
+        # otherwise wait for the record at the committed offset, which will never come)
+        missing |= {tp: starts[tp] for tp in tps if committed[tp] is not None and committed[tp] < starts[tp]}
         if missing:
             await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in missing.items()})
             log.info("escalation.start_offsets_committed", partitions=len(missing))

@@ -5,7 +5,8 @@ Settings, the sink its stages and agents send through, and `run` (what `muster r
 - `make_app`: credentials from the Kafka settings (SASL or TLS), static group membership
   (a worker restarted after a crash takes its partitions back at once, instead of a second
   rebalance when the old member's session expires mid-recovery), the same timeouts,
-  at-least-once processing, in-memory tables recovered from their changelogs, the
+  at-least-once processing (faust's commit never passes a record its agents skipped:
+  services/shared/faust_commits.py), in-memory tables recovered from their changelogs, the
   consumer-lag monitor, and the progress watchdog (services/shared/watchdog.py) over the
   app's group and every stage added with `add_stage`.
 - `FaustSink`: the narrow services.shared.stage.Sink over the app's producer and the
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 import faust
 from prometheus_client import Gauge
 
+from services.shared import faust_commits
 from services.shared.deadletter import DeadLetterSink, FaustSender, Record
 from services.shared.kafka import apply_topics, make_admin, topic_drift
 from services.shared.lag import LagMonitor
@@ -70,6 +72,7 @@ def credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredenti
 def make_app(settings: Settings, service: str, *, partitions: int, replication: int, lag: Gauge,
              waiting: Gauge | None = None, app_id: str | None = None) -> faust.App:
     """The faust app of one processor; connects to nothing yet."""
+    faust_commits.install()  # never commit past a record the agents did not process
     app_id = app_id or app_id_for(settings, service)
     instance = getattr(settings, f"{service}_instance_id") or f"{socket.gethostname()}-{app_id}"
     datadir = settings.home / "faust" / app_id
