@@ -320,7 +320,8 @@ class Escalation:
             self._track(key, state)
         self.dirty = False
         self.complete = True
-        log.info("escalation.deadlines_indexed", pending=len(self.index))
+        log.info("escalation.deadlines_indexed", pending=len(self.index), states=len(self.store),
+                 releasing=len(self.expiry))
 
     def _track(self, key: bytes, s: IncidentState) -> None:
         if s.next_deadline is not None and s.escalating and s.partition is not None:
