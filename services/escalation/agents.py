@@ -48,6 +48,11 @@ from services.shared.topics import TopicCatalog
 log = get_logger("muster.escalation")
 SERVICE = "escalation"
 RETRIES = (0.5, 1.0, 2.0)
+# Changelog records faust holds before applying them to a table while it recovers (its default
+# is 1,000). A corroboration window is one record of up to ~400 KB (MAX_CANDIDATES), written
+# whole for every candidate: 1,000 of them held at once was the 250 MB step of RSS at every
+# restart of the soak, kept by the allocator after the recovery (bench/escalation_recovery.py).
+WINDOWS_RECOVERY_BUFFER = 10
 METADATA_WAIT = 1.0  # between metadata refreshes while a table's changelog is unknown to the worker
 POISON = (codec.PoisonRecord, ValidationError, ValueError)
 
@@ -94,7 +99,8 @@ class Escalation:
         self.candidates = self.app.topic(self.candidates_name, partitions=self.partitions, internal=True, **raw)
         raw_table = {"partitions": self.partitions, "key_type": bytes, "value_type": bytes}  # raw changelog records
         self.table = self.app.Table("incident-state", **raw_table)
-        self.windows = self.app.Table("corroboration-windows", **raw_table)
+        self.windows = self.app.Table("corroboration-windows", recovery_buffer_size=WINDOWS_RECOVERY_BUFFER,
+                                      **raw_table)
         self.changelogs = [t.changelog_topic.get_topic_name() for t in (self.table, self.windows)]
         self.keep = timedelta(seconds=self.settings.escalation_closed_retention_seconds)
         if self.sink is None:
@@ -320,7 +326,8 @@ class Escalation:
             self._track(key, state)
         self.dirty = False
         self.complete = True
-        log.info("escalation.deadlines_indexed", pending=len(self.index))
+        log.info("escalation.deadlines_indexed", pending=len(self.index), states=len(self.store),
+                 releasing=len(self.expiry))
 
     def _track(self, key: bytes, s: IncidentState) -> None:
         if s.next_deadline is not None and s.escalating and s.partition is not None:
