@@ -264,6 +264,8 @@ class IntakeService:
         about is looked for on the topic in one read, within `timeout_s` (what is left of the
         request's look-up bound); when the broker cannot say, each of them is Unavailable."""
         landed: dict[uuid.UUID, Accepted | Unavailable | Rejection | None] = {}
+        if not found:  # the usual batch: every event_id new, no incident held (no hash of 1,000 UUIDs)
+            return landed
         asked: list[tuple[int, IncidentEvent, Pending | Reported]] = []
         seen: set[uuid.UUID] = set()
         for index, item in valid:
@@ -371,7 +373,7 @@ class IntakeService:
         claims: dict[uuid.UUID, tuple] = {}  # a report claims its incident too (fresh or not: the batch named it)
         for index, event in valid:
             report = event.event_type == "IncidentReported"
-            if (report or event.event_id not in fresh) and event.event_id not in claims:
+            if (report or not fresh or event.event_id not in fresh) and event.event_id not in claims:
                 claims[event.event_id] = (event.event_id, principal.subject, digests[index],
                                           event.incident_id if report else None)
         wanted = list({e.incident_id for _, e in valid} | {e.lead_incident_id for _, e in valid
@@ -401,7 +403,7 @@ class IntakeService:
                         try:
                             if item.event_id in new:
                                 continue
-                            hit = found.get(item.event_id)
+                            hit = found.get(item.event_id) if found else None
                             if type(hit) is Reported:  # another event holds the incident, unless taken over
                                 if (refusal := landed[item.event_id]) is not None:
                                     raise refusal
@@ -505,8 +507,10 @@ class IntakeService:
 
     async def _sealed_batch(self, new: dict[uuid.UUID, IncidentEvent]):
         """`_sealed` for a batch: (the events to publish, the rejections of those about erased incidents)."""
+        events = list(new.values())
         try:
-            return dict(zip(new, await self._sealed(list(new.values())))), {}
+            sealed = await self._sealed(events)
+            return (new if sealed is events else dict(zip(new, sealed))), {}  # nothing to seal: the same dict
         except Rejection:
             pass
         erased: dict[uuid.UUID, Rejection] = {}

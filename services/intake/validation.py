@@ -61,7 +61,7 @@ def parse_json(body: bytes) -> Any:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise invalid("(body)", f"not valid JSON: {exc}") from None
-    if _MAY_HOLD_CONTROL.search(body):  # JSON can only carry a control character escaped: most bodies skip the walk
+    if may_hold_control(body):  # JSON can only carry a control character escaped: most bodies skip the walk
         bad = control_character_at(data)
         if bad is not None:
             raise invalid(bad, "control characters are not allowed (only newline and tab)")
@@ -70,8 +70,18 @@ def parse_json(body: bytes) -> Any:
 
 # A C0 control character inside a JSON string is always escaped (\u0000, \b, \f, \r...);
 # DEL and the C1 controls (U+0080-U+009F) may also come raw (UTF-8 C2 80-9F).
-_MAY_HOLD_CONTROL = re.compile(rb"\\(?:u|b|f|r)|\x7f|\xc2[\x80-\x9f]")
+_ESCAPE = re.compile(rb"\\[ubfr]")
+_C1 = re.compile(rb"\xc2[\x80-\x9f]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def may_hold_control(body: bytes) -> bool:
+    """Whether a JSON body may carry a control character other than newline and tab (then its
+    texts are walked); False only when it cannot. Single-byte searches first (memchr), the
+    patterns only where their first byte occurs: one regex with alternatives scanned a batch's
+    300 kB at every position (1 ms a batch)."""
+    return ((b"\\" in body and _ESCAPE.search(body) is not None) or b"\x7f" in body
+            or (b"\xc2" in body and _C1.search(body) is not None))
 
 
 def control_character_at(value: Any, path: str = "") -> str | None:
@@ -99,8 +109,11 @@ def payload_digest(body: Any, *context: object) -> bytes:
     """What makes two requests "the same payload" for idempotency: the body (without the
     event_id and recorded_at intake fills) and the request's context (path incident, batch
     position), hashed."""
-    trimmed = {k: v for k, v in body.items() if k not in ("event_id", "recorded_at")} if isinstance(body, dict) else body
-    text = orjson.dumps([trimmed, [str(c) for c in context]], option=orjson.OPT_SORT_KEYS)
+    if isinstance(body, dict) and ("event_id" in body or "recorded_at" in body):
+        body = body.copy()  # cheaper than a comprehension over every key; the keys are sorted anyway
+        body.pop("event_id", None)
+        body.pop("recorded_at", None)
+    text = orjson.dumps([body, [str(c) for c in context]], option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(text, digest_size=16).digest()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,6 +48,15 @@ def murmur2(data: bytes) -> int:
 def partition_for(key: bytes, partitions: list[int]) -> int:
     """The partition aiokafka's (and Kafka's) default partitioner gives a keyed record."""
     return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+
+
+def keyed_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's DefaultPartitioner with `murmur2` (same partitions: a keyed record by its key's
+    hash over all partitions, an unkeyed one at random among the available), for a producer's
+    `partitioner=`: aiokafka's own murmur2 reads the key byte by byte."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return partition_for(key, all_partitions)
 
 
 def murmur2_many(keys: list[bytes]) -> list[int]:
