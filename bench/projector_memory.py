@@ -68,8 +68,9 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * PAGE / 1e6
 
 
-async def _sampler(out: Path, trace: int, snap_at: list[float]) -> None:
+async def _sampler(out: Path, trace: int, snap_at: list[float], trim: bool) -> None:
     started = time.monotonic()
+    next_trim = 30.0
     pending = sorted(snap_at)
     with open(out / "rss.jsonl", "a") as f:
         while True:
@@ -81,12 +82,15 @@ async def _sampler(out: Path, trace: int, snap_at: list[float]) -> None:
                                 "tracemalloc_overhead_mb": round(overhead, 1), "malloc_in_use_mb": round(in_use, 1),
                                 "malloc_held_mb": round(held, 1), "threads": threading.active_count()}) + "\n")
             f.flush()
+            if trim and t >= next_trim:  # --trim: hand glibc's free pages back (malloc_trim), to tell retention from use
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
+                next_trim = t + 30
             if trace and pending and t >= pending[0]:
                 tracemalloc.take_snapshot().dump(str(out / f"snap-{int(pending.pop(0))}.tm"))
             await asyncio.sleep(5)
 
 
-def _worker(settings: Settings, out: str, trace: int, snap_at: list[float]) -> None:
+def _worker(settings: Settings, out: str, trace: int, snap_at: list[float], trim: bool) -> None:
     """One projector process as `muster run projector` runs it (metrics server aside), sampling itself."""
     if trace:
         tracemalloc.start(trace)
@@ -94,7 +98,7 @@ def _worker(settings: Settings, out: str, trace: int, snap_at: list[float]) -> N
     tune_gc()
 
     async def main() -> None:
-        sampler = asyncio.create_task(_sampler(Path(out), trace, snap_at))
+        sampler = asyncio.create_task(_sampler(Path(out), trace, snap_at, trim))
         try:
             await serve(settings)
         finally:
@@ -188,7 +192,7 @@ async def main(args) -> None:
         seconds = args.minutes * 60
         ctx = multiprocessing.get_context("spawn")
         proc = ctx.Process(target=_worker, args=(settings.as_principal("projector"), str(out), args.trace,
-                                                 [60.0, args.storm_at * 60 + args.storm_seconds + 10, seconds - 10]),
+                                                 [60.0, args.storm_at * 60 + args.storm_seconds + 10, seconds - 10], args.trim),
                                    daemon=True)
         proc.start()
         sent, poison = await feed(settings, catalog.name("incidents"), args.rate, seconds, args.storm_at * 60,
@@ -221,4 +225,5 @@ if __name__ == "__main__":
     parser.add_argument("--trace", type=int, default=0, help="tracemalloc frames (0: RSS only)")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--trim", action="store_true", help="malloc_trim(0) every 30 s in the projector")
     asyncio.run(main(parser.parse_args()))
