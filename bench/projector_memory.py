@@ -9,7 +9,8 @@ and, with `--trace N`, takes tracemalloc snapshots (N frames) at minute 1 and at
 prints the top 15 differences by size, grouped by traceback.
 
     export MUSTER_HOME=/work/main/.muster MUSTER_CACHE_DIR=/work/main/.muster/cache
-    .venv/bin/python bench/projector_memory.py --rate 70 --minutes 5 --storm-at 3 [--trace 25]
+    .venv/bin/python bench/projector_memory.py --rate 70 --minutes 5 --storm-at 3 [--trace 25] [--trim]
+    .venv/bin/python bench/projector_memory.py --dead-letter-rate 2000
 """
 
 from __future__ import annotations
@@ -168,7 +169,56 @@ def summarise(out: Path, trace: int, top: int) -> None:
                 print("      " + line)
 
 
+async def dead_letter_rate(n: int) -> None:
+    """--dead-letter-rate N: N poison records dead-lettered through build_batch on the real broker (a
+    topic of its own, 3 partitions, removed after), one send_and_wait each in 16 KiB producer batches
+    (as before issue 17) and then as the projector does now."""
+    from aiokafka.admin import NewTopic
+    from aiokafka.structs import ConsumerRecord
+
+    from services.projector import metrics
+    from services.projector.service import DEAD_LETTER_BATCH_BYTES, build_batch
+    from services.shared.deadletter import DeadLetterSink
+
+    configure_logging("ERROR")
+    settings = Settings()
+    catalog = TopicCatalog.from_settings(settings)
+    incidents = catalog.name("incidents")
+    records = [ConsumerRecord(topic=incidents, partition=0, offset=i, timestamp=0, timestamp_type=0,
+                              key=uuid.uuid4().bytes, value=POISON[i % len(POISON)], checksum=None,
+                              serialized_key_size=16, serialized_value_size=len(POISON[i % len(POISON)]), headers=())
+               for i in range(n)]
+    topic = f"pmem-dl-{uuid.uuid4().hex[:8]}"
+    admin = make_admin(settings)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 3, 1)])
+    try:
+        for label, options, together in (("one at a time, 16 KiB batches (before)", {}, False),
+                                         ("the projector's way now", {"max_batch_size": DEAD_LETTER_BATCH_BYTES}, True)):
+            producer = make_producer(settings, **options)
+            await producer.start()
+            sink = DeadLetterSink(producer, topic, service="projector", counter=metrics.DEAD_LETTERS)
+
+            async def on_poison(record, exc, sink=sink):
+                await sink.send(record, exc, "incidents")
+
+            started = time.perf_counter()
+            if together:
+                await build_batch(records, catalog.carries(), on_poison)
+            else:
+                for record in records:
+                    await build_batch([record], catalog.carries(), on_poison)
+            took = time.perf_counter() - started
+            print(f"{label}: {n:,} dead letters in {took:.2f} s = {n / took:,.0f}/s")
+            await producer.stop()
+    finally:
+        await admin.delete_topics([topic])
+        await admin.close()
+
+
 async def main(args) -> None:
+    if args.dead_letter_rate:
+        return await dead_letter_rate(args.dead_letter_rate)
     configure_logging("WARNING")
     base = Settings()
     run = uuid.uuid4().hex[:8]
@@ -225,5 +275,7 @@ if __name__ == "__main__":
     parser.add_argument("--trace", type=int, default=0, help="tracemalloc frames (0: RSS only)")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--dead-letter-rate", type=int, default=0, metavar="N",
+                        help="only measure the dead-letter rate of N poison records, before and now")
     parser.add_argument("--trim", action="store_true", help="malloc_trim(0) every 30 s in the projector")
     asyncio.run(main(parser.parse_args()))
