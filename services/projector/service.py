@@ -38,6 +38,16 @@ log = get_logger("muster.projector")
 SERVICE = "projector"
 PROJECTOR_ROLE = "muster_projector"
 YIELD_EVERY = 200  # records decoded between turns of the event loop
+DEAD_LETTERS_IN_FLIGHT = 500  # a batch's dead letters sent at once (the producer batches them)
+DEAD_LETTER_BATCH_BYTES = 512 * 1024
+
+# What the consumer holds fetched but not yet handed to a batch. aiokafka keeps each fetch
+# response's record batches, as received, until getmany() has taken every record of them: at most
+# one response per broker, at most FETCH_MAX_BYTES, each partition's part of it at most
+# PARTITION_FETCH_BYTES (issue 17: with 4 MiB a partition and aiokafka's 50 MiB a response, a poison
+# storm's backlog kept up to 24 MiB of the six incidents partitions buffered, 50 MiB over all 26).
+PARTITION_FETCH_BYTES = 1024 * 1024
+FETCH_MAX_BYTES = 8 * 1024 * 1024
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
@@ -68,8 +78,14 @@ def source_topics(catalog: TopicCatalog) -> list[str]:
 async def build_batch(records: list[ConsumerRecord], carries: Mapping[str, frozenset[str]], on_poison=None) -> Batch:
     """Decode and stage; a record that cannot be decoded, or whose event type topics.yaml does not
     put on the topic it came from (`carries`: TopicCatalog.carries()), only advances its offset
-    (and goes to on_poison): a derived event written to the wrong topic is never applied."""
+    (and goes to on_poison): a derived event written to the wrong topic is never applied.
+
+    The batch's poison records go to on_poison DEAD_LETTERS_IN_FLIGHT at a time (held meanwhile
+    with their reason only), and all of them before this returns (so before the batch's offsets can commit); an on_poison that raises fails
+    the build. One at a time, a dead letter's round trip (about 15 ms) held a poison storm's
+    partitions to some 65 records a second, and its backlog in memory for minutes (issue 17)."""
     batch = Batch()
+    poison: list[tuple[ConsumerRecord, PoisonRecord]] = []
     for n, record in enumerate(records, 1):
         if n % YIELD_EVERY == 0:  # let the batch being written send its next statement: keep the database busy
             await asyncio.sleep(0)
@@ -84,11 +100,22 @@ async def build_batch(records: list[ConsumerRecord], carries: Mapping[str, froze
                                    f"(topics.yaml: {', '.join(sorted(carries.get(record.topic, ()))) or 'not read'})")
         except PoisonRecord as exc:
             if on_poison is not None:
-                await on_poison(record, exc)
+                exc.__context__ = None  # the decoder's error and both tracebacks (their frames): not needed to tell why
+                poison.append((record, exc.with_traceback(None)))
+                if len(poison) >= DEAD_LETTERS_IN_FLIGHT:
+                    await _send_all(on_poison, poison)
             batch.advance(pos)
             continue
         stage(batch, event, record.value.decode(), pos)
+    await _send_all(on_poison, poison)
     return batch
+
+
+async def _send_all(on_poison, poison: list[tuple[ConsumerRecord, PoisonRecord]]) -> None:
+    """Send the dead letters at once, wait for all of them, and forget them."""
+    if poison:
+        await asyncio.gather(*(on_poison(record, exc) for record, exc in poison))
+        poison.clear()
 
 
 class Projector:
@@ -155,17 +182,24 @@ class Projector:
 
     # --- the loop ---------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        self.producer = make_producer(self.settings)
+    def consumer_options(self) -> dict:
+        """The consumer's options beside make_consumer's: group timing and the fetch bounds."""
         options = {
             "session_timeout_ms": 10_000, "heartbeat_interval_ms": 1_000,
             # aiokafka keeps one fetch in flight: a long poll on idle partitions (the tension and
             # escalation topics) would hold back the refetch of the busy ones for fetch_max_wait_ms.
-            "fetch_max_wait_ms": 50, "max_partition_fetch_bytes": 4 * 1024 * 1024,
+            "fetch_max_wait_ms": 50,
+            "max_partition_fetch_bytes": PARTITION_FETCH_BYTES, "fetch_max_bytes": FETCH_MAX_BYTES,
         }
         if self.settings.projector_instance_id:
             options["group_instance_id"] = self.settings.projector_instance_id
-        self.consumer = make_consumer(self.settings, group_id=self.group, **options)
+        return options
+
+    async def run(self) -> None:
+        # Only dead letters go through it: a batch of them (DEAD_LETTERS_IN_FLIGHT, ~700 bytes each) in one
+        # request, not aiokafka's 16 KiB (about 25 letters a round trip: a poison storm drained at ~100/s).
+        self.producer = make_producer(self.settings, max_batch_size=DEAD_LETTER_BATCH_BYTES)
+        self.consumer = make_consumer(self.settings, group_id=self.group, **self.consumer_options())
         self.consumer.subscribe(self.topics, listener=_SeekToStored(self))
         await self.producer.start()
         await self.consumer.start()
