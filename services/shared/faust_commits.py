@@ -22,14 +22,39 @@ recorded because the offsets it read jumped, as over a compacted or expired rang
 partition's committed offset then stands still while records wait, so the progress watchdog
 (services/shared/watchdog.py) stops the worker and its restart reads the record again (the
 agents recognise what they already applied by its source offset). Late, never lost.
+
+`Reread` makes "late" seconds rather than a restart. A held head is remembered (`held`: the
+partition, the committed offset, since when); a record at the committed offset that is still
+unacknowledged `REREAD_AFTER_S` after later records of its partition were acknowledged was
+skipped, not slow (one agent per topic processes a partition in order), so the worker seeks
+that partition back to its committed offset and reads it again, with no rejoin and no table
+recovery. This is also faust-streaming#596 (commits blocked behind two or more skipped
+records while the agent goes on), which before needed the watchdog's exit. The re-read range
+is what a restart would read again; the watchdog stays as the backstop.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from faust.transport.consumer import Consumer
 from faust.utils.functional import consecutive_numbers
+from mode import Service
+from prometheus_client import Counter
+
+from services.shared.logging import get_logger
+
+log = get_logger("muster.faust_commits")
+
+REREAD_AFTER_S = 5.0  # a held head this old was skipped: its partition is read again from it
+HELD = "_muster_held"  # on a consumer: {tp: (committed offset, monotonic time first held)}
+
+REREADS = Counter("muster_processor_rereads_total",
+                  "Partitions a stream processor read again from the committed offset, because the record "
+                  "there was skipped by faust while later ones were processed (services/shared/faust_commits.py).",
+                  ["group"])
 
 _UPSTREAM = Consumer._new_offset  # noqa: SLF001 - faust 0.15.3's commit computation, replaced below
 
@@ -59,11 +84,70 @@ def new_offset(self: Any, tp: Any) -> int | None:
         # faust's gaps begin one past the committed offset (its read offset after a seek):
         # the committed record itself was jumped over only if that gap is the run's head
         if not (acked[0] == committed + 1 and acked[0] in bridged):
+            hold(self, tp, committed, time.monotonic())
             return None
+    held(self).pop(tp, None)
     batch = next(consecutive_numbers(acked))
     acked[: len(batch)] = []
     self._acked_index[tp].difference_update(batch)
     return batch[-1] + 1
+
+
+def held(consumer: Any) -> dict[Any, tuple[int, float]]:
+    """The consumer's held heads: partition -> (committed offset, since when)."""
+    found = getattr(consumer, HELD, None)
+    if found is None:
+        found = {}
+        setattr(consumer, HELD, found)
+    return found
+
+
+def hold(consumer: Any, tp: Any, committed: int, now: float) -> None:
+    """Remember that `tp`'s commit waits for the record at `committed` (the first time only)."""
+    heads = held(consumer)
+    if heads.get(tp, (None, 0.0))[0] != committed:
+        heads[tp] = (committed, now)
+
+
+def due(heads: dict[Any, tuple[int, float]], now: float, after_s: float) -> list[tuple[Any, int]]:
+    """The held heads waited on for `after_s` or more: (partition, offset to read again from)."""
+    return [(tp, offset) for tp, (offset, since) in heads.items() if now - since >= after_s]
+
+
+class Reread(Service):
+    """Reads a partition again from its committed offset when the record there was skipped
+    (see the module's docstring). Judges only while `settled()` (not rebalancing or recovering
+    tables) and only partitions still assigned, committed where they were held, and whose
+    record there is still unacknowledged."""
+
+    def __init__(self, app: Any, group: str, settled: Callable[[], bool],
+                 after_s: float = REREAD_AFTER_S, **kwargs: Any) -> None:
+        self.app = app
+        self.group = group
+        self.settled = settled
+        self.after_s = after_s
+        super().__init__(**kwargs)
+
+    @Service.timer(1.0)
+    async def _tick(self) -> None:
+        if self.settled():
+            await self.reread(self.app.consumer, time.monotonic())
+
+    async def reread(self, consumer: Any, now: float) -> list[tuple[Any, int]]:
+        """Seek every partition whose held head is due; returns what was read again."""
+        heads = held(consumer)
+        done = []
+        for tp, offset in due(heads, now, self.after_s):
+            del heads[tp]
+            if (tp not in consumer.assignment() or consumer._committed_offset[tp] != offset  # noqa: SLF001
+                    or offset in consumer._acked_index[tp]):  # noqa: SLF001 - moved on, or no longer held
+                continue
+            await consumer.seek(tp, offset)
+            REREADS.labels(self.group).inc()
+            log.warning("faust_commits.reread", group=self.group, topic=tp.topic, partition=tp.partition,
+                        offset=offset)
+            done.append((tp, offset))
+        return done
 
 
 def install() -> None:

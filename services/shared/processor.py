@@ -5,8 +5,8 @@ Settings, the sink its stages and agents send through, and `run` (what `muster r
 - `make_app`: credentials from the Kafka settings (SASL or TLS), static group membership
   (a worker restarted after a crash takes its partitions back at once, instead of a second
   rebalance when the old member's session expires mid-recovery), the same timeouts,
-  at-least-once processing (faust's commit never passes a record its agents skipped:
-  services/shared/faust_commits.py), in-memory tables recovered from their changelogs, the
+  at-least-once processing (faust's commit never passes a record its agents skipped, and a
+  skipped record is read again: services/shared/faust_commits.py), in-memory tables recovered from their changelogs, the
   consumer-lag monitor, and the progress watchdog (services/shared/watchdog.py) over the
   app's group and every stage added with `add_stage`.
 - `FaustSink`: the narrow services.shared.stage.Sink over the app's producer and the
@@ -100,6 +100,7 @@ def make_app(settings: Settings, service: str, *, partitions: int, replication: 
     watchdog = Watchdog(settings, settings.processor_stall_seconds, waiting=waiting)
     watchdog.watch(Watched(app_id, lambda: agents_assignment(app), lambda: settled(app)))
     app.service(watchdog)
+    app.service(faust_commits.Reread(app, app_id, lambda: settled(app)))  # a skipped record read again
     _WATCHDOGS[app] = watchdog
     return app
 

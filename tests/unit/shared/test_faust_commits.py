@@ -59,3 +59,72 @@ def test_every_processor_app_uses_it():
     make_app(Settings(), "escalation", partitions=6, replication=1,
              lag=SimpleNamespace(labels=lambda **_: None))
     assert Consumer._new_offset is faust_commits.new_offset
+
+
+def test_a_held_head_is_remembered_from_when_it_was_first_held_and_forgotten_once_committed():
+    c = consumer(883, [884, 885])
+    faust_commits.new_offset(c, PACKED)
+    first = faust_commits.held(c)[PACKED]
+    assert first[0] == 883
+    faust_commits.new_offset(c, PACKED)
+    assert faust_commits.held(c)[PACKED] == first  # still held: its clock did not start again
+    c._acked[PACKED].append(883)
+    c._acked_index[PACKED].add(883)
+    assert faust_commits.new_offset(c, PACKED) == 886
+    assert PACKED not in faust_commits.held(c)
+
+
+def test_a_head_held_long_enough_is_due_to_be_read_again():
+    heads = {PACKED: (883, 100.0), TP("muster-escalation-packed", 1): (10, 104.0)}
+    assert faust_commits.due(heads, 105.0, 5.0) == [(PACKED, 883)]
+    assert faust_commits.due(heads, 104.9, 5.0) == []
+
+
+class SeekingConsumer(SimpleNamespace):
+    def __init__(self, committed: int, acked: list[int], assigned: bool = True) -> None:
+        super().__init__(**vars(consumer(committed, acked)))
+        self.assigned = {PACKED} if assigned else set()
+        self.seeks: list[tuple[TP, int]] = []
+
+    def assignment(self) -> set[TP]:
+        return self.assigned
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+def reread(c: SeekingConsumer, now: float) -> list:
+    import asyncio
+    service = faust_commits.Reread(SimpleNamespace(consumer=c), "muster-escalation", lambda: True)
+    return asyncio.run(service.reread(c, now))
+
+
+def test_a_skipped_record_is_read_again_from_the_committed_offset_without_a_restart():
+    c = SeekingConsumer(883, [884, 885])
+    assert faust_commits.new_offset(c, PACKED) is None
+    held_at = faust_commits.held(c)[PACKED][1]
+    assert reread(c, held_at + 1.0) == [] and c.seeks == []  # not yet: it may only be slow
+    assert reread(c, held_at + faust_commits.REREAD_AFTER_S) == [(PACKED, 883)]
+    assert c.seeks == [(PACKED, 883)]
+    assert PACKED not in faust_commits.held(c)
+
+
+def test_no_seek_once_the_head_was_acknowledged_the_commit_moved_or_the_partition_left():
+    for change in ("acked", "committed", "revoked"):
+        c = SeekingConsumer(883, [884, 885])
+        faust_commits.new_offset(c, PACKED)
+        held_at = faust_commits.held(c)[PACKED][1]
+        if change == "acked":
+            c._acked_index[PACKED].add(883)
+        elif change == "committed":
+            c._committed_offset[PACKED] = 886
+        else:
+            c.assigned = set()
+        assert reread(c, held_at + 60.0) == [], change
+        assert c.seeks == [], change
+
+
+def test_every_processor_app_reads_skipped_records_again():
+    app = make_app(Settings(), "escalation", partitions=6, replication=1,
+                   lag=SimpleNamespace(labels=lambda **_: None))
+    assert any(isinstance(s, faust_commits.Reread) for s in app._extra_services)
