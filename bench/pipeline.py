@@ -81,7 +81,7 @@ async def ceilings(cluster: Cluster, n: int = 50_000) -> tuple[float, float]:
 
 
 async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], produced: list[float],
-                           ready: asyncio.Event) -> None:
+                           sent: list[tuple[float, str]], ready: asyncio.Event) -> None:
     catalog = TopicCatalog.from_settings(cluster.settings)
     topics = [catalog.escalation_topic(a, exercise=False) for a in catalog.agencies()]
     consumer = make_consumer(cluster.settings, *topics, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=20)
@@ -98,8 +98,54 @@ async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], produ
                     if body.get("event_type") == "EscalationRaised":
                         out.append((now, body["incident_id"]))
                         produced.append(now - m.timestamp / 1000)  # the escalation worker's send -> here
+                        sent.append((m.timestamp / 1000, body["incident_id"], body.get("rule_id")))
     finally:
         await consumer.stop()
+
+
+async def _hop_times(cluster: Cluster, out: dict[str, dict[str, list[float]]], ready: asyncio.Event) -> None:
+    """When each incident's facts were written to the incidents topic (intake's send) and to the
+    escalation's packed topic (the pack stage's send), from the records' timestamps: where an
+    agency arrival's time went, hop by hop."""
+    catalog = TopicCatalog.from_settings(cluster.settings)
+    incidents, packed = catalog.name("incidents"), catalog.name("escalation.packed")
+    consumer = make_consumer(cluster.settings, incidents, packed, group_id=None, auto_offset_reset="latest",
+                             fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        await consumer.getmany(timeout_ms=500)
+        ready.set()
+        while True:
+            batch = await consumer.getmany(timeout_ms=200)
+            for tp, messages in batch.items():
+                for m in messages:
+                    at = m.timestamp / 1000
+                    if tp.topic == incidents:
+                        out["incidents"][orjson.loads(m.value)["incident_id"]].append(at)
+                        continue
+                    for _offset, _key, text in orjson.loads(m.value):
+                        out["packed"][orjson.loads(text)["incident_id"]].append(at)
+    finally:
+        await consumer.stop()
+
+
+def _hops(hops: dict[str, dict[str, list[float]]], sent: list[tuple[float, str, str | None]]) -> dict:
+    """p99 of each hop of an escalation: intake's send -> the pack stage's send -> the worker's
+    send, for each EscalationRaised (`sent`: the worker's send time, incident, rule), taking the
+    incident's latest fact sent before it on each topic; and the slowest escalations, hop by hop."""
+    def latest(times: list[float], before: float) -> float | None:
+        earlier = [t for t in times if t <= before + 0.001]
+        return max(earlier) if earlier else None
+    pack_hop, worker_hop, each = [], [], []
+    for at, incident, rule in sent:
+        packed = latest(hops["packed"].get(incident, []), at)
+        source = latest(hops["incidents"].get(incident, []), packed) if packed is not None else None
+        if packed is not None and source is not None:
+            pack_hop.append(packed - source)
+            worker_hop.append(at - packed)
+            each.append((round(at - source, 3), round(packed - source, 3), round(at - packed, 3), rule))
+    return {"intake_to_pack_p99_s": p99(pack_hop), "pack_to_worker_p99_s": p99(worker_hop),
+            "slowest": sorted(each, reverse=True)[:5]}
 
 
 async def _board_arrivals(url: str, token: str, out: list[tuple[float, str]], ready: asyncio.Event) -> None:
@@ -136,12 +182,14 @@ def _latencies(acks: dict[str, list[tuple[float, float]]], arrivals: list[tuple[
 
 async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_dir) -> dict:
     ledger = Ledger(run_dir / f"step-{rate:g}.jsonl")
-    agency, board, delivery = [], [], []
-    ready_a, ready_b = asyncio.Event(), asyncio.Event()
+    agency, board, delivery, sent = [], [], [], []
+    hops: dict[str, dict[str, list[float]]] = {"incidents": defaultdict(list), "packed": defaultdict(list)}
+    ready_a, ready_b, ready_h = asyncio.Event(), asyncio.Event(), asyncio.Event()
     query = f"http://127.0.0.1:{cluster.service_ports['query']}"
-    tasks = [asyncio.create_task(_agency_arrivals(cluster, agency, delivery, ready_a)),
-             asyncio.create_task(_board_arrivals(query, token, board, ready_b))]
-    await asyncio.wait_for(asyncio.gather(ready_a.wait(), ready_b.wait()), 30)
+    tasks = [asyncio.create_task(_agency_arrivals(cluster, agency, delivery, sent, ready_a)),
+             asyncio.create_task(_board_arrivals(query, token, board, ready_b)),
+             asyncio.create_task(_hop_times(cluster, hops, ready_h))]
+    await asyncio.wait_for(asyncio.gather(ready_a.wait(), ready_b.wait(), ready_h.wait()), 30)
     cpu0 = {n: process_figures(s.proc.pid) for n, s in cluster.services.items()}
     cpu0 |= {"kafka": process_figures(cluster.kafka.pid()), "postgres": process_figures(cluster.postgres.pid())}
     driver = Driver(f"http://127.0.0.1:{cluster.service_ports['intake']}", token, ledger, rate, seed=int(rate))
@@ -173,6 +221,7 @@ async def step(cluster: Cluster, token: str, rate: float, seconds: float, run_di
     sustained = held and a99 is not None and a99 <= AGENCY_P99_S and b99 is not None and b99 <= BOARD_P99_S
     return {"rate": rate, "acked_per_s": acked / (ended - began), "offered": offered, "acked": acked,
             "errors": errors, "agency_p99_s": a99, "board_p99_s": b99, "agency_delivery_p99_s": p99(delivery), "agency_n": len(agency), "board_n": len(board),
+            **_hops(hops, sent),
             "cpu_us_per_event": cpu, "held": held, "sustained": sustained}
 
 
@@ -203,10 +252,14 @@ async def main() -> None:
             fmt = lambda v: "-" if v is None else f"{v * 1000:,.0f} ms"  # noqa: E731
             print(f"rate {rate:>6g}/s: acked {r['acked_per_s']:>6,.0f}/s, errors {r['errors']}, "
                   f"p99 202->agency {fmt(r['agency_p99_s'])} (n={r['agency_n']}; of it the agency topic's "
-                  f"delivery, the worker's send to here: {fmt(r['agency_delivery_p99_s'])}), "
+                  f"delivery, the worker's send to here: {fmt(r['agency_delivery_p99_s'])}; intake's send to the "
+                  f"pack stage's {fmt(r['intake_to_pack_p99_s'])}, the pack's to the worker's "
+                  f"{fmt(r['pack_to_worker_p99_s'])}), "
                   f"p99 202->board {fmt(r['board_p99_s'])} (n={r['board_n']}), "
                   f"{'SUSTAINED' if r['sustained'] else 'held, latency over' if r['held'] else 'not held'}; "
                   f"CPU us/event: {cpu}", flush=True)
+            print(f"  slowest escalations (intake's send to the worker's, of it to the pack, then to the worker; "
+                  f"rule): {r['slowest']}", flush=True)
             if not r["held"]:
                 break
         best = max((r["rate"] for r in results if r["sustained"]), default=0)
