@@ -25,7 +25,7 @@ from services.intake.validation import Rejection
 from services.shared.auth import BEARER_SCHEME, BEARER_SCHEME_NAME, TokenVerifier, check_auth_config
 from services.shared.http import RequestMetrics, serve
 from services.shared.logging import configure_logging, get_logger
-from services.shared.runtime import tune_gc
+from services.shared.runtime import keep_memory_trimmed, tune_gc
 from services.shared.settings import Settings
 from services.shared.db import role_dsn
 from services.shared.topics import TopicCatalog
@@ -155,5 +155,6 @@ def run(settings: Settings) -> None:
     check_auth_config(settings, settings.intake_host)
     app = create_app(settings)
     tune_gc()
+    keep_memory_trimmed()
     serve(app, host=settings.intake_host, port=settings.intake_port,
           graceful_shutdown_s=int(math.ceil(settings.intake_publish_timeout_s)) + 1)

@@ -28,9 +28,6 @@ from services.shared.settings import Settings
 log = get_logger("intake.publisher")
 
 
-# Record batches up to 256 KiB (aiokafka's default is 16 KiB): far fewer produce requests
-# under load; well below the broker's default message.max.bytes (1 MiB).
-BATCH_BYTES = 256 * 1024
 # Batch requests encoding and handing record batches to the producer at once (the rest wait their turn).
 HANDOVERS = 2
 # A record the broker did not acknowledge within the bound (the client heard 503) stays in
@@ -131,7 +128,7 @@ class Publisher:
         delay = 0.2
         while True:
             producer = make_producer(
-                self._settings, request_timeout_ms=int(self._timeout_s * 1000), max_batch_size=BATCH_BYTES,
+                self._settings, request_timeout_ms=int(self._timeout_s * 1000),
                 partitioner=keyed_partitioner,  # aiokafka's own murmur2 is byte by byte (2-3 % of a single request)
             )
             try:

@@ -11,7 +11,7 @@ from services.projector import schema
 from services.projector.service import TRANSIENT, Projector
 from services.shared.logging import configure_logging, get_logger
 from services.shared.metrics import serve_metrics
-from services.shared.runtime import tune_gc
+from services.shared.runtime import keep_memory_trimmed, tune_gc
 from services.shared.settings import Settings
 
 log = get_logger("muster.projector")
@@ -59,6 +59,7 @@ def run(settings: Settings) -> None:
     settings = settings.as_principal("projector")  # its own Kafka principal (topics.yaml), never the admin
     configure_logging(settings.log_level, settings.log_format)
     tune_gc()
+    keep_memory_trimmed()
     projector = Projector(settings)
     if settings.projector_metrics_port:
         serve_metrics(settings.projector_metrics_port, ready=projector.ready)

@@ -25,6 +25,7 @@ from services.shared.auth import TokenVerifier, check_auth_config
 from services.shared.db import STATUS_TABLES, role_dsn, role_problems
 from services.shared.http import RequestMetrics, serve
 from services.shared.logging import configure_logging, get_logger
+from services.shared.runtime import keep_memory_trimmed
 from services.shared.settings import Settings
 from services.shared.wards import load_wards
 
@@ -129,5 +130,6 @@ def run(settings: Settings) -> None:
     """`muster run query`: serve until SIGTERM/SIGINT, then stop cleanly."""
     configure_logging(settings.log_level, settings.log_format)
     check_auth_config(settings, settings.query_host)
+    keep_memory_trimmed()
     serve(create_app(settings), host=settings.query_host, port=settings.query_port,
           graceful_shutdown_s=2)  # open streams are closed after this

@@ -33,11 +33,11 @@ from prometheus_client import Gauge
 
 from services.shared import faust_commits
 from services.shared.deadletter import DeadLetterSink, FaustSender, Record
-from services.shared.kafka import apply_topics, make_admin, topic_drift
+from services.shared.kafka import RECORD_BATCH_BYTES, apply_topics, make_admin, topic_drift
 from services.shared.lag import LagMonitor
 from services.shared.logging import configure_logging, get_logger
 from services.shared.metrics import serve_metrics
-from services.shared.runtime import tune_gc
+from services.shared.runtime import keep_memory_trimmed, tune_gc
 from services.shared.settings import Settings
 from services.shared.stage import BatchStage
 from services.shared.startup import StartupError
@@ -95,6 +95,7 @@ def make_app(settings: Settings, service: str, *, partitions: int, replication: 
         broker_heartbeat_interval=2.0,
         broker_commit_interval=1.0,
         producer_acks=-1,
+        producer_max_batch_size=RECORD_BATCH_BYTES,  # a partition's throughput per round trip (kafka.py)
         table_standby_replicas=0,
     )
     watchdog = Watchdog(settings, settings.processor_stall_seconds, waiting=waiting)
@@ -203,6 +204,7 @@ def run(settings: Settings, service: str, build: Callable[[], Processor], *, met
     """Run one processor in the foreground until SIGTERM/SIGINT."""
     configure_logging(settings.log_level, settings.log_format)
     tune_gc(GC_THRESHOLDS)
+    keep_memory_trimmed()  # what a recovery or a backlog freed leaves the resident size
     try:
         processor = build()
     except config_errors as exc:

@@ -61,7 +61,7 @@ class KafkaSink:
     async def start(self) -> None:
         from services.shared.kafka import make_producer
 
-        self._producer = make_producer(self.settings, linger_ms=5, max_batch_size=256 * 1024)
+        self._producer = make_producer(self.settings, linger_ms=5)
         await self._producer.start()
 
     async def send(self, batch: list[list[Encoded]]) -> None:

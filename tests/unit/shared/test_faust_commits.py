@@ -128,3 +128,18 @@ def test_every_processor_app_reads_skipped_records_again():
     app = make_app(Settings(), "escalation", partitions=6, replication=1,
                    lag=SimpleNamespace(labels=lambda **_: None))
     assert any(isinstance(s, faust_commits.Reread) for s in app._extra_services)
+
+
+def test_processor_producers_send_record_batches_of_256_kib_not_16():
+    """aiokafka holds one open batch per partition and a send to a full one waits for the sender
+    (one request in flight per broker): the batch size is a partition's throughput per round trip.
+    With faust's 16 KiB a poison storm's dead letters held tension's re-keying stage past the
+    progress watchdog's limit (the soak of 2026-12-03)."""
+    from services.shared.kafka import RECORD_BATCH_BYTES, make_producer
+    app = make_app(Settings(), "tension", partitions=6, replication=1, lag=SimpleNamespace(labels=lambda **_: None))
+    assert app.conf.producer_max_batch_size == RECORD_BATCH_BYTES == 256 * 1024
+
+    async def built() -> int:
+        return make_producer(Settings())._message_accumulator._batch_size
+    import asyncio
+    assert asyncio.run(built()) == RECORD_BATCH_BYTES
