@@ -181,24 +181,33 @@ class Escalation:
         if isinstance(exc, Refused):
             metrics.IGNORED.labels(exc.refusal.reason).inc()
 
+    async def dead_letter_all(self, dead: list[tuple[Any, BaseException]]) -> None:
+        """A pack's dead letters from the incidents topic, sent together: one after the other, each
+        awaiting its acknowledgement, a poison storm's packs held the worker 3,000 packs behind
+        (the soak of 2026-12-03, docs/chaos.md)."""
+        if dead:
+            await asyncio.gather(*(self.dead_letter(record, exc, "incidents") for record, exc in dead))
+
     async def on_pack(self, msg) -> None:
         """The facts of one pack: decoded one by one (poison dead-lettered), processed as a batch."""
         partition = msg.partition
         inputs: list[batch.Input] = []
         rows: dict[int, Row] = {}
+        unreadable: list[tuple[Row, BaseException]] = []
         for offset, key, text in unpack(msg.value):
             row = rows[offset] = Row(self.incidents_name, partition, offset, None if key is None else key.encode(),
                                      text.encode())
             try:
                 fact = read_fact(text)
             except codec.PoisonRecord as exc:
-                await self.dead_letter(row, exc, "incidents")
+                unreadable.append((row, exc))
                 continue
             if isinstance(fact, NotRead):
                 continue
             report = fact if fact.event_type == "IncidentReported" else None
             change = lambda s, f=fact, o=offset: fold(s, f, partition, o)  # noqa: E731
             inputs.append(batch.Input(str(fact.incident_id), change, offset, report))
+        await self.dead_letter_all(unreadable)
         try:
             await self.process(inputs, partition, rows)
         except POISON:  # a fact the rules cannot take: find it, one fact at a time (replays are skipped)
@@ -234,9 +243,8 @@ class Escalation:
         out = batch.process(inputs, self._load, self.rules, partition=partition,
                             sender=self.settings.escalation_cap_sender, contact=self.settings.escalation_cap_contact,
                             now=utcnow())
-        for offset, refused in out.refused:
-            if rows is not None and offset in rows:
-                await self.dead_letter(rows[offset], refused, "incidents")
+        await self.dead_letter_all([(rows[offset], refused) for offset, refused in out.refused
+                                    if rows is not None and offset in rows])
         sends = [self._publish(d) for d in out.produced] + [self._nominate(r, partition) for r in out.nominated]
         sends += [self._send(self.control_name, str(n.incident_id).encode(), n.model_dump_json().encode(),
                              partition=n.partition) for n in out.notices]
