@@ -171,7 +171,9 @@ def _batch_items(request: Request, principal, idempotency_key: str | None, raw: 
     fresh = set()
     for index, raw in enumerate(body["events"]):
         given.append(raw.keys() if isinstance(raw, dict) else ())
-        digests.append(payload_digest(raw, index) if isinstance(raw, dict) else None)
+        # not the position: a retry of some items, in a smaller batch, is the same payload (an
+        # Idempotency-Key's event_id already depends on the position: its items differ by event_id)
+        digests.append(payload_digest(raw) if isinstance(raw, dict) else None)
         try:
             items.append(batch_item(raw, principal, now=now, idempotency_key=idempotency_key, index=index))
         except Rejection as rejection:

@@ -107,8 +107,7 @@ def control_character_at(value: Any, path: str = "") -> str | None:
 
 def payload_digest(body: Any, *context: object) -> bytes:
     """What makes two requests "the same payload" for idempotency: the body (without the
-    event_id and recorded_at intake fills) and the request's context (path incident, batch
-    position), hashed."""
+    event_id and recorded_at intake fills) and the request's context (the path's incident), hashed."""
     if isinstance(body, dict) and ("event_id" in body or "recorded_at" in body):
         body = body.copy()  # cheaper than a comprehension over every key; the keys are sorted anyway
         body.pop("event_id", None)

@@ -254,6 +254,25 @@ async def test_a_batch_sent_again_returns_the_original_results(intake, intake_se
     assert len(await records_of(intake_settings, topics, events[0]["event_id"])) == 1
 
 
+async def test_retrying_only_some_items_of_a_batch_returns_their_original_results(intake, intake_settings, topics):
+    """A partner retries the items it has no answer for (a 503 for those, a timeout), in a smaller
+    batch, so each sits at another position: the same event_id and body is the same payload. The
+    batch position made it "a different payload" (409): the write was on the topic, and the caller
+    told it was not (the chaos run of 2026-12-03, after a broker kill)."""
+    events = [{**e, "event_id": str(uuid.uuid4())} for e in reported_with_notes(4)]
+    first = (await intake.post("/v1/events:batch", json={"events": events}, headers=bearer(intake_settings))).json()
+    subset = [events[3], events[1]]
+    again = await intake.post("/v1/events:batch", json={"events": subset}, headers=bearer(intake_settings))
+    assert again.status_code == 200
+    same = [{**r, "index": n} for n, r in enumerate([first["results"][3], first["results"][1]])]
+    assert again.json()["results"] == same  # the original results (partition, offset), at their new index
+    assert len(await records_of(intake_settings, topics, events[3]["event_id"])) == 1
+    changed = await intake.post("/v1/events:batch", json={"events": [{**events[2], "severity": 1}]},
+                                headers=bearer(intake_settings))
+    assert changed.json()["results"][0]["status"] != "accepted"
+    assert "different payload" in str(changed.json()["results"][0])
+
+
 async def test_a_batch_over_the_limit_is_422(intake_settings):
     settings = intake_settings.model_copy(update={"intake_batch_max": 2})
     async with running_intake(settings) as intake:
