@@ -16,9 +16,9 @@ link, one pack of 97 facts (packed partition 4, the offset the group had committ
 written just as the link came back) never reached the incident agent; four of its reports'
 acknowledgement deadlines were never escalated.
 
-`install()` replaces the method with one that withholds the commit whenever the committed
-offset itself was neither acknowledged nor skipped over by the consumer's read (a gap faust
-recorded because the offsets it read jumped, as over a compacted or expired range). The
+`install()` replaces the method with one that commits only the run of acknowledged offsets
+that begins at the committed offset, never over a gap faust recorded in what it read (a second
+lost pack, the same day, went through such a gap: see `new_offset`). The
 partition's committed offset then stands still while records wait, so the progress watchdog
 (services/shared/watchdog.py) stops the worker and its restart reads the record again (the
 agents recognise what they already applied by its source offset). Late, never lost.
@@ -60,32 +60,25 @@ _UPSTREAM = Consumer._new_offset  # noqa: SLF001 - faust 0.15.3's commit computa
 
 
 def new_offset(self: Any, tp: Any) -> int | None:
-    """The offset to commit for `tp` (None: nothing to commit yet). faust's own computation,
-    except that a run of acknowledged offsets that does not begin at the committed offset (or
-    at a gap the consumer's read jumped over from it) commits nothing."""
+    """The offset to commit for `tp` (None: nothing to commit yet): the end of the run of
+    acknowledged offsets that begins at the committed offset. A run that begins past it commits
+    nothing (its head is held: `Reread` reads it again), and faust's read gaps are never
+    committed over: the topics the agents read are neither compacted nor transactional, so their
+    offsets are contiguous and a jump in what the consumer handed on is a record faust dropped
+    (the chaos run of 2026-12-03: after a cut, a gap from one past the committed offset let the
+    commit pass a pack of 67 facts that was never processed). Records that expired below the log
+    start are the one real jump: `Reread` moves the committed offset to the log start for them."""
     acked = self._acked[tp]
+    gaps = self._gap.get(tp)
+    if gaps:
+        gaps.clear()  # faust's record of read jumps: never bridged here (kept, it would only grow)
     if not acked:
         return None
     committed = self._committed_offset[tp]
-    gap_for_tp = self._gap[tp]
-    bridged: set[int] = set()  # offsets the consumer's read jumped over (faust's gaps)
-    max_offset = max(acked)
-    if gap_for_tp:
-        candidates = sorted(gap_for_tp.overlap(0, max_offset), key=lambda x: x.begin)
-        if candidates:
-            stuff_to_add: list[int] = []
-            for entry in candidates:
-                stuff_to_add.extend(range(entry.begin, entry.end))
-            bridged.update(stuff_to_add)
-            acked.extend(stuff_to_add)
-            gap_for_tp.chop(0, max(stuff_to_add[-1], max_offset + 1))
     acked.sort()
     if committed is not None and acked[0] > committed:
-        # faust's gaps begin one past the committed offset (its read offset after a seek):
-        # the committed record itself was jumped over only if that gap is the run's head
-        if not (acked[0] == committed + 1 and acked[0] in bridged):
-            hold(self, tp, committed, time.monotonic())
-            return None
+        hold(self, tp, committed, time.monotonic())
+        return None
     held(self).pop(tp, None)
     batch = next(consecutive_numbers(acked))
     acked[: len(batch)] = []
@@ -141,6 +134,12 @@ class Reread(Service):
             del heads[tp]
             if (tp not in consumer.assignment() or consumer._committed_offset[tp] != offset  # noqa: SLF001
                     or offset in consumer._acked_index[tp]):  # noqa: SLF001 - moved on, or no longer held
+                continue
+            start = (await consumer.earliest_offsets(tp)).get(tp)
+            if start is not None and offset < start:  # expired unread: nothing below the log start can be read
+                consumer._committed_offset[tp] = start  # noqa: SLF001 - the run now begins at the first record left
+                log.warning("faust_commits.expired", group=self.group, topic=tp.topic, partition=tp.partition,
+                            committed=offset, log_start=start)
                 continue
             await consumer.seek(tp, offset)
             REREADS.labels(self.group).inc()

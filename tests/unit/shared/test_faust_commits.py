@@ -44,11 +44,16 @@ def test_a_run_from_the_committed_offset_commits_its_end():
     assert c._acked[PACKED] == [887]  # kept for the next commit, as faust keeps it
 
 
-def test_offsets_the_read_jumped_over_are_committed_over_as_faust_does():
-    """An expired or compacted range: the read went from 100 (after the seek) to 150; faust
-    records the gap 101..150 and commits past it."""
-    ours = faust_commits.new_offset(consumer(100, [150, 151], gaps=((101, 151),)), PACKED)
-    assert ours == faust_commits.upstream()(consumer(100, [150, 151], gaps=((101, 151),)), PACKED) > 150
+def test_a_gap_in_what_the_consumer_read_is_never_committed_over():
+    """The second lost pack (2026-12-03): committed 526, the pack there dropped, the read went on
+    from 528, faust recorded the gap 527 and committed 526 and 527 over with it. Our topics'
+    offsets are contiguous: a jump is a dropped record, and the commit waits."""
+    assert faust_commits.upstream()(consumer(526, [528, 529], gaps=((527, 528),)), PACKED) == 530
+    c = consumer(526, [528, 529], gaps=((527, 528),))
+    assert faust_commits.new_offset(c, PACKED) is None
+    assert not c._gap[PACKED]  # faust's gap record is dropped, not left to grow
+    middle = consumer(100, [100, 101, 103], gaps=((102, 103),))
+    assert faust_commits.new_offset(middle, PACKED) == 102  # up to the hole, not over it
 
 
 def test_the_first_commit_of_a_partition_takes_what_was_acknowledged():
@@ -81,10 +86,14 @@ def test_a_head_held_long_enough_is_due_to_be_read_again():
 
 
 class SeekingConsumer(SimpleNamespace):
-    def __init__(self, committed: int, acked: list[int], assigned: bool = True) -> None:
+    def __init__(self, committed: int, acked: list[int], assigned: bool = True, log_start: int = 0) -> None:
         super().__init__(**vars(consumer(committed, acked)))
         self.assigned = {PACKED} if assigned else set()
+        self.log_start = log_start
         self.seeks: list[tuple[TP, int]] = []
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.log_start for tp in tps}
 
     def assignment(self) -> set[TP]:
         return self.assigned
@@ -122,6 +131,16 @@ def test_no_seek_once_the_head_was_acknowledged_the_commit_moved_or_the_partitio
             c.assigned = set()
         assert reread(c, held_at + 60.0) == [], change
         assert c.seeks == [], change
+
+
+def test_a_held_head_that_expired_unread_moves_the_committed_offset_to_the_log_start():
+    """Retention took records never read (the worker lagged past it): the consumer resets to the
+    log start and the first record left is where the run begins, so the commit can move again."""
+    c = SeekingConsumer(883, [900, 901], log_start=900)
+    assert faust_commits.new_offset(c, PACKED) is None
+    held_at = faust_commits.held(c)[PACKED][1]
+    assert reread(c, held_at + faust_commits.REREAD_AFTER_S) == [] and c.seeks == []
+    assert faust_commits.new_offset(c, PACKED) == 902
 
 
 def test_every_processor_app_reads_skipped_records_again():
