@@ -176,6 +176,12 @@ class FakeIdempotencyStore:
         for one in accepted:
             await self.record(one)
 
+    async def confirm(self, written) -> list:
+        """Durable at once; what it does not hold (never written, or dropped by a test as a database
+        restart before its flush would lose it) is lost."""
+        self._check()
+        return [w for w in written if w.accepted.event_id not in self.rows]
+
     def record_soon(self, accepted) -> None:
         asyncio.get_running_loop().call_soon(self._keep, accepted)
 

@@ -50,7 +50,12 @@ class IdempotencyStorePort(Protocol):
 
     async def record(self, accepted: Accepted | Written) -> None:
         """Remember it (and, for a Written, its registry change, in the same transaction), settling its
-        claim; the first record of an event_id is the one kept."""
+        claim; the first record of an event_id is the one kept. Visible to every reader when it returns;
+        durable once `confirm` says so."""
+
+    async def confirm(self, written: list[Written]) -> list[Written]:
+        """Once those of these records the store holds are durable: the ones it does not hold (lost by a
+        restart before they were flushed, or never written), to write again."""
 
     async def record_many(self, accepted: list[Accepted | Written]) -> None: ...
 

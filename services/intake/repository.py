@@ -149,6 +149,14 @@ from json_to_recordset($1::json) as r(e uuid, i uuid, t text, topic text, p inte
 on conflict (event_id) do nothing
 """
 
+# Which of these records are in the store (the others were lost: the database restarted before
+# flushing them), and the end of the WAL now (past every commit this statement can see).
+PRESENT = """
+select pg_current_wal_insert_lsn() as lsn,
+       array(select w.e from unnest($1::uuid[]) w(e)
+             where not exists (select from intake.accepted_events a where a.event_id = w.e)) as missing
+"""
+
 INCIDENTS = """
 select incident_id, reporter, reporting_agency, source_kind, source_id, agencies_required, mode, classification,
        terminal, lead_incident_id
@@ -229,6 +237,16 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 # most this long after the answer: a client cannot retry what it has not yet been told.
 WRITE_BEHIND_S = 0.02
 
+# The single path's records (`record`, coalesced by the MicroBatcher) commit on connections
+# whose commits do not wait for the WAL flush (synchronous_commit=off): committed, they are
+# visible to every reader at once (another replica's registry look-up included), but an fsync
+# of the WAL that the disk holds up (50-160 ms on this machine while the kernel writes back the
+# broker's log segments) no longer holds every single request behind it. They are durable once
+# the WAL is flushed past them, within wal_writer_delay (200 ms); `confirm` says when, and which
+# were lost instead (the database restarted first), for the caller to write again.
+QUICK_COMMIT = {"synchronous_commit": "off"}
+CONFIRM_POLL_S = 0.02
+
 
 Claim = tuple[uuid.UUID, "str | None", "bytes | None", "uuid.UUID | None"]  # event_id, subject, digest, a report's incident
 
@@ -239,12 +257,13 @@ class IdempotencyStore:
         self._timeout_s = timeout_s
         self.owner = owner or uuid.uuid4()  # this process, in the pending claims it makes
         self._pool: asyncpg.Pool | None = None
+        self._quick: asyncpg.Pool | None = None  # QUICK_COMMIT: the single path's records
         self._lock = asyncio.Lock()
         self._lookups: MicroBatcher[uuid.UUID, Accepted | None] = MicroBatcher(self._lookup_bulk)
         self._claims: MicroBatcher[Claim, Accepted | Pending | Reported | None] = MicroBatcher(self._claim_bulk)
         self._keys: MicroBatcher[uuid.UUID, bytes | None] = MicroBatcher(self._keys_bulk)
         self._incidents: MicroBatcher[uuid.UUID, IncidentRecord | None] = MicroBatcher(self._incidents_bulk)
-        self._records: MicroBatcher[Written, None] = MicroBatcher(self._record_bulk)
+        self._records: MicroBatcher[Written, None] = MicroBatcher(self._record_quick)
         self._soon: list[Written] = []
         self._soon_task: asyncio.Task | None = None
 
@@ -257,6 +276,9 @@ class IdempotencyStore:
     async def stop(self) -> None:
         if self._soon_task is not None:
             await asyncio.gather(self._soon_task, return_exceptions=True)
+        if self._quick is not None:
+            await self._quick.close()
+            self._quick = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -351,7 +373,29 @@ class IdempotencyStore:
         return {r.incident_id: r for r in found if r is not None}
 
     async def record(self, written: Written | Accepted) -> None:
+        """Committed (visible to every reader) when it returns, durable shortly after (QUICK_COMMIT):
+        `confirm` it."""
         await self._records.submit(as_written(written))
+
+    async def confirm(self, written: list[Written]) -> list[Written]:
+        """Of records `record` committed: those not in the store (lost: the database restarted before
+        it flushed them; write them again), once the WAL is flushed past every other one (durable).
+        One connection throughout, so one run of the server: a record found is one whose commit
+        precedes the WAL position read with it. StoreUnavailable when the database cannot say."""
+        if not written:
+            return []
+        pool = await self._ensure_pool()
+        try:
+            async with pool.acquire(timeout=self._timeout_s) as conn:
+                present = await conn.fetchrow(PRESENT, [w.accepted.event_id for w in written], timeout=self._timeout_s)
+                while await conn.fetchval("select pg_current_wal_flush_lsn()", timeout=self._timeout_s) < present["lsn"]:
+                    await asyncio.sleep(CONFIRM_POLL_S)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
+        if not present["missing"]:
+            return []
+        missing = set(present["missing"])
+        return [w for w in written if w.accepted.event_id in missing]
 
     async def keys_for_sealing(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes]:
         """The incidents' data keys from the key service (made if new); PeopleErased for an erased one.
@@ -425,10 +469,15 @@ class IdempotencyStore:
         }
         return [found.get(i) for i in incident_ids]
 
-    async def _record_bulk(self, written: list[Written]) -> list[None]:
+    async def _record_quick(self, written: list[Written]) -> list[None]:
+        await self._ensure_pool()
+        return await self._record_bulk(written, self._quick)
+
+    async def _record_bulk(self, written: list[Written], pool: asyncpg.Pool | None = None) -> list[None]:
         """Idempotency rows and registry records of these events: one statement (one transaction with
-        the registry changes, when there are any)."""
-        pool = await self._ensure_pool()
+        the registry changes, when there are any); durable before it returns, unless on `pool`
+        QUICK_COMMIT's."""
+        pool = pool or await self._ensure_pool()
         rows = _json([{"e": a.event_id, "i": a.incident_id, "t": a.event_type, "topic": a.topic, "p": a.partition,
                        "o": a.offset, "s": a.subject, "d": a.digest.hex() if a.digest is not None else None}
                       for a, _, _ in written])
@@ -465,10 +514,14 @@ class IdempotencyStore:
                 try:
                     async with pool.acquire(timeout=self._timeout_s) as conn:
                         await migrations.migrate(conn, MIGRATIONS_DIR, SCHEMA)
+                    quick = await asyncpg.create_pool(
+                        self._dsn, min_size=1, max_size=2, timeout=self._timeout_s, reset=_keep_session,
+                        server_settings=QUICK_COMMIT,
+                    )
                 except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
                     await pool.close()
                     raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
-                self._pool = pool
+                self._quick, self._pool = quick, pool
         return self._pool
 
 

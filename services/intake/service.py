@@ -125,6 +125,12 @@ class IntakeService:
         # registry look-up meanwhile, so the incident's next fact is not refused as unknown.
         self._unrecorded: list[Written] = []
         self._rerecording: asyncio.Task | None = None
+        # Recorded one at a time (`record`: committed, visible, not yet known durable), until the store
+        # confirms them; those it lost meanwhile (a database restart) are written again. The reports
+        # among them, by incident, are read by every registry look-up meanwhile (as `_unrecorded` is).
+        self._unconfirmed: list[Written] = []
+        self._unconfirmed_reports: dict[uuid.UUID, IncidentRecord] = {}
+        self._confirming: asyncio.Task | None = None
         self._turns = asyncio.Semaphore(BATCH_TURNS)
 
     @contextlib.asynccontextmanager
@@ -533,6 +539,14 @@ class IntakeService:
     async def drain(self) -> None:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self._confirming is not None and not self._confirming.done():  # what it finds lost is `_unrecorded`
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await asyncio.shield(self._confirming)
+            except TimeoutError:
+                self._confirming.cancel()
+                log.error("stopping with records the store has not confirmed durable", count=len(self._unconfirmed),
+                          event_ids=[str(w.accepted.event_id) for w in self._unconfirmed[:20]])
         if self._rerecording is not None and not self._rerecording.done():
             self._rerecording.cancel()
         if self._unrecorded:  # one last try; what it cannot write is named in the log
@@ -551,6 +565,7 @@ class IntakeService:
             async with asyncio.timeout(self._timeout_s):
                 if len(written) == 1:
                     await self._store.record(written[0])
+                    self._confirm_soon(written[0])
                 else:
                     await self._store.record_many(written)
         except (StoreUnavailable, TimeoutError) as exc:
@@ -560,6 +575,40 @@ class IntakeService:
             self._unrecorded.extend(written)
             if self._rerecording is None or self._rerecording.done():
                 self._rerecording = asyncio.get_running_loop().create_task(self._rerecord())
+
+    def _confirm_soon(self, written: Written) -> None:
+        self._unconfirmed.append(written)
+        if written.report is not None:
+            self._unconfirmed_reports[written.report.incident_id] = written.report
+        if self._confirming is None or self._confirming.done():
+            self._confirming = asyncio.get_running_loop().create_task(self._confirm())
+
+    async def _confirm(self, first_delay: float = 0.2, max_delay: float = 5.0) -> None:
+        """Until the store confirms every record `record` committed (durable), or says which it lost:
+        those are written again (`_unrecorded`, `_rerecord`). While the store cannot say (it is away),
+        they are asked about again, backing off: a record it may hold is never written twice (a
+        registry change applied again out of order would undo a later one)."""
+        delay = first_delay
+        while self._unconfirmed:
+            waiting = list(self._unconfirmed)
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    lost = await self._store.confirm(waiting)
+            except (StoreUnavailable, TimeoutError):
+                await asyncio.sleep(delay)
+                delay = min(max_delay, delay * 2)
+                continue
+            delay = first_delay
+            del self._unconfirmed[:len(waiting)]
+            if lost:
+                log.error("the idempotency store lost records it had committed; writing them again", count=len(lost),
+                          event_ids=[str(w.accepted.event_id) for w in lost[:20]])
+                self._unrecorded.extend(lost)
+                if self._rerecording is None or self._rerecording.done():
+                    self._rerecording = asyncio.get_running_loop().create_task(self._rerecord())
+            for w in waiting:
+                if w.report is not None and self._unconfirmed_reports.get(w.report.incident_id) is w.report:
+                    del self._unconfirmed_reports[w.report.incident_id]
 
     async def _rerecord(self, first_delay: float = 0.2, max_delay: float = 5.0) -> None:
         """Write the records the store refused again, oldest first, backing off, until it takes them."""
@@ -577,7 +626,12 @@ class IntakeService:
             log.info("idempotency store took the records it had refused", count=len(waiting))
 
     def _with_unrecorded(self, found: dict[uuid.UUID, IncidentRecord], ids) -> dict[uuid.UUID, IncidentRecord]:
-        """The registry as the store answered, with what this process published and could not record yet."""
+        """The registry as the store answered, with what this process published and could not record yet
+        (or recorded and the store may have lost: its reports)."""
+        if self._unconfirmed_reports:
+            for incident_id in ids:
+                if incident_id not in found and (report := self._unconfirmed_reports.get(incident_id)) is not None:
+                    found[incident_id] = report
         if not self._unrecorded:
             return found
         wanted = set(ids)

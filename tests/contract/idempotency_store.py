@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.intake.repository import Accepted, Pending
+from services.intake.repository import Accepted, Pending, Written
 from tests.support import wait_until
 
 
@@ -46,6 +46,13 @@ class IdempotencyStoreContract:
         await store.record_many(held)
         missing = uuid.uuid4()
         assert await store.lookup_many([*(a.event_id for a in held), missing]) == {a.event_id: a for a in held}
+
+    async def test_confirm_names_only_the_records_the_store_does_not_hold(self):
+        store = await self.make_store()
+        kept, lost = Written(accepted(offset=3)), Written(accepted(offset=4))
+        await store.record(kept)  # committed; `confirm` returns once it is durable too
+        assert await store.confirm([kept, lost]) == [lost]
+        assert await store.confirm([kept]) == [] and await store.lookup(kept.accepted.event_id) == kept.accepted
 
     async def test_a_record_soon_is_found_shortly_after(self):
         store = await self.make_store()

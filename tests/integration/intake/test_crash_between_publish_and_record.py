@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 def records_lost(monkeypatch):
     """While set, no idempotency record reaches the database (the broker still acknowledges)."""
 
-    async def lost(self, written):
+    async def lost(self, written, pool=None):
         raise StoreUnavailable("idempotency store: ConnectionResetError")
 
     monkeypatch.setattr(IdempotencyStore, "_record_bulk", lost)

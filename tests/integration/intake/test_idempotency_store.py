@@ -1,9 +1,13 @@
 """The real idempotency store (PostgreSQL) passes the store's contract, as the fake does."""
 
+import asyncio
+
+import asyncpg
 import pytest
 
-from services.intake.repository import IdempotencyStore
-from tests.contract.idempotency_store import IdempotencyStoreContract, IncidentClaimContract, RegistryContract
+from services.intake.registry import IncidentRecord
+from services.intake.repository import IdempotencyStore, Written
+from tests.contract.idempotency_store import IdempotencyStoreContract, IncidentClaimContract, RegistryContract, accepted
 
 pytestmark = pytest.mark.postgres
 
@@ -22,3 +26,35 @@ class TestPostgresIdempotencyStore(IdempotencyStoreContract, RegistryContract, I
         await store.start()
         self.stores.append(store)
         return store
+
+
+
+def _report() -> Written:
+    one = accepted(event_type="IncidentReported")
+    return Written(one, report=IncidentRecord(one.incident_id, "op-17", "council", "control_room", "op-17", (),
+                                              "live", "OFFICIAL"))
+
+
+async def test_a_single_record_the_database_lost_is_named_by_confirm_and_the_rest_once_durable(test_settings, database):
+    """`record` commits without waiting for the WAL flush; a restart before the flush loses the commit
+    (here: its rows deleted behind the store's back, as that restart leaves them). `confirm` names it,
+    and returns only once the WAL is flushed past the records it found."""
+    dsn = test_settings.database_url.get_secret_value()
+    store = IdempotencyStore(dsn, timeout_s=5.0)
+    await store.start()
+    conn = await asyncpg.connect(dsn)
+    try:
+        kept, lost = _report(), _report()
+        await asyncio.gather(store.record(kept), store.record(lost))
+        committed = await conn.fetchval("select pg_current_wal_insert_lsn()")  # past both commits
+        await conn.execute("delete from intake.accepted_events where event_id = $1", lost.accepted.event_id)
+        await conn.execute("delete from intake.incidents where incident_id = $1", lost.report.incident_id)
+        assert await store.confirm([kept, lost]) == [lost]
+        assert await conn.fetchval("select pg_current_wal_flush_lsn()") >= committed
+        assert await store.incident(kept.report.incident_id) == kept.report
+        await store.record_many([lost])  # written again, durable before it returns
+        assert await store.confirm([kept, lost]) == []
+        assert await store.incident(lost.report.incident_id) == lost.report
+    finally:
+        await conn.close()
+        await store.stop()
