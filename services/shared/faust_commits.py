@@ -51,10 +51,17 @@ log = get_logger("muster.faust_commits")
 REREAD_AFTER_S = 5.0  # a held head this old was skipped: its partition is read again from it
 HELD = "_muster_held"  # on a consumer: {tp: (committed offset, monotonic time first held)}
 
-REREADS = Counter("muster_processor_rereads_total",
-                  "Partitions a stream processor read again from the committed offset, because the record "
-                  "there was skipped by faust while later ones were processed (services/shared/faust_commits.py).",
-                  ["group"])
+_REREADS: dict[str, Counter] = {}
+
+
+def rereads_counter(service: str) -> Counter:
+    """muster_<service>_rereads_total{group}: defined once per service and process."""
+    if service not in _REREADS:
+        _REREADS[service] = Counter(
+            f"muster_{service}_rereads_total",
+            "Partitions read again from the committed offset, because the record there was skipped by faust "
+            "while later ones were processed (services/shared/faust_commits.py).", ["group"])
+    return _REREADS[service]
 
 _UPSTREAM = Consumer._new_offset  # noqa: SLF001 - faust 0.15.3's commit computation, replaced below
 
@@ -113,10 +120,11 @@ class Reread(Service):
     tables) and only partitions still assigned, committed where they were held, and whose
     record there is still unacknowledged."""
 
-    def __init__(self, app: Any, group: str, settled: Callable[[], bool],
+    def __init__(self, app: Any, group: str, settled: Callable[[], bool], service: str = "processor",
                  after_s: float = REREAD_AFTER_S, **kwargs: Any) -> None:
         self.app = app
         self.group = group
+        self.rereads = rereads_counter(service)
         self.settled = settled
         self.after_s = after_s
         super().__init__(**kwargs)
@@ -142,7 +150,7 @@ class Reread(Service):
                             committed=offset, log_start=start)
                 continue
             await consumer.seek(tp, offset)
-            REREADS.labels(self.group).inc()
+            self.rereads.labels(self.group).inc()
             log.warning("faust_commits.reread", group=self.group, topic=tp.topic, partition=tp.partition,
                         offset=offset)
             done.append((tp, offset))

@@ -101,7 +101,7 @@ def make_app(settings: Settings, service: str, *, partitions: int, replication: 
     watchdog = Watchdog(settings, settings.processor_stall_seconds, waiting=waiting)
     watchdog.watch(Watched(app_id, lambda: agents_assignment(app), lambda: settled(app)))
     app.service(watchdog)
-    app.service(faust_commits.Reread(app, app_id, lambda: settled(app)))  # a skipped record read again
+    app.service(faust_commits.Reread(app, app_id, lambda: settled(app), service))  # a skipped record read again
     _WATCHDOGS[app] = watchdog
     return app
 
