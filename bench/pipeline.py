@@ -80,10 +80,9 @@ async def ceilings(cluster: Cluster, n: int = 50_000) -> tuple[float, float]:
     return produce, consume
 
 
-async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], produced: list[float],
-                           sent: list[tuple[float, str]], ready: asyncio.Event) -> None:
-    catalog = TopicCatalog.from_settings(cluster.settings)
-    topics = [catalog.escalation_topic(a, exercise=False) for a in catalog.agencies()]
+async def _tail(cluster: Cluster, topics: list[str], ready: asyncio.Event):
+    """Every record on `topics` from now on, in batches (tp, messages), with the time they arrived;
+    `ready` set once the consumer is positioned at the end."""
     consumer = make_consumer(cluster.settings, *topics, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=20)
     await consumer.start()
     try:
@@ -91,16 +90,23 @@ async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], produ
         ready.set()
         while True:
             batch = await consumer.getmany(timeout_ms=200)
-            now = time.time()
-            for messages in batch.values():
-                for m in messages:
-                    body = orjson.loads(m.value)
-                    if body.get("event_type") == "EscalationRaised":
-                        out.append((now, body["incident_id"]))
-                        produced.append(now - m.timestamp / 1000)  # the escalation worker's send -> here
-                        sent.append((m.timestamp / 1000, body["incident_id"], body.get("rule_id")))
+            yield time.time(), batch
     finally:
         await consumer.stop()
+
+
+async def _agency_arrivals(cluster: Cluster, out: list[tuple[float, str]], produced: list[float],
+                           sent: list[tuple[float, str, str | None]], ready: asyncio.Event) -> None:
+    catalog = TopicCatalog.from_settings(cluster.settings)
+    topics = [catalog.escalation_topic(a, exercise=False) for a in catalog.agencies()]
+    async for now, batch in _tail(cluster, topics, ready):
+        for messages in batch.values():
+            for m in messages:
+                body = orjson.loads(m.value)
+                if body.get("event_type") == "EscalationRaised":
+                    out.append((now, body["incident_id"]))
+                    produced.append(now - m.timestamp / 1000)  # the escalation worker's send -> here
+                    sent.append((m.timestamp / 1000, body["incident_id"], body.get("rule_id")))
 
 
 async def _hop_times(cluster: Cluster, out: dict[str, dict[str, list[float]]], ready: asyncio.Event) -> None:
@@ -109,24 +115,15 @@ async def _hop_times(cluster: Cluster, out: dict[str, dict[str, list[float]]], r
     agency arrival's time went, hop by hop."""
     catalog = TopicCatalog.from_settings(cluster.settings)
     incidents, packed = catalog.name("incidents"), catalog.name("escalation.packed")
-    consumer = make_consumer(cluster.settings, incidents, packed, group_id=None, auto_offset_reset="latest",
-                             fetch_max_wait_ms=20)
-    await consumer.start()
-    try:
-        await consumer.getmany(timeout_ms=500)
-        ready.set()
-        while True:
-            batch = await consumer.getmany(timeout_ms=200)
-            for tp, messages in batch.items():
-                for m in messages:
-                    at = m.timestamp / 1000
-                    if tp.topic == incidents:
-                        out["incidents"][orjson.loads(m.value)["incident_id"]].append(at)
-                        continue
-                    for _offset, _key, text in orjson.loads(m.value):
-                        out["packed"][orjson.loads(text)["incident_id"]].append(at)
-    finally:
-        await consumer.stop()
+    async for _now, batch in _tail(cluster, [incidents, packed], ready):
+        for tp, messages in batch.items():
+            for m in messages:
+                at = m.timestamp / 1000
+                if tp.topic == incidents:
+                    out["incidents"][orjson.loads(m.value)["incident_id"]].append(at)
+                    continue
+                for _offset, _key, text in orjson.loads(m.value):
+                    out["packed"][orjson.loads(text)["incident_id"]].append(at)
 
 
 def _hops(hops: dict[str, dict[str, list[float]]], sent: list[tuple[float, str, str | None]]) -> dict:
