@@ -245,7 +245,12 @@ class Escalation:
                             now=utcnow())
         await self.dead_letter_all([(rows[offset], refused) for offset, refused in out.refused
                                     if rows is not None and offset in rows])
-        sends = [self._publish(d) for d in out.produced] + [self._nominate(r, partition) for r in out.nominated]
+        over = {c.incident_id for c in out.closed}
+        nominated = {r.incident_id for r in out.nominated}
+        sends = [self._publish(d) for d in out.produced]
+        sends += [self._nominate(r, partition, closed=r.incident_id in over) for r in out.nominated]
+        sends += [self._send(self.candidates_name, self._group(c.mode, c.category, c.exercise),
+                             c.model_dump_json().encode()) for c in out.closed if c.incident_id not in nominated]
         sends += [self._send(self.control_name, str(n.incident_id).encode(), n.model_dump_json().encode(),
                              partition=n.partition) for n in out.notices]
         if sends:
@@ -374,14 +379,18 @@ class Escalation:
         elif isinstance(e, EscalationStoodDown) and d.agency is None:
             metrics.STAND_DOWNS.inc()
 
-    async def _nominate(self, fact: IncidentReported, partition: int) -> None:
-        """A report that corroboration rules cover goes to the worker that sees its whole kind."""
+    async def _nominate(self, fact: IncidentReported, partition: int, closed: bool = False) -> None:
+        """A report that corroboration rules cover goes to the worker that sees its whole kind
+        (`closed`: the incident was over within the same pack, so it leads nothing)."""
         loc = fact.location
         candidate = corr.Candidate(
             incident_id=fact.incident_id, partition=partition, category=fact.category.value, mode=fact.mode.value,
             source=f"{fact.source.kind.value}:{fact.source.id}", lat=loc.lat, lon=loc.lon, at=fact.occurred_at,
-            recorded_at=fact.recorded_at, exercise=fact.exercise,
+            recorded_at=fact.recorded_at, exercise=fact.exercise, closed=closed,
         )
-        key = corr.group_key(fact.mode.value, fact.category.value, self.rules, fact.exercise).encode()
+        key = self._group(fact.mode.value, fact.category.value, fact.exercise)
         await self._send(self.candidates_name, key, candidate.model_dump_json().encode())
+
+    def _group(self, mode: str, category: str, exercise: str | None) -> bytes:
+        return corr.group_key(mode, category, self.rules, exercise).encode()
 

@@ -4,8 +4,9 @@ The agent hands in the facts of a pack (or one control notice) as `Input`s; each
 state is looked up once, every input is folded and decided in order (so a report followed
 by its resolution in the same batch still raises, then stands down), and the outcome holds
 each changed incident's final state once, every event to produce, and the new reports to
-nominate for corroboration. An incident that is finished (retention.py) is stored compacted. A fact already applied (same source partition, offset at or
-below the state's) is a replay after a crash and is skipped.
+nominate for corroboration (and those now over, so their windows stop linking to them). An
+incident that is finished (retention.py) is stored compacted. A fact already applied (same
+source partition, offset at or below the state's) is a replay after a crash and is skipped.
 """
 
 from __future__ import annotations
@@ -40,8 +41,20 @@ class Outcome:
     produced: list[Delivery] = field(default_factory=list)  # each event to each of its recipients
     nominated: list[Report] = field(default_factory=list)  # new reports correlation rules cover
     notices: list[corroboration.Notice] = field(default_factory=list)  # to lead incidents (operator links)
+    closed: list[corroboration.Candidate] = field(default_factory=list)  # to their windows: over, lead no more
     replays: int = 0
     refused: list[tuple[int | None, Refused]] = field(default_factory=list)  # (source offset, why): to dead-letter
+
+
+def _closes(before: IncidentState | None, after: IncidentState, current: RuleSet, partition: int) -> bool:
+    """The incident is over now, and was a report correlation covers: its window must know it leads
+    nothing more (corroboration.py). (The location is read before `settle` compacts it away.)"""
+    if not after.status.terminal or (before is not None and before.status.terminal):
+        return False
+    if after.category is None or after.linked_to is not None or after.location is None:
+        return False
+    return (current.correlation_for(after.category) is not None
+            and after.location.lat is not None and after.location.lon is not None)
 
 
 def process(
@@ -75,6 +88,10 @@ def process(
         decision = rules.decide(state, current, now)
         produced, after = emitter.emit(state, decision, now, before)
         out.produced += produced
+        if _closes(before, after, after.rule_set or current, partition):
+            out.closed.append(corroboration.closing(after.incident_id, partition,
+                                                    after.category.value, after.mode.value,
+                                                    after.status_at or now, after.exercise))
         after = settle(after, now, partition)  # a finished incident kept compactly until released
         if item.offset is not None or after != before:
             out.states[item.incident] = after

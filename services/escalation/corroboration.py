@@ -11,6 +11,13 @@ may escalate:
   of that lead and never escalates on its own. The lead is told (**correlated**) and lists
   it as related, with the rule, the distance from the lead and the interval as provenance.
 
+A lead that is over (resolved, closed, unfounded, a false alarm) leads nothing more: the
+incident agent tells its window (`closing`; a report already over when it is nominated comes
+with `closed` set), and a report near it afterwards is a new emergency that escalates on its
+own. (Linked to the finished lead, as before, it stayed silent for good: its deadlines never
+climbed and the lead, being over, published nothing naming it. Found by the soak of
+2026-12-03: a fight reported twelve minutes after one nearby was closed.)
+
 The lead is the first report of the emergency to arrive and never changes, so an alert
 chain never moves to another incident. Within a lead's group, when reports from at least
 `min_reports` distinct sources of a corroboration rule's categories lie within its radius
@@ -49,6 +56,8 @@ class Candidate(BaseModel):
     distance_m: float | None = None  # from the lead
     interval_s: float | None = None  # after the lead
     corroborated_by: tuple[str, ...] = ()  # on a lead: corroboration rules already notified
+    closed: bool = False  # the incident is over: it leads nothing more
+    closing: bool = False  # not a report: the notice that this incident is over (`closing`)
 
 
 class Window(BaseModel):
@@ -76,6 +85,14 @@ def wanted(fact, rules: RuleSet) -> bool:
     """A report a correlation rule covers, with coordinates: it waits for a verdict."""
     loc = fact.location
     return rules.correlation_for(fact.category) is not None and loc.lat is not None and loc.lon is not None
+
+
+def closing(incident_id: uuid.UUID, partition: int, category: str, mode: str, at: datetime,
+            exercise: str | None = None) -> Candidate:
+    """To the window of an incident's kind: the incident is over and leads nothing more. It carries no
+    location or source (a finished incident keeps neither): only its id matters to `observe`."""
+    return Candidate(incident_id=incident_id, partition=partition, category=category, mode=mode, source="",
+                     lat=0.0, lon=0.0, at=at, exercise=exercise, closed=True, closing=True)
 
 
 def group_key(mode: str, category: str, rules: RuleSet, exercise: str | None = None) -> str:
@@ -129,6 +146,11 @@ def horizon(rule: CorrelationRule, rules: RuleSet) -> int:
 def observe(window: Window, c: Candidate, rules: RuleSet) -> tuple[Window, list[Notice]]:
     """Add a candidate; return the new window and the notices to send."""
     seen = next((x for x in window.candidates if x.incident_id == c.incident_id), None)
+    if c.closing:
+        if seen is None or seen.closed:
+            return window, []  # not (or no longer) in the window: nothing can link to it
+        done = seen.model_copy(update={"closed": True})
+        return Window(candidates=tuple(done if x is seen else x for x in window.candidates)), []
     if seen is not None:
         return window, [_verdict(seen)]  # a replayed candidate: the same verdict again
     rule = rules.correlation_for(c.category)
@@ -142,7 +164,7 @@ def observe(window: Window, c: Candidate, rules: RuleSet) -> tuple[Window, list[
         kept = tuple(sorted(kept, key=lambda x: (x.at, str(x.incident_id)))[len(kept) - MAX_CANDIDATES + 1:])
     by_id = {x.incident_id: x for x in kept}
     leads = [by_id.get(x.lead, x) if x.lead else x for x in kept if x.category in rule.categories and _near(rule, x, c)]
-    leads = [x for x in leads if x.lead is None]
+    leads = [x for x in leads if x.lead is None and not x.closed]
     if not leads:
         return Window(candidates=(*kept, c)), [_verdict(c)]
     lead = min(leads, key=lambda x: (x.at, str(x.incident_id)))

@@ -206,6 +206,23 @@ async def test_duplicate_reports_of_one_fire_make_one_chain_and_the_lead_is_upda
     assert str(apart.incident_id) in tap.on(everyone, first.incident_id, "EscalationUpdated")[1]["related_incident_ids"]
 
 
+async def test_a_report_near_a_fire_already_resolved_escalates_on_its_own(producer, topics, tap, worker):
+    """The soak of 2026-12-03: a report near a lead that was over was linked to it and never escalated."""
+    first = poplar_fire()
+    everyone = topics.escalation_topic(None, exercise=False)
+    await send(producer, topics, first)
+    await wait_until(lambda: tap.on(everyone, first.incident_id, "EscalationRaised"), 30, what="the first alert")
+    await send(producer, topics, now_fact(ev.IncidentStatusChanged, first.incident_id, status="resolved"))
+    await wait_until(lambda: tap.on(everyone, first.incident_id, "EscalationStoodDown"), 30, what="the stand-down")
+    near = first.location.model_copy(update={"lat": first.location.lat + 0.0005, "address": None})
+    again = poplar_fire(source=ev.Source(kind="public", id="caller-12"), location=near)
+    await send(producer, topics, again)
+    await wait_until(lambda: tap.on(everyone, again.incident_id, "EscalationRaised"), 30,
+                     what="the new fire's own alert")
+    assert (tap.state_of(worker.changelog, again.incident_id) or {}).get("linked_to") is None
+    assert not tap.on(everyone, first.incident_id, "EscalationUpdated")
+
+
 async def test_poison_records_go_to_the_dead_letter_topic_and_later_records_still_flow(producer, topics, tap):
     incidents = topics.name("incidents")
     garbage = await producer.send_and_wait(incidents, b"\x00not json", key=b"junk", partition=2)

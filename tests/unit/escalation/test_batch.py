@@ -108,3 +108,27 @@ def test_only_new_reports_that_correlation_covers_and_have_coordinates_are_nomin
 def test_a_change_that_returns_no_state_records_nothing():
     out, _ = _run([batch.Input(str(uuid.uuid4()), lambda s: None)])
     assert out.states == {} and out.produced == []
+
+
+def test_a_report_correlation_covers_that_is_over_tells_its_window_once():
+    fight = reported(category="violence", severity=3)
+    resolved = fact(ev.IncidentStatusChanged, fight.incident_id, T0 + timedelta(seconds=1), status="resolved")
+    closed = fact(ev.IncidentStatusChanged, fight.incident_id, T0 + timedelta(seconds=2), status="closed")
+    out, _ = _run([_fact(fight, 1)], partition=3)
+    assert out.closed == []
+    over, _ = _run([_fact(resolved, 2)], known=out.states, partition=3)
+    (notice,) = over.closed
+    assert notice.closing and notice.closed and notice.incident_id == fight.incident_id
+    assert (notice.category, notice.mode, notice.partition) == ("violence", "live", 3)
+    again, _ = _run([_fact(closed, 3)], known=over.states, partition=3)  # already over: no second notice
+    assert again.closed == []
+
+
+def test_only_reports_a_window_can_hold_are_announced_over():
+    noise = reported(category="noise", severity=2)
+    no_coordinates = reported(category="violence", severity=3, location=ev.Location(ward_code=POPLAR))
+    inputs = [_fact(noise, 1), _fact(no_coordinates, 2)]
+    inputs += [_fact(fact(ev.IncidentStatusChanged, r.incident_id, T0 + timedelta(seconds=1), status="resolved"), 3 + i)
+               for i, r in enumerate((noise, no_coordinates))]
+    out, _ = _run(inputs)
+    assert out.closed == []

@@ -138,3 +138,43 @@ def test_a_burst_past_any_borough_keeps_the_window_one_bounded_record():
     assert len(window.candidates) == MAX_CANDIDATES
     assert {c.incident_id for c in window.candidates} == {c.incident_id for c in burst[-MAX_CANDIDATES:]}
     assert len(window.model_dump_json()) < 512 * 1024  # half the broker's default message limit
+
+
+def _closing(c: Candidate):
+    from services.escalation.corroboration import closing
+
+    return closing(c.incident_id, c.partition, c.category, c.mode, c.at)
+
+
+def test_a_report_near_a_lead_that_is_over_is_a_new_emergency_not_its_duplicate():
+    # The soak of 2026-12-03: a fight reported twelve minutes after one nearby was closed was
+    # linked to the finished lead and never escalated.
+    a, b = cand("cam-1"), cand("cam-2", 0.001, 8)
+    _, (_, open_lead) = feed(a, b)
+    assert kinds(open_lead) == {("linked", b.incident_id), ("correlated", a.incident_id)}
+    window, (_, over, notices) = feed(a, _closing(a), b)
+    assert over == [] and kinds(notices) == {("lead", b.incident_id)}
+    assert {x.incident_id: x.closed for x in window.candidates} == {a.incident_id: True, b.incident_id: False}
+
+
+def test_a_report_near_a_duplicate_of_a_finished_lead_leads_too():
+    a, b, c = cand("cam-1"), cand("cam-2", 0.001, 5), cand("cam-3", 0.002, 9)  # c: near b, not a
+    _, notices = feed(a, b, _closing(a), c)
+    assert kinds(notices[1]) == {("linked", b.incident_id), ("correlated", a.incident_id)}
+    assert kinds(notices[3]) == {("lead", c.incident_id)}
+
+
+def test_a_closing_notice_for_a_report_the_window_never_held_changes_nothing():
+    a = cand("cam-1")
+    window, _ = feed(a)
+    stranger = cand("cam-9")
+    assert observe(window, _closing(stranger), DEFAULT_RULES) == (window, [])
+    closed, _ = observe(window, _closing(a), DEFAULT_RULES)
+    assert observe(closed, _closing(a), DEFAULT_RULES) == (closed, [])  # a replayed closing notice
+
+
+def test_a_report_already_over_when_nominated_gets_its_verdict_and_leads_nothing():
+    a = cand("cam-1").model_copy(update={"closed": True})
+    b = cand("cam-2", 0.0009, 1)
+    _, (first, second) = feed(a, b)
+    assert kinds(first) == {("lead", a.incident_id)} and kinds(second) == {("lead", b.incident_id)}
