@@ -20,7 +20,7 @@ from services.casework import metrics
 from services.casework.config import CaseworkConfig
 from services.casework.inputs import inputs_of
 from services.shared.admission import Refusal
-from services.shared.codec import PoisonRecord, decode, header
+from services.shared.codec import PoisonRecord, decode, detached, header
 from services.shared.first_reports import FirstReports
 from services.shared.stage import Batch, Sink, dead_letter_all
 
@@ -61,7 +61,7 @@ class Rekey:
             try:
                 event = decode(record.value)
             except PoisonRecord as exc:
-                dead.append((record, exc))
+                dead.append((record, detached(exc)))
                 self._admitted(record, None)
                 continue
             why = self._admitted(record, event)

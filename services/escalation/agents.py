@@ -162,12 +162,12 @@ class Escalation:
                     await refresh_metadata(self.app)
                     await asyncio.sleep(METADATA_WAIT)
                     continue
-                error: Exception = exc  # a real mismatch (a topic created with other partitions): as any error
+                error: Exception = codec.detached(exc)  # a real mismatch (a topic created with other partitions): as any error
             except POISON as exc:
                 await self.dead_letter(msg, exc, input_name)
                 return
             except Exception as exc:  # noqa: BLE001 - classify: retry, then dead-letter; never crash
-                error = exc
+                error = codec.detached(exc)  # kept past the block: no frames (codec.detached)
             log.warning("escalation.retry", topic=msg.topic, partition=msg.partition, offset=msg.offset,
                         attempt=attempt + 1, error_class=type(error).__name__)
             if attempt == len(RETRIES):
@@ -200,7 +200,7 @@ class Escalation:
             try:
                 fact = read_fact(text)
             except codec.PoisonRecord as exc:
-                unreadable.append((row, exc))
+                unreadable.append((row, codec.detached(exc)))
                 continue
             if isinstance(fact, NotRead):
                 continue

@@ -25,7 +25,7 @@ from aiokafka.structs import ConsumerRecord
 from services.projector import metrics, repository
 from services.projector.ports import StatusStorePort
 from services.projector.handlers import Batch, Position, stage
-from services.shared.codec import PoisonRecord, decode, superseded
+from services.shared.codec import PoisonRecord, decode, detached, superseded
 from services.shared.db import role_dsn
 from services.shared.deadletter import DeadLetterSink
 from services.shared.kafka import make_consumer, make_producer
@@ -100,8 +100,7 @@ async def build_batch(records: list[ConsumerRecord], carries: Mapping[str, froze
                                    f"(topics.yaml: {', '.join(sorted(carries.get(record.topic, ()))) or 'not read'})")
         except PoisonRecord as exc:
             if on_poison is not None:
-                exc.__context__ = None  # the decoder's error and both tracebacks (their frames): not needed to tell why
-                poison.append((record, exc.with_traceback(None)))
+                poison.append((record, detached(exc)))
                 if len(poison) >= DEAD_LETTERS_IN_FLIGHT:
                     await _send_all(on_poison, poison)
             batch.advance(pos)

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiokafka.structs import TopicPartition
 
-from services.shared.codec import PoisonRecord
+from services.shared.codec import PoisonRecord, detached
 from services.shared.events import Mode
 from services.shared.first_reports import FirstReports
 from services.shared.stage import Batch, Sink, dead_letter_all
@@ -64,7 +64,7 @@ def route(records: list, sources: int, partitions: int, dead: list, *, config: T
         try:
             fact = read_calendar_fact(record.value, record.headers) if calendar else read_fact(record.value, record.headers)
         except PoisonRecord as exc:
-            dead.append((record, exc))
+            dead.append((record, detached(exc)))
             fact = None
         if reports is not None:
             why = reports.refusal(record.partition, record.offset, *((fact.event_type, fact.mode, fact.incident_id)
