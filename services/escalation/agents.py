@@ -42,7 +42,7 @@ from services.shared.events import EscalationRaised, EscalationStoodDown, Incide
 from services.shared.logging import get_logger
 from services.shared.processor import changelog_unknown, ensure_app_topics, refresh_metadata, sink_for
 from services.shared.settings import Settings
-from services.shared.stage import Sink
+from services.shared.stage import Sink, in_flight
 from services.shared.topics import TopicCatalog
 
 log = get_logger("muster.escalation")
@@ -185,8 +185,8 @@ class Escalation:
         """A pack's dead letters from the incidents topic, sent together: one after the other, each
         awaiting its acknowledgement, a poison storm's packs held the worker 3,000 packs behind
         (the soak of 2026-12-03, docs/chaos.md)."""
-        if dead:
-            await asyncio.gather(*(self.dead_letter(record, exc, "incidents") for record, exc in dead))
+        for part in in_flight(dead):
+            await asyncio.gather(*(self.dead_letter(record, exc, "incidents") for record, exc in part))
 
     async def on_pack(self, msg) -> None:
         """The facts of one pack: decoded one by one (poison dead-lettered), processed as a batch."""

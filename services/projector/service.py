@@ -32,13 +32,13 @@ from services.shared.kafka import make_consumer, make_producer
 from services.shared.logging import get_logger
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
+from services.shared.stage import DEAD_LETTERS_IN_FLIGHT
 
 log = get_logger("muster.projector")
 
 SERVICE = "projector"
 PROJECTOR_ROLE = "muster_projector"
 YIELD_EVERY = 200  # records decoded between turns of the event loop
-DEAD_LETTERS_IN_FLIGHT = 500  # a batch's dead letters sent at once (the producer batches them)
 DEAD_LETTER_BATCH_BYTES = 512 * 1024
 
 # What the consumer holds fetched but not yet handed to a batch. aiokafka keeps each fetch

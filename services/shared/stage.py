@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
@@ -56,11 +56,23 @@ class Sink(Protocol):
         """A record nobody can read, to the dead-letter topic (never raises)."""
 
 
+# A batch's dead letters sent at once (the producer batches them). One after the other, each
+# awaiting its acknowledgement, a poison storm's batch of 5,000 took longer than the progress
+# watchdog's limit (the soak of 2026-12-02); all 2,000 of a batch at once, their tasks and
+# records were the tension worker's high-water mark in a storm, which the allocator kept.
+DEAD_LETTERS_IN_FLIGHT = 500
+
+
+def in_flight(items: list, n: int = DEAD_LETTERS_IN_FLIGHT) -> Iterator[list]:
+    """`items` n at a time: what is sent together and awaited before the next."""
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
 async def dead_letter_all(sink: Sink, dead: list[tuple[Any, BaseException | str, str]]) -> None:
-    """A batch's dead letters (record, error, input name), sent together. One after the other,
-    each awaiting its acknowledgement, a poison storm's batch of 5,000 took longer than the
-    progress watchdog's limit (the soak of 2026-12-02, docs/chaos.md)."""
-    await asyncio.gather(*(sink.dead_letter(record, error, input_name) for record, error, input_name in dead))
+    """A batch's dead letters (record, error, input name), DEAD_LETTERS_IN_FLIGHT at a time."""
+    for part in in_flight(dead):
+        await asyncio.gather(*(sink.dead_letter(record, error, input_name) for record, error, input_name in part))
 
 
 class Stage(Protocol):

@@ -47,3 +47,26 @@ def test_a_poison_records_dead_letter_does_not_keep_it_alive_in_a_cycle():
         assert [ref() for ref in alive] == [None, None]
     finally:
         gc.enable()
+
+
+async def test_a_batchs_dead_letters_go_a_bounded_number_at_a_time_and_all_of_them():
+    import asyncio
+
+    from services.shared.stage import DEAD_LETTERS_IN_FLIGHT, dead_letter_all
+
+    class Sink:
+        def __init__(self):
+            self.sent, self.now, self.most = [], 0, 0
+
+        async def dead_letter(self, record, error, input_name):
+            self.now += 1
+            self.most = max(self.most, self.now)
+            await asyncio.sleep(0)
+            self.now -= 1
+            self.sent.append(record.offset)
+
+    sink = Sink()
+    dead = [(Record("incidents.events.v1", 0, n, None, b"x"), "why", "incidents") for n in range(1_234)]
+    await dead_letter_all(sink, dead)
+    assert sorted(sink.sent) == list(range(1_234))
+    assert sink.most == DEAD_LETTERS_IN_FLIGHT
