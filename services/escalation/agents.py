@@ -224,7 +224,8 @@ class Escalation:
         if notice.kind == "release":
             await self.release(str(notice.incident_id).encode(), msg.partition)
             return
-        await self.process([batch.Input(str(notice.incident_id), lambda s: apply_notice(s, notice))], msg.partition)
+        await self.process([batch.Input(str(notice.incident_id), lambda s: apply_notice(s, notice), notice=notice)],
+                           msg.partition)
 
     def _load(self, incident: str) -> IncidentState | None:
         key = incident.encode()

@@ -33,6 +33,7 @@ class Input:
     change: Change
     offset: int | None = None  # a fact's source offset; None for a control notice
     report: Report | None = None  # a report, nominated for correlation when it is new
+    notice: corroboration.Notice | None = None  # a control notice (the change applies it)
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Outcome:
     states: dict[str, IncidentState] = field(default_factory=dict)  # changed incidents, final state
     produced: list[Delivery] = field(default_factory=list)  # each event to each of its recipients
     nominated: list[Report] = field(default_factory=list)  # new reports correlation rules cover
-    notices: list[corroboration.Notice] = field(default_factory=list)  # to lead incidents (operator links)
+    notices: list[corroboration.Notice] = field(default_factory=list)  # to leads (operator links), to reports (unlinked)
     closed: list[corroboration.Candidate] = field(default_factory=list)  # to their windows: over, lead no more
     replays: int = 0
     refused: list[tuple[int | None, Refused]] = field(default_factory=list)  # (source offset, why): to dead-letter
@@ -57,6 +58,13 @@ def _closes(before: IncidentState | None, after: IncidentState, current: RuleSet
             and after.location.lat is not None and after.location.lon is not None)
 
 
+def _to_lead_that_is_over(notice: corroboration.Notice | None, lead: IncidentState | None) -> bool:
+    """Reports a correlation rule joined to a lead that is over (or already released)."""
+    if notice is None or notice.kind != "correlated":
+        return False
+    return lead is None or lead.category is None or lead.status.terminal
+
+
 def process(
     inputs: Iterable[Input], load: Callable[[str], IncidentState | None], current: RuleSet, *,
     partition: int, sender: str, now: datetime, contact: str = "",
@@ -67,6 +75,13 @@ def process(
         before = out.states[item.incident] if item.incident in out.states else load(item.incident)
         if item.offset is not None and replayed(before, partition, item.offset):
             out.replays += 1
+            continue
+        if _to_lead_that_is_over(item.notice, before):
+            # Linked in the moment between the lead's closing and its window hearing of it: the
+            # reports are emergencies of their own again (state.unlinked).
+            out.notices += [corroboration.Notice(kind="unlinked", incident_id=r.incident_id, lead=item.notice.incident_id,
+                                                 at=item.notice.at)
+                            for r in item.notice.related if r.rule_id != OPERATOR_LINK]
             continue
         try:
             state = item.change(before)

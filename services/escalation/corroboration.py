@@ -71,7 +71,7 @@ class Notice(BaseModel):
     """To an incident: a verdict on its report, reports joining it as lead, or a deadline tick."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: str  # lead | linked | correlated | corroborated | deadline
+    kind: str  # lead | linked | correlated | corroborated | deadline | release | unlinked
     incident_id: uuid.UUID
     partition: int | None = None  # None: the partition of the incident's key
     rule_id: str | None = None

@@ -233,6 +233,15 @@ def linked(s: IncidentState, lead: uuid.UUID, relation: ev.Related | None = None
                                 "duplicate": relation or ev.Related(incident_id=lead, rule_id=OPERATOR_LINK)})
 
 
+def unlinked(s: IncidentState, lead: uuid.UUID | None) -> IncidentState:
+    """The lead this report was linked to by a correlation rule was over when the link reached it
+    (its window had not yet heard): the report is an emergency of its own again and escalates as
+    a lead would (batch.py). An operator's link is never undone so."""
+    if lead is None or s.linked_to != lead or (s.duplicate is not None and s.duplicate.rule_id == OPERATOR_LINK):
+        return s
+    return s.model_copy(update={"linked_to": None, "duplicate": None, "awaiting_correlation": False})
+
+
 def apply_notice(s: IncidentState | None, notice) -> IncidentState | None:
     """A control notice: a deadline tick, a correlation verdict, reports joining a lead, corroboration."""
     if notice.kind == "deadline":
@@ -248,6 +257,8 @@ def apply_notice(s: IncidentState | None, notice) -> IncidentState | None:
         return moved.model_copy(update={"recorded_at": _later(moved.recorded_at, at)}) if at else moved
     if notice.kind == "correlated":
         return correlated(base, notice.related, at)
+    if notice.kind == "unlinked":
+        return unlinked(s, notice.lead) if s is not None else None
     if notice.kind == "corroborated" and notice.rule_id:
         moved = corroborated(base, notice.rule_id, notice.members)
         return moved.model_copy(update={"recorded_at": _later(moved.recorded_at, at)}) if at else moved

@@ -132,3 +132,43 @@ def test_only_reports_a_window_can_hold_are_announced_over():
                for i, r in enumerate((noise, no_coordinates))]
     out, _ = _run(inputs)
     assert out.closed == []
+
+
+def _notice(notice):
+    return batch.Input(str(notice.incident_id), lambda s: apply_notice(s, notice), notice=notice)
+
+
+def test_reports_linked_to_a_lead_already_over_are_told_to_escalate_on_their_own():
+    lead = poplar_fire()
+    out, _ = _run([_fact(lead, 1), _verdict(lead.incident_id)])
+    resolved = fact(ev.IncidentStatusChanged, lead.incident_id, T0 + timedelta(seconds=1), status="resolved")
+    over, _ = _run([_fact(resolved, 2)], known=out.states)
+    echo = poplar_fire(source=ev.Source(kind="public", id="caller-3"))
+    by_rule = ev.Related(incident_id=echo.incident_id, rule_id="same-fire-or-collapse", distance_m=40.0, interval_s=60)
+    by_operator = ev.Related(incident_id=uuid.uuid4(), rule_id="operator-link")
+    told, _ = _run([_notice(corr.Notice(kind="correlated", incident_id=lead.incident_id, related=(by_rule, by_operator),
+                                        at=T0))], known=over.states)
+    assert [(n.kind, n.incident_id, n.lead) for n in told.notices] == [("unlinked", echo.incident_id, lead.incident_id)]
+    assert told.states == {}  # the finished lead is not revived
+    # A lead long released (no state at all) answers the same.
+    gone, _ = _run([_notice(corr.Notice(kind="correlated", incident_id=lead.incident_id, related=(by_rule,)))])
+    assert [n.kind for n in gone.notices] == ["unlinked"]
+
+    # The report, linked meanwhile, escalates on its own once told.
+    linked, _ = _run([_fact(echo, 5), _notice(corr.Notice(kind="linked", incident_id=echo.incident_id,
+                                                          lead=lead.incident_id, related=(by_rule,), at=T0))])
+    assert not [d for d in linked.produced if d.agency is None]
+    freed, _ = _run([_notice(corr.Notice(kind="unlinked", incident_id=echo.incident_id, lead=lead.incident_id))],
+                    known=linked.states)
+    state = freed.states[str(echo.incident_id)]
+    assert state.linked_to is None and state.duplicate is None
+    assert [d.event.event_type for d in freed.produced if d.agency is None] == ["EscalationRaised"]
+
+
+def test_an_operators_link_is_never_undone_by_an_unlinked_notice():
+    lead, echo = poplar_fire(), poplar_fire(location=ev.Location(ward_code=POPLAR, address="Across the market"))
+    link = fact(ev.IncidentLinked, echo.incident_id, T0 + timedelta(seconds=1), lead_incident_id=lead.incident_id)
+    out, _ = _run([_fact(echo, 1), _fact(link, 2)])
+    again, _ = _run([_notice(corr.Notice(kind="unlinked", incident_id=echo.incident_id, lead=lead.incident_id))],
+                    known=out.states)
+    assert again.states == {} or again.states[str(echo.incident_id)].linked_to == lead.incident_id
