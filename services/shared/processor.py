@@ -48,6 +48,12 @@ from services.shared.watchdog import Watchdog, Watched
 # collecting the young generation every 50,000 allocations (not 700) and the old one rarely
 # gave one escalation worker ~15% more facts/s (bench/escalation.py). States hold no cycles.
 GC_THRESHOLDS = (50_000, 20, 100)
+# Records an agent's stream holds fetched and not yet processed (faust's default is 4,096). The
+# agents read packs (a pack: up to hundreds of facts), so after a rejoin, which seeks every
+# partition back to its committed offset, faust prefetched thousands of packs at once: the
+# escalation worker's 30 MB step at each cut of its broker link in the soaks of 2026-12-03,
+# which the allocator kept. An agent handles one record at a time; 256 keep it busy.
+STREAM_BUFFER_MAXSIZE = 256
 
 
 def app_id_for(settings: Settings, service: str) -> str:
@@ -97,6 +103,7 @@ def make_app(settings: Settings, service: str, *, partitions: int, replication: 
         producer_acks=-1,
         producer_max_batch_size=RECORD_BATCH_BYTES,  # a partition's throughput per round trip (kafka.py)
         table_standby_replicas=0,
+        stream_buffer_maxsize=STREAM_BUFFER_MAXSIZE,
     )
     watchdog = Watchdog(settings, settings.processor_stall_seconds, waiting=waiting)
     watchdog.watch(Watched(app_id, lambda: agents_assignment(app), lambda: settled(app)))

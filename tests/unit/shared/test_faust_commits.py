@@ -149,6 +149,21 @@ def test_every_processor_app_reads_skipped_records_again():
     assert any(isinstance(s, faust_commits.Reread) for s in app._extra_services)
 
 
+def test_an_agents_stream_prefetches_a_bounded_number_of_records():
+    """The agents read packs of many facts: after a rejoin (every partition sought back to its
+    committed offset) faust's 4,096 buffered records a stream were the escalation worker's 30 MB
+    step at each cut of its broker link (the soaks of 2026-12-03)."""
+    import asyncio
+
+    from services.shared.processor import STREAM_BUFFER_MAXSIZE
+
+    app = make_app(Settings(), "escalation", partitions=6, replication=1, lag=SimpleNamespace(labels=lambda **_: None))
+
+    async def buffered() -> int:
+        return app.topic("muster-escalation-packed").queue.maxsize
+    assert asyncio.run(buffered()) == STREAM_BUFFER_MAXSIZE == 256
+
+
 def test_processor_producers_send_record_batches_of_256_kib_not_16():
     """aiokafka holds one open batch per partition and a send to a full one waits for the sender
     (one request in flight per broker): the batch size is a partition's throughput per round trip.
