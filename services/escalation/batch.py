@@ -47,7 +47,7 @@ class Outcome:
     refused: list[tuple[int | None, Refused]] = field(default_factory=list)  # (source offset, why): to dead-letter
 
 
-def _closes(before: IncidentState | None, after: IncidentState, current: RuleSet, partition: int) -> bool:
+def _closes(before: IncidentState | None, after: IncidentState, current: RuleSet) -> bool:
     """The incident is over now, and was a report correlation covers: its window must know it leads
     nothing more (corroboration.py). (The location is read before `settle` compacts it away.)"""
     if not after.status.terminal or (before is not None and before.status.terminal):
@@ -103,7 +103,7 @@ def process(
         decision = rules.decide(state, current, now)
         produced, after = emitter.emit(state, decision, now, before)
         out.produced += produced
-        if _closes(before, after, after.rule_set or current, partition):
+        if _closes(before, after, after.rule_set or current):
             out.closed.append(corroboration.closing(after.incident_id, partition,
                                                     after.category.value, after.mode.value,
                                                     after.status_at or now, after.exercise))
