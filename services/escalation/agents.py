@@ -34,7 +34,7 @@ from services.escalation.offsets import MARKER_KEY, ensure_starts
 from services.escalation.packing import unpack
 from services.escalation.outputs import Delivery
 from services.escalation.retention import due_releases, release_at, releasable
-from services.escalation.state import IncidentState, apply_notice, fold
+from services.escalation.state import IncidentState, RuleSets, apply_notice, fold
 from services.escalation.store import ChangelogTable, StateStore
 from services.shared import codec
 from services.shared.admission import Refused
@@ -85,8 +85,10 @@ class Escalation:
     dirty: bool = True
     sink: Sink | None = None  # the sender of every output (default: the app's, services/shared/processor.py)
     store: StateStore | None = None  # the incident states (default: the table on its changelog, store.py)
+    rule_sets: RuleSets = field(init=False)  # the states read back share the rule sets they pin
 
     def __post_init__(self) -> None:
+        self.rule_sets = RuleSets(self.rules)
         self.partitions = self.catalog.spec_of("incidents").partitions
         self.incidents_name = self.catalog.name("incidents")
         self.control_name = self.catalog.name("escalation.control")
@@ -233,7 +235,7 @@ class Escalation:
         if state is None and not self.complete:
             raw = self.store.get(key)
             if raw is not None:
-                state = self.cache[key] = IncidentState.model_validate_json(raw)
+                state = self.cache[key] = self.rule_sets.parse(raw)
         return state
 
     async def process(self, inputs: list[batch.Input], partition: int, rows: dict | None = None) -> None:
@@ -336,7 +338,7 @@ class Escalation:
         self.expiry.clear()
         self.released.clear()  # notices sent before a restart or a rebalance are sent again
         for key, raw in self.store.items():
-            state = self.cache[key] = IncidentState.model_validate_json(raw)
+            state = self.cache[key] = self.rule_sets.parse(raw)
             self._track(key, state)
         self.dirty = False
         self.complete = True

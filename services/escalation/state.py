@@ -100,6 +100,45 @@ class IncidentState(BaseModel):
         return self.category is not None and self.linked_to is None and not self.status.terminal
 
 
+class RuleSets:
+    """One instance of each rule set the states pin, for the states read back from the table.
+
+    A state that escalated keeps the rule set then in force (`rule_set`, rules.py), and its
+    changelog record carries it whole (about 4 KB of JSON). While the worker runs, every such
+    state holds the same object, the worker's `rules`; but each state parsed from its record
+    (`IncidentState.model_validate_json`, after every rebalance and restart) got a rule set of
+    its own, about 30 KB of objects: the soaks of 2026-12-03 saw the escalation worker's RSS step
+    by 30-50 MB at each rejoin (1,500 states pinning one rule set 1,500 times) and keep it.
+    `parse` gives every state equal to a known rule set that one instance. At most `limit`
+    distinct rule sets are kept (a worker meets a handful: one per rules file it ran with)."""
+
+    def __init__(self, *known: RuleSet, limit: int = 32) -> None:
+        self._by_version: dict[str, list[RuleSet]] = {}
+        self._count = 0
+        self._limit = limit
+        for rules in known:
+            self.shared(rules)
+
+    def shared(self, rules: RuleSet) -> RuleSet:
+        """The known instance equal to `rules` (then `rules` is remembered, room permitting)."""
+        same = self._by_version.setdefault(rules.version, [])
+        for known in same:
+            if known is rules or known == rules:
+                return known
+        if self._count < self._limit:
+            same.append(rules)
+            self._count += 1
+        return rules
+
+    def parse(self, raw: bytes | str) -> IncidentState:
+        """A state from its table record, its pinned rule set shared."""
+        state = IncidentState.model_validate_json(raw)
+        if state.rule_set is None:
+            return state
+        rules = self.shared(state.rule_set)
+        return state if rules is state.rule_set else state.model_copy(update={"rule_set": rules})
+
+
 # Every new state starts as a copy of this one (cheaper than validating the defaults again).
 # Safe to share: states are frozen and every change makes a new state with model_copy.
 _BLANK = IncidentState(incident_id=uuid.UUID(int=0))
