@@ -45,15 +45,37 @@ def trim_memory() -> bool:
     return True
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own initial threshold, kept from moving
+
+
+def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Allocations of `threshold` bytes or more get pages of their own (mmap), handed back when
+    freed; False where the C library is not glibc. glibc starts at 128 KiB but raises the
+    threshold to the size of each mmapped block freed (up to 32 MiB), so after the first burst of
+    large buffers (a recovery's or a backlog's fetch responses, 1 MiB a partition) the next ones
+    are carved from the heap, the small objects allocated meanwhile land between them, and the
+    heap can neither shrink nor be trimmed. Setting the threshold stops it moving. Measured on
+    the escalation worker at a 10 s cut of its broker link at 52 events/s (a focused chaos run,
+    docs/chaos.md): +14-23 MB kept after the trim, +5 MB with the threshold fixed."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return False
+    return mallopt(M_MMAP_THRESHOLD, threshold) == 1
+
+
 def keep_memory_trimmed(every_s: float = TRIM_EVERY_S) -> bool:
     """Trim every `every_s` seconds from a daemon thread, for the life of the process (once per
-    process; False where there is nothing to trim with). A trim takes a few milliseconds and
-    holds each arena's lock only while it walks that arena."""
+    process; False where there is nothing to trim with), with the mmap threshold fixed
+    (`fix_mmap_threshold`) so that large buffers never fragment the heap between trims. A trim
+    takes a few milliseconds and holds each arena's lock only while it walks that arena."""
     global _trimmer
     if _trimmer is not None:
         return True
     if _malloc_trim() is None:
         return False
+    fix_mmap_threshold()
 
     def loop() -> None:
         while True:

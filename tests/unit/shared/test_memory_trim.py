@@ -48,3 +48,38 @@ def test_the_trimmer_starts_once_per_process():
     assert runtime.keep_memory_trimmed(every_s=3600) is started
     if started:
         assert runtime._trimmer is not None and runtime._trimmer.daemon
+
+
+# After a large block is freed, glibc raises its mmap threshold to that block's size: the next
+# large buffers come from the heap. mallinfo2's hblkhd is what is mmapped now.
+THRESHOLD = """
+import ctypes, sys
+from services.shared.runtime import fix_mmap_threshold
+
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+fixed = fix_mmap_threshold() if sys.argv[1] == "fixed" else False
+big = bytearray(8 << 20)
+del big  # freed: glibc's threshold moves to 8 MiB unless fixed
+before = libc.mallinfo2().hblkhd
+buffers = [bytearray(512 << 10) for _ in range(8)]  # a fetch's worth of 512 KiB buffers
+print(fixed, (libc.mallinfo2().hblkhd - before) >> 10)
+"""
+
+
+def mmapped_kib(mode: str) -> tuple[bool, int]:
+    out = subprocess.run([sys.executable, "-c", THRESHOLD, mode], capture_output=True, text=True, check=True,
+                         timeout=60)
+    fixed, kib = out.stdout.split()
+    return fixed == "True", int(kib)
+
+
+def test_large_buffers_get_pages_of_their_own_after_a_larger_one_was_freed():
+    fixed, kib = mmapped_kib("fixed")
+    assert fixed
+    assert kib >= 8 * 512, kib  # each buffer mmapped: handed back whole when freed
+    _, unfixed = mmapped_kib("default")
+    assert unfixed < 512, unfixed  # glibc's moving threshold: all carved from the heap (what the fix stops)
