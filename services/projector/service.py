@@ -31,8 +31,8 @@ from services.shared.deadletter import DeadLetterSink
 from services.shared.kafka import make_consumer, make_producer
 from services.shared.logging import get_logger
 from services.shared.settings import Settings
-from services.shared.topics import TopicCatalog
 from services.shared.stage import DEAD_LETTERS_IN_FLIGHT
+from services.shared.topics import TopicCatalog
 
 log = get_logger("muster.projector")
 
@@ -81,8 +81,8 @@ async def build_batch(records: list[ConsumerRecord], carries: Mapping[str, froze
     (and goes to on_poison): a derived event written to the wrong topic is never applied.
 
     The batch's poison records go to on_poison DEAD_LETTERS_IN_FLIGHT at a time (held meanwhile
-    with their reason only), and all of them before this returns (so before the batch's offsets can commit); an on_poison that raises fails
-    the build. One at a time, a dead letter's round trip (about 15 ms) held a poison storm's
+    with their reason only), and all of them before this returns (so before the batch's offsets
+    can commit); an on_poison that raises fails the build. One at a time, a dead letter's round trip (about 15 ms) held a poison storm's
     partitions to some 65 records a second, and its backlog in memory for minutes (issue 17)."""
     batch = Batch()
     poison: list[tuple[ConsumerRecord, PoisonRecord]] = []
