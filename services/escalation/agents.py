@@ -6,7 +6,8 @@ packed per source partition by the pre-stage in packer.py, on the same partition
 and the internal control topic (deadline ticks and corroboration notices, sent to the
 incident's own partition), so one agent with concurrency 1 owns every change to an
 incident's state. A pack is processed as one batch (batch.py): each incident's state is
-looked up once (parsed states are cached in memory, dropped on every rebalance), the sends
+looked up once (the most recently used parsed states are cached, `STATE_CACHE`, dropped on
+every rebalance; the table holds every state as its record), the sends
 of the whole batch are awaited together, and each changed incident is written to the table
 once. Outputs are acknowledged by Kafka *before* the state records them: a crash in
 between replays the pack and re-sends the same deterministic event ids, never loses one;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +36,9 @@ from services.escalation.offsets import MARKER_KEY, ensure_starts
 from services.escalation.packing import unpack
 from services.escalation.outputs import Delivery
 from services.escalation.retention import due_releases, release_at, releasable
-from services.escalation.state import IncidentState, RuleSets, apply_notice, fold
+from services.escalation.state import (
+    RULE_SET_PREFIX, IncidentState, RuleSets, apply_notice, fold, record, rule_set_key, rule_set_name,
+)
 from services.escalation.store import ChangelogTable, StateStore
 from services.shared import codec
 from services.shared.admission import Refused
@@ -53,6 +57,10 @@ RETRIES = (0.5, 1.0, 2.0)
 # whole for every candidate: 1,000 of them held at once was the 250 MB step of RSS at every
 # restart of the soak, kept by the allocator after the recovery (bench/escalation_recovery.py).
 WINDOWS_RECOVERY_BUFFER = 10
+# Parsed states kept (the most recently used): a miss parses the state's record in the table (a
+# 1-2 KB record, ~50 us). Unbounded, the cache held every state the table did, 6.8 KB each: with the
+# incidents left open for good the worker's RSS grew with them (the soaks of 2026-12-03).
+STATE_CACHE = 1024
 METADATA_WAIT = 1.0  # between metadata refreshes while a table's changelog is unknown to the worker
 POISON = (codec.PoisonRecord, ValidationError, ValueError)
 
@@ -80,15 +88,15 @@ class Escalation:
     ticked: dict[bytes, float] = field(default_factory=dict)
     expiry: dict[bytes, tuple[datetime, int]] = field(default_factory=dict)  # finished: when to release
     released: dict[bytes, float] = field(default_factory=dict)  # release notices sent, not yet processed
-    cache: dict[bytes, IncidentState] = field(default_factory=dict)
-    complete: bool = False  # the cache holds every state of the table (a miss is a new incident)
+    cache: OrderedDict[bytes, IncidentState] = field(default_factory=OrderedDict)  # the last used, STATE_CACHE
+    pinned: set[bytes] = field(default_factory=set)  # the table's rule-set records (rule_set_key)
     dirty: bool = True
     sink: Sink | None = None  # the sender of every output (default: the app's, services/shared/processor.py)
     store: StateStore | None = None  # the incident states (default: the table on its changelog, store.py)
     rule_sets: RuleSets = field(init=False)  # the states read back share the rule sets they pin
 
     def __post_init__(self) -> None:
-        self.rule_sets = RuleSets(self.rules)
+        self.rule_sets = RuleSets(self.rules, lookup=self._rule_set_record)
         self.partitions = self.catalog.spec_of("incidents").partitions
         self.incidents_name = self.catalog.name("incidents")
         self.control_name = self.catalog.name("escalation.control")
@@ -126,7 +134,6 @@ class Escalation:
     async def on_rebalance(self, *_args, **_kwargs) -> None:
         """Partitions may have moved: parsed states and the deadline index are rebuilt from the table."""
         self.cache.clear()
-        self.complete = False
         self.dirty = True
 
     # --- agents -------------------------------------------------------------------------
@@ -232,11 +239,45 @@ class Escalation:
     def _load(self, incident: str) -> IncidentState | None:
         key = incident.encode()
         state = self.cache.get(key)
-        if state is None and not self.complete:
-            raw = self.store.get(key)
-            if raw is not None:
-                state = self.cache[key] = self.rule_sets.parse(raw)
+        if state is not None:
+            self.cache.move_to_end(key)
+            return state
+        raw = self.store.get(key)
+        if raw is None:
+            return None
+        state = self.rule_sets.parse(raw)
+        self._cache(key, state)
         return state
+
+    def _cache(self, key: bytes, state: IncidentState) -> None:
+        self.cache[key] = state
+        self.cache.move_to_end(key)
+        while len(self.cache) > STATE_CACHE:
+            self.cache.popitem(last=False)
+
+    def _rule_set_record(self, name: str) -> bytes | None:
+        """A named rule set's record, from any partition of the table that has it."""
+        for partition in range(self.partitions):
+            raw = self.store.get(rule_set_key(name, partition))
+            if raw is not None:
+                return raw
+        return None
+
+    def _pins(self, states, partition: int) -> list[tuple[bytes, bytes]]:
+        """The records of the rule sets these states name that `partition`'s changelog is not known to
+        hold: written before the states, so a worker recovering the partition can read every state
+        on it. (Known: recovered, or written and acknowledged; after a restart, before the first
+        rebuild, a rule set is written once more, 4 KB a partition.)"""
+        out: dict[bytes, bytes] = {}
+        for state in states:
+            if state.rule_set is not None:
+                key = rule_set_key(rule_set_name(state.rule_set), partition)
+                if key not in self.pinned and key not in out:
+                    out[key] = state.rule_set.model_dump_json().encode()
+        return list(out.items())
+
+    def _state_count(self) -> int:
+        return len(self.store) - len(self.pinned)
 
     async def process(self, inputs: list[batch.Input], partition: int, rows: dict | None = None) -> None:
         """Decide the batch; send everything it produces; only then record the new states. Facts
@@ -260,13 +301,15 @@ class Escalation:
             await asyncio.gather(*sends)
         # The outputs are acknowledged: now the states, in the store and on its changelog
         # (store.ChangelogTable), acknowledged before the next batch.
-        changed = []
+        pins = self._pins(out.states.values(), partition)
+        changed = list(pins)
         for incident, state in out.states.items():
             key = incident.encode()
-            changed.append((key, state.__pydantic_serializer__.to_json(state)))
-            self.cache[key] = state
+            changed.append((key, record(state)))
+            self._cache(key, state)
             self._track(key, state)
         await self.store.write(changed, partition)
+        self.pinned.update(key for key, _ in pins)
         for d in out.produced:
             if d.agency is None:
                 e = d.event
@@ -285,7 +328,7 @@ class Escalation:
         self._untrack(key)
         await self.store.remove(key, partition)
         metrics.RELEASED.inc()
-        metrics.STATES.set(len(self.store))
+        metrics.STATES.set(self._state_count())
 
     async def on_candidate(self, msg) -> None:
         candidate = corr.Candidate.model_validate_json(msg.value)
@@ -331,18 +374,21 @@ class Escalation:
             log.warning("escalation.notices_not_sent", count=len(failed),
                         error_class=type(next(r for r in results if isinstance(r, BaseException))).__name__)
         metrics.PENDING_DEADLINES.set(len(self.index))
-        metrics.STATES.set(len(self.store))
+        metrics.STATES.set(self._state_count())
 
     def _rebuild(self) -> None:
         self.index.clear()
         self.expiry.clear()
         self.released.clear()  # notices sent before a restart or a rebalance are sent again
-        for key, raw in self.store.items():
-            state = self.cache[key] = self.rule_sets.parse(raw)
-            self._track(key, state)
+        records = list(self.store.items())
+        self.pinned = {key for key, _ in records if key.startswith(RULE_SET_PREFIX)}
+        for key, raw in records:
+            if key not in self.pinned:
+                state = self.rule_sets.parse(raw)
+                self._cache(key, state)
+                self._track(key, state)
         self.dirty = False
-        self.complete = True
-        log.info("escalation.deadlines_indexed", pending=len(self.index), states=len(self.store),
+        log.info("escalation.deadlines_indexed", pending=len(self.index), states=self._state_count(),
                  releasing=len(self.expiry))
 
     def _track(self, key: bytes, s: IncidentState) -> None:

@@ -7,11 +7,13 @@ worker decodes, facts.py) and returns the next state.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer, ValidationInfo, field_validator
 
 from services.escalation.config import RuleSet
 from services.shared import events as ev
@@ -19,6 +21,26 @@ from services.shared.admission import Refused, Reported, refusal
 
 if TYPE_CHECKING:
     from services.escalation.facts import Fact
+
+
+_NAMES: dict[int, tuple[RuleSet, str]] = {}  # id -> (rule set, its name): a name is computed once per instance
+
+
+def rule_set_name(rules: RuleSet) -> str:
+    """`<version>@<digest of its content>`: what a state's record says instead of the rule set
+    (a rules file changed under the same version is another name)."""
+    known = _NAMES.get(id(rules))
+    if known is not None and known[0] is rules:
+        return known[1]
+    digest = hashlib.sha256(rules.model_dump_json().encode()).hexdigest()[:16]
+    name = f"{rules.version}@{digest}"
+    if len(_NAMES) < 64:  # a worker meets a handful; past the bound each is named again
+        _NAMES[id(rules)] = (rules, name)
+    return name
+
+
+# A state's JSON names its pinned rule set (RuleSets reads the name back).
+PinnedRules = Annotated[RuleSet | None, PlainSerializer(rule_set_name, when_used="json-unless-none")]
 
 
 class Raised(BaseModel):
@@ -65,7 +87,7 @@ class IncidentState(BaseModel):
     corroboration_rule: str | None = None
     corroborated_with: tuple[uuid.UUID, ...] = ()
     raised: dict[int, Raised] = {}
-    rule_set: RuleSet | None = None
+    rule_set: PinnedRules = None
     next_deadline: datetime | None = None
     stood_down: bool = False
     # --- what the messages say (issue 14) ---
@@ -85,6 +107,18 @@ class IncidentState(BaseModel):
     ignored: int = 0  # facts whose mode differs from the incident's: never applied
     closed_at: datetime | None = None  # when (worker's clock) it was finished: compacted, released later (retention.py)
 
+    @field_validator("rule_set", mode="before")
+    @classmethod
+    def _named(cls, value, info: ValidationInfo):
+        """A record names its pinned rule set (`rule_set_name`); RuleSets.parse knows the names.
+        (A record written before names were, carrying the rule set whole, is read as it is.)"""
+        if not isinstance(value, str):
+            return value
+        resolve = (info.context or {}).get("rule_sets")
+        if resolve is None:
+            raise ValueError(f"names rule set {value!r}: read the record with RuleSets.parse")
+        return resolve(value)
+
     @property
     def max_level(self) -> int:
         return max(self.raised, default=0)
@@ -100,22 +134,41 @@ class IncidentState(BaseModel):
         return self.category is not None and self.linked_to is None and not self.status.terminal
 
 
+def record(state: IncidentState) -> bytes:
+    """A state's record in the table and on its changelog: its JSON without the fields at their
+    defaults (parsing gives them back), its pinned rule set by name (RuleSets.parse reads it).
+    An escalated state's record is ~0.7 KB (5.4 KB when it carried its rule set and defaults)."""
+    return state.__pydantic_serializer__.to_json(state, exclude_defaults=True)
+
+
+RULE_SET_PREFIX = b"rule-set/"  # the table's records of the rule sets its states name (not incidents)
+def rule_set_key(name: str, partition: int) -> bytes:
+    """The table key of a named rule set on one partition: each partition's changelog carries the
+    rule sets its states name, so the worker that recovers a partition can read them."""
+    return RULE_SET_PREFIX + f"{name}/{partition}".encode()
+
+
 class RuleSets:
-    """One instance of each rule set the states pin, for the states read back from the table.
+    """The rule sets the states pin, one instance of each, by name.
 
-    A state that escalated keeps the rule set then in force (`rule_set`, rules.py), and its
-    changelog record carries it whole (about 4 KB of JSON). While the worker runs, every such
-    state holds the same object, the worker's `rules`; but each state parsed from its record
-    (`IncidentState.model_validate_json`, after every rebalance and restart) got a rule set of
-    its own, about 30 KB of objects: the soaks of 2026-12-03 saw the escalation worker's RSS step
-    by 30-50 MB at each rejoin (1,500 states pinning one rule set 1,500 times) and keep it.
-    `parse` gives every state equal to a known rule set that one instance. At most `limit`
-    distinct rule sets are kept (a worker meets a handful: one per rules file it ran with)."""
+    A state that escalated keeps the rule set then in force (`rule_set`, rules.py). Its record
+    names it (`rule_set_name`); the rule set itself is a record of its own in the same table
+    (`rule_set_key`, written by the worker before the first state that names it on each partition).
+    Carried whole, it was 4 KB of a 5.4 KB record, written again with every change of an escalated
+    incident and kept by the table once per state (the soaks of 2026-12-03: the escalation
+    worker's RSS grew with the open states it held). Every state read back shares one instance of
+    each rule set (a state parsed with a rule set of its own was ~30 KB of objects: the worker's
+    30-50 MB step at each rejoin in the same soaks). `lookup` reads a named rule set's record
+    (None: not there); at most `limit` distinct rule sets are kept (a worker meets a handful: one
+    per rules file it ran with)."""
 
-    def __init__(self, *known: RuleSet, limit: int = 32) -> None:
+    def __init__(self, *known: RuleSet, limit: int = 32, lookup: Callable[[str], bytes | None] | None = None) -> None:
         self._by_version: dict[str, list[RuleSet]] = {}
+        self._by_name: dict[str, RuleSet] = {}
         self._count = 0
         self._limit = limit
+        self._lookup = lookup
+        self._context = {"rule_sets": self.named}
         for rules in known:
             self.shared(rules)
 
@@ -127,12 +180,25 @@ class RuleSets:
                 return known
         if self._count < self._limit:
             same.append(rules)
+            self._by_name[rule_set_name(rules)] = rules
             self._count += 1
+        return rules
+
+    def named(self, name: str) -> RuleSet:
+        """The rule set a record names: known, or read from its own record (ValueError: neither)."""
+        rules = self._by_name.get(name)
+        if rules is not None:
+            return rules
+        raw = self._lookup(name) if self._lookup is not None else None
+        if raw is None:
+            raise ValueError(f"rule set {name!r} is named by the state but not in the table")
+        rules = self.shared(RuleSet.model_validate_json(raw))
+        self._by_name.setdefault(name, rules)
         return rules
 
     def parse(self, raw: bytes | str) -> IncidentState:
         """A state from its table record, its pinned rule set shared."""
-        state = IncidentState.model_validate_json(raw)
+        state = IncidentState.model_validate_json(raw, context=self._context)
         if state.rule_set is None:
             return state
         rules = self.shared(state.rule_set)

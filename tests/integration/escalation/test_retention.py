@@ -75,7 +75,7 @@ async def test_finished_incidents_are_released_tombstoned_and_stay_released_afte
         await wait_until(lambda: (r := last(late.incident_id)) is not None and not r.tombstone, 30,
                          what="the late fact's stub state")
         stub = last(late.incident_id).value
-        assert stub["category"] is None and stub["closed_at"] is not None  # cannot escalate; finished at once
+        assert stub.get("category") is None and stub["closed_at"] is not None  # cannot escalate; finished at once
         await wait_until(lambda: last(late.incident_id).tombstone, 30, what="the stub released in turn")
         raised = tap.on(everyone, late.incident_id, "EscalationRaised")
         assert [v["level"] for v in raised] == [3]  # the original raise only: the late fact raised nothing
