@@ -54,6 +54,10 @@ GC_THRESHOLDS = (50_000, 20, 100)
 # escalation worker's 30 MB step at each cut of its broker link in the soaks of 2026-12-03,
 # which the allocator kept. An agent handles one record at a time; 256 keep it busy.
 STREAM_BUFFER_MAXSIZE = 256
+# How long the group coordinator keeps a silent worker's partitions (faust's default is 60 s,
+# Kafka's 45 s): past a cut of its broker link (the chaos schedule's is 10 s), short of a worker
+# gone for good. Heartbeats every 2 s.
+SESSION_TIMEOUT_S = 30.0
 
 
 def app_id_for(settings: Settings, service: str) -> str:
@@ -96,8 +100,13 @@ def make_app(settings: Settings, service: str, *, partitions: int, replication: 
         topic_partitions=partitions,
         consumer_auto_offset_reset="earliest",
         consumer_group_instance_id=instance,
-        # A worker killed with SIGKILL leaves the group after the session timeout.
-        broker_session_timeout=10.0,
+        # The session outlasts a short loss of the broker link: a 10 s session expired in a 10 s cut
+        # of the escalation worker's link (the soak of 2026-12-03), and the rejoin recovered every
+        # table from its changelogs before a record more was processed (16 s), then drained the
+        # backlog of the whole outage: 63 s from the lift until its lag was back. A worker killed
+        # and started again rejoins at once by its static instance id; only a worker that never
+        # comes back holds its partitions until the session ends.
+        broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=2.0,
         broker_commit_interval=1.0,
         producer_acks=-1,
