@@ -77,3 +77,20 @@ async def test_the_rekey_stage_routes_a_report_to_the_partition_owning_its_ward(
     ind = Indicator.unpack(row)
     assert sent.topic == "by-ward" and len(sink.sent) == 3 and Indicator.unpack(marker).kind == "idle"
     assert (ind.ward, ind.category, ind.source, ind.sources) == (WHITECHAPEL, "hate_incident", 1, 7)  # 6 + calendar
+
+
+def test_a_processor_s_group_session_outlasts_a_cut_of_its_broker_link_in_the_chaos_schedule(tmp_path):
+    """Regression (issue 17, the soak of 2026-12-03 at de9acae): a 10 s session expired in the
+    schedule's 10 s cut of the escalation worker's broker link; the rejoin recovered every table from
+    its changelogs and the lag took 63 s to drain (limit 60 s). With the session outlasting the cut
+    (and a few heartbeats lost on either side), the worker keeps its partitions and tables."""
+    from services.chaos.faults import full_schedule
+    from services.escalation.app import build
+    from services.shared.settings import Settings
+    from tests.unit.escalation.helpers import DEFAULT_RULES
+
+    app = build(Settings(home=tmp_path), DEFAULT_RULES).app  # connects to nothing
+    longest_cut = max(f.hold for f in full_schedule() if f.kind == "cut")
+    heartbeat = app.conf.broker_heartbeat_interval
+    assert app.conf.broker_session_timeout >= longest_cut + 3 * heartbeat + 10  # reconnecting takes seconds too
+    assert app.conf.broker_session_timeout >= 3 * heartbeat
