@@ -129,8 +129,10 @@ where incident_id = any($3::uuid[]) and claimed_by is not null and reported_even
 # row), or is the row (a report that claimed nothing: an incident whose id intake minted just now);
 # a settled row, or one another event claimed, is left as it is (the first report is the only one).
 RECORD = """
-with settled as (
-    delete from intake.pending_events where event_id in (select x.e from json_to_recordset($1::json) as x(e uuid))
+with accepted as materialized (  -- the rows' document read once
+    select * from json_to_recordset($1::json) as r(e uuid, i uuid, t text, topic text, p integer, o bigint, s text, d text)
+), settled as (
+    delete from intake.pending_events where event_id in (select e from accepted)
 ), registered as (
     insert into intake.incidents (incident_id, reporter, reporting_agency, source_kind, source_id, agencies_required,
                                   mode, classification, reported_event_id)
@@ -144,8 +146,7 @@ with settled as (
     where incidents.claimed_by is not null and incidents.reported_event_id = excluded.reported_event_id
 )
 insert into intake.accepted_events (event_id, incident_id, event_type, topic, partition, "offset", subject, digest)
-select r.e, r.i, r.t, r.topic, r.p, r.o, r.s, decode(r.d, 'hex')
-from json_to_recordset($1::json) as r(e uuid, i uuid, t text, topic text, p integer, o bigint, s text, d text)
+select r.e, r.i, r.t, r.topic, r.p, r.o, r.s, decode(r.d, 'hex') from accepted r
 on conflict (event_id) do nothing
 """
 

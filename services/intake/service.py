@@ -382,8 +382,10 @@ class IntakeService:
             if (report or not fresh or event.event_id not in fresh) and event.event_id not in claims:
                 claims[event.event_id] = (event.event_id, principal.subject, digests[index],
                                           event.incident_id if report else None)
-        wanted = list({e.incident_id for _, e in valid} | {e.lead_incident_id for _, e in valid
-                                                            if e.event_type == "IncidentLinked"})
+        # The registry is read for the incidents the other facts name: a report's incident is decided by
+        # its claim (an incident already reported reads back Reported), as on the single path.
+        wanted = list({e.incident_id for _, e in valid if e.event_type != "IncidentReported"}
+                      | {e.lead_incident_id for _, e in valid if e.event_type == "IncidentLinked"})
         refused: list[uuid.UUID] = []  # claimed now, then refused: their claims are given up
         items = list(items)
         new: dict[uuid.UUID, IncidentEvent] = {}

@@ -4,8 +4,7 @@ envelope's `event_type`, `schema_version`, `classification` and `mode` as header
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any, Iterable, TypeVar
+from typing import Any, Iterable, NamedTuple, TypeVar
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -38,8 +37,7 @@ def detached(exc: E) -> E:
     return exc.with_traceback(None)
 
 
-@dataclass(frozen=True, slots=True)
-class Encoded:
+class Encoded(NamedTuple):  # a tuple: built per record, a third of a frozen dataclass's cost
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]

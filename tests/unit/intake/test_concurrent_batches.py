@@ -15,7 +15,8 @@ from services.intake.service import BATCH_TURNS, IntakeService, Reports
 from services.intake.validation import Rejection
 from services.shared.auth import Principal, Role
 from services.shared.events import Agency
-from tests.factories import reported
+from services.shared import events as ev
+from tests.factories import fact, reported
 from tests.fakes import FakeIdempotencyStore, FakePublisher
 
 CALLER = Principal("op-17", Role.CONTROL_ROOM, Agency.COUNCIL)
@@ -90,18 +91,20 @@ class SlowLookUpStore(FakeIdempotencyStore):
 
 async def test_the_report_that_claimed_its_incident_first_is_accepted_however_late_its_look_up_answers():
     """Each report claims its incident in the statement that claims its event_id (the store
-    decides, for every intake process): a report whose registry look-up lags still holds the
-    incident, and one sent meanwhile is 409, as is one sent after its record."""
+    decides, for every intake process): a report whose batch's registry look-up lags (it looks up
+    the incident its other fact names) still holds the incident, and one sent meanwhile is 409, as
+    is one sent after its record."""
     store, publisher = SlowLookUpStore(), FakePublisher()
     intake = service(publisher, store)
-    incident = uuid.uuid4()
+    incident, unknown = uuid.uuid4(), uuid.uuid4()
     store.answer = answer = asyncio.Event()
-    first = asyncio.create_task(intake.submit_batch([reported(incident_id=incident)], CALLER))
+    note = fact(ev.NoteAdded, unknown, text="seen again")
+    first = asyncio.create_task(intake.submit_batch([reported(incident_id=incident), note], CALLER))
     await store.read.wait()  # it claimed the incident; its look-up read the registry: the incident is not there
     meanwhile = await intake.submit_batch([reported(incident_id=incident)], CALLER)
     assert statuses(meanwhile) == [409] and incident not in store.registry
     answer.set()
-    assert statuses(await first) == ["accepted"] and incident in store.registry
+    assert statuses(await first) == ["accepted", 404] and incident in store.registry
     assert [e.incident_id for e in publisher.published].count(incident) == 1
     assert incident not in intake._reports  # let go once its look-up was over
     again = await intake.submit_batch([reported(incident_id=incident)], CALLER)
