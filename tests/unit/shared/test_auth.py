@@ -165,6 +165,21 @@ def test_a_token_living_longer_than_the_maximum_is_refused():
         TokenVerifier(shorter).verify(two_hours)
 
 
+def test_a_token_one_second_longer_than_the_maximum_is_refused_and_one_exactly_at_it_accepted():
+    """exp - iat is the issuer's own arithmetic: the clock-skew leeway is not added to the lifetime
+    (it was: a token of 12 h and 25 s passed; found by the red-team probes of 2026-12-03)."""
+    now = int(time.time()) - 20
+
+    def token(lifetime_s: int) -> str:
+        return jwt.encode({"sub": "op-17", "role": "control_room", "agency": "council", "iat": now,
+                           "exp": now + lifetime_s}, SETTINGS.jwt_secret.get_secret_value(), algorithm="HS256")
+
+    TokenVerifier(SETTINGS).verify(token(12 * 3600))
+    for over in (1, 25):
+        with pytest.raises(AuthError, match="lifetime longer than 43200 s"):
+            TokenVerifier(SETTINGS).verify(token(12 * 3600 + over))
+
+
 def test_the_principal_carries_its_tokens_expiry():
     token = mint_token(SETTINGS, subject="op-17", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL, ttl_s=600)
     principal = TokenVerifier(SETTINGS).verify(token)
