@@ -389,6 +389,7 @@ class IntakeService:
         refused: list[uuid.UUID] = []  # claimed now, then refused: their claims are given up
         items = list(items)
         new: dict[uuid.UUID, IncidentEvent] = {}
+        new_index: dict[uuid.UUID, int] = {}  # the item each event in `new` came from
         first: list[int] = []  # the index of each event in `new` (its first item), in `new`'s order
         replays: dict[uuid.UUID, Accepted] = {}
         records: dict[int, IncidentRecord] = {}  # the registry record of each new report, by its index
@@ -409,8 +410,11 @@ class IntakeService:
                 async with self.turn():  # no await inside: the checks, then the reports held, in one step
                     for index, item in valid:
                         try:
-                            if item.event_id in new:
-                                continue
+                            if item.event_id in new:  # an earlier item of this batch is the event
+                                if digests[index] != digests[new_index[item.event_id]]:
+                                    items[index] = _different_payload(item.event_id).prefixed(f"events.{index}")
+                                    self._metrics.rejections.labels("conflict").inc()
+                                continue  # its claim is the earlier item's: never given up here
                             hit = found.get(item.event_id) if found else None
                             if type(hit) is Reported:  # another event holds the incident, unless taken over
                                 if (refusal := landed[item.event_id]) is not None:
@@ -435,6 +439,7 @@ class IntakeService:
                             elif (change := registry.change_of(checked)) is not None:
                                 view[checked.incident_id] = registry.applied(view[checked.incident_id], change)
                             new[item.event_id] = items[index] = checked
+                            new_index[item.event_id] = index
                             first.append(index)
                         except Rejection as rejection:
                             items[index] = rejection.prefixed(f"events.{index}")
@@ -689,7 +694,11 @@ def _same_sender(subject: str | None, digest: bytes | None, principal: Principal
     if subject is not None and subject != principal.subject:
         raise guard.conflict("event_id", f"{event_id} is already the id of another caller's event: use a new event_id")
     if digest is not None and sent is not None and digest != sent:
-        raise guard.conflict("event_id", f"{event_id} was already sent with a different payload: use a new event_id")
+        raise _different_payload(event_id)
+
+
+def _different_payload(event_id: uuid.UUID) -> Rejection:
+    return guard.conflict("event_id", f"{event_id} was already sent with a different payload: use a new event_id")
 
 
 def _log_accepted(accepted: Accepted, outcome: str) -> None:

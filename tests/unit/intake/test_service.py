@@ -212,3 +212,17 @@ async def test_a_single_record_is_confirmed_and_forgotten_once_durable():
     assert report.incident_id in store.registry
     await intake.drain()  # the confirmation runs to its end
     assert intake._unconfirmed == [] and intake._unconfirmed_reports == {} and intake._unrecorded == []
+
+
+async def test_one_event_id_twice_in_a_batch_with_another_payload_is_409_and_the_first_is_published():
+    """The second item is not the first's replay: 409 naming event_id (it was answered as accepted,
+    with the first item's result; found by the red-team probes of 2026-12-03). The same payload twice
+    is one event, and both items hear its result; the first item's claim is kept."""
+    publisher, store = FakePublisher(), FakeIdempotencyStore()
+    intake, first = service(publisher, store), note()
+    other = first.model_copy(update={"text": "another text"})
+    results = await intake.submit_batch([first, other, first], CALLER, digests=[b"one", b"two", b"one"])
+    assert results[0].accepted is not None and results[2].accepted == results[0].accepted
+    assert results[1].accepted is None and results[1].rejection.status == 409
+    assert "events.1.event_id" in results[1].rejection.detail and "different payload" in results[1].rejection.detail
+    assert publisher.published == [first]
