@@ -10,7 +10,8 @@ Rejection:
 - 404 when the caller may not see the incident, byte for byte the answer for an id that
   does not exist (NOT_FOUND);
 - 409 for a second report of an incident;
-- 403 when the caller may see it but not make that change (permissions.py), naming the field;
+- 403 when the caller may see it but not make that change (permissions.py), naming the field
+  (raising the incident's classification, too, is for some callers only);
 - 422 naming `mode` when the fact's mode is not the incident's.
 """
 
@@ -64,8 +65,14 @@ def check(
     update: dict = {}
     if "mode" not in given and event.mode.value != record.mode:
         update["mode"] = ev.Mode(record.mode)
-    if event.classification.rank < ev.Classification(record.classification).rank:  # never lowered
-        update["classification"] = ev.Classification(record.classification)
+    held = ev.Classification(record.classification)
+    if event.classification.rank < held.rank:  # never lowered
+        update["classification"] = held
+    elif event.classification.rank > held.rank and not permissions.may_raise_classification(principal, rel):
+        raise _forbidden("classification", f"would raise the incident from {held.value} to {event.classification.value} "
+                                           "(the fact's classification, or its category's floor), which narrows who "
+                                           "may see it: only the control room, admins, safeguarding and the owning "
+                                           "agencies may")
     if kind == "IncidentUpdated":
         update.update(_update_fields(principal, rel, event, record))
     if kind == "IncidentLinked" and (lead is None or not visible(principal, lead)):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from services.shared.access import CLEARED_ROLES
 from services.shared.auth import Principal, Role
 from services.shared.events import Agency, SourceKind
 
@@ -177,11 +178,19 @@ def privileged(principal: Principal, rel: Relation) -> bool:
     )
 
 
+def may_raise_classification(principal: Principal, rel: Relation) -> bool:
+    """May post a fact that raises the incident's classification (the fact's own, or its category's
+    floor): that narrows who may see the incident (services/shared/access.py), so it is for the
+    control room, admins, the owning agencies and the cleared roles, never another agency's caller
+    (who could otherwise hide an incident from its control room, and lock it out of standing down)."""
+    return rel in _OWNERS or principal.role in CLEARED_ROLES
+
+
 def write_table() -> str:
     """docs/intake.md's write-permission table, generated from the rules above."""
     types = [t for t in MAY_WRITE]
-    head = "| role | relation | " + " | ".join(types) + " | remove an agency, change people |"
-    rows = [head, "| --- | --- | " + " | ".join("---" for _ in types) + " | --- |"]
+    head = "| role | relation | " + " | ".join(types) + " | remove an agency, change people | raise the classification |"
+    rows = [head, "| --- | --- | " + " | ".join("---" for _ in types) + " | --- | --- |"]
     for role in Role:
         rels = {Role.ADMIN: [Relation.ADMIN], Role.CONTROL_ROOM: [Relation.CONTROL_ROOM]}.get(
             role, [Relation.OWNER, Relation.OTHER]
@@ -195,5 +204,6 @@ def write_table() -> str:
                 else:
                     cells.append("yes" if may_write(Principal("x", role, Agency.COUNCIL), t, rel) else "no")
             cells.append("yes" if privileged(Principal("x", role, Agency.COUNCIL), rel) else "no")
+            cells.append("yes" if may_raise_classification(Principal("x", role, Agency.COUNCIL), rel) else "no")
             rows.append(f"| `{role.value}` | {rel.value} | " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -403,3 +403,60 @@ async def test_with_an_issuer_and_audience_configured_a_token_without_them_is_40
         assert good.status_code == 202, good.text
     await nothing_published(settings, topics, event_id)
     await nothing_stored(settings, event_id)
+
+
+@pytest.mark.parametrize("body", [
+    {"event_type": "NoteAdded", "text": "seen on camera", "classification": "OFFICIAL-SENSITIVE"},
+    {"event_type": "ComplaintRecorded", "complainant_key": "k" * 32, "behaviour_at": AT, "category": "noise"},
+], ids=["sensitive-note", "complaint"])
+async def test_another_agency_cannot_raise_an_incidents_classification_and_hide_it_from_its_control_room(
+        intake, intake_settings, topics, body):
+    """(a/b) Raising the classification narrows who may see the incident: another agency's fact that
+    would raise it is 403 naming `classification`, on both endpoints, and the control room keeps its
+    incident (before: 202, the incident became OFFICIAL-SENSITIVE, and the council control room's
+    acknowledgement was 404; found by red-team probes, 2026-12-03)."""
+    incident = await raise_one(intake, intake_settings, headers=police(intake_settings, subject="pc-1"),
+                               agencies_required=["police", "fire"])
+    before = await registry_row(intake_settings, incident["incident_id"])
+    voluntary = bearer(intake_settings, role=Role.RESPONDER, agency=Agency.VOLUNTARY, subject="vol-9")
+    event_id, batched = str(uuid.uuid4()), str(uuid.uuid4())
+    response = await intake.post(f"/v1/incidents/{incident['incident_id']}/events",
+                                 json={**body, "occurred_at": AT, "event_id": event_id}, headers=voluntary)
+    assert response.status_code == 403, response.text
+    assert response.json()["errors"][0]["field"] == "classification"
+    batch = await intake.post("/v1/events:batch", headers=voluntary, json={"events": [
+        {**body, "occurred_at": AT, "incident_id": incident["incident_id"], "event_id": batched}]})
+    [result] = batch.json()["results"]
+    assert (result["status"], result["code"]) == ("rejected", 403) and result["error"].startswith("events.0.classification")
+    await nothing_published(intake_settings, topics, event_id, batched)
+    await nothing_stored(intake_settings, event_id, batched)
+    assert await registry_row(intake_settings, incident["incident_id"]) == before
+    ack = await intake.post(f"/v1/incidents/{incident['incident_id']}/events",  # the control room still sees it
+                            json={"event_type": "IncidentAcknowledged", "occurred_at": AT}, headers=bearer(intake_settings))
+    assert ack.status_code == 202, ack.text
+    owner = await intake.post(f"/v1/incidents/{incident['incident_id']}/events",  # an owner may raise it
+                              json={**body, "occurred_at": AT}, headers=police(intake_settings, subject="pc-1"))
+    assert owner.status_code == 202, owner.text
+    assert (await registry_row(intake_settings, incident["incident_id"]))["classification"] == "OFFICIAL-SENSITIVE"
+
+
+async def test_one_event_id_twice_in_a_batch_with_another_payload_is_409_for_the_second(intake, intake_settings, topics):
+    """(e) The same event_id twice in one batch, the second with another payload (another incident,
+    another fact): 409 naming event_id for the second, which is never published (before: both items
+    were answered accepted with the first's result; red-team probe, 2026-12-03)."""
+    incident = await raise_one(intake, intake_settings)
+    other = await raise_one(intake, intake_settings)
+    event_id = str(uuid.uuid4())
+    batch = await intake.post("/v1/events:batch", headers=bearer(intake_settings), json={"events": [
+        {"event_type": "NoteAdded", "text": "first", "occurred_at": AT, "incident_id": incident["incident_id"],
+         "event_id": event_id},
+        {"event_type": "IncidentStatusChanged", "status": "closed", "occurred_at": AT,
+         "incident_id": other["incident_id"], "event_id": event_id},
+        {"event_type": "NoteAdded", "text": "first", "occurred_at": AT, "incident_id": incident["incident_id"],
+         "event_id": event_id}]})
+    first, second, again = batch.json()["results"]
+    assert first["status"] == "accepted" and again == {**first, "index": 2}
+    assert (second["status"], second["code"]) == ("rejected", 409) and second["error"].startswith("events.1.event_id")
+    assert await facts_of(intake_settings, topics, other["incident_id"]) == ["IncidentReported"]
+    [record] = await records_of(intake_settings, topics, event_id)
+    assert json.loads(record.value)["event_type"] == "NoteAdded"

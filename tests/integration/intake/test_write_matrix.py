@@ -62,6 +62,13 @@ def field_oracle(role: Role, agency: Agency, owners: set[str]) -> int:
     return 202 if role in {Role.CONTROL_ROOM, Role.ADMIN} or (owner and role in OPERATIONAL) else 403
 
 
+def raise_oracle(role: Role, agency: Agency, owners: set[str]) -> int:
+    """A note marked OFFICIAL-SENSITIVE on an OFFICIAL incident: it narrows who may see the incident."""
+    if "NoteAdded" not in ROLE_MAY[role]:
+        return 403
+    return 202 if role in {Role.CONTROL_ROOM, Role.ADMIN} or role in CLEARED or agency.value in owners else 403
+
+
 def body(event_type: str, lead: str) -> dict:
     fields = {
         "IncidentUpdated": {"severity": 3},
@@ -113,6 +120,19 @@ async def test_every_role_agency_event_type_and_incident_against_the_oracle(inta
                     await intake.post(f"/v1/incidents/{ids['official']}/events", headers=bearer(intake_settings),
                                       json={"event_type": "IncidentUpdated", "occurred_at": AT,
                                             "agencies_required": ["fire"]})
+        for role, agency in itertools.product(Role, Agency):  # each on an OFFICIAL incident of its own
+            agency_of, _, required = INCIDENTS["official"]
+            fresh = (await intake.post("/v1/incidents", json=report(agencies_required=required),
+                                       headers=bearer(intake_settings))).json()["incident_id"]
+            sent = {"event_type": "NoteAdded", "text": "sensitive", "classification": "OFFICIAL-SENSITIVE",
+                    "occurred_at": AT, "event_id": str(uuid.uuid4())}
+            response = await intake.post(f"/v1/incidents/{fresh}/events", json=sent, headers=bearer(
+                intake_settings, role=role, agency=agency, subject=f"{role.value}-{agency.value}"))
+            want = raise_oracle(role, agency, {agency_of, *required})
+            if response.status_code != want:
+                mismatches.append((role.value, agency.value, "raise the classification", "official",
+                                   response.status_code, want))
+            (accepted if response.status_code == 202 else refused).add(sent["event_id"])
     assert mismatches == []
     on_topic = set()
     for record in await read_topic(intake_settings, topics):
