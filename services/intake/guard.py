@@ -37,6 +37,14 @@ def repeated_report(incident_id: object) -> Rejection:
     return conflict("incident_id", f"incident {incident_id} is already reported: the first report is the only report")
 
 
+def derived_incident_taken(field_path: str, incident_id: object) -> Rejection:
+    """A new incident's id follows from its report's event_id (or Idempotency-Key); found reported by
+    another event, it was taken by another caller's report naming it (a batch names its incidents):
+    this report is no repeat of it. 409 naming what to send anew, never "already reported"."""
+    return conflict(field_path, f"the incident id intake derives from it ({incident_id}) is another report's: "
+                                "send this report again with a new one")
+
+
 def _forbidden(field_path: str, message: str) -> Rejection:
     return Rejection(403, "forbidden", ((field_path, message),))
 

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.intake import permissions, schemas
+from services.intake import guard, permissions, schemas
 from services.intake.publisher import BrokerUnavailable
 from services.intake.service import IntakeService, ItemResult, Unavailable
 from services.intake.validation import (
@@ -104,9 +104,15 @@ async def raise_incident(request: Request) -> Response:
     principal, idempotency_key = authenticate(request), _key(request)
     body = parse_json(await request.body())
     event = new_incident(body, principal, now=utcnow(), idempotency_key=idempotency_key)
-    accepted = await _service(request).submit(
-        event, principal, body.keys(), payload_digest(body), fresh=_fresh(body, idempotency_key)
-    )
+    try:
+        accepted = await _service(request).submit(
+            event, principal, body.keys(), payload_digest(body), fresh=_fresh(body, idempotency_key)
+        )
+    except Rejection as rejection:
+        if rejection.status == 409 and rejection.problems[:1] == guard.repeated_report(event.incident_id).problems:
+            raise guard.derived_incident_taken("header.Idempotency-Key" if idempotency_key else "event_id",
+                                               event.incident_id) from None
+        raise
     return json_response(202, _accepted_body(accepted))
 
 

@@ -460,3 +460,32 @@ async def test_one_event_id_twice_in_a_batch_with_another_payload_is_409_for_the
     assert await facts_of(intake_settings, topics, other["incident_id"]) == ["IncidentReported"]
     [record] = await records_of(intake_settings, topics, event_id)
     assert json.loads(record.value)["event_type"] == "NoteAdded"
+
+
+async def test_a_report_whose_derived_incident_id_another_caller_took_is_told_to_send_anew(intake, intake_settings, topics):
+    """(e) Intake derives a new incident's id from its report's event_id or Idempotency-Key; another
+    caller who can predict it may take it first through a batch report naming it. The victim's report
+    is then no repeat: 409 naming the field to send anew (it said "already reported", which a client
+    may take for its own earlier report), and sent again with a new key it is accepted (red-team probe,
+    2026-12-03; the id stays predictable from a predictable key: docs/intake.md)."""
+    from services.intake.validation import event_id_for_key
+    from services.shared.auth import Principal
+    from services.shared.events import incident_id_for
+
+    victim = Principal("op-17", Role.CONTROL_ROOM, Agency.COUNCIL)
+    key, chosen = f"report-{uuid.uuid4()}", str(uuid.uuid4())
+    voluntary = bearer(intake_settings, role=Role.RESPONDER, agency=Agency.VOLUNTARY, subject="vol-9")
+    for squatted in (incident_id_for(event_id_for_key(victim, key)), incident_id_for(uuid.UUID(chosen))):
+        taken = await intake.post("/v1/events:batch", headers=voluntary, json={"events": [
+            {**report(description="junk"), "event_type": "IncidentReported", "incident_id": str(squatted)}]})
+        assert taken.json()["results"][0]["status"] == "accepted"
+    by_key = await intake.post("/v1/incidents", json=report(), headers={**bearer(intake_settings), "Idempotency-Key": key})
+    assert by_key.status_code == 409 and by_key.json()["errors"][0]["field"] == "header.Idempotency-Key", by_key.text
+    assert "send this report again with a new one" in by_key.json()["detail"]
+    by_id = await intake.post("/v1/incidents", json=report(event_id=chosen), headers=bearer(intake_settings))
+    assert by_id.status_code == 409 and by_id.json()["errors"][0]["field"] == "event_id", by_id.text
+    await nothing_stored(intake_settings, chosen, str(event_id_for_key(victim, key)))
+    anew = await intake.post("/v1/incidents", json=report(),
+                             headers={**bearer(intake_settings), "Idempotency-Key": f"{key}-2"})
+    assert anew.status_code == 202
+    assert await facts_of(intake_settings, topics, anew.json()["incident_id"]) == ["IncidentReported"]
