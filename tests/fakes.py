@@ -70,13 +70,14 @@ class FakeIdempotencyStore:
         self.registry_events: dict = {}  # incident_id -> the event_id of its recorded report
         self.claims: dict = {}  # event_id -> Pending
         self.reporting: dict = {}  # incident_id -> Reported: the event whose report claimed it, not recorded yet
+        self.claimed_records: dict = {}  # incident_id -> the record its claim wrote (taken over: the taker's record's)
         self.available = True
         self.owner = owner or uuid.uuid4()
 
     def sharing(self, other: "FakeIdempotencyStore") -> "FakeIdempotencyStore":
         """This store (another process's own owner) on the same database as `other`."""
         self.rows, self.registry, self.registry_events = other.rows, other.registry, other.registry_events
-        self.claims, self.reporting = other.claims, other.reporting
+        self.claims, self.reporting, self.claimed_records = other.claims, other.reporting, other.claimed_records
         return self
 
     def _check(self) -> None:
@@ -93,7 +94,7 @@ class FakeIdempotencyStore:
         self._check()
         return {e: self.rows[e] for e in event_ids if e in self.rows}
 
-    async def claim(self, event_id, subject, digest, incident=None):
+    async def claim(self, event_id, subject, digest, report=None):
         from services.intake.repository import Pending, Reported
 
         self._check()
@@ -102,12 +103,14 @@ class FakeIdempotencyStore:
         claimed_now = event_id not in self.claims
         if claimed_now:
             self.claims[event_id] = Pending(event_id, subject, digest, self.owner, datetime.now(timezone.utc))
-        if incident is not None:
+        if report is not None:
+            incident = report.incident_id
             held = self.reporting.get(incident)
             if incident in self.registry:
                 return Reported(incident, self.registry_events.get(incident), None, None)
             if held is None:
                 self.reporting[incident] = Reported(incident, event_id, self.owner, datetime.now(timezone.utc))
+                self.claimed_records[incident] = report  # the claim holds the record its event's row settles
             elif held.event_id != event_id:
                 return held
         return None if claimed_now else self.claims[event_id]
@@ -133,12 +136,15 @@ class FakeIdempotencyStore:
 
     async def release(self, event_ids, incident_ids=()) -> None:
         self._check()
+        if not all(isinstance(i, uuid.UUID) for i in [*event_ids, *incident_ids]):  # as PostgreSQL refuses them
+            raise TypeError(f"release takes ids: {event_ids!r}, {incident_ids!r}")
         released = {e for e in event_ids if e in self.claims and self.claims[e].owner == self.owner}
         for e in released:
             del self.claims[e]
         for i in incident_ids:
             if i in self.reporting and self.reporting[i].event_id in released:
                 del self.reporting[i]
+                self.claimed_records.pop(i, None)
 
     async def incident(self, incident_id):
         self._check()
@@ -162,7 +168,9 @@ class FakeIdempotencyStore:
             held = self.reporting.get(report.incident_id)
             if held is None or held.event_id == written.accepted.event_id:  # settles its own claim, or none
                 self.reporting.pop(report.incident_id, None)
-                self.registry[report.incident_id] = report
+                claimed = self.claimed_records.pop(report.incident_id, None)
+                # registered: the claim's record is the one kept (the real store writes no other)
+                self.registry[report.incident_id] = claimed if written.registered and claimed is not None else report
                 self.registry_events[report.incident_id] = written.accepted.event_id
         if written.change is not None and written.change.incident_id in self.registry:
             self.registry[written.change.incident_id] = registry.applied(

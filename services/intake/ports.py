@@ -25,12 +25,14 @@ class IdempotencyStorePort(Protocol):
     async def lookup(self, event_id: uuid.UUID) -> Accepted | None: ...
 
     async def claim(self, event_id: uuid.UUID, subject: str | None, digest: bytes | None,
-                    incident: uuid.UUID | None = None) -> Accepted | Pending | Reported | None:
-        """Before publishing: the event's row if recorded; else, for a report (`incident`), Reported if
-        another event holds that incident (claimed or recorded); else an earlier attempt's claim; else
-        None, and the event_id (and the report's incident) is now claimed by this process."""
+                    report: IncidentRecord | None = None) -> Accepted | Pending | Reported | None:
+        """Before publishing: the event's row if recorded; else, for a report (`report`: its registry
+        record), Reported if another event holds that incident (claimed or recorded); else an earlier
+        attempt's claim; else None, and the event_id (and the report's incident, holding `report`) is
+        now claimed by this process. The event's record (`Written.registered`) makes that the registry's
+        record of the incident."""
 
-    async def claim_many(self, claims: list[tuple[uuid.UUID, str | None, bytes | None, uuid.UUID | None]]
+    async def claim_many(self, claims: list[tuple[uuid.UUID, str | None, bytes | None, IncidentRecord | None]]
                          ) -> dict[uuid.UUID, Accepted | Pending | Reported]:
         """`claim` for many: the ids that were recorded or claimed before, or whose report's incident
         is another's (the rest are claimed now; of two reports of one incident, the first in the list)."""

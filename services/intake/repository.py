@@ -39,8 +39,10 @@ from intake.accepted_events where event_id = any($1::uuid[])
 # a claim made now, which returns no row: a batch of new event_ids (the usual case) reads back
 # nothing. An id that is none of these ('contended') was claimed by a concurrent transaction that
 # had not committed when this statement began.
-# A report (`incident` set) claims its incident in the same statement: a row in intake.incidents
-# naming its event and this process, which its record settles into the registry row. The primary
+# A report (`incident` set, with its registry record's fields) claims its incident in the same
+# statement: a row in intake.incidents naming its event and this process, holding the record, which
+# the report's idempotency row settles (a registry row is one that is not claimed, or whose report
+# is recorded: SETTLED; no second write of the row per report). The primary
 # key decides between two reports of one incident, in any process: the second inserts nothing and
 # reads back 'reported' with the event that holds the incident (null when that claim is not
 # visible to this statement: made concurrently, or by an earlier item of the same call, which is
@@ -49,9 +51,10 @@ from intake.accepted_events where event_id = any($1::uuid[])
 # ids never wait on each other in a cycle.
 CLAIM = """
 with wanted as (
-    select w.event_id, w.subject, decode(w.digest, 'hex') as digest, w.incident, w.n
-    from rows from (json_to_recordset($1::json) as (event_id uuid, subject text, digest text, incident uuid))
-         with ordinality as w(event_id, subject, digest, incident, n)
+    select w.event_id, w.subject, decode(w.digest, 'hex') as digest, w.incident, w.n, w.r, w.a, w.k, w.s, w.req, w.m, w.c
+    from rows from (json_to_recordset($1::json) as (event_id uuid, subject text, digest text, incident uuid, r text,
+                                                    a text, k text, s text, req text[], m text, c text))
+         with ordinality as w(event_id, subject, digest, incident, r, a, k, s, req, m, c, n)
 ), done as (
     select a.event_id, a.incident_id, a.event_type, a.topic, a.partition, a."offset", a.subject, a.digest
     from intake.accepted_events a where a.event_id in (select event_id from wanted)
@@ -63,18 +66,22 @@ with wanted as (
     on conflict (event_id) do nothing
     returning event_id
 ), reporting as (
-    insert into intake.incidents (incident_id, reported_event_id, claimed_by)
-    select distinct on (w.incident) w.incident, w.event_id, $2::uuid from wanted w
+    insert into intake.incidents (incident_id, reported_event_id, claimed_by, reporter, reporting_agency, source_kind,
+                                  source_id, agencies_required, mode, classification)
+    select distinct on (w.incident) w.incident, w.event_id, $2::uuid, w.r, w.a, w.k, w.s, coalesce(w.req, '{}'), w.m, w.c
+    from wanted w
     where w.incident is not null and w.event_id not in (select event_id from done)
     order by w.incident, w.n
     on conflict (incident_id) do nothing
     returning incident_id, reported_event_id
 ), earlier as (
-    select p.event_id, p.subject, p.digest, p.owner, p.since from intake.pending_events p
-    where p.event_id in (select event_id from wanted) and p.event_id not in (select event_id from done)
-      and p.event_id not in (select event_id from claimed)
+    select p.event_id, p.subject, p.digest, p.owner, p.since
+    from wanted w join intake.pending_events p on p.event_id = w.event_id  -- only the ids not claimed now are looked up
+    where w.event_id not in (select event_id from done) and w.event_id not in (select event_id from claimed)
 ), reported as (
-    select w.event_id, w.incident, i.reported_event_id, i.claimed_by, i.reported_at
+    select w.event_id, w.incident, i.reported_event_id, i.reported_at,
+           case when exists (select from intake.accepted_events a where a.event_id = i.reported_event_id)
+                then null else i.claimed_by end as claimed_by  -- a record (settled): no owner
     from wanted w left join intake.incidents i on i.incident_id = w.incident
     where w.incident is not null and w.event_id not in (select event_id from done)
       and (w.incident, w.event_id) not in (select incident_id, reported_event_id from reporting)
@@ -97,10 +104,13 @@ from reported r
 """
 
 # A report's incident held by another event, whose claim is over and whose event is not on the
-# topic, passes to this report only if it is still the claim that was read.
+# topic, passes to this report only if it is still the claim that was read (and its report was never
+# recorded). The row keeps the fields the abandoned claim wrote until this report's record fills them
+# with its own (a report that took its incident over is not `registered`); meanwhile it is no record.
 TAKE_OVER_REPORT = """
 update intake.incidents set reported_event_id = $2, claimed_by = $3, reported_at = now()
 where incident_id = $1 and claimed_by = $4 and reported_event_id = $5 and reported_at = $6
+  and not exists (select from intake.accepted_events a where a.event_id = $5)
 """
 
 # A pending claim passes to this process only if it is still the one that was read.
@@ -123,11 +133,13 @@ where incident_id = any($3::uuid[]) and claimed_by is not null and reported_even
 # than the rest of the write (17 arrays for a batch of reports); orjson writes the document in
 # a fraction of that.
 # The idempotency rows, the pending claims they settle and the registry records of the reports
-# among them ($2, '[]' when none) are one statement: one round trip, and no transaction of its own
-# to begin and commit (the registry changes, when a batch has any, follow it in one transaction).
-# A report's record settles its incident's claim (the row its event claimed becomes the registry
-# row), or is the row (a report that claimed nothing: an incident whose id intake minted just now);
-# a settled row, or one another event claimed, is left as it is (the first report is the only one).
+# among them that their claims did not write ($2, '[]' when none) are one statement: one round trip,
+# and no transaction of its own to begin and commit (the registry changes, when a batch has any,
+# follow it in one transaction). A report whose claim wrote its record (`Written.registered`: the
+# usual case) is settled by its idempotency row alone. Another report's record fills its incident's
+# claim (the row its event claimed becomes the registry row: an earlier attempt's claim, or one
+# taken over), or is the row (a report that claimed nothing: an incident whose id intake minted just
+# now); a settled row, or one another event claimed, is left as it is (the first report is the only one).
 RECORD = """
 with accepted as materialized (  -- the rows' document read once
     select * from json_to_recordset($1::json) as r(e uuid, i uuid, t text, topic text, p integer, o bigint, s text, d text)
@@ -158,13 +170,18 @@ select pg_current_wal_insert_lsn() as lsn,
              where not exists (select from intake.accepted_events a where a.event_id = w.e)) as missing
 """
 
-INCIDENTS = """
+# A registry row: not claimed (its record filled it), or claimed by a report that is recorded (the
+# claim wrote the record; the report's idempotency row settles it). Else an incident being reported
+# (or whose report was never published): facts about it are refused as about no incident.
+SETTLED = "(i.claimed_by is null or exists (select from intake.accepted_events a where a.event_id = i.reported_event_id))"
+
+INCIDENTS = f"""
 select incident_id, reporter, reporting_agency, source_kind, source_id, agencies_required, mode, classification,
        terminal, lead_incident_id
-from intake.incidents where incident_id = any($1::uuid[]) and claimed_by is null
+from intake.incidents i where incident_id = any($1::uuid[]) and {SETTLED}
 """
 
-CHANGE = """
+CHANGE = f"""
 update intake.incidents i set
     agencies_required = array(select distinct a from unnest(i.agencies_required || $2::text[]) a
                               where a <> all($3::text[]) order by a),
@@ -172,7 +189,7 @@ update intake.incidents i set
     terminal = i.terminal or $5,
     lead_incident_id = coalesce($6, i.lead_incident_id),
     updated_at = now()
-where incident_id = $1 and claimed_by is null
+where incident_id = $1 and {SETTLED}
 """
 
 
@@ -195,6 +212,9 @@ class Written(NamedTuple):
     accepted: Accepted
     report: IncidentRecord | None = None
     change: Change | None = None
+    # A report whose claim of its incident wrote `report` (the store granted that claim to this
+    # attempt): its idempotency row settles it. False (always safe): the record writes `report`.
+    registered: bool = False
 
 
 def as_written(item: "Written | Accepted") -> "Written":
@@ -249,7 +269,8 @@ QUICK_COMMIT = {"synchronous_commit": "off"}
 CONFIRM_POLL_S = 0.02
 
 
-Claim = tuple[uuid.UUID, "str | None", "bytes | None", "uuid.UUID | None"]  # event_id, subject, digest, a report's incident
+# event_id, subject, digest, and a report's registry record (its incident claimed with it)
+Claim = tuple[uuid.UUID, "str | None", "bytes | None", "IncidentRecord | None"]
 
 
 class IdempotencyStore:
@@ -300,11 +321,12 @@ class IdempotencyStore:
         return {a.event_id: a for a in found if a is not None}
 
     async def claim(self, event_id: uuid.UUID, subject: str | None, digest: bytes | None,
-                    incident: uuid.UUID | None = None) -> Accepted | Pending | Reported | None:
-        """Before publishing: the event's idempotency row if it has one; else, for a report (`incident`),
-        Reported if another event holds its incident; else an earlier attempt's pending claim; else
-        None, and the event (and the report's incident) is now claimed by this process."""
-        return await self._claims.submit((event_id, subject, digest, incident))
+                    report: IncidentRecord | None = None) -> Accepted | Pending | Reported | None:
+        """Before publishing: the event's idempotency row if it has one; else, for a report (`report`:
+        its registry record), Reported if another event holds its incident; else an earlier attempt's
+        pending claim; else None, and the event (and the report's incident, holding `report`, which the
+        event's record settles: `Written.registered`) is now claimed by this process."""
+        return await self._claims.submit((event_id, subject, digest, report))
 
     async def claim_many(self, claims: list[Claim]) -> dict[uuid.UUID, Accepted | Pending | Reported]:
         """`claim` for many: the ids that had a row or an earlier claim (the others are claimed now)."""
@@ -344,9 +366,7 @@ class IdempotencyStore:
         pool = await self._ensure_pool()
         ids = [c[0] for c in claims]
         try:
-            rows = await pool.fetch(CLAIM, _json([{"event_id": i, "subject": c[1], "digest": c[2].hex() if c[2] else None,
-                                                    "incident": c[3]} for i, c in zip(ids, claims)]),
-                                    self.owner, timeout=self._timeout_s)
+            rows = await pool.fetch(CLAIM, _json([_claim_row(c) for c in claims]), self.owner, timeout=self._timeout_s)
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
         if not rows:  # all claimed now
@@ -481,10 +501,10 @@ class IdempotencyStore:
         pool = pool or await self._ensure_pool()
         rows = _json([{"e": a.event_id, "i": a.incident_id, "t": a.event_type, "topic": a.topic, "p": a.partition,
                        "o": a.offset, "s": a.subject, "d": a.digest.hex() if a.digest is not None else None}
-                      for a, _, _ in written])
+                      for a, *_ in written])
         reports = {}  # by incident: one row each (an upsert may touch a row once a statement)
-        for a, r, _ in written:
-            if r is not None and r.incident_id not in reports:
+        for a, r, _, registered in written:
+            if r is not None and not registered and r.incident_id not in reports:
                 reports[r.incident_id] = {"i": r.incident_id, "r": r.reporter, "a": r.reporting_agency,
                                           "k": r.source_kind, "s": r.source_id, "req": r.agencies_required,
                                           "m": r.mode, "c": r.classification, "e": a.event_id}
@@ -524,6 +544,15 @@ class IdempotencyStore:
                     raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
                 self._quick, self._pool = quick, pool
         return self._pool
+
+
+def _claim_row(claim: Claim) -> dict:
+    event_id, subject, digest, report = claim
+    row = {"event_id": event_id, "subject": subject, "digest": digest.hex() if digest else None}
+    if report is not None:  # the incident claimed with the record it will hold
+        row.update(incident=report.incident_id, r=report.reporter, a=report.reporting_agency, k=report.source_kind,
+                   s=report.source_id, req=report.agencies_required, m=report.mode, c=report.classification)
+    return row
 
 
 def _json(rows: list[dict]) -> str:

@@ -179,7 +179,7 @@ class IntakeService:
         try:
             async with asyncio.timeout(self._timeout_s):
                 found = await self._store.claim(event.event_id, principal.subject, digest,
-                                                event.incident_id if report else None)
+                                                registry.record_of(event, principal.subject) if report else None)
         except (StoreUnavailable, TimeoutError) as exc:
             raise Unavailable(f"idempotency store did not answer: {exc}") from None
         if isinstance(found, Accepted):
@@ -198,8 +198,9 @@ class IntakeService:
             landed = await self._recover(event, found, principal, digest, metadata)
             if landed is not None:
                 return landed
-        try:
-            return await self._publish_new(event, principal, given, digest, claimed=report)
+        try:  # a report's claim granted now wrote its record (`registered`); one taken over or retried did not
+            return await self._publish_new(event, principal, given, digest, claimed=report,
+                                           registered=report and found is None)
         except Rejection:
             await self._release([event.event_id], incidents)
             raise
@@ -328,9 +329,11 @@ class IntakeService:
 
     async def _publish_new(
         self, event: IncidentEvent, principal: Principal, given, digest, fresh: bool = False, claimed: bool = False,
+        registered: bool = False,
     ) -> Accepted:
         """`claimed`: a report whose claim of its incident the store granted (it decided the first
-        report: no look-up); `fresh`: a report naming an incident whose id intake minted just now."""
+        report: no look-up), `registered` if that claim wrote its record; `fresh`: a report naming an
+        incident whose id intake minted just now."""
         report = isinstance(event, IncidentReported)
         if not (report and (fresh or claimed)):  # a fresh report names an incident nobody can have reported
             wanted = [event.incident_id] + ([event.lead_incident_id] if isinstance(event, IncidentLinked) else [])
@@ -351,7 +354,7 @@ class IntakeService:
             [outcome] = await self._publisher.publish([event])
             if isinstance(outcome, BaseException):
                 raise Unavailable(str(outcome))
-            written = self._written(event, outcome, principal, digest)
+            written = self._written(event, outcome, principal, digest, registered=registered)
             if fresh and written.report is None and written.change is None:
                 self._store.record_soon(written)
             else:
@@ -381,7 +384,7 @@ class IntakeService:
             report = event.event_type == "IncidentReported"
             if (report or not fresh or event.event_id not in fresh) and event.event_id not in claims:
                 claims[event.event_id] = (event.event_id, principal.subject, digests[index],
-                                          event.incident_id if report else None)
+                                          registry.record_of(event, principal.subject) if report else None)
         # The registry is read for the incidents the other facts name: a report's incident is decided by
         # its claim (an incident already reported reads back Reported), as on the single path.
         wanted = list({e.incident_id for _, e in valid if e.event_type != "IncidentReported"}
@@ -434,8 +437,7 @@ class IntakeService:
                             if checked.event_type == "IncidentReported":
                                 self._reports.hold(checked.incident_id)  # 409 if another request reports it
                                 reporting.append(checked.incident_id)
-                                view[checked.incident_id] = records[index] = registry.record_of(
-                                    checked, principal.subject)
+                                view[checked.incident_id] = records[index] = claims[item.event_id][3]  # as claimed
                             elif (change := registry.change_of(checked)) is not None:
                                 view[checked.incident_id] = registry.applied(view[checked.incident_id], change)
                             new[item.event_id] = items[index] = checked
@@ -461,7 +463,7 @@ class IntakeService:
                 first = [i for i in first if type(items[i]) is not Rejection]
             refused += [e for e in erased if e in claims and _claimed_now(found.get(e))]
             if refused:
-                await self._release(refused, [claims[e][3] for e in refused if claims[e][3] is not None])
+                await self._release(refused, [claims[e][3].incident_id for e in refused if claims[e][3] is not None])
             events = list(new.values())
             outcomes = await self._publisher.publish_batch(events) if events else []
             accepted: dict[int, Accepted] = {}  # by the index of the event's first item
@@ -470,7 +472,8 @@ class IntakeService:
                 if isinstance(outcome, BaseException):
                     failed[event.event_id] = outcome
                     continue
-                written = self._written(event, outcome, principal, digests[index], records.get(index))
+                written = self._written(event, outcome, principal, digests[index], records.get(index),
+                                        registered=index in records and event.event_id not in found)
                 published.append(written)
                 accepted[index] = written.accepted
             if events and not published:
@@ -651,7 +654,7 @@ class IntakeService:
         return found
 
     def _written(self, event: IncidentEvent, metadata: RecordMetadata, principal: Principal | None,
-                 digest: bytes | None, record: IncidentRecord | None = None) -> Written:
+                 digest: bytes | None, record: IncidentRecord | None = None, registered: bool = False) -> Written:
         accepted = Accepted(
             event_id=event.event_id,
             incident_id=event.incident_id,
@@ -664,7 +667,7 @@ class IntakeService:
         )
         if event.event_type == "IncidentReported":
             reporter = principal.subject if principal is not None else event.source.id
-            return Written(accepted, report=record or registry.record_of(event, reporter))
+            return Written(accepted, report=record or registry.record_of(event, reporter), registered=registered)
         return Written(accepted, change=registry.change_of(event))
 
 

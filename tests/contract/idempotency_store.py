@@ -134,56 +134,91 @@ class IncidentClaimContract:
     intake processes): mixed into the same suite's classes."""
 
     @staticmethod
-    def record(incident_id: uuid.UUID):
+    def record(incident_id: uuid.UUID, reporter: str = "op-17", agencies_required: tuple = ()):
         from services.intake.registry import IncidentRecord
 
-        return IncidentRecord(incident_id=incident_id, reporter="op-17", reporting_agency="council",
-                              source_kind="control_room", source_id="op-17", agencies_required=(),
+        return IncidentRecord(incident_id=incident_id, reporter=reporter, reporting_agency="council",
+                              source_kind="control_room", source_id=reporter, agencies_required=agencies_required,
                               mode="live", classification="OFFICIAL")
+
+    async def test_a_report_whose_claim_wrote_its_record_is_settled_by_its_idempotency_row(self):
+        from services.intake.registry import Change
+        from services.intake.repository import Reported, Written
+
+        store, other = await self.make_store(), await self.make_store()
+        incident, first = uuid.uuid4(), uuid.uuid4()
+        claimed = self.record(incident, agencies_required=("police",))
+        assert await store.claim(first, "op-17", None, claimed) is None
+        assert await other.incident(incident) is None  # claimed, with its record: still no record
+        held = await other.claim(uuid.uuid4(), "op-18", None, self.record(incident))
+        assert isinstance(held, Reported) and held.owner == store.owner
+        report = Written(accepted(event_id=first, incident_id=incident, event_type="IncidentReported"),
+                         report=claimed, registered=True)
+        change = Written(accepted(incident_id=incident), change=Change(incident, add_agencies=("ambulance",)))
+        await store.record_many([report, change])  # a later fact in the same write applies to it
+        found = await other.incident(incident)
+        assert (found._replace(agencies_required=()), set(found.agencies_required)) == (
+            claimed._replace(agencies_required=()), {"ambulance", "police"})
+        settled = await other.claim(uuid.uuid4(), "op-18", None, self.record(incident))
+        assert isinstance(settled, Reported) and (settled.event_id, settled.owner) == (first, None)
+        assert await other.take_over_report(held, uuid.uuid4()) is False  # a recorded report's claim is no claim
+
+    async def test_a_report_that_took_its_incident_over_is_recorded_with_its_own_record(self):
+        from services.intake.repository import Written
+
+        store, other = await self.make_store(), await self.make_store()
+        incident, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await store.claim(first, "op-17", None, self.record(incident))  # its writer then died
+        held = await other.claim(second, "op-18", None, self.record(incident, reporter="op-18"))
+        assert await other.take_over_report(held, second) is True
+        assert await other.incident(incident) is None
+        await other.record(Written(accepted(event_id=second, incident_id=incident, event_type="IncidentReported"),
+                                   report=self.record(incident, reporter="op-18")))
+        assert await store.incident(incident) == self.record(incident, reporter="op-18")
 
     async def test_a_second_report_finds_the_incident_held_by_the_first_until_its_record_settles_it(self):
         from services.intake.repository import Reported, Written
 
         store, other = await self.make_store(), await self.make_store()  # two intake processes
         incident, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-        assert await store.claim(first, "op-17", None, incident) is None
-        held = await other.claim(second, "op-18", None, incident)
+        assert await store.claim(first, "op-17", None, self.record(incident)) is None
+        held = await other.claim(second, "op-18", None, self.record(incident))
         assert isinstance(held, Reported) and (held.incident_id, held.event_id, held.owner) == (
             incident, first, store.owner)
         assert await other.incident(incident) is None  # a claim is no record: facts about it are still 404
-        assert await store.claim(first, "op-17", None, incident) is not None  # its own retry: its earlier claim
+        assert await store.claim(first, "op-17", None, self.record(incident)) is not None  # its own retry: its earlier claim
         await store.record(Written(accepted(event_id=first, incident_id=incident, event_type="IncidentReported"),
                                    report=self.record(incident)))
         assert await other.incident(incident) == self.record(incident)
-        settled = await other.claim(uuid.uuid4(), "op-18", None, incident)
+        settled = await other.claim(uuid.uuid4(), "op-18", None, self.record(incident))
         assert isinstance(settled, Reported) and (settled.event_id, settled.owner) == (first, None)
 
     async def test_a_refused_report_gives_its_incident_up_and_another_event_then_claims_it(self):
         store, other = await self.make_store(), await self.make_store()
         incident, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-        await store.claim(first, "op-17", None, incident)
+        await store.claim(first, "op-17", None, self.record(incident))
         await other.release([first], [incident])  # not other's claim: nothing given up
-        assert await other.claim(second, "op-18", None, incident) is not None
+        assert await other.claim(second, "op-18", None, self.record(incident)) is not None
         await other.release([second], [incident])  # its event claim only: the incident is first's
         await store.release([first], [incident])
-        assert await other.claim(second, "op-18", None, incident) is None
+        assert await other.claim(second, "op-18", None, self.record(incident)) is None
 
     async def test_of_two_reports_of_one_incident_in_one_call_the_first_claims_it(self):
         from services.intake.repository import Reported
 
         store = await self.make_store()
         incident, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-        found = await store.claim_many([(first, None, None, incident), (second, None, None, incident),
+        found = await store.claim_many([(first, None, None, self.record(incident)), (second, None, None, self.record(incident)),
                                         (uuid.uuid4(), None, None, None)])
         assert list(found) == [second] and isinstance(found[second], Reported)
-        assert (await store.claim(uuid.uuid4(), None, None, incident)).event_id == first
+        assert (await store.claim(uuid.uuid4(), None, None, self.record(incident))).event_id == first
 
     async def test_a_claimed_incident_taken_over_once_cannot_be_taken_over_again_from_the_same_reading(self):
         store, other = await self.make_store(), await self.make_store()
         incident, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-        await store.claim(first, "op-17", None, incident)
-        held = await other.claim(second, "op-18", None, incident)
+        await store.claim(first, "op-17", None, self.record(incident))
+        held = await other.claim(second, "op-18", None, self.record(incident))
         assert await other.take_over_report(held, second) is True
         assert await other.take_over_report(held, second) is False
-        now = await store.claim(uuid.uuid4(), "op-19", None, incident)
+        now = await store.claim(uuid.uuid4(), "op-19", None, self.record(incident))
         assert (now.event_id, now.owner) == (second, other.owner)

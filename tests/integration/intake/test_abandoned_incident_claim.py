@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from services.intake.app import INTAKE_ROLE
+from services.intake.registry import IncidentRecord
 from services.intake.repository import IdempotencyStore
 from services.intake.service import CLAIM_BOUNDS
 from services.shared.db import role_dsn
@@ -36,7 +37,8 @@ async def claimed_by_a_writer_that_died(settings, incident: str) -> str:
     await dead.start()
     event_id = uuid.uuid4()
     try:
-        assert await dead.claim(event_id, "op-17", None, uuid.UUID(incident)) is None  # claimed now
+        record = IncidentRecord(uuid.UUID(incident), "op-17", "council", "control_room", "op-17", (), "live", "OFFICIAL")
+        assert await dead.claim(event_id, "op-17", None, record) is None  # claimed now
     finally:
         await dead.stop()
     return str(event_id)
