@@ -101,12 +101,14 @@ async def teardown(settings: Settings) -> None:
 
 async def raw_produce_rate(settings: Settings, topic: str, count: int, max_s: float) -> float:
     """The ceiling: the same events straight into aiokafka, acks=all, idempotent."""
+    from services.shared.ids import DerivedIds
     from services.intake.validation import new_incident
     from services.shared.auth import Principal
     from services.shared.events import utcnow
 
     principal = Principal("bench-1", Role.CONTROL_ROOM, Agency.COUNCIL)
-    encoded = [encode(new_incident(dict(REPORT), principal, now=utcnow())) for _ in range(min(count, 2000))]
+    ids = DerivedIds(settings.intake_id_key.get_secret_value())
+    encoded = [encode(new_incident(dict(REPORT), principal, now=utcnow(), ids=ids)) for _ in range(min(count, 2000))]
     producer = make_producer(settings)
     await producer.start()
     try:

@@ -41,7 +41,8 @@ CONFIG = {
 # name: (Kafka principal or None, secret keys). Create the Secrets from your secret store;
 # secret.example.yaml shows their shape.
 ROLES = {
-    "intake": ("intake", ["MUSTER_KAFKA_SASL_PASSWORD", "MUSTER_INTAKE_DATABASE_URL", "MUSTER_JWT_SECRET"]),
+    "intake": ("intake", ["MUSTER_KAFKA_SASL_PASSWORD", "MUSTER_INTAKE_DATABASE_URL", "MUSTER_JWT_SECRET",
+                         "MUSTER_INTAKE_ID_KEY"]),
     "query": (None, ["MUSTER_QUERY_DATABASE_URL", "MUSTER_JWT_SECRET"]),
     "escalation": ("escalation", ["MUSTER_KAFKA_SASL_PASSWORD"]),
     "tension": ("tension", ["MUSTER_KAFKA_SASL_PASSWORD"]),

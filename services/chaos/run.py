@@ -22,6 +22,7 @@ import orjson
 import yaml
 
 from services.chaos.cluster import Cluster
+from services.shared import ids
 from services.chaos.faults import SCHEDULES, Fault, Injector
 from services.chaos.load import Driver, Ledger
 from services.chaos.monitor import Monitor
@@ -115,7 +116,8 @@ async def execute(run_dir: Path, base: Settings, plan: Plan) -> dict:
         await monitor.start()
         token = mint_token(cluster.settings, subject="chaos-harness", role=Role.CONTROL_ROOM, agency=Agency.COUNCIL,
                            ttl_s=cluster.settings.jwt_max_lifetime_s)  # the longest intake accepts
-        driver = Driver(f"http://127.0.0.1:{cluster.service_ports['intake']}", token, ledger, plan.rate)
+        driver = Driver(f"http://127.0.0.1:{cluster.service_ports['intake']}", token, ledger, plan.rate,
+                        ids=ids.from_settings(cluster.settings))
         load = asyncio.create_task(driver.run(plan.duration or 24 * 3600.0))
         await asyncio.sleep(plan.warmup)
         spacing = plan.gap if plan.duration is None else \

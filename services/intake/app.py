@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from services.intake import schemas
+from services.shared import ids
 from services.intake.metrics import IntakeMetrics
 from services.intake.middleware import BodyLimit, BodyTooLarge
 from services.intake.publisher import Publisher
@@ -22,11 +23,11 @@ from services.intake.repository import IdempotencyStore
 from services.intake.routes import json_response, router
 from services.intake.service import IntakeService, Unavailable
 from services.intake.validation import Rejection
-from services.shared.auth import BEARER_SCHEME, BEARER_SCHEME_NAME, TokenVerifier, check_auth_config
+from services.shared.auth import BEARER_SCHEME, BEARER_SCHEME_NAME, TokenVerifier, check_auth_config, check_secret
 from services.shared.http import RequestMetrics, serve
 from services.shared.logging import configure_logging, get_logger
 from services.shared.runtime import keep_memory_trimmed, tune_gc
-from services.shared.settings import Settings
+from services.shared.settings import LOCAL_DEV_ID_KEY, Settings
 from services.shared.db import role_dsn
 from services.shared.topics import TopicCatalog
 
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.publisher = publisher
     app.state.service = service
     app.state.token_verifier = TokenVerifier(settings)
+    app.state.ids = ids.from_settings(settings)  # the ids intake derives, keyed (services/shared/ids.py)
     app.include_router(router)
     app.add_middleware(BodyLimit, metrics=metrics, max_body_bytes=settings.intake_max_body_bytes)
     app.add_middleware(RequestMetrics, record=metrics.record_request)  # outside the limit: a 413 is counted too
@@ -148,11 +150,18 @@ def _extend_openapi(app: FastAPI, settings: Settings) -> None:
     app.openapi = openapi
 
 
+def check_config(settings: Settings) -> None:
+    """At start-up: the token keys (check_auth_config) and, beyond loopback, a real id key (services/shared/ids.py)."""
+    check_auth_config(settings, settings.intake_host)
+    check_secret("MUSTER_INTAKE_ID_KEY", settings.intake_id_key.get_secret_value(), LOCAL_DEV_ID_KEY,
+                 settings.intake_host, "set MUSTER_INTAKE_ID_KEY, the same for every intake replica")
+
+
 def run(settings: Settings) -> None:
     """`muster run intake`: serve until SIGTERM/SIGINT, then stop cleanly."""
     settings = settings.as_principal("intake")  # its own Kafka principal (topics.yaml), never the admin
     configure_logging(settings.log_level, settings.log_format)
-    check_auth_config(settings, settings.intake_host)
+    check_config(settings)
     app = create_app(settings)
     tune_gc()
     keep_memory_trimmed()

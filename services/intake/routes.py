@@ -103,7 +103,7 @@ def _accepted_body(accepted) -> dict:
 async def raise_incident(request: Request) -> Response:
     principal, idempotency_key = authenticate(request), _key(request)
     body = parse_json(await request.body())
-    event = new_incident(body, principal, now=utcnow(), idempotency_key=idempotency_key)
+    event = new_incident(body, principal, now=utcnow(), ids=request.app.state.ids, idempotency_key=idempotency_key)
     try:
         accepted = await _service(request).submit(
             event, principal, body.keys(), payload_digest(body), fresh=_fresh(body, idempotency_key)
@@ -127,7 +127,8 @@ async def raise_incident(request: Request) -> Response:
 async def append_fact(incident_id: uuid.UUID, request: Request) -> Response:
     principal, idempotency_key = authenticate(request), _key(request)
     body = parse_json(await request.body())
-    event = appended_fact(body, principal, incident_id, now=utcnow(), idempotency_key=idempotency_key)
+    event = appended_fact(body, principal, incident_id, now=utcnow(), ids=request.app.state.ids,
+                          idempotency_key=idempotency_key)
     accepted = await _service(request).submit(
         event, principal, body.keys(), payload_digest(body, incident_id), fresh=_fresh(body, idempotency_key)
     )
@@ -170,7 +171,7 @@ def _batch_items(request: Request, principal, idempotency_key: str | None, raw: 
         raise invalid(extra[0], "Extra inputs are not permitted")
     if len(body["events"]) > limit:
         raise invalid("events", f"at most {limit} events per batch, got {len(body['events'])}")
-    now = utcnow()
+    now, ids = utcnow(), request.app.state.ids
     items: list = []
     given: list = []
     digests: list = []
@@ -181,7 +182,7 @@ def _batch_items(request: Request, principal, idempotency_key: str | None, raw: 
         # Idempotency-Key's event_id already depends on the position: its items differ by event_id)
         digests.append(payload_digest(raw) if isinstance(raw, dict) else None)
         try:
-            items.append(batch_item(raw, principal, now=now, idempotency_key=idempotency_key, index=index))
+            items.append(batch_item(raw, principal, now=now, ids=ids, idempotency_key=idempotency_key, index=index))
         except Rejection as rejection:
             items.append(rejection.prefixed(f"events.{index}"))
             request.app.state.metrics.rejections.labels(rejection.reason).inc()
@@ -219,7 +220,8 @@ async def post_calendar_fact(request: Request) -> Response:
     `PlannedEventCancelled` or `TensionSilenced`, to the tension calendar topic. Control room
     and admins may post all three, analysts planned events only (permissions.MAY_POST)."""
     principal, idempotency_key = authenticate(request), _key(request)
-    event = calendar_fact(parse_json(await request.body()), principal, now=utcnow(), idempotency_key=idempotency_key)
+    event = calendar_fact(parse_json(await request.body()), principal, now=utcnow(), ids=request.app.state.ids,
+                          idempotency_key=idempotency_key)
     topic = TopicCatalog.from_settings(request.app.state.settings).name("tension.calendar")
     try:
         metadata = await request.app.state.publisher.publish_to(topic, event)

@@ -18,6 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from services.intake import permissions
+from services.shared.ids import DerivedIds
 from services.shared.auth import Principal, Role
 from services.shared.codec import validation_problems
 from services.shared.events import (
@@ -28,7 +29,6 @@ from services.shared.events import (
     IncidentReported,
     Source,
     derived_event_id,
-    incident_id_for,
 )
 
 FACT_TYPES: dict[str, type[IncidentEvent]] = INCIDENT_FACT_TYPES
@@ -117,13 +117,8 @@ def payload_digest(body: Any, *context: object) -> bytes:
     return hashlib.blake2b(text, digest_size=16).digest()
 
 
-def event_id_for_key(principal: Principal, idempotency_key: str, *parts: object) -> uuid.UUID:
-    """An Idempotency-Key maps to one event_id per caller (and batch position)."""
-    return derived_event_id("idempotency-key", principal.subject, idempotency_key, *parts)
-
-
 def new_incident(
-    body: Any, principal: Principal, *, now: datetime, idempotency_key: str | None = None
+    body: Any, principal: Principal, *, now: datetime, ids: DerivedIds, idempotency_key: str | None = None
 ) -> IncidentReported:
     """POST /v1/incidents: an IncidentReported; intake assigns the incident_id."""
     data = _object(body)
@@ -132,16 +127,17 @@ def new_incident(
     data.setdefault("event_type", "IncidentReported")
     if data["event_type"] != "IncidentReported":
         raise invalid("event_type", "must be IncidentReported; post other facts to /v1/incidents/{incident_id}/events")
-    _fill_event_id(data, principal, idempotency_key)
+    _fill_event_id(data, principal, ids, idempotency_key)
     try:
-        data["incident_id"] = incident_id_for(uuid.UUID(str(data["event_id"])))
+        data["incident_id"] = ids.incident_id_for(uuid.UUID(str(data["event_id"])))
     except ValueError:
         raise invalid("event_id", "must be a UUID") from None
     return _build(data, principal, now)  # type: ignore[return-value]
 
 
 def appended_fact(
-    body: Any, principal: Principal, incident_id: uuid.UUID, *, now: datetime, idempotency_key: str | None = None
+    body: Any, principal: Principal, incident_id: uuid.UUID, *, now: datetime, ids: DerivedIds,
+    idempotency_key: str | None = None,
 ) -> IncidentEvent:
     """POST /v1/incidents/{incident_id}/events: any incident fact except IncidentReported."""
     data = _object(body)
@@ -150,29 +146,30 @@ def appended_fact(
     data["incident_id"] = incident_id
     if data.get("event_type") == "IncidentReported":
         raise invalid("event_type", "a new incident is raised with POST /v1/incidents")
-    _fill_event_id(data, principal, idempotency_key)
+    _fill_event_id(data, principal, ids, idempotency_key)
     return _build(data, principal, now, allowed=APPENDABLE)
 
 
 def batch_item(
-    item: Any, principal: Principal, *, now: datetime, idempotency_key: str | None = None, index: int = 0
+    item: Any, principal: Principal, *, now: datetime, ids: DerivedIds, idempotency_key: str | None = None,
+    index: int = 0,
 ) -> IncidentEvent:
     """One item of POST /v1/events:batch: a full incident fact, incident_id included."""
     data = _object(item)
     if "incident_id" not in data:
         raise invalid("incident_id", "Field required")
-    _fill_event_id(data, principal, idempotency_key, index)
+    _fill_event_id(data, principal, ids, idempotency_key, index)
     return _build(data, principal, now)
 
 
 def calendar_fact(
-    body: Any, principal: Principal, *, now: datetime, idempotency_key: str | None = None
+    body: Any, principal: Principal, *, now: datetime, ids: DerivedIds, idempotency_key: str | None = None
 ) -> Event:
     """POST /v1/tension/calendar: a planned event (registered, updated, cancelled) or a silence.
     A new planned event or silence without its id gets one, from the event_id (a retry names
     the same one); `occurred_at` defaults to now (when it was registered)."""
     data = _object(body)
-    _fill_event_id(data, principal, idempotency_key)
+    _fill_event_id(data, principal, ids, idempotency_key)
     data.setdefault("occurred_at", now)
     kind = data.get("event_type")
     if kind in ("PlannedEventRegistered", "TensionSilenced"):
@@ -190,9 +187,12 @@ def _object(body: Any) -> dict[str, Any]:
     return dict(body)
 
 
-def _fill_event_id(data: dict[str, Any], principal: Principal, idempotency_key: str | None, *parts: object) -> None:
+def _fill_event_id(data: dict[str, Any], principal: Principal, ids: DerivedIds, idempotency_key: str | None,
+                   *parts: object) -> None:
+    """An event_id the body left out: from the caller's Idempotency-Key (keyed: services/shared/ids.py), else a new one."""
     if data.get("event_id") is None:
-        data["event_id"] = event_id_for_key(principal, idempotency_key, *parts) if idempotency_key else uuid.uuid4()
+        data["event_id"] = (ids.event_id_for_key(principal.subject, idempotency_key, *parts) if idempotency_key
+                            else uuid.uuid4())
 
 
 def _build(

@@ -177,19 +177,22 @@ def check_auth_config(settings: Settings, host: str) -> None:
         if not (settings.jwt_issuer and settings.jwt_audience):
             raise AuthConfigError("with MUSTER_JWT_JWKS_FILE, set MUSTER_JWT_ISSUER and MUSTER_JWT_AUDIENCE too")
         return
+    check_secret("MUSTER_JWT_SECRET", settings.jwt_secret.get_secret_value(), LOCAL_DEV_JWT_SECRET, host,
+                 "set MUSTER_JWT_JWKS_FILE (RS256) or MUSTER_JWT_SECRET")
+
+
+def check_secret(name: str, secret: str, development: str, host: str, remedy: str) -> None:
+    """At start-up, beyond loopback: refuse a key that is the public development one, a known
+    placeholder, or shorter than MIN_SECRET_BYTES (AuthConfigError naming `name`)."""
     if _is_loopback(host):
         return
-    secret = settings.jwt_secret.get_secret_value()
-    if secret == LOCAL_DEV_JWT_SECRET:
-        raise AuthConfigError(
-            f"refusing to listen on {host} with the local development JWT key: "
-            "set MUSTER_JWT_JWKS_FILE (RS256) or MUSTER_JWT_SECRET"
-        )
+    if secret == development:
+        raise AuthConfigError(f"refusing to listen on {host} with the local development value of {name}: {remedy}")
     if secret.strip() in PLACEHOLDER_SECRETS or secret.strip().lower() in PLACEHOLDER_SECRETS:
-        raise AuthConfigError(f"refusing to listen on {host}: MUSTER_JWT_SECRET is a placeholder, not a secret")
+        raise AuthConfigError(f"refusing to listen on {host}: {name} is a placeholder, not a secret")
     if len(secret.encode()) < MIN_SECRET_BYTES:
         raise AuthConfigError(
-            f"refusing to listen on {host}: MUSTER_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes "
+            f"refusing to listen on {host}: {name} is shorter than {MIN_SECRET_BYTES} bytes "
             "(e.g. openssl rand -hex 32)"
         )
 

@@ -40,11 +40,6 @@ def derived_event_id(*parts: object) -> uuid.UUID:
     return uuid.uuid5(MUSTER_NAMESPACE, "/".join(str(p) for p in parts))
 
 
-def incident_id_for(event_id: uuid.UUID) -> uuid.UUID:
-    """A new incident's id (intake assigns it) follows from its report's event_id, so a retry names the same incident."""
-    return derived_event_id("incident", event_id)
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

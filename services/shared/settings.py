@@ -18,6 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Signs local tokens (`muster token`) when MUSTER_JWT_SECRET is unset. Public, so only for a
 # service on a loopback address; see services/shared/auth.py.
 LOCAL_DEV_JWT_SECRET = "muster-local-development-only-not-a-secret"
+# The key of the ids intake derives (services/shared/ids.py), for local development only, as above.
+LOCAL_DEV_ID_KEY = "muster-local-development-id-key-not-a-secret"
 
 
 class Settings(BaseSettings):
@@ -148,6 +150,12 @@ class Settings(BaseSettings):
     # --- Intake API ----------------------------------------------------------------------
     intake_host: str = Field("127.0.0.1", description="Address the intake API listens on.")
     intake_port: int = Field(8000, description="Port of the intake API.")
+    intake_id_key: SecretStr = Field(
+        SecretStr(LOCAL_DEV_ID_KEY),
+        description="HMAC key of the ids intake derives (a keyed request's event_id, a new incident's id: "
+        "services/shared/ids.py). The same for every intake replica and kept across restarts. The default is for "
+        "local development only: intake bound to a non-loopback host refuses it (e.g. openssl rand -hex 32).",
+    )
     intake_publish_timeout_s: float = Field(
         5.0, gt=0, description="How long intake waits for the broker to acknowledge before answering 503."
     )

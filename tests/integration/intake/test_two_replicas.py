@@ -14,8 +14,8 @@ from contextlib import AsyncExitStack
 import pytest
 
 from services.shared.auth import Principal, Role
-from services.shared.events import Agency, incident_id_for
-from services.intake.validation import event_id_for_key
+from services.shared import ids
+from services.shared.events import Agency
 from tests.integration.intake.conftest import bearer, read_topic, running_intake
 from tests.integration.intake.test_api import report
 
@@ -87,11 +87,13 @@ async def test_two_replicas_racing_the_first_report_of_an_incident_accept_it_onc
 
 async def test_a_report_through_the_single_endpoint_and_one_through_the_batch_of_another_replica(
         intake_settings, topics):
-    """A report sent with an Idempotency-Key names an incident its caller can derive (the key's
-    event_id's): another replica's batch naming that incident races the single endpoint's claim."""
+    """A report sent with an Idempotency-Key names the incident intake derives (the key's event_id's,
+    under the deployment's id key, which this test holds): another replica's batch naming that
+    incident races the single endpoint's claim."""
     caller = Principal("op-17", Role.CONTROL_ROOM, Agency.COUNCIL)
     keys = [f"race-{uuid.uuid4()}" for _ in range(RACED)]
-    incidents = [str(incident_id_for(event_id_for_key(caller, key))) for key in keys]
+    derived = ids.from_settings(intake_settings)
+    incidents = [str(derived.incident_id_for(derived.event_id_for_key(caller.subject, key))) for key in keys]
     headers = bearer(intake_settings, subject=caller.subject)
     async with AsyncExitStack() as stack:
         first, second = await two_replicas(intake_settings, stack)

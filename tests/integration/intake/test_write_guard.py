@@ -462,20 +462,45 @@ async def test_one_event_id_twice_in_a_batch_with_another_payload_is_409_for_the
     assert json.loads(record.value)["event_type"] == "NoteAdded"
 
 
-async def test_a_report_whose_derived_incident_id_another_caller_took_is_told_to_send_anew(intake, intake_settings, topics):
-    """(e) Intake derives a new incident's id from its report's event_id or Idempotency-Key; another
-    caller who can predict it may take it first through a batch report naming it. The victim's report
-    is then no repeat: 409 naming the field to send anew (it said "already reported", which a client
-    may take for its own earlier report), and sent again with a new key it is accepted (red-team probe,
-    2026-12-03; the id stays predictable from a predictable key: docs/intake.md)."""
-    from services.intake.validation import event_id_for_key
-    from services.shared.auth import Principal
-    from services.shared.events import incident_id_for
+async def test_a_caller_without_the_id_key_cannot_compute_anothers_incident_or_event_id(intake, intake_settings, topics):
+    """(e) Intake derives a new incident's id from its report's event_id or Idempotency-Key, and a keyed
+    request's event_id from the key. Derived without a key (name-based UUIDs, as they were), another
+    caller who knew the victim's key, or its report's event_id, computed both and took them first
+    through a batch naming them: the victim's report was refused (red-team probe, 2026-12-03). Under
+    the deployment's id key, the same computation names other ids: the victim's reports are accepted,
+    as their own incidents, and nothing the squatter sent touches them."""
+    from services.shared.events import derived_event_id
 
-    victim = Principal("op-17", Role.CONTROL_ROOM, Agency.COUNCIL)
     key, chosen = f"report-{uuid.uuid4()}", str(uuid.uuid4())
     voluntary = bearer(intake_settings, role=Role.RESPONDER, agency=Agency.VOLUNTARY, subject="vol-9")
-    for squatted in (incident_id_for(event_id_for_key(victim, key)), incident_id_for(uuid.UUID(chosen))):
+    unkeyed_event_id = derived_event_id("idempotency-key", "op-17", key)  # what the squatter can compute
+    guesses = [derived_event_id("incident", unkeyed_event_id), derived_event_id("incident", uuid.UUID(chosen))]
+    taken = await intake.post("/v1/events:batch", headers=voluntary, json={"events": [
+        {**report(description="junk"), "event_type": "IncidentReported", "incident_id": str(g)} for g in guesses] + [
+        {"event_type": "NoteAdded", "text": "squatting", "occurred_at": AT, "incident_id": str(guesses[0]),
+         "event_id": str(unkeyed_event_id)}]})
+    assert [r["status"] for r in taken.json()["results"]] == ["accepted"] * 3, taken.text
+    by_key = await intake.post("/v1/incidents", json=report(), headers={**bearer(intake_settings), "Idempotency-Key": key})
+    by_id = await intake.post("/v1/incidents", json=report(event_id=chosen), headers=bearer(intake_settings))
+    assert (by_key.status_code, by_id.status_code) == (202, 202), (by_key.text, by_id.text)
+    assert by_key.json()["event_id"] != str(unkeyed_event_id)
+    assert {by_key.json()["incident_id"], by_id.json()["incident_id"]}.isdisjoint(str(g) for g in guesses)
+    for answer in (by_key, by_id):
+        assert await facts_of(intake_settings, topics, answer.json()["incident_id"]) == ["IncidentReported"]
+
+
+async def test_a_report_whose_derived_incident_id_another_caller_took_is_told_to_send_anew(intake, intake_settings, topics):
+    """(e) Should another report name the incident intake derives for a report (only a holder of the
+    deployment's id key can compute it: this test does), the report is no repeat of it: 409 naming the
+    field to send anew (it said "already reported", which a client may take for its own earlier
+    report), and sent again with a new key it is accepted (red-team probe, 2026-12-03)."""
+    from services.shared import ids
+
+    derived = ids.from_settings(intake_settings)
+    key, chosen = f"report-{uuid.uuid4()}", str(uuid.uuid4())
+    voluntary = bearer(intake_settings, role=Role.RESPONDER, agency=Agency.VOLUNTARY, subject="vol-9")
+    for squatted in (derived.incident_id_for(derived.event_id_for_key("op-17", key)),
+                     derived.incident_id_for(uuid.UUID(chosen))):
         taken = await intake.post("/v1/events:batch", headers=voluntary, json={"events": [
             {**report(description="junk"), "event_type": "IncidentReported", "incident_id": str(squatted)}]})
         assert taken.json()["results"][0]["status"] == "accepted"
@@ -484,7 +509,7 @@ async def test_a_report_whose_derived_incident_id_another_caller_took_is_told_to
     assert "send this report again with a new one" in by_key.json()["detail"]
     by_id = await intake.post("/v1/incidents", json=report(event_id=chosen), headers=bearer(intake_settings))
     assert by_id.status_code == 409 and by_id.json()["errors"][0]["field"] == "event_id", by_id.text
-    await nothing_stored(intake_settings, chosen, str(event_id_for_key(victim, key)))
+    await nothing_stored(intake_settings, chosen, str(derived.event_id_for_key("op-17", key)))
     anew = await intake.post("/v1/incidents", json=report(),
                              headers={**bearer(intake_settings), "Idempotency-Key": f"{key}-2"})
     assert anew.status_code == 202

@@ -114,7 +114,7 @@ def test_with_a_jwks_file_a_token_naming_an_unknown_key_is_refused(jwks):
 
 
 def test_the_development_key_is_refused_on_a_public_address():
-    with pytest.raises(AuthConfigError, match="development JWT key"):
+    with pytest.raises(AuthConfigError, match="local development value of MUSTER_JWT_SECRET"):
         check_auth_config(Settings(), "0.0.0.0")
 
 

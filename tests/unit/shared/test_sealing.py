@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from services.shared import events as ev, sealing
+from services.shared.ids import DerivedIds
 from services.intake.validation import Rejection, appended_fact
 from services.shared.auth import Principal, Role
 from tests import factories as f
@@ -59,5 +60,5 @@ def test_intake_refuses_a_body_whose_people_come_sealed():
     body = {"event_type": "IncidentUpdated", "occurred_at": "2026-11-20T22:00:00Z",
             "people_sealed": {"alg": "A256GCM", "sealed": "A" * 60}}
     with pytest.raises(Rejection) as refused:
-        appended_fact(body, principal, uuid.uuid4(), now=f.T0)
+        appended_fact(body, principal, uuid.uuid4(), now=f.T0, ids=DerivedIds(b"test-key"))
     assert refused.value.status == 422 and refused.value.problems[0][0] == "people_sealed"
