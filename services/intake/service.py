@@ -392,7 +392,11 @@ class IntakeService:
         refused: list[uuid.UUID] = []  # claimed now, then refused: their claims are given up
         items = list(items)
         new: dict[uuid.UUID, IncidentEvent] = {}
-        new_index: dict[uuid.UUID, int] = {}  # the item each event in `new` came from
+        # The first item of each event_id: a later item with the same one is that event (the same
+        # answer: accepted with it, or the same refusal) or, with another payload, 409. Never an
+        # event of its own: it made no claim (a report's incident unclaimed, its record unwritten).
+        seen: dict[uuid.UUID, int] = {}
+        refusals: dict[uuid.UUID, Rejection] = {}  # by event_id: the refusal of its first item
         first: list[int] = []  # the index of each event in `new` (its first item), in `new`'s order
         replays: dict[uuid.UUID, Accepted] = {}
         records: dict[int, IncidentRecord] = {}  # the registry record of each new report, by its index
@@ -413,10 +417,12 @@ class IntakeService:
                 async with self.turn():  # no await inside: the checks, then the reports held, in one step
                     for index, item in valid:
                         try:
-                            if item.event_id in new:  # an earlier item of this batch is the event
-                                if digests[index] != digests[new_index[item.event_id]]:
-                                    items[index] = _different_payload(item.event_id).prefixed(f"events.{index}")
-                                    self._metrics.rejections.labels("conflict").inc()
+                            if (earlier := seen.setdefault(item.event_id, index)) != index:
+                                refusal = (_different_payload(item.event_id) if digests[index] != digests[earlier]
+                                           else refusals.get(item.event_id))
+                                if refusal is not None:
+                                    items[index] = refusal.prefixed(f"events.{index}")
+                                    self._metrics.rejections.labels(refusal.reason).inc()
                                 continue  # its claim is the earlier item's: never given up here
                             hit = found.get(item.event_id) if found else None
                             if type(hit) is Reported:  # another event holds the incident, unless taken over
@@ -441,16 +447,16 @@ class IntakeService:
                             elif (change := registry.change_of(checked)) is not None:
                                 view[checked.incident_id] = registry.applied(view[checked.incident_id], change)
                             new[item.event_id] = items[index] = checked
-                            new_index[item.event_id] = index
                             first.append(index)
                         except Rejection as rejection:
+                            refusals[item.event_id] = rejection
                             items[index] = rejection.prefixed(f"events.{index}")
                             self._metrics.rejections.labels(rejection.reason).inc()
                             if item.event_id in claims and _claimed_now(found.get(item.event_id)):
                                 refused.append(item.event_id)
                         except Unavailable as exc:  # an earlier attempt's claim that may still be in flight
-                            items[index] = Rejection(503, "unavailable", (("(event)", str(exc)),)).prefixed(
-                                f"events.{index}")
+                            refusals[item.event_id] = Rejection(503, "unavailable", (("(event)", str(exc)),))
+                            items[index] = refusals[item.event_id].prefixed(f"events.{index}")
             finally:
                 self._reports.close(reader)
             if new and not self._publisher.connected:

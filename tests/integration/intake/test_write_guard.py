@@ -514,3 +514,48 @@ async def test_a_report_whose_derived_incident_id_another_caller_took_is_told_to
                              headers={**bearer(intake_settings), "Idempotency-Key": f"{key}-2"})
     assert anew.status_code == 202
     assert await facts_of(intake_settings, topics, anew.json()["incident_id"]) == ["IncidentReported"]
+
+
+async def test_a_report_cannot_ride_on_the_event_id_of_an_earlier_refused_item_of_its_batch(
+        intake, intake_settings, topics):
+    """(d, e) A batch whose first item with an event_id is refused (403, 404) and whose later item
+    with the same event_id reports an incident: the later item made no claim of its own, so it was
+    published as a second report of another agency's sensitive incident it may not see, or as a
+    report whose registry record was never written (which anyone's later report then took; red-team
+    probe, 2026-12-04). It is that event: the same refusal for the same payload, 409 naming event_id
+    for another."""
+    victim = await raise_one(intake, intake_settings, headers=police(intake_settings), category="domestic_abuse")
+    official = await raise_one(intake, intake_settings)
+    before = await registry_row(intake_settings, victim["incident_id"])
+    hostile = bearer(intake_settings, role=Role.CCTV_OPERATOR, agency=Agency.VOLUNTARY, subject="cam-hostile")
+    onto_victim, onto_new, twice = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    unknown, new_incident = str(uuid.uuid4()), str(uuid.uuid4())
+    refused_note = {"event_type": "NoteAdded", "text": "x", "occurred_at": AT, "incident_id": unknown,
+                    "event_id": twice}
+    batch = await intake.post("/v1/events:batch", headers=hostile, json={"events": [
+        {"event_type": "IncidentUpdated", "severity": 1, "occurred_at": AT, "incident_id": official["incident_id"],
+         "event_id": onto_victim},
+        {**report(description="hostile second report", people=[{"role": "subject", "name": "Innocent Person"}]),
+         "event_type": "IncidentReported", "incident_id": victim["incident_id"], "event_id": onto_victim},
+        {"event_type": "NoteAdded", "text": "x", "occurred_at": AT, "incident_id": unknown, "event_id": onto_new},
+        {**report(), "event_type": "IncidentReported", "incident_id": new_incident, "event_id": onto_new},
+        refused_note, refused_note]})
+    assert batch.status_code == 200, batch.text
+    results = batch.json()["results"]
+    assert [(r["status"], r["code"]) for r in results] == [("rejected", 403), ("rejected", 409), ("rejected", 404),
+                                                           ("rejected", 409), ("rejected", 404), ("rejected", 404)]
+    assert results[1]["error"].startswith("events.1.event_id") and results[3]["error"].startswith("events.3.event_id")
+    assert results[5]["error"] == results[4]["error"].replace("events.4.", "events.5.")
+    await nothing_published(intake_settings, topics, onto_victim, onto_new, twice)
+    await nothing_stored(intake_settings, onto_victim, onto_new, twice)
+    [only] = await reports_of(intake_settings, topics, victim["incident_id"])
+    assert only["source"]["agency"] == "police"
+    assert await registry_row(intake_settings, victim["incident_id"]) == before
+    assert await registry_row(intake_settings, new_incident) is None
+    # The incident nobody reported is still anyone's to report first; the victim's own work goes on.
+    first = await intake.post("/v1/events:batch", headers=bearer(intake_settings), json={"events": [
+        {**report(), "event_type": "IncidentReported", "incident_id": new_incident, "event_id": str(uuid.uuid4())}]})
+    assert first.json()["results"][0]["status"] == "accepted"
+    note = await intake.post(f"/v1/incidents/{victim['incident_id']}/events", headers=police(intake_settings),
+                             json={"event_type": "NoteAdded", "text": "still mine", "occurred_at": AT})
+    assert note.status_code == 202, note.text
