@@ -178,6 +178,12 @@ def privileged(principal: Principal, rel: Relation) -> bool:
     )
 
 
+def may_report_people(principal: Principal) -> bool:
+    """May name people in a report: the reporter's agency owns the incident it reports, so this is
+    `privileged` for an owning agency (an enforcement officer, a CCTV operator or an analyst may not)."""
+    return privileged(principal, relation(principal, frozenset({principal.agency.value})))
+
+
 def may_raise_classification(principal: Principal, rel: Relation) -> bool:
     """May post a fact that raises the incident's classification (the fact's own, or its category's
     floor): that narrows who may see the incident (services/shared/access.py), so it is for the

@@ -87,22 +87,25 @@ def may_hold_control(body: bytes) -> bool:
 
 def control_character_at(value: Any, path: str = "") -> str | None:
     """The path of the first text (or key) holding a control character other than newline and
-    tab, e.g. "events.3.location.address"; None when there is none."""
-    if isinstance(value, str):
-        return (path or "(body)") if _CONTROL.search(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = f"{path}.{key}" if path else str(key)
-            if _CONTROL.search(key):
-                return here
-            found = control_character_at(item, here)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for n, item in enumerate(value):
-            found = control_character_at(item, f"{path}.{n}" if path else str(n))
-            if found is not None:
-                return found
+    tab, e.g. "events.3.location.address"; None when there is none. A walk with a stack of its
+    own, in document order: a body nested as deep as the JSON parser allows (1,024) is no
+    RecursionError (a 500; red-team probe, 2026-12-04)."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if _CONTROL.search(value):
+                return path or "(body)"
+        elif isinstance(value, dict):
+            children = []
+            for key, item in value.items():
+                here = f"{path}.{key}" if path else str(key)
+                if _CONTROL.search(key):
+                    children.append((key, here))  # the key itself, at its place in the order
+                children.append((item, here))
+            stack.extend(reversed(children))
+        elif isinstance(value, list):
+            stack.extend(reversed([(item, f"{path}.{n}" if path else str(n)) for n, item in enumerate(value)]))
     return None
 
 
@@ -208,6 +211,9 @@ def _build(
     if reason is not None:
         raise Rejection(403, "forbidden", (("event_type", reason),))
     _caller_is_the_actor(data, event_type, principal)
+    if event_type == "IncidentReported" and data.get("people") and not permissions.may_report_people(principal):
+        raise Rejection(403, "forbidden", (("people", "only the control room, admins and the operational roles "
+                                                      "(responder, safeguarding) may name people in a report"),))
     if data.get("people_sealed") is not None:
         raise invalid("people_sealed", "intake seals people itself: send them as `people`, a list of persons")
     data["recorded_at"] = now

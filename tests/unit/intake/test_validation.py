@@ -170,6 +170,53 @@ def test_newline_and_tab_are_fine_and_a_raw_c1_control_is_caught():
     assert problem.problems[0][0] == "text"
 
 
+@pytest.mark.parametrize("role, agency, allowed", [
+    (Role.ENFORCEMENT_OFFICER, Agency.COUNCIL, False), (Role.CCTV_OPERATOR, Agency.COUNCIL, False),
+    (Role.CCTV_OPERATOR, Agency.VOLUNTARY, False), (Role.RESPONDER, Agency.POLICE, True),
+    (Role.SAFEGUARDING, Agency.COUNCIL, True), (Role.CONTROL_ROOM, Agency.COUNCIL, True), (Role.ADMIN, Agency.COUNCIL, True),
+])
+def test_people_in_a_report_are_for_the_operational_roles_only(role, agency, allowed):
+    """An enforcement officer's or a CCTV operator's report named people (sealed onto the topic),
+    which an update of theirs may not (red-team probe, 2026-12-04): 403 naming people, on the single
+    and the batch endpoint alike."""
+    from services.intake.validation import batch_item
+
+    principal = Principal("caller-1", role, agency)
+    body = {"category": "domestic_abuse", "severity": 3, "location": {"ward_code": "E05009331"},
+            "description": "Shouting heard", "occurred_at": NOW.isoformat(), "people": [{"role": "victim", "age": 30}]}
+    item = {**body, "event_type": "IncidentReported", "incident_id": str(uuid.uuid4())}
+    if allowed:
+        assert new_incident(dict(body), principal, now=NOW, ids=IDS).people[0].age == 30
+        assert batch_item(item, principal, now=NOW, ids=IDS).people
+        return
+    for build in (lambda: new_incident(dict(body), principal, now=NOW, ids=IDS),
+                  lambda: batch_item(dict(item), principal, now=NOW, ids=IDS)):
+        problem = rejection(build)
+        assert (problem.status, problem.problems[0][0]) == (403, "people")
+    assert new_incident({**body, "people": []}, principal, now=NOW, ids=IDS).people == ()
+
+
+def test_a_body_nested_as_deep_as_json_allows_is_a_422_naming_the_path_not_a_500():
+    """The walk for control characters recursed: 1,000 levels was a RecursionError (red-team probe)."""
+    from services.intake.validation import parse_json
+
+    depth = 1000
+    body = b'{"a":' * depth + b'"x\u0007"' + b"}" * depth
+    problem = rejection(lambda: parse_json(body))
+    assert (problem.status, problem.problems[0][0]) == (422, ".".join(["a"] * depth))
+    clean = b'{"a":' * depth + b'"x\u00e9"' + b"}" * depth
+    assert parse_json(clean)["a"]["a"]["a"] is not None
+
+
+def test_the_first_control_character_in_document_order_is_named():
+    from services.intake.validation import control_character_at
+
+    assert control_character_at({"b": ["ok", {"c": "x\x07"}], "a\x01": "y"}) == "b.1.c"
+    assert control_character_at({"b": "ok", "k\x1b": "fine", "z": "\x00"}) == "k\x1b"
+    assert control_character_at(["ok", ["fine", "bad\x7f"]]) == "1.1"
+    assert control_character_at({"text": "line\nand\ttab"}) is None
+
+
 def test_an_appended_fact_takes_the_incident_id_from_the_path():
     incident_id = uuid.uuid4()
     body = {"event_type": "NoteAdded", "text": "Caller rang back", "occurred_at": "2026-11-20T21:58:00Z"}
