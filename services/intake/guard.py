@@ -9,7 +9,9 @@ Rejection:
 
 - 404 when the caller may not see the incident, byte for byte the answer for an id that
   does not exist (NOT_FOUND);
-- 409 for a second report of an incident;
+- 409 for a second report of an incident, and for a fact its state refuses (a second link, a
+  link to a duplicate or a finished lead, a finished incident's status moved back, a declaration
+  on a finished incident or a duplicate);
 - 403 when the caller may see it but not make that change (permissions.py), naming the field
   (raising the incident's classification, too, is for some callers only);
 - 422 naming `mode` when the fact's mode is not the incident's.
@@ -83,11 +85,36 @@ def check(
                                            "agencies may")
     if kind == "IncidentUpdated":
         update.update(_update_fields(principal, rel, event, record))
-    if kind == "IncidentLinked" and (lead is None or not visible(principal, lead)):
-        raise invalid("lead_incident_id", "no such incident")
-    if kind == "IncidentLinked" and lead.mode != record.mode:
-        raise invalid("lead_incident_id", f"the lead incident's mode is {lead.mode}, not {record.mode}")
+    if kind == "IncidentLinked":
+        _check_link(principal, event, record, lead)
+    elif kind == "IncidentStatusChanged" and record.terminal and not event.status.terminal:
+        raise conflict("status", f"incident {event.incident_id} is finished: its status never moves back to "
+                                 f"{event.status.value} (every reader folds it forward); report a new incident")
+    elif kind == "MajorIncidentDeclared" and (record.terminal or record.lead_incident_id is not None):
+        where = ("is finished" if record.terminal else
+                 f"is a duplicate of {record.lead_incident_id}: declare on that lead")
+        raise conflict("incident_id", f"incident {event.incident_id} {where} (nothing escalates it)")
     return event.model_copy(update=update) if update else event
+
+
+def _check_link(principal: Principal, event: ev.IncidentLinked, record: IncidentRecord,
+                lead: IncidentRecord | None) -> None:
+    """A duplicate is linked once, to a live lead that is no duplicate itself: escalation stops a
+    linked incident's deadlines and keeps its first link, so a second link, a chain, a cycle or a
+    finished lead would leave a live incident that nothing escalates (red-team probe, 2026-12-04)."""
+    if lead is None or not visible(principal, lead):
+        raise invalid("lead_incident_id", "no such incident")
+    if lead.mode != record.mode:
+        raise invalid("lead_incident_id", f"the lead incident's mode is {lead.mode}, not {record.mode}")
+    if record.lead_incident_id is not None:
+        raise conflict("lead_incident_id", f"incident {event.incident_id} is already linked to "
+                                           f"{record.lead_incident_id}: the first link stands")
+    if lead.lead_incident_id is not None:
+        raise conflict("lead_incident_id", f"incident {event.lead_incident_id} is itself a duplicate of "
+                                           f"{lead.lead_incident_id}: link to that lead")
+    if lead.terminal:
+        raise conflict("lead_incident_id", f"incident {event.lead_incident_id} is finished: link a duplicate to a "
+                                           "live incident, or close this one")
 
 
 def _update_fields(

@@ -90,5 +90,5 @@ def applied(record: IncidentRecord, change: Change) -> IncidentRecord:
             ev.Classification(change.classification) if change.classification else None,
         ).value,
         terminal=record.terminal or change.terminal,
-        lead_incident_id=change.lead_incident_id or record.lead_incident_id,
+        lead_incident_id=record.lead_incident_id or change.lead_incident_id,  # the first link stands
     )

@@ -187,7 +187,7 @@ update intake.incidents i set
                               where a <> all($3::text[]) order by a),
     classification = case when $4::text = 'OFFICIAL-SENSITIVE' then $4::text else i.classification end,
     terminal = i.terminal or $5,
-    lead_incident_id = coalesce($6, i.lead_incident_id),
+    lead_incident_id = coalesce(i.lead_incident_id, $6),  -- the first link stands (as escalation keeps it)
     updated_at = now()
 where incident_id = $1 and {SETTLED}
 """

@@ -535,7 +535,7 @@ async def test_a_report_cannot_ride_on_the_event_id_of_an_earlier_refused_item_o
     batch = await intake.post("/v1/events:batch", headers=hostile, json={"events": [
         {"event_type": "IncidentUpdated", "severity": 1, "occurred_at": AT, "incident_id": official["incident_id"],
          "event_id": onto_victim},
-        {**report(description="hostile second report", people=[{"role": "subject", "name": "Innocent Person"}]),
+        {**report(description="hostile second report"),
          "event_type": "IncidentReported", "incident_id": victim["incident_id"], "event_id": onto_victim},
         {"event_type": "NoteAdded", "text": "x", "occurred_at": AT, "incident_id": unknown, "event_id": onto_new},
         {**report(), "event_type": "IncidentReported", "incident_id": new_incident, "event_id": onto_new},
@@ -559,3 +559,45 @@ async def test_a_report_cannot_ride_on_the_event_id_of_an_earlier_refused_item_o
     note = await intake.post(f"/v1/incidents/{victim['incident_id']}/events", headers=police(intake_settings),
                              json={"event_type": "NoteAdded", "text": "still mine", "occurred_at": AT})
     assert note.status_code == 202, note.text
+
+
+async def test_links_and_a_finished_incidents_state_cannot_be_used_to_stop_its_escalation(intake, intake_settings, topics):
+    """(b) Escalation stops a linked incident's deadlines, keeps its first link and ignores a finished
+    incident: a second link, a chain closed into a cycle, a finished lead, a finished incident's status
+    moved back or a declaration on it were all accepted (red-team probe, 2026-12-04). 409 naming the
+    field; nothing reaches the topic; the registry keeps the first link."""
+    a, b, c, d = [(await raise_one(intake, intake_settings))["incident_id"] for _ in range(4)]
+    headers = bearer(intake_settings)
+
+    async def post(incident: str, **fields):
+        return await intake.post(f"/v1/incidents/{incident}/events", headers=headers,
+                                 json={"occurred_at": AT, "event_id": str(uuid.uuid4()), **fields})
+
+    assert (await post(a, event_type="IncidentLinked", lead_incident_id=b)).status_code == 202
+    assert (await post(c, event_type="IncidentStatusChanged", status="false_alarm")).status_code == 202
+    attempts = [
+        (a, {"event_type": "IncidentLinked", "lead_incident_id": d}, "lead_incident_id"),  # a second link
+        (b, {"event_type": "IncidentLinked", "lead_incident_id": a.upper()}, "lead_incident_id"),  # a cycle
+        (d, {"event_type": "IncidentLinked", "lead_incident_id": c}, "lead_incident_id"),  # a finished lead
+        (c, {"event_type": "IncidentStatusChanged", "status": "open"}, "status"),  # moved back
+        (c, {"event_type": "MajorIncidentDeclared"}, "incident_id"),
+        (a, {"event_type": "MajorIncidentDeclared"}, "incident_id"),  # a duplicate: declare on its lead
+    ]
+    refused_ids = []
+    for incident, fields, field in attempts:
+        event_id = str(uuid.uuid4())
+        response = await intake.post(f"/v1/incidents/{incident}/events", headers=headers,
+                                     json={"occurred_at": AT, "event_id": event_id, **fields})
+        assert (response.status_code, response.json()["errors"][0]["field"]) == (409, field), (fields, response.text)
+        batch = await intake.post("/v1/events:batch", headers=headers, json={"events": [
+            {"occurred_at": AT, "event_id": (batch_id := str(uuid.uuid4())), "incident_id": incident, **fields}]})
+        [result] = batch.json()["results"]
+        assert (result["code"], result["error"].split(":")[0]) == (409, f"events.0.{field}"), result
+        refused_ids += [event_id, batch_id]
+    await nothing_published(intake_settings, topics, *refused_ids)
+    await nothing_stored(intake_settings, *refused_ids)
+    assert (await registry_row(intake_settings, a))["lead_incident_id"] == uuid.UUID(b)
+    assert await facts_of(intake_settings, topics, d) == ["IncidentReported"]
+    # The lead itself goes on: a live incident may still be declared, and d linked to b.
+    assert (await post(b, event_type="MajorIncidentDeclared")).status_code == 202
+    assert (await post(d, event_type="IncidentLinked", lead_incident_id=b)).status_code == 202
