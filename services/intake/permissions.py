@@ -112,9 +112,10 @@ def source_kind(principal: Principal) -> SourceKind:
 
 
 class Relation(StrEnum):
-    """The caller's relation to an incident. Admin and control room are roles and win over the
-    agency's relation; the others are by agency (the reporting agency and every agency required
-    own the incident)."""
+    """The caller's relation to an incident. Admin and the control room (the partnership's: the
+    council's, CONTROL_ROOM_AGENCY) win over the agency's relation; the others are by agency (the
+    reporting agency and every agency required own the incident), another agency's control room
+    included: it is its agency's, never the partnership's."""
 
     OWNER = "owning agency"
     OTHER = "other agency"
@@ -123,6 +124,11 @@ class Relation(StrEnum):
 
 
 _OWNERS = frozenset({Relation.OWNER, Relation.CONTROL_ROOM, Relation.ADMIN})
+# The partnership's control room, which coordinates every agency's incidents, is the council's. A
+# control_room token of another agency (a housing provider's, a voluntary partner's, a police force
+# control room's) had the same powers: it raised a police incident to OFFICIAL-SENSITIVE and so hid it
+# from the council's control room, or stood it down (red-team probe, 2026-12-04).
+CONTROL_ROOM_AGENCY = Agency.COUNCIL
 # Declaring a major incident: the control rooms and responders of the emergency services and the council.
 DECLARING_ROLES = frozenset({Role.CONTROL_ROOM, Role.RESPONDER})
 DECLARING_AGENCIES = frozenset({Agency.POLICE, Agency.FIRE, Agency.AMBULANCE, Agency.COUNCIL})
@@ -153,7 +159,7 @@ OPERATIONAL_ROLES = frozenset({Role.CONTROL_ROOM, Role.RESPONDER, Role.SAFEGUARD
 def relation(principal: Principal, owners: frozenset[str]) -> Relation:
     if principal.role is Role.ADMIN:
         return Relation.ADMIN
-    if principal.role is Role.CONTROL_ROOM:
+    if principal.role is Role.CONTROL_ROOM and principal.agency is CONTROL_ROOM_AGENCY:
         return Relation.CONTROL_ROOM
     return Relation.OWNER if principal.agency.value in owners else Relation.OTHER
 
@@ -198,18 +204,24 @@ def write_table() -> str:
     head = "| role | relation | " + " | ".join(types) + " | remove an agency, change people | raise the classification |"
     rows = [head, "| --- | --- | " + " | ".join("---" for _ in types) + " | --- | --- |"]
     for role in Role:
-        rels = {Role.ADMIN: [Relation.ADMIN], Role.CONTROL_ROOM: [Relation.CONTROL_ROOM]}.get(
-            role, [Relation.OWNER, Relation.OTHER]
-        )
-        for rel in rels:
-            declaring = [a.value for a in Agency if may_write(Principal("x", role, a), "MajorIncidentDeclared", rel)]
+        if role is Role.ADMIN:
+            rels = [(Relation.ADMIN, list(Agency), "")]
+        elif role is Role.CONTROL_ROOM:  # the partnership's, then another agency's (by its agency)
+            others = [a for a in Agency if a is not CONTROL_ROOM_AGENCY]
+            rels = [(Relation.CONTROL_ROOM, [CONTROL_ROOM_AGENCY], f" ({CONTROL_ROOM_AGENCY.value})"),
+                    *((rel, others, " (another agency's control room)") for rel in (Relation.OWNER, Relation.OTHER))]
+        else:
+            rels = [(rel, list(Agency), "") for rel in (Relation.OWNER, Relation.OTHER)]
+        for rel, agencies, note in rels:
+            declaring = [a.value for a in agencies if may_write(Principal("x", role, a), "MajorIncidentDeclared", rel)]
+            caller = Principal("x", role, agencies[0])
             cells = []
             for t in types:
                 if t == "MajorIncidentDeclared":
                     cells.append(", ".join(declaring) if declaring else "no")
                 else:
-                    cells.append("yes" if may_write(Principal("x", role, Agency.COUNCIL), t, rel) else "no")
-            cells.append("yes" if privileged(Principal("x", role, Agency.COUNCIL), rel) else "no")
-            cells.append("yes" if may_raise_classification(Principal("x", role, Agency.COUNCIL), rel) else "no")
-            rows.append(f"| `{role.value}` | {rel.value} | " + " | ".join(cells) + " |")
+                    cells.append("yes" if may_write(caller, t, rel) else "no")
+            cells.append("yes" if privileged(caller, rel) else "no")
+            cells.append("yes" if may_raise_classification(caller, rel) else "no")
+            rows.append(f"| `{role.value}` | {rel.value}{note} | " + " | ".join(cells) + " |")
     return "\n".join(rows)

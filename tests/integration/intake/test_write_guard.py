@@ -601,3 +601,32 @@ async def test_links_and_a_finished_incidents_state_cannot_be_used_to_stop_its_e
     # The lead itself goes on: a live incident may still be declared, and d linked to b.
     assert (await post(b, event_type="MajorIncidentDeclared")).status_code == 202
     assert (await post(d, event_type="IncidentLinked", lead_incident_id=b)).status_code == 202
+
+
+async def test_another_agencys_control_room_acts_as_its_agency_not_as_the_partnerships(intake, intake_settings, topics):
+    """(a, b) A control_room token of a voluntary partner had the council control room's powers on a
+    police incident: it raised it to OFFICIAL-SENSITIVE (hiding it from the council's control room),
+    removed an agency and stood it down (red-team probe, 2026-12-04). It acts as its agency: 403."""
+    incident = (await raise_one(intake, intake_settings, headers=police(intake_settings),
+                                agencies_required=["police", "fire"]))["incident_id"]
+    voluntary = bearer(intake_settings, role=Role.CONTROL_ROOM, agency=Agency.VOLUNTARY, subject="vol-cr-1")
+    attempts = [({"event_type": "NoteAdded", "text": "x", "classification": "OFFICIAL-SENSITIVE"}, "classification"),
+                ({"event_type": "IncidentUpdated", "agencies_required": ["police"]}, "event_type"),
+                ({"event_type": "IncidentStatusChanged", "status": "unfounded"}, "event_type"),
+                ({"event_type": "IncidentAcknowledged"}, "event_type")]
+    refused_ids = []
+    for fields, field in attempts:
+        sent = {"occurred_at": AT, "event_id": str(uuid.uuid4()), **fields}
+        response = await intake.post(f"/v1/incidents/{incident}/events", json=sent, headers=voluntary)
+        assert (response.status_code, response.json()["errors"][0]["field"]) == (403, field), response.text
+        refused_ids.append(sent["event_id"])
+    await nothing_published(intake_settings, topics, *refused_ids)
+    row = await registry_row(intake_settings, incident)
+    assert (row["classification"], sorted(row["agencies_required"]), row["terminal"]) == (
+        "OFFICIAL", ["fire", "police"], False)
+    # It may still add a note, as any agency may; the council's control room still acknowledges.
+    note = {"event_type": "NoteAdded", "text": "seen from the voluntary control room", "occurred_at": AT}
+    assert (await intake.post(f"/v1/incidents/{incident}/events", json=note, headers=voluntary)).status_code == 202
+    ack = await intake.post(f"/v1/incidents/{incident}/events", headers=bearer(intake_settings),
+                            json={"event_type": "IncidentAcknowledged", "occurred_at": AT})
+    assert ack.status_code == 202, ack.text

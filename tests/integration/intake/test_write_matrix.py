@@ -33,6 +33,11 @@ ROLE_MAY = {  # the role table, as docs/intake.md states it
     Role.SAFEGUARDING: {"IncidentUpdated", "IncidentStatusChanged", "NoteAdded"},
     Role.ANALYST: set(),
 }
+def the_control_room_or_admin(role: Role, agency: Agency) -> bool:
+    """The partnership's control room is the council's; another agency's control room acts as its agency."""
+    return role is Role.ADMIN or (role is Role.CONTROL_ROOM and agency is Agency.COUNCIL)
+
+
 INCIDENTS = {  # label -> (reporting agency, category, agencies required)
     "official": ("council", "fire", ["fire"]),
     "sensitive": ("police", "domestic_abuse", ["police", "housing"]),
@@ -49,7 +54,7 @@ def oracle(role: Role, agency: Agency, event_type: str, classification: str, own
         return 202 if role in {Role.CONTROL_ROOM, Role.RESPONDER} and agency.value in EMERGENCY_AND_COUNCIL else 403
     if event_type == "NoteAdded":
         return 202
-    return 202 if role in {Role.CONTROL_ROOM, Role.ADMIN} or owner else 403
+    return 202 if the_control_room_or_admin(role, agency) or owner else 403
 
 
 def field_oracle(role: Role, agency: Agency, owners: set[str]) -> int:
@@ -57,16 +62,16 @@ def field_oracle(role: Role, agency: Agency, owners: set[str]) -> int:
     if "IncidentUpdated" not in ROLE_MAY[role]:
         return 403
     owner = agency.value in owners
-    if not (role in {Role.CONTROL_ROOM, Role.ADMIN} or owner):
+    if not (the_control_room_or_admin(role, agency) or owner):
         return 403  # may not update at all
-    return 202 if role in {Role.CONTROL_ROOM, Role.ADMIN} or (owner and role in OPERATIONAL) else 403
+    return 202 if the_control_room_or_admin(role, agency) or (owner and role in OPERATIONAL) else 403
 
 
 def raise_oracle(role: Role, agency: Agency, owners: set[str]) -> int:
     """A note marked OFFICIAL-SENSITIVE on an OFFICIAL incident: it narrows who may see the incident."""
     if "NoteAdded" not in ROLE_MAY[role]:
         return 403
-    return 202 if role in {Role.CONTROL_ROOM, Role.ADMIN} or role in CLEARED or agency.value in owners else 403
+    return 202 if the_control_room_or_admin(role, agency) or role in CLEARED or agency.value in owners else 403
 
 
 def body(event_type: str, lead: str) -> dict:
