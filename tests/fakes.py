@@ -73,11 +73,13 @@ class FakeIdempotencyStore:
         self.claimed_records: dict = {}  # incident_id -> the record its claim wrote (taken over: the taker's record's)
         self.available = True
         self.owner = owner or uuid.uuid4()
+        self.calendar: dict = {}  # item_id -> CalendarItem
 
     def sharing(self, other: "FakeIdempotencyStore") -> "FakeIdempotencyStore":
         """This store (another process's own owner) on the same database as `other`."""
         self.rows, self.registry, self.registry_events = other.rows, other.registry, other.registry_events
         self.claims, self.reporting, self.claimed_records = other.claims, other.reporting, other.claimed_records
+        self.calendar = other.calendar
         return self
 
     def _check(self) -> None:
@@ -145,6 +147,22 @@ class FakeIdempotencyStore:
             if i in self.reporting and self.reporting[i].event_id in released:
                 del self.reporting[i]
                 self.claimed_records.pop(i, None)
+
+    async def claim_calendar_item(self, item_id, kind, agency, subject):
+        from services.intake.repository import CalendarItem
+
+        self._check()
+        return self.calendar.setdefault(item_id, CalendarItem(kind, agency, subject))
+
+    async def calendar_item(self, item_id):
+        self._check()
+        return self.calendar.get(item_id)
+
+    async def record_calendar(self, accepted, cancelled=None) -> None:
+        self._check()
+        self._keep(accepted)
+        if cancelled is not None and cancelled in self.calendar:
+            self.calendar[cancelled] = self.calendar[cancelled]._replace(cancelled=True)
 
     async def incident(self, incident_id):
         self._check()

@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from services.intake import schemas
+from services.intake.calendar import CalendarIntake
 from services.shared import ids
 from services.intake.metrics import IntakeMetrics
 from services.intake.middleware import BodyLimit, BodyTooLarge
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
         on_late_ack=lambda event, md: service.on_late_ack(event, md) if service else None,
     )
     service = IntakeService(publisher, store, metrics, timeout_s, keys=store)
+    calendar = CalendarIntake(publisher, store, TopicCatalog.from_settings(settings).name("tension.calendar"), timeout_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.store = store
     app.state.publisher = publisher
     app.state.service = service
+    app.state.calendar = calendar
     app.state.token_verifier = TokenVerifier(settings)
     app.state.ids = ids.from_settings(settings)  # the ids intake derives, keyed (services/shared/ids.py)
     app.include_router(router)

@@ -190,6 +190,12 @@ def may_report_people(principal: Principal) -> bool:
     return privileged(principal, relation(principal, frozenset({principal.agency.value})))
 
 
+def may_change_calendar_item(principal: Principal, agency: str) -> bool:
+    """May update or cancel a planned event or silence `agency` registered: that agency, the control
+    room and admins (services/intake/calendar.py)."""
+    return relation(principal, frozenset({agency})) in _OWNERS
+
+
 def may_raise_classification(principal: Principal, rel: Relation) -> bool:
     """May post a fact that raises the incident's classification (the fact's own, or its category's
     floor): that narrows who may see the incident (services/shared/access.py), so it is for the

@@ -13,7 +13,7 @@ from typing import Protocol
 from aiokafka.structs import RecordMetadata
 
 from services.intake.registry import IncidentRecord
-from services.intake.repository import Accepted, Pending, Reported, Written
+from services.intake.repository import Accepted, CalendarItem, Pending, Reported, Written
 from services.shared.events import IncidentEvent
 
 
@@ -63,6 +63,17 @@ class IdempotencyStorePort(Protocol):
 
     def record_soon(self, accepted: Accepted | Written) -> None:
         """Remember it shortly, off the caller's path."""
+
+    async def claim_calendar_item(self, item_id: uuid.UUID, kind: str, agency: str, subject: str) -> CalendarItem:
+        """The planned event or silence `item_id` as registered (whose it is, whether cancelled), made
+        this caller's agency's if it is new; of two callers racing to make one, one owns it."""
+
+    async def calendar_item(self, item_id: uuid.UUID) -> CalendarItem | None:
+        """The planned event or silence as registered (None: intake never registered it)."""
+
+    async def record_calendar(self, accepted: Accepted, cancelled: uuid.UUID | None = None) -> None:
+        """A calendar fact's idempotency row (its claim settled) and, for a cancellation, its item
+        marked cancelled, together."""
 
     async def incident(self, incident_id: uuid.UUID) -> IncidentRecord | None:
         """The incident registry's record (None: intake never accepted its report)."""

@@ -193,6 +193,32 @@ where incident_id = $1 and {SETTLED}
 """
 
 
+# A calendar item (a planned event or a silence) is made its registering caller's agency's, or
+# read back as it is: one statement, twice at most (a concurrent statement's insert of the same id,
+# committed while this one waited on it, is not in this statement's snapshot: the second run reads it).
+CLAIM_CALENDAR_ITEM = """
+with made as (
+    insert into intake.calendar_items (item_id, kind, agency, subject) values ($1, $2, $3, $4)
+    on conflict (item_id) do nothing
+    returning kind, agency, subject, cancelled
+)
+select kind, agency, subject, cancelled from made
+union all
+select kind, agency, subject, cancelled from intake.calendar_items where item_id = $1 and not exists (select from made)
+"""
+CALENDAR_ITEM = "select kind, agency, subject, cancelled from intake.calendar_items where item_id = $1"
+CANCEL_CALENDAR_ITEM = "update intake.calendar_items set cancelled = true where item_id = $1"
+
+
+class CalendarItem(NamedTuple):
+    """A planned event or a silence as intake registered it: whose it is, and whether it was cancelled."""
+
+    kind: str  # planned_event | silence
+    agency: str
+    subject: str
+    cancelled: bool = False
+
+
 class Accepted(NamedTuple):  # a tuple: built per accepted event, about 3x cheaper than a frozen dataclass
     """Where the broker put an event: the result intake returns, now and on every retry."""
 
@@ -385,6 +411,39 @@ class IdempotencyStore:
                 found[event_id] = Pending(event_id, r["subject"], r["digest"], r["owner"], r["since"] or now)
         return [found.get(i) for i in ids]
 
+    async def claim_calendar_item(self, item_id: uuid.UUID, kind: str, agency: str, subject: str) -> CalendarItem:
+        """The planned event or silence `item_id`, made this caller's agency's if it is new."""
+        pool = await self._ensure_pool()
+        try:
+            for _ in range(2):
+                row = await pool.fetchrow(CLAIM_CALENDAR_ITEM, item_id, kind, agency, subject, timeout=self._timeout_s)
+                if row is not None:
+                    return CalendarItem(*row)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
+        raise StoreUnavailable(f"calendar item {item_id}: neither made nor found")
+
+    async def calendar_item(self, item_id: uuid.UUID) -> CalendarItem | None:
+        pool = await self._ensure_pool()
+        try:
+            row = await pool.fetchrow(CALENDAR_ITEM, item_id, timeout=self._timeout_s)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
+        return CalendarItem(*row) if row is not None else None
+
+    async def record_calendar(self, accepted: Accepted, cancelled: uuid.UUID | None = None) -> None:
+        """A calendar fact's idempotency row, settling its claim, and (`cancelled`) its item marked
+        cancelled, in one transaction; durable when it returns."""
+        pool = await self._ensure_pool()
+        try:
+            async with pool.acquire(timeout=self._timeout_s) as conn:
+                async with conn.transaction():
+                    await conn.execute(RECORD, _accepted_rows([Written(accepted)]), "[]", timeout=self._timeout_s)
+                    if cancelled is not None:
+                        await conn.execute(CANCEL_CALENDAR_ITEM, cancelled, timeout=self._timeout_s)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
+
     async def incident(self, incident_id: uuid.UUID) -> IncidentRecord | None:
         """The registry's record of an incident (None: intake never accepted its report)."""
         return await self._incidents.submit(incident_id)
@@ -499,9 +558,7 @@ class IdempotencyStore:
         the registry changes, when there are any); durable before it returns, unless on `pool`
         QUICK_COMMIT's."""
         pool = pool or await self._ensure_pool()
-        rows = _json([{"e": a.event_id, "i": a.incident_id, "t": a.event_type, "topic": a.topic, "p": a.partition,
-                       "o": a.offset, "s": a.subject, "d": a.digest.hex() if a.digest is not None else None}
-                      for a, *_ in written])
+        rows = _accepted_rows(written)
         reports = {}  # by incident: one row each (an upsert may touch a row once a statement)
         for a, r, _, registered in written:
             if r is not None and not registered and r.incident_id not in reports:
@@ -544,6 +601,13 @@ class IdempotencyStore:
                     raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
                 self._quick, self._pool = quick, pool
         return self._pool
+
+
+def _accepted_rows(written: list[Written]) -> str:
+    """RECORD's idempotency rows ($1)."""
+    return _json([{"e": a.event_id, "i": a.incident_id, "t": a.event_type, "topic": a.topic, "p": a.partition,
+                   "o": a.offset, "s": a.subject, "d": a.digest.hex() if a.digest is not None else None}
+                  for a, *_ in written])
 
 
 def _claim_row(claim: Claim) -> dict:

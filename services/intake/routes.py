@@ -9,8 +9,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.intake import guard, permissions, schemas
-from services.intake.publisher import BrokerUnavailable
-from services.intake.service import IntakeService, ItemResult, Unavailable
+from services.intake.service import IntakeService, ItemResult
 from services.intake.validation import (
     Rejection,
     appended_fact,
@@ -22,7 +21,6 @@ from services.intake.validation import (
     payload_digest,
 )
 from services.shared.logging import get_logger
-from services.shared.topics import TopicCatalog
 from services.shared.auth import BEARER_SCHEME_NAME, authenticate
 from services.shared.events import utcnow
 
@@ -218,21 +216,18 @@ def _item_body(result: ItemResult) -> dict:
 async def post_calendar_fact(request: Request) -> Response:
     """A `PlannedEventRegistered` (again with the same planned_event_id: an update),
     `PlannedEventCancelled` or `TensionSilenced`, to the tension calendar topic. Control room
-    and admins may post all three, analysts planned events only (permissions.MAY_POST)."""
+    and admins may post all three, analysts planned events only (permissions.MAY_POST); a planned
+    event or silence is changed or cancelled by its registering agency, the control room and
+    admins only; a replay returns the first answer (calendar.py)."""
     principal, idempotency_key = authenticate(request), _key(request)
-    event = calendar_fact(parse_json(await request.body()), principal, now=utcnow(), ids=request.app.state.ids,
-                          idempotency_key=idempotency_key)
-    topic = TopicCatalog.from_settings(request.app.state.settings).name("tension.calendar")
-    try:
-        metadata = await request.app.state.publisher.publish_to(topic, event)
-    except BrokerUnavailable as exc:
-        raise Unavailable(str(exc)) from None
+    body = parse_json(await request.body())
+    event = calendar_fact(body, principal, now=utcnow(), ids=request.app.state.ids, idempotency_key=idempotency_key)
+    accepted = await request.app.state.calendar.submit(event, principal, payload_digest(body))
     get_logger("intake").info("calendar fact accepted", event_type=event.event_type, event_id=str(event.event_id),
-                              subject=principal.subject, topic=topic, partition=metadata.partition,
-                              offset=metadata.offset)
-    key_field = type(event).topic_key_field
-    return json_response(202, {"event_id": event.event_id, key_field: getattr(event, key_field),
-                               "partition": metadata.partition, "offset": metadata.offset})
+                              subject=principal.subject, topic=accepted.topic, partition=accepted.partition,
+                              offset=accepted.offset)
+    return json_response(202, {"event_id": accepted.event_id, type(event).topic_key_field: accepted.incident_id,
+                               "partition": accepted.partition, "offset": accepted.offset})
 
 
 @router.get(

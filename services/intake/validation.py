@@ -28,7 +28,6 @@ from services.shared.events import (
     IncidentEvent,
     IncidentReported,
     Source,
-    derived_event_id,
 )
 
 FACT_TYPES: dict[str, type[IncidentEvent]] = INCIDENT_FACT_TYPES
@@ -178,7 +177,7 @@ def calendar_fact(
     if kind in ("PlannedEventRegistered", "TensionSilenced"):
         field = "planned_event_id" if kind == "PlannedEventRegistered" else "silence_id"
         try:
-            data.setdefault(field, derived_event_id(field, uuid.UUID(str(data["event_id"]))))
+            data.setdefault(field, ids.item_id_for(field, uuid.UUID(str(data["event_id"]))))
         except ValueError:
             raise invalid("event_id", "must be a UUID") from None
     return _build(data, principal, now, allowed=tuple(CALENDAR_TYPES), types=CALENDAR_TYPES)

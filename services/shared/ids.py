@@ -1,8 +1,9 @@
 """The ids intake derives, keyed with the deployment's id key (MUSTER_INTAKE_ID_KEY).
 
-Two ids follow from what a request says, so that a retry names the same thing: the event_id of
+Ids follow from what a request says, so that a retry names the same thing: the event_id of
 a request sent with an `Idempotency-Key` (per caller, and per position in a batch), and a new
-incident's id (from its report's event_id). Derived without a key (a name-based UUID), anyone
+incident's id (from its report's event_id), and a new planned event's or silence's id (from its
+registration's event_id). Derived without a key (a name-based UUID), anyone
 who can guess a caller's key, or see a report's event_id, could compute them and report that
 incident, or send that event_id, first: the caller's report would then be refused. Under a key
 only intake holds, they are an HMAC-SHA256 (RFC 2104, hashlib's) of the same inputs, which
@@ -34,7 +35,7 @@ def keyed_uuid(key: bytes, *parts: object) -> uuid.UUID:
 
 
 class DerivedIds:
-    """The two ids intake derives, under one deployment's id key."""
+    """The ids intake derives, under one deployment's id key."""
 
     __slots__ = ("_key",)
 
@@ -48,6 +49,11 @@ class DerivedIds:
     def incident_id_for(self, event_id: uuid.UUID) -> uuid.UUID:
         """A new incident's id follows from its report's event_id, so a retry names the same incident."""
         return keyed_uuid(self._key, "incident", event_id)
+
+    def item_id_for(self, field: str, event_id: uuid.UUID) -> uuid.UUID:
+        """A new planned event's or silence's id (`field`: planned_event_id, silence_id) follows from
+        its registration's event_id: unkeyed, anyone who saw that event_id could register the id first."""
+        return keyed_uuid(self._key, field, event_id)
 
 
 def from_settings(settings) -> DerivedIds:

@@ -222,3 +222,32 @@ class IncidentClaimContract:
         assert await other.take_over_report(held, second) is False
         now = await store.claim(uuid.uuid4(), "op-19", None, self.record(incident))
         assert (now.event_id, now.owner) == (second, other.owner)
+
+
+class CalendarContract:
+    """The tension calendar's items: each its registering agency's, cancelled once recorded so."""
+
+    async def test_a_calendar_item_is_its_first_callers_and_a_later_claim_reads_it_back(self):
+        store = await self.make_store()
+        item = uuid.uuid4()
+        assert await store.calendar_item(item) is None
+        made = await store.claim_calendar_item(item, "planned_event", "police", "analyst-1")
+        assert (made.kind, made.agency, made.subject, made.cancelled) == ("planned_event", "police", "analyst-1", False)
+        other = await self.make_store()  # another intake process, the same database
+        assert await other.claim_calendar_item(item, "planned_event", "voluntary", "analyst-9") == made
+        assert await other.calendar_item(item) == made
+
+    async def test_a_recorded_cancellation_marks_its_item_and_settles_its_claim(self):
+        store = await self.make_store()
+        item, event_id = uuid.uuid4(), uuid.uuid4()
+        await store.claim_calendar_item(item, "silence", "council", "op-17")
+        assert await store.claim(event_id, "op-17", b"d" * 16) is None
+        cancel = accepted(event_id=event_id, incident_id=item, event_type="PlannedEventCancelled", subject="op-17",
+                          digest=b"d" * 16)
+        await store.record_calendar(cancel, cancelled=item)
+        assert (await store.calendar_item(item)).cancelled
+        assert await store.claim(event_id, "op-17", b"d" * 16) == cancel
+        kept = uuid.uuid4()
+        await store.claim_calendar_item(kept, "planned_event", "council", "op-17")
+        await store.record_calendar(accepted(incident_id=kept))
+        assert not (await store.calendar_item(kept)).cancelled

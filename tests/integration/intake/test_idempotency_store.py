@@ -7,12 +7,12 @@ import pytest
 
 from services.intake.registry import IncidentRecord
 from services.intake.repository import IdempotencyStore, Written
-from tests.contract.idempotency_store import IdempotencyStoreContract, IncidentClaimContract, RegistryContract, accepted
+from tests.contract.idempotency_store import CalendarContract, IdempotencyStoreContract, IncidentClaimContract, RegistryContract, accepted
 
 pytestmark = pytest.mark.postgres
 
 
-class TestPostgresIdempotencyStore(IdempotencyStoreContract, RegistryContract, IncidentClaimContract):
+class TestPostgresIdempotencyStore(IdempotencyStoreContract, RegistryContract, IncidentClaimContract, CalendarContract):
     @pytest.fixture(autouse=True)
     async def _database(self, test_settings, database):
         self.dsn = test_settings.database_url.get_secret_value()

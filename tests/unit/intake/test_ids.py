@@ -45,3 +45,11 @@ def test_intake_beyond_loopback_refuses_a_development_placeholder_or_short_id_ke
 def test_intake_accepts_a_real_id_key_beyond_loopback_and_the_development_one_on_loopback():
     check_config(Settings(jwt_secret=REAL_JWT, intake_host="0.0.0.0", intake_id_key=REAL_ID_KEY))
     check_config(Settings(intake_host="127.0.0.1"))
+
+
+def test_a_planned_events_or_silences_id_is_keyed_and_follows_from_its_event_id():
+    event_id = uuid.uuid4()
+    one, other = DerivedIds(b"k" * 32), DerivedIds(b"j" * 32)
+    assert one.item_id_for("planned_event_id", event_id) == one.item_id_for("planned_event_id", event_id)
+    assert one.item_id_for("planned_event_id", event_id) != other.item_id_for("planned_event_id", event_id)
+    assert one.item_id_for("planned_event_id", event_id) != one.item_id_for("silence_id", event_id)
