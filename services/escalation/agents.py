@@ -434,7 +434,7 @@ class Escalation:
         loc = fact.location
         candidate = corr.Candidate(
             incident_id=fact.incident_id, partition=partition, category=fact.category.value, mode=fact.mode.value,
-            source=f"{fact.source.kind.value}:{fact.source.id}", lat=loc.lat, lon=loc.lon, at=fact.occurred_at,
+            source=corr.source_of(fact), lat=loc.lat, lon=loc.lon, at=fact.occurred_at,
             recorded_at=fact.recorded_at, exercise=fact.exercise, closed=closed,
         )
         key = self._group(fact.mode.value, fact.category.value, fact.exercise)

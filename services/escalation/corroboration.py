@@ -39,13 +39,20 @@ from services.shared.events import Related
 EARTH_RADIUS_M = 6_371_000.0
 
 
+def source_of(report) -> str:
+    """Who a report is from, for corroboration's independent sources: its source's id, which intake
+    sets to the reporting token's subject (its kind follows the token's role, so counting kind:id
+    made one person's reports under two roles two sources)."""
+    return report.source.id
+
+
 class Candidate(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     incident_id: uuid.UUID
     partition: int
     category: str
     mode: str
-    source: str  # kind:id, the independence criterion of corroboration
+    source: str  # source_of(report): the independence criterion of corroboration
     lat: float
     lon: float
     at: datetime  # occurred_at

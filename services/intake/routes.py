@@ -16,7 +16,9 @@ from services.intake.validation import (
     batch_item,
     calendar_fact,
     invalid,
+    may_hold_control,
     new_incident,
+    no_control,
     parse_json,
     payload_digest,
 )
@@ -161,7 +163,8 @@ async def post_batch(request: Request) -> Response:
 def _batch_items(request: Request, principal, idempotency_key: str | None, raw: bytes):
     """The batch's items (each an event or its rejection), the fields each named, their payload
     digests and the event_ids intake minted."""
-    body = parse_json(raw)
+    body = parse_json(raw, walk=False)  # each item's control characters are its own rejection
+    control = may_hold_control(raw)
     limit = request.app.state.settings.intake_batch_max
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise invalid("events", "required: a JSON object {\"events\": [...]}")
@@ -180,6 +183,8 @@ def _batch_items(request: Request, principal, idempotency_key: str | None, raw: 
         # Idempotency-Key's event_id already depends on the position: its items differ by event_id)
         digests.append(payload_digest(raw) if isinstance(raw, dict) else None)
         try:
+            if control:
+                no_control(raw)
             items.append(batch_item(raw, principal, now=now, ids=ids, idempotency_key=idempotency_key, index=index))
         except Rejection as rejection:
             items.append(rejection.prefixed(f"events.{index}"))

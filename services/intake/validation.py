@@ -56,16 +56,26 @@ def invalid(field_path: str, message: str) -> Rejection:
     return Rejection(422, "validation", ((field_path, message),))
 
 
-def parse_json(body: bytes) -> Any:
+CONTROL_MESSAGE = "control characters are not allowed (only newline and tab)"
+
+
+def parse_json(body: bytes, *, walk: bool = True) -> Any:
+    """The body as JSON; 422 naming the first text with a control character (`walk=False`: the
+    caller walks the parts itself, a batch's items each on its own: `no_control`)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise invalid("(body)", f"not valid JSON: {exc}") from None
-    if may_hold_control(body):  # JSON can only carry a control character escaped: most bodies skip the walk
-        bad = control_character_at(data)
-        if bad is not None:
-            raise invalid(bad, "control characters are not allowed (only newline and tab)")
+    if walk and may_hold_control(body):  # JSON can only carry a control character escaped: most bodies skip the walk
+        no_control(data)
     return data
+
+
+def no_control(value: Any) -> None:
+    """422 naming the first text (or key) of `value` holding a control character other than newline and tab."""
+    bad = control_character_at(value)
+    if bad is not None:
+        raise invalid(bad, CONTROL_MESSAGE)
 
 
 # A C0 control character inside a JSON string is always escaped (\u0000, \b, \f, \r...);
@@ -143,7 +153,7 @@ def appended_fact(
 ) -> IncidentEvent:
     """POST /v1/incidents/{incident_id}/events: any incident fact except IncidentReported."""
     data = _object(body)
-    if "incident_id" in data and str(data["incident_id"]) != str(incident_id):
+    if "incident_id" in data and _as_uuid(data["incident_id"]) != incident_id:  # any form of the path's id
         raise invalid("incident_id", "differs from the incident_id in the path; omit it or send the same one")
     data["incident_id"] = incident_id
     if data.get("event_type") == "IncidentReported":
@@ -181,6 +191,13 @@ def calendar_fact(
         except ValueError:
             raise invalid("event_id", "must be a UUID") from None
     return _build(data, principal, now, allowed=tuple(CALENDAR_TYPES), types=CALENDAR_TYPES)
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 def _object(body: Any) -> dict[str, Any]:

@@ -316,11 +316,18 @@ async def test_control_characters_are_refused_naming_the_field_and_a_nul_never_s
     response = await intake.post("/v1/incidents", json=report(event_id=event_id, description="smoke\u0000\u001b[2J"),
                                  headers=bearer(intake_settings))
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "description"
+    # In a batch, the item's own rejection: the items beside it are accepted (one control character
+    # refused the whole batch).
+    beside = str(uuid.uuid4())
     batch = await intake.post("/v1/events:batch", json={"events": [
         {**report(), "event_type": "IncidentReported", "incident_id": str(uuid.uuid4()), "event_id": event_id,
-         "location": {"ward_code": "E05009331", "address": "1 High St\r\nInjected: header"}}]},
+         "location": {"ward_code": "E05009331", "address": "1 High St\r\nInjected: header"}},
+        {**report(), "event_type": "IncidentReported", "incident_id": str(uuid.uuid4()), "event_id": beside}]},
         headers=bearer(intake_settings))
-    assert batch.status_code == 422 and batch.json()["errors"][0]["field"] == "events.0.location.address"
+    bad, good = batch.json()["results"]
+    assert (bad["status"], bad["code"]) == ("rejected", 422)
+    assert bad["error"].startswith("events.0.location.address: control characters")
+    assert good["status"] == "accepted" and good["event_id"] == beside
     await nothing_published(intake_settings, topics, event_id)
     conn = await asyncpg.connect(intake_settings.database_url.get_secret_value())
     try:

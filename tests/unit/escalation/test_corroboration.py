@@ -178,3 +178,17 @@ def test_a_report_already_over_when_nominated_gets_its_verdict_and_leads_nothing
     b = cand("cam-2", 0.0009, 1)
     _, (first, second) = feed(a, b)
     assert kinds(first) == {("lead", a.incident_id)} and kinds(second) == {("lead", b.incident_id)}
+
+
+def test_independent_sources_are_distinct_reporting_subjects_whatever_their_role():
+    """Intake sets a report's source id to its token's subject and its kind from the token's role:
+    one person reporting under two roles is one source (spec: distinct token subjects)."""
+    from types import SimpleNamespace
+
+    from services.escalation.corroboration import source_of
+    from services.shared.events import Source, SourceKind
+
+    as_operator = SimpleNamespace(source=Source(kind=SourceKind.CONTROL_ROOM, id="op-17"))
+    as_camera = SimpleNamespace(source=Source(kind=SourceKind.CCTV, id="op-17"))
+    other = SimpleNamespace(source=Source(kind=SourceKind.CCTV, id="cam-9"))
+    assert source_of(as_operator) == source_of(as_camera) != source_of(other)

@@ -224,6 +224,16 @@ def test_an_appended_fact_takes_the_incident_id_from_the_path():
     assert isinstance(event, NoteAdded) and event.incident_id == incident_id
 
 
+def test_an_appended_fact_may_name_its_incident_in_any_form_of_its_id():
+    incident_id = uuid.uuid4()
+    body = {"event_type": "NoteAdded", "text": "x", "occurred_at": "2026-11-20T21:58:00Z",
+            "incident_id": str(incident_id).upper()}
+    assert appended_fact(body, OPERATOR, incident_id, now=NOW, ids=IDS).incident_id == incident_id
+    problem = rejection(lambda: appended_fact({**body, "incident_id": "not-a-uuid"}, OPERATOR, incident_id, now=NOW,
+                                              ids=IDS))
+    assert problem.problems[0][0] == "incident_id"
+
+
 def test_an_appended_fact_naming_another_incident_is_refused():
     body = {"event_type": "NoteAdded", "text": "x", "occurred_at": "2026-11-20T21:58:00Z", "incident_id": str(uuid.uuid4())}
     assert rejection(lambda: appended_fact(body, OPERATOR, uuid.uuid4(), now=NOW, ids=IDS)).problems[0][0] == "incident_id"
