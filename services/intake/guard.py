@@ -39,6 +39,26 @@ def repeated_report(incident_id: object) -> Rejection:
     return conflict("incident_id", f"incident {incident_id} is already reported: the first report is the only report")
 
 
+def being_changed(incident_id: object) -> Rejection:
+    """Another request's fact about the incident, whose check read the same state, is being recorded
+    now (service.Holds): this one is refused rather than checked against the state before it."""
+    return conflict("incident_id", f"another change of incident {incident_id} is being recorded now: send this "
+                                   "again, to be checked against it")
+
+
+def state_held(event: ev.IncidentEvent) -> tuple:
+    """The incidents whose state this fact's check reads and which it, or a fact checked the same way,
+    changes: held while it is published and recorded (service.Holds), so that two at once are never
+    both checked against the state before the other. A link: its incident and its lead; a status
+    change and a declaration: its incident; other facts: none."""
+    kind = event.event_type
+    if kind == "IncidentLinked":
+        return (event.incident_id, event.lead_incident_id)
+    if kind in ("IncidentStatusChanged", "MajorIncidentDeclared"):
+        return (event.incident_id,)
+    return ()
+
+
 def derived_incident_taken(field_path: str, incident_id: object) -> Rejection:
     """A new incident's id follows from its report's event_id (or Idempotency-Key); found reported by
     another event, it was taken by another caller's report naming it (a batch names its incidents):

@@ -55,16 +55,21 @@ class ItemResult(NamedTuple):  # a tuple: one per batch item, a third of a froze
     incident_id: uuid.UUID | None = None
 
 
-class Reports:
-    """The first-report rule inside this process, across concurrent requests.
+class Holds:
+    """The first-report rule, and the checks of facts that read and change an incident's state,
+    inside this process, across concurrent requests.
 
     A report that passes its check `hold`s its incident (in the same step, no await between): a
-    second report of it is then refused (409) until the first is over. A published report's hold
-    outlives its request until every registry look-up that was open when its record was written
-    is over (`settle`): such a look-up may have read the registry before the record was
-    committed, and its check must still find the incident held. A look-up opened after that reads
-    the record. A report that was not published lets go at once (`release`: its retry is no second
-    report)."""
+    second report of it is then refused (409) until the first is over. So does a fact whose check
+    reads the state it or another such fact changes (`guard.state_held`: a link holds its incident
+    and its lead, a status change and a declaration their incident): two sent at once were each
+    checked against the registry as it was before the other (two links closing a cycle, a
+    declaration beside a close), and the second is now 409, to be sent again and checked against
+    the first. A published fact's hold outlives its request until every registry look-up that was
+    open when its record was written is over (`settle`): such a look-up may have read the registry
+    before the record was committed, and its check must still find the incident held. A look-up
+    opened after that reads the record. A fact that was not published lets go at once (`release`:
+    its retry is no second report)."""
 
     def __init__(self) -> None:
         self._held: set[uuid.UUID] = set()
@@ -80,6 +85,13 @@ class Reports:
             raise guard.repeated_report(incident_id)
         self._held.add(incident_id)
 
+    def hold_state(self, incident_ids: Collection[uuid.UUID]) -> None:
+        """Refuse (409) a fact whose incidents (`guard.state_held`) are held, else hold them all."""
+        for incident_id in incident_ids:
+            if incident_id in self._held:
+                raise guard.being_changed(incident_id)
+        self._held.update(incident_ids)
+
     def open(self) -> int:
         """Before a registry look-up whose result a report's check reads."""
         self._next += 1
@@ -94,7 +106,7 @@ class Reports:
                 self._held.difference_update(waiting[1])
 
     def settle(self, incident_ids: Collection[uuid.UUID]) -> None:
-        """Reports published (and their records written): let go once the look-ups open now are over."""
+        """Facts published (and their records written): let go once the look-ups open now are over."""
         if not incident_ids:
             return
         if not self._open:
@@ -105,7 +117,7 @@ class Reports:
             held.append(waiting)
 
     def release(self, incident_ids: Collection[uuid.UUID]) -> None:
-        """Reports not published: let go now."""
+        """Facts not published: let go now."""
         self._held.difference_update(incident_ids)
 
 
@@ -118,7 +130,7 @@ class IntakeService:
         self._metrics = metrics
         self._timeout_s = timeout_s
         self._inflight: dict[uuid.UUID, tuple[str, bytes | None, asyncio.Future[Accepted]]] = {}
-        self._reports = Reports()  # incidents whose report this process is publishing (or just published)
+        self._reports = Holds()  # incidents whose report, or a change of whose state, this process is publishing
         self._background: set[asyncio.Task] = set()
         # Published and answered, but the store did not take their records (the database went away
         # between the look-up and the write): written again until it does, and read by every
@@ -335,6 +347,7 @@ class IntakeService:
         report: no look-up), `registered` if that claim wrote its record; `fresh`: a report naming an
         incident whose id intake minted just now."""
         report = isinstance(event, IncidentReported)
+        held: tuple[uuid.UUID, ...] = ()  # the incidents whose state this fact's check read, held (Holds)
         if not (report and (fresh or claimed)):  # a fresh report names an incident nobody can have reported
             wanted = [event.incident_id] + ([event.lead_incident_id] if isinstance(event, IncidentLinked) else [])
             reader = self._reports.open()
@@ -344,6 +357,8 @@ class IntakeService:
                 event = guard.check(principal, event, given, records.get(event.incident_id), lead)
                 if report:
                     self._reports.hold(event.incident_id)
+                elif held := guard.state_held(event):
+                    self._reports.hold_state(held)
             finally:
                 self._reports.close(reader)
         elif report:
@@ -360,8 +375,8 @@ class IntakeService:
             else:
                 await self._remember([written])
         finally:
-            if report:
-                (self._reports.settle if written is not None else self._reports.release)([event.incident_id])
+            if report or held:
+                (self._reports.settle if written is not None else self._reports.release)(held or [event.incident_id])
         self._metrics.events.labels("published").inc()
         _log_accepted(written.accepted, "published")
         return written.accepted
@@ -400,8 +415,10 @@ class IntakeService:
         first: list[int] = []  # the index of each event in `new` (its first item), in `new`'s order
         replays: dict[uuid.UUID, Accepted] = {}
         records: dict[int, IncidentRecord] = {}  # the registry record of each new report, by its index
-        reporting: list[uuid.UUID] = []  # the incidents whose reports this batch holds (Reports)
+        reporting: list[uuid.UUID] = []  # the incidents whose reports this batch holds (Holds)
+        changing: dict[uuid.UUID, list[int]] = {}  # an incident whose state this batch holds -> its items
         published: list[Written] = []
+        accepted: dict[int, Accepted] = {}  # by the index of the event's first item
         try:
             reader = self._reports.open()
             try:
@@ -444,8 +461,13 @@ class IntakeService:
                                 self._reports.hold(checked.incident_id)  # 409 if another request reports it
                                 reporting.append(checked.incident_id)
                                 view[checked.incident_id] = records[index] = claims[item.event_id][3]  # as claimed
-                            elif (change := registry.change_of(checked)) is not None:
-                                view[checked.incident_id] = registry.applied(view[checked.incident_id], change)
+                            else:
+                                if state := guard.state_held(checked):  # 409 if another request holds one
+                                    self._reports.hold_state([i for i in state if i not in changing])
+                                    for incident_id in state:  # this batch's later items check against `view`
+                                        changing.setdefault(incident_id, []).append(index)
+                                if (change := registry.change_of(checked)) is not None:
+                                    view[checked.incident_id] = registry.applied(view[checked.incident_id], change)
                             new[item.event_id] = items[index] = checked
                             first.append(index)
                         except Rejection as rejection:
@@ -472,7 +494,6 @@ class IntakeService:
                 await self._release(refused, [claims[e][3].incident_id for e in refused if claims[e][3] is not None])
             events = list(new.values())
             outcomes = await self._publisher.publish_batch(events) if events else []
-            accepted: dict[int, Accepted] = {}  # by the index of the event's first item
             failed: dict[uuid.UUID, BaseException] = {}
             for index, event, outcome in zip(first, events, outcomes):
                 if isinstance(outcome, BaseException):
@@ -489,6 +510,10 @@ class IntakeService:
             reported = {w.accepted.incident_id for w in published if w.report is not None}
             self._reports.settle([i for i in reporting if i in reported])
             self._reports.release([i for i in reporting if i not in reported])
+            if changing:
+                changed = [i for i, held_by in changing.items() if any(x in accepted for x in held_by)]
+                self._reports.settle(changed)
+                self._reports.release([i for i in changing if i not in set(changed)])
         self._metrics.events.labels("published").inc(len(published))
         results: dict[uuid.UUID, Accepted] | None = None  # by event_id: replays, and an event's later items
         out = []

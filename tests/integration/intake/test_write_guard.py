@@ -15,6 +15,7 @@ intake, the topic and the projector).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -637,3 +638,41 @@ async def test_another_agencys_control_room_acts_as_its_agency_not_as_the_partne
     ack = await intake.post(f"/v1/incidents/{incident}/events", headers=bearer(intake_settings),
                             json={"event_type": "IncidentAcknowledged", "occurred_at": AT})
     assert ack.status_code == 202, ack.text
+
+
+async def test_facts_sent_at_once_are_never_both_checked_against_the_state_before_the_other(
+        intake, intake_settings, topics):
+    """(b) Two links sent at once, X to Y and Y to X, were both accepted (a cycle: escalation stood
+    both level-3 escalations down), as were two leads for one duplicate, or a close beside a
+    declaration (red-team probe, 2026-12-04): each was checked against the registry as it was before
+    the other. Now at most one of each pair is accepted; the other is 409, to be sent again."""
+    headers = bearer(intake_settings)
+
+    async def post(incident: str, **fields):
+        return await intake.post(f"/v1/incidents/{incident}/events", headers=headers,
+                                 json={"occurred_at": AT, "event_id": str(uuid.uuid4()), **fields})
+
+    async def batch(incident: str, **fields):
+        response = await intake.post("/v1/events:batch", headers=headers, json={"events": [
+            {"occurred_at": AT, "event_id": str(uuid.uuid4()), "incident_id": incident, **fields}]})
+        [result] = response.json()["results"]
+        return 202 if result["status"] == "accepted" else result["code"]
+
+    for attempt in range(6):
+        x, y, z = [(await raise_one(intake, intake_settings))["incident_id"] for _ in range(3)]
+        single = attempt % 2 == 0  # single against single, then batch against single
+        first = post(x, event_type="IncidentLinked", lead_incident_id=y)
+        cycle, lead = await asyncio.gather(first, (post if single else batch)(
+            y, event_type="IncidentLinked", lead_incident_id=x))
+        codes = sorted(getattr(r, "status_code", r) for r in (cycle, lead))
+        assert codes[0] == 202 and codes[1] == 409, codes
+        rows = [await registry_row(intake_settings, i) for i in (x, y)]
+        assert [r["lead_incident_id"] for r in rows].count(None) == 1  # one link, no cycle
+        two_leads = await asyncio.gather(post(z, event_type="IncidentLinked", lead_incident_id=x),
+                                         post(z, event_type="IncidentLinked", lead_incident_id=y))
+        assert sum(r.status_code == 202 for r in two_leads) <= 1, [r.text for r in two_leads]
+        w = (await raise_one(intake, intake_settings))["incident_id"]
+        close, declare = await asyncio.gather(post(w, event_type="IncidentStatusChanged", status="closed"),
+                                              (post if single else batch)(w, event_type="MajorIncidentDeclared"))
+        codes = sorted(getattr(r, "status_code", r) for r in (close, declare))
+        assert codes[1] == 409, codes  # never a declaration accepted beside the close that finished it

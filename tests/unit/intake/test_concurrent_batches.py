@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from services.intake.metrics import IntakeMetrics
-from services.intake.service import BATCH_TURNS, IntakeService, Reports
+from services.intake.service import BATCH_TURNS, Holds, IntakeService
 from services.intake.validation import Rejection
 from services.shared.auth import Principal, Role
 from services.shared.events import Agency
@@ -127,7 +127,7 @@ async def test_a_report_the_broker_did_not_take_lets_its_incident_go_at_once():
 
 
 def test_a_settled_report_waits_for_every_look_up_open_then_and_no_later_one():
-    reports, incident = Reports(), uuid.uuid4()
+    reports, incident = Holds(), uuid.uuid4()
     before = reports.open()
     reports.hold(incident)
     also_before = reports.open()
