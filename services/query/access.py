@@ -18,6 +18,8 @@ either of which is enough on its own).
 
 from __future__ import annotations
 
+import unicodedata
+
 from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -49,11 +51,23 @@ class Reader:
 
 
 def clean_reason(value: str | None) -> str | None:
-    """The stated reason, trimmed; None when absent or blank. Too long is the caller's error."""
+    """The stated reason, trimmed; None when absent or when it states nothing (no letter or digit:
+    blank, punctuation, invisible characters). Too long, a control character or bytes that are not
+    UTF-8 are the caller's error. An HTTP header's value arrives decoded as Latin-1 (each byte one
+    character): a UTF-8 reason is read as such (it was audited as mojibake), and two raw bytes
+    0x80 0x81 (two C1 controls) were a reason that unlocked people (red-team probe, 2026-12-04)."""
     if value is None:
         return None
+    try:
+        value = value.encode("latin-1").decode("utf-8")
+    except UnicodeEncodeError:
+        pass  # not from a header's bytes: already text
+    except UnicodeDecodeError:
+        raise ValueError(f"{REASON_HEADER}: must be UTF-8 text") from None
     value = value.strip()
-    if not value:
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError(f"{REASON_HEADER}: control characters are not allowed")
+    if not any(c.isalnum() for c in value):
         return None
     if len(value) > REASON_MAX:
         raise ValueError(f"{REASON_HEADER}: at most {REASON_MAX} characters")

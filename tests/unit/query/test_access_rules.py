@@ -40,6 +40,21 @@ def test_a_blank_reason_is_no_reason_and_a_long_one_is_refused():
         clean_reason("x" * 501)
 
 
+def test_a_reason_states_something_in_text_and_carries_no_control_character():
+    """A header's bytes arrive as Latin-1 characters: 0x80 0x81 were two C1 controls taken for a reason."""
+    def header(text: str) -> str:  # as the server hands a header's UTF-8 bytes over
+        return text.encode().decode("latin-1")
+
+    with pytest.raises(ValueError, match="UTF-8"):
+        clean_reason("\x80\x81")  # the raw bytes 0x80 0x81: no UTF-8 text
+    for nothing in ("\u200b", " \u00a0 ", "...", "\ufeff\u202e"):
+        assert clean_reason(header(nothing)) is None, nothing
+    assert clean_reason(header("safeguarding référral")) == "safeguarding référral"
+    for control in ("duty\u0085call", "duty\x01", "\x80\x81".encode("latin-1").decode("latin-1") + "x"):
+        with pytest.raises(ValueError):
+            clean_reason(header(control))
+
+
 def test_without_a_reason_sensitive_categories_are_unreachable():
     from services.query.access import reachable_categories
 
