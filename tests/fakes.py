@@ -74,6 +74,7 @@ class FakeIdempotencyStore:
         self.available = True
         self.owner = owner or uuid.uuid4()
         self.calendar: dict = {}  # item_id -> CalendarItem
+        self.soon: dict = {}  # event_id -> Accepted: record_soon's, this process's
 
     def sharing(self, other: "FakeIdempotencyStore") -> "FakeIdempotencyStore":
         """This store (another process's own owner) on the same database as `other`."""
@@ -102,6 +103,8 @@ class FakeIdempotencyStore:
         self._check()
         if event_id in self.rows:
             return self.rows[event_id]
+        if event_id in self.soon:
+            return self.soon[event_id]
         claimed_now = event_id not in self.claims
         if claimed_now:
             self.claims[event_id] = Pending(event_id, subject, digest, self.owner, datetime.now(timezone.utc))
@@ -209,6 +212,10 @@ class FakeIdempotencyStore:
         return [w for w in written if w.accepted.event_id not in self.rows]
 
     def record_soon(self, accepted) -> None:
+        """Written shortly after; claimed meanwhile, it is already its replay (as the real store answers)."""
+        from services.intake.repository import as_written
+
+        self.soon[as_written(accepted).accepted.event_id] = as_written(accepted).accepted
         asyncio.get_running_loop().call_soon(self._keep, accepted)
 
     async def ping(self) -> bool:

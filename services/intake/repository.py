@@ -314,6 +314,10 @@ class IdempotencyStore:
         self._records: MicroBatcher[Written, None] = MicroBatcher(self._record_quick)
         self._soon: list[Written] = []
         self._soon_task: asyncio.Task | None = None
+        # The write-behind rows not written yet, by event_id: answered (and the caller told the id)
+        # before their rows exist, so a claim of one of these ids meanwhile is its replay, never a
+        # first claim (a batch naming a just-minted id published another event under it; red-team).
+        self._soon_ids: dict[uuid.UUID, Accepted] = {}
 
     async def start(self) -> None:
         try:
@@ -389,6 +393,11 @@ class IdempotencyStore:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
 
     async def _claim_bulk(self, claims: list[Claim]) -> list[Accepted | Pending | Reported | None]:
+        if self._soon_ids and any(c[0] in self._soon_ids for c in claims):
+            behind = {c[0]: self._soon_ids[c[0]] for c in claims if c[0] in self._soon_ids}
+            rest = [c for c in claims if c[0] not in behind]
+            found = dict(zip((c[0] for c in rest), await self._claim_bulk(rest))) if rest else {}
+            return [behind.get(c[0]) or found.get(c[0]) for c in claims]
         pool = await self._ensure_pool()
         ids = [c[0] for c in claims]
         try:
@@ -506,7 +515,9 @@ class IdempotencyStore:
     def record_soon(self, written: Written) -> None:
         """Write-behind: recorded within WRITE_BEHIND_S, in bulk, off the request's path (only for
         events that change nothing in the registry)."""
-        self._soon.append(as_written(written))
+        written = as_written(written)
+        self._soon.append(written)
+        self._soon_ids[written.accepted.event_id] = written.accepted
         if self._soon_task is None or self._soon_task.done():
             self._soon_task = asyncio.get_running_loop().create_task(self._flush_soon())
 
@@ -518,6 +529,9 @@ class IdempotencyStore:
                 await self._record_bulk(rows)
             except StoreUnavailable as exc:
                 log.error("idempotency store write-behind failed", count=len(rows), error=str(exc))
+            finally:
+                for written in rows:
+                    self._soon_ids.pop(written.accepted.event_id, None)
 
     async def record_many(self, written: list[Written | Accepted]) -> None:
         if written:

@@ -33,6 +33,15 @@ class IdempotencyStoreContract:
         await store.record(one)
         assert await store.lookup(one.event_id) == one
 
+    async def test_a_claim_of_an_id_recorded_soon_but_not_yet_written_is_its_replay(self):
+        """The write-behind row's event was answered, its id told: claimed meanwhile (a batch naming
+        it with another payload), it was a first claim and another event went out under the id."""
+        store = await self.make_store()
+        soon = accepted(offset=3, subject="op-17", digest=b"s" * 16)
+        store.record_soon(soon)
+        assert await store.claim(soon.event_id, "op-17", b"t" * 16) == soon
+        assert (await store.claim_many([(soon.event_id, "op-17", b"t" * 16, None)]))[soon.event_id] == soon
+
     async def test_the_first_record_of_an_event_id_is_the_one_kept(self):
         store = await self.make_store()
         first = accepted(offset=1)

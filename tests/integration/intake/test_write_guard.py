@@ -676,3 +676,21 @@ async def test_facts_sent_at_once_are_never_both_checked_against_the_state_befor
                                               (post if single else batch)(w, event_type="MajorIncidentDeclared"))
         codes = sorted(getattr(r, "status_code", r) for r in (close, declare))
         assert codes[1] == 409, codes  # never a declaration accepted beside the close that finished it
+
+
+async def test_an_event_id_intake_just_minted_is_that_events_at_once(intake, intake_settings, topics):
+    """(e) A fact whose event_id intake minted is answered before its idempotency row is written
+    (write-behind): a batch naming that id with another payload at once was a first claim, and a
+    second event went out under the id (red-team round 2, 2026-12-04). Now 409 naming event_id."""
+    incident = (await raise_one(intake, intake_settings))["incident_id"]
+    note = await intake.post(f"/v1/incidents/{incident}/events", headers=bearer(intake_settings),
+                             json={"event_type": "NoteAdded", "text": "first", "occurred_at": AT})
+    assert note.status_code == 202, note.text
+    event_id = note.json()["event_id"]
+    batch = await intake.post("/v1/events:batch", headers=bearer(intake_settings), json={"events": [
+        {"event_type": "NoteAdded", "text": "another", "occurred_at": AT, "incident_id": incident,
+         "event_id": event_id}]})
+    [result] = batch.json()["results"]
+    assert (result["code"], result["error"].split(":")[0]) == (409, "events.0.event_id"), result
+    [record] = await records_of(intake_settings, topics, event_id)
+    assert json.loads(record.value)["text"] == "first"
