@@ -49,6 +49,42 @@ def incident(row: Mapping, wards: Mapping[str, Ward]) -> dict:
     }
 
 
+# Where a timeline payload names other incidents: an escalation's correlated reports and its
+# duplicate's lead, a link's lead.
+_REFERENCE_LISTS = ("related", "related_incident_ids")
+_REFERENCES = ("duplicate", "lead_incident_id")
+
+
+def _ref_id(value) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("incident_id")
+    return str(value) if value is not None else None
+
+
+def references(payload: Mapping) -> set[str]:
+    """The other incidents a timeline payload names (their ids as text)."""
+    found = {_ref_id(payload.get(k)) for k in _REFERENCES} - {None}
+    for key in _REFERENCE_LISTS:
+        found.update(r for r in map(_ref_id, payload.get(key) or ()) if r is not None)
+    return found
+
+
+def without_references(entry: dict, hidden: set[str]) -> dict:
+    """A timeline entry naming none of the `hidden` incidents (ones its reader may not see: their ids,
+    places and times are theirs; red-team probe, 2026-12-04): dropped from a list, null for one."""
+    payload = entry["payload"]
+    if not references(payload) & hidden:
+        return entry
+    payload = dict(payload)
+    for key in _REFERENCE_LISTS:
+        if payload.get(key):
+            payload[key] = [r for r in payload[key] if _ref_id(r) not in hidden]
+    for key in _REFERENCES:
+        if _ref_id(payload.get(key)) in hidden:
+            payload[key] = None
+    return {**entry, "payload": payload}
+
+
 def timeline_entry(row: Mapping, full_payload: Mapping | None) -> dict:
     return {
         "event_id": row["event_id"],

@@ -94,8 +94,13 @@ class QueryService:
         async with access.scoped(self.pool, reader) as conn:
             rows, next_cursor = page(await queries.list_incidents(conn, filters, cursor, limit), limit)
             rows = access.visible(reader, rows)
+            hidden = await self._hidden(conn, reader, {str(r["lead_incident_id"]) for r in rows if r["lead_incident_id"]})
             await self.audit(conn, reader, rows, "/v1/incidents")
-        return {"items": [present.incident(r, self.wards) for r in rows], "next_cursor": next_cursor}
+        items = [present.incident(r, self.wards) for r in rows]
+        for item in items if hidden else ():
+            if str(item["lead_incident_id"]) in hidden:
+                item["lead_incident_id"] = None  # a lead this reader may not see: not even its id
+        return {"items": items, "next_cursor": next_cursor}
 
     async def incident(self, reader: Reader, incident_id: uuid.UUID) -> dict:
         async with access.scoped(self.pool, reader) as conn:
@@ -115,18 +120,41 @@ class QueryService:
                 people, payloads, erased = await opened(conn, incident_id, people, payloads)
             escalations = await queries.escalations_of(conn, incident_id)  # this incident's: visible with it
             linked = access.visible(reader, await queries.linked(conn, incident_id, row["lead_incident_id"]))
+            timeline = [present.timeline_entry(e, payloads.get(e["event_id"])) for e in events]
+            hidden = await self._hidden(conn, reader, {r for t in timeline for r in present.references(t["payload"])}
+                                        | ({str(row["lead_incident_id"])} if row["lead_incident_id"] else set()))
             await self.audit(conn, reader, [row, *linked], "/v1/incidents/{incident_id}",
                              people=row if people is not None or payloads else None)
+        shown = present.incident(row, self.wards)
+        if hidden:
+            timeline = [present.without_references(t, hidden) for t in timeline]
+            if str(row["lead_incident_id"]) in hidden:
+                shown["lead_incident_id"] = None
         return {
-            "incident": present.incident(row, self.wards),
+            "incident": shown,
             "people": list(people) if people is not None else None,
             "restricted_redacted": not cleared,
             "people_erased": erased is not False,
             "people_erased_at": erased if isinstance(erased, datetime) else None,
-            "timeline": [present.timeline_entry(e, payloads.get(e["event_id"])) for e in events],
+            "timeline": timeline,
             "escalations": [present.escalation(e) for e in escalations],
             "linked": [present.incident(r, self.wards) for r in linked],
         }
+
+    async def _hidden(self, conn, reader: Reader, ids: set[str]) -> set[str]:
+        """Of these incident ids (text), those this reader may not see: an incident another names (a
+        correlated report, a lead) is shown, or its id, only to who may see it. One not in the status
+        store yet counts as hidden until it is."""
+        if not ids:
+            return set()
+        wanted = []
+        for i in ids:
+            try:
+                wanted.append(uuid.UUID(i))
+            except ValueError:
+                continue  # no incident's id: nobody's to see
+        seen = {str(r["incident_id"]) for r in access.visible(reader, await queries.incidents_by_id(conn, wanted))}
+        return ids - seen
 
     async def escalations(self, reader: Reader, *, open_only: bool, ward: str | None, mode: str | None, limit: int):
         async with access.scoped(self.pool, reader) as conn:

@@ -12,7 +12,7 @@ from services.shared import events as ev
 from services.shared.auth import Role
 from services.shared.events import Agency
 from tests import factories as f
-from tests.integration.query.conftest import headers
+from tests.integration.query.conftest import headers, raised
 
 pytestmark = pytest.mark.postgres
 
@@ -155,3 +155,33 @@ async def test_health_readiness_openapi_and_metrics(client, h):
     text = (await client.get("/metrics")).text
     assert 'muster_query_requests_total{method="GET",route="/v1/incidents/{incident_id}",status="404"}' in text
     assert "muster_query_audit_rows_total" in text
+
+
+async def test_an_incident_another_names_is_shown_only_to_who_may_see_it(client, store, query_settings):
+    """A council incident's escalation named a police OFFICIAL-SENSITIVE report correlated into it
+    (id, distance, interval), and a duplicate its hidden lead, to a council control room that gets
+    404 for that report (red-team probe, 2026-12-04). Now they are left out for who may not see it."""
+    at = T + timedelta(days=9)
+    lead = f.reported(occurred_at=at, category="fire", source=f.source(kind="control_room", id="op-1", agency="council"))
+    hidden = f.reported(occurred_at=at, category="domestic_abuse",
+                        source=f.source(kind="police", id="pc-1", agency="police"))
+    related = ev.Related(incident_id=hidden.incident_id, rule_id="same-fire-or-collapse", distance_m=0.0,
+                         interval_s=0.0)
+    escalation = raised(lead, related_incident_ids=(hidden.incident_id,), related=(related,))
+    duplicate = f.reported(occurred_at=at + timedelta(minutes=1), category="fire")
+    link = f.fact(ev.IncidentLinked, duplicate.incident_id, at + timedelta(minutes=2), lead_incident_id=hidden.incident_id)
+    await store.write(lead, hidden, escalation, duplicate, link)
+    council = headers(query_settings, Role.CONTROL_ROOM, Agency.COUNCIL)
+    assert (await client.get(f"/v1/incidents/{hidden.incident_id}", headers=council)).status_code in (404, 428)
+    for incident in (lead, duplicate):
+        body = await client.get(f"/v1/incidents/{incident.incident_id}", headers=council)
+        assert body.status_code == 200, body.text
+        assert str(hidden.incident_id) not in body.text
+    assert (await client.get(f"/v1/incidents/{duplicate.incident_id}", headers=council)).json()[
+        "incident"]["lead_incident_id"] is None
+    listed = await client.get("/v1/incidents", headers=council, params={"from": at.isoformat(), "category": "fire"})
+    assert str(duplicate.incident_id) in listed.text and str(hidden.incident_id) not in listed.text
+    police = headers(query_settings, Role.RESPONDER, Agency.POLICE, reason="investigating the fire")
+    seen = (await client.get(f"/v1/incidents/{lead.incident_id}", headers=police)).json()
+    [entry] = [e for e in seen["timeline"] if e["event_type"] == "EscalationRaised"]
+    assert [r["incident_id"] for r in entry["payload"]["related"]] == [str(hidden.incident_id)]
