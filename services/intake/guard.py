@@ -10,8 +10,8 @@ Rejection:
 - 404 when the caller may not see the incident, byte for byte the answer for an id that
   does not exist (NOT_FOUND);
 - 409 for a second report of an incident, and for a fact its state refuses (a second link, a
-  link to a duplicate or a finished lead, a finished incident's status moved back, a declaration
-  on a finished incident or a duplicate);
+  link to a duplicate, a finished incident's status moved back, a declaration on a finished
+  incident or a duplicate);
 - 403 when the caller may see it but not make that change (permissions.py), naming the field
   (raising the incident's classification, too, is for some callers only);
 - 422 naming `mode` when the fact's mode is not the incident's.
@@ -46,17 +46,22 @@ def being_changed(incident_id: object) -> Rejection:
                                    "again, to be checked against it")
 
 
-def state_held(event: ev.IncidentEvent) -> tuple:
-    """The incidents whose state this fact's check reads and which it, or a fact checked the same way,
-    changes: held while it is published and recorded (service.Holds), so that two at once are never
-    both checked against the state before the other. A link: its incident and its lead; a status
-    change and a declaration: its incident; other facts: none."""
+def state_held(event: ev.IncidentEvent) -> tuple[tuple, tuple] | None:
+    """(what this fact's check reads, what it changes that another's check reads), as (aspect,
+    incident) pairs: held while it is published and recorded (service.Holds), so that no fact is
+    checked against state another one is changing at the same moment. A link reads whether its
+    incident and its lead are linked and links its incident; a status change that finishes the
+    incident finishes it; a declaration reads whether its incident is finished or linked. None for
+    the rest: no check reads what they change (a status change that finishes nothing may go beside
+    a close: every reader folds status forward)."""
     kind = event.event_type
     if kind == "IncidentLinked":
-        return (event.incident_id, event.lead_incident_id)
-    if kind in ("IncidentStatusChanged", "MajorIncidentDeclared"):
-        return (event.incident_id,)
-    return ()
+        return (("linked", event.incident_id), ("linked", event.lead_incident_id)), (("linked", event.incident_id),)
+    if kind == "IncidentStatusChanged" and event.status.terminal:
+        return (), (("finished", event.incident_id),)
+    if kind == "MajorIncidentDeclared":
+        return (("finished", event.incident_id), ("linked", event.incident_id)), ()
+    return None
 
 
 def derived_incident_taken(field_path: str, incident_id: object) -> Rejection:
@@ -119,9 +124,10 @@ def check(
 
 def _check_link(principal: Principal, event: ev.IncidentLinked, record: IncidentRecord,
                 lead: IncidentRecord | None) -> None:
-    """A duplicate is linked once, to a live lead that is no duplicate itself: escalation stops a
-    linked incident's deadlines and keeps its first link, so a second link, a chain, a cycle or a
-    finished lead would leave a live incident that nothing escalates (red-team probe, 2026-12-04)."""
+    """A duplicate is linked once, to a lead that is no duplicate itself: escalation stops a linked
+    incident's deadlines and keeps its first link, so a second link or a cycle would leave a live
+    incident that nothing escalates (red-team probe, 2026-12-04). A finished lead is one: a late
+    report of an emergency that is over is its duplicate (the link is for those who may close it)."""
     if lead is None or not visible(principal, lead):
         raise invalid("lead_incident_id", "no such incident")
     if lead.mode != record.mode:
@@ -132,9 +138,6 @@ def _check_link(principal: Principal, event: ev.IncidentLinked, record: Incident
     if lead.lead_incident_id is not None:
         raise conflict("lead_incident_id", f"incident {event.lead_incident_id} is itself a duplicate of "
                                            f"{lead.lead_incident_id}: link to that lead")
-    if lead.terminal:
-        raise conflict("lead_incident_id", f"incident {event.lead_incident_id} is finished: link a duplicate to a "
-                                           "live incident, or close this one")
 
 
 def _update_fields(

@@ -275,6 +275,12 @@ class StoreUnavailable(RuntimeError):
     pass
 
 
+# What a database that went away raises: a connection lost mid-statement is asyncpg's InterfaceError
+# (ConnectionDoesNotExistError, and a transaction's exit on it), no PostgresError: it was a 500 when
+# PostgreSQL was stopped during a record with registry changes (muster chaos, postgres_immediate).
+DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
+
+
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Our statements change no session state, so a connection returned to the pool needs
     no RESET ALL round trip (asyncpg's default costs one per query)."""
@@ -389,7 +395,7 @@ class IdempotencyStore:
         pool = await self._ensure_pool()
         try:
             return await pool.execute(statement, *args, timeout=self._timeout_s)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
 
     async def _claim_bulk(self, claims: list[Claim]) -> list[Accepted | Pending | Reported | None]:
@@ -402,7 +408,7 @@ class IdempotencyStore:
         ids = [c[0] for c in claims]
         try:
             rows = await pool.fetch(CLAIM, _json([_claim_row(c) for c in claims]), self.owner, timeout=self._timeout_s)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
         if not rows:  # all claimed now
             return [None] * len(claims)
@@ -428,7 +434,7 @@ class IdempotencyStore:
                 row = await pool.fetchrow(CLAIM_CALENDAR_ITEM, item_id, kind, agency, subject, timeout=self._timeout_s)
                 if row is not None:
                     return CalendarItem(*row)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
         raise StoreUnavailable(f"calendar item {item_id}: neither made nor found")
 
@@ -436,7 +442,7 @@ class IdempotencyStore:
         pool = await self._ensure_pool()
         try:
             row = await pool.fetchrow(CALENDAR_ITEM, item_id, timeout=self._timeout_s)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
         return CalendarItem(*row) if row is not None else None
 
@@ -450,7 +456,7 @@ class IdempotencyStore:
                     await conn.execute(RECORD, _accepted_rows([Written(accepted)]), "[]", timeout=self._timeout_s)
                     if cancelled is not None:
                         await conn.execute(CANCEL_CALENDAR_ITEM, cancelled, timeout=self._timeout_s)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
 
     async def incident(self, incident_id: uuid.UUID) -> IncidentRecord | None:
@@ -479,7 +485,7 @@ class IdempotencyStore:
                 present = await conn.fetchrow(PRESENT, [w.accepted.event_id for w in written], timeout=self._timeout_s)
                 while await conn.fetchval("select pg_current_wal_flush_lsn()", timeout=self._timeout_s) < present["lsn"]:
                     await asyncio.sleep(CONFIRM_POLL_S)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
         if not present["missing"]:
             return []
@@ -509,7 +515,7 @@ class IdempotencyStore:
         try:
             async with pool.acquire(timeout=self._timeout_s) as conn:
                 return await keys.keys_or_erased(conn, incident_ids)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"key service: {exc.__class__.__name__}") from exc
 
     def record_soon(self, written: Written) -> None:
@@ -541,7 +547,7 @@ class IdempotencyStore:
         pool = await self._ensure_pool()
         try:
             rows = await pool.fetch(LOOKUP, event_ids, timeout=self._timeout_s)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
         found = {row["event_id"]: Accepted(*row) for row in rows}
         return [found.get(event_id) for event_id in event_ids]
@@ -550,7 +556,7 @@ class IdempotencyStore:
         pool = await self._ensure_pool()
         try:
             rows = await pool.fetch(INCIDENTS, incident_ids, timeout=self._timeout_s)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"incident registry: {exc.__class__.__name__}") from exc
         found = {
             r["incident_id"]: IncidentRecord(
@@ -588,7 +594,7 @@ class IdempotencyStore:
                 async with conn.transaction():  # the reports registered first: a change may be about one
                     await conn.execute(RECORD, rows, _json(list(reports.values())), timeout=self._timeout_s)
                     await conn.executemany(CHANGE, changes, timeout=self._timeout_s)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
         return [None] * len(written)
 
@@ -601,7 +607,7 @@ class IdempotencyStore:
                     pool = await asyncpg.create_pool(
                         self._dsn, min_size=1, max_size=8, timeout=self._timeout_s, reset=_keep_session
                     )
-                except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+                except DATABASE_ERRORS as exc:
                     raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
                 try:
                     async with pool.acquire(timeout=self._timeout_s) as conn:
@@ -610,7 +616,7 @@ class IdempotencyStore:
                         self._dsn, min_size=1, max_size=2, timeout=self._timeout_s, reset=_keep_session,
                         server_settings=QUICK_COMMIT,
                     )
-                except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+                except DATABASE_ERRORS as exc:
                     await pool.close()
                     raise StoreUnavailable(f"idempotency store: {exc.__class__.__name__}") from exc
                 self._quick, self._pool = quick, pool

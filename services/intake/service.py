@@ -10,6 +10,7 @@ the topic and returns where it landed, rather than publishing a second copy.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 import uuid
@@ -60,19 +61,23 @@ class Holds:
     inside this process, across concurrent requests.
 
     A report that passes its check `hold`s its incident (in the same step, no await between): a
-    second report of it is then refused (409) until the first is over. So does a fact whose check
-    reads the state it or another such fact changes (`guard.state_held`: a link holds its incident
-    and its lead, a status change and a declaration their incident): two sent at once were each
-    checked against the registry as it was before the other (two links closing a cycle, a
-    declaration beside a close), and the second is now 409, to be sent again and checked against
-    the first. A published fact's hold outlives its request until every registry look-up that was
-    open when its record was written is over (`settle`): such a look-up may have read the registry
-    before the record was committed, and its check must still find the incident held. A look-up
-    opened after that reads the record. A fact that was not published lets go at once (`release`:
-    its retry is no second report)."""
+    second report of it is then refused (409) until the first is over. A fact whose check reads
+    state that another fact changes holds what it reads and what it changes (`guard.state_held`: a
+    link reads whether its incident and its lead are linked and links its incident; a close
+    finishes its incident; a declaration reads whether its incident is finished or linked): a fact
+    that would change what another holds as read, or read what another changes, is refused (409, to
+    be sent again and checked against the other). Two sent at once were each checked against the
+    registry as it was before the other (two links closing a cycle, a declaration beside the close
+    that finished its incident); facts that only read (two declarations), or change what no check
+    reads (a status change that finishes nothing), go on side by side. A published fact's hold
+    outlives its request until every registry look-up that was open when its record was written is
+    over (`settle`): such a look-up may have read the registry before the record was committed, and
+    its check must still find the incident held. A look-up opened after that reads the record. A
+    fact that was not published lets go at once (`release`: its retry is no second report)."""
 
     def __init__(self) -> None:
-        self._held: set[uuid.UUID] = set()
+        self._held: set[uuid.UUID] = set()  # incidents being reported
+        self._state: collections.Counter = collections.Counter()  # ("r" | "w", (aspect, incident)) -> holders
         self._open: dict[int, list[list]] = {}  # open look-up -> the settled holds waiting on it
         self._next = 0
 
@@ -85,12 +90,23 @@ class Holds:
             raise guard.repeated_report(incident_id)
         self._held.add(incident_id)
 
-    def hold_state(self, incident_ids: Collection[uuid.UUID]) -> None:
-        """Refuse (409) a fact whose incidents (`guard.state_held`) are held, else hold them all."""
-        for incident_id in incident_ids:
-            if incident_id in self._held:
-                raise guard.being_changed(incident_id)
-        self._held.update(incident_ids)
+    def hold_state(self, reads: Collection[tuple], writes: Collection[tuple],
+                   mine: collections.Counter | None = None) -> list[tuple]:
+        """Refuse (409) a fact that would change what another holds as read, or read what another
+        changes (`guard.state_held`'s (aspect, incident) pairs); else hold what it reads and changes,
+        and return those holds (to settle or release). Two changes of one thing that no check reads
+        (two closes) go on side by side. `mine`: the holds of the same request (a batch's earlier
+        items, which its later items are checked against), which never refuse it."""
+        state, mine = self._state, mine or {}
+        for aspect in writes:
+            if state[("r", aspect)] - mine.get(("r", aspect), 0) > 0:
+                raise guard.being_changed(aspect[1])
+        for aspect in reads:
+            if state[("w", aspect)] - mine.get(("w", aspect), 0) > 0:
+                raise guard.being_changed(aspect[1])
+        keys = [("r", a) for a in reads] + [("w", a) for a in writes]
+        state.update(keys)
+        return keys
 
     def open(self) -> int:
         """Before a registry look-up whose result a report's check reads."""
@@ -103,22 +119,32 @@ class Holds:
         for waiting in self._open.pop(reader, ()):
             waiting[0] -= 1
             if not waiting[0]:
-                self._held.difference_update(waiting[1])
+                self._let_go(waiting[1])
 
-    def settle(self, incident_ids: Collection[uuid.UUID]) -> None:
-        """Facts published (and their records written): let go once the look-ups open now are over."""
-        if not incident_ids:
+    def settle(self, holds: Collection) -> None:
+        """Facts published (and their records written): let go once the look-ups open now are over.
+        `holds`: reports' incidents, or what `hold_state` returned."""
+        if not holds:
             return
         if not self._open:
-            self._held.difference_update(incident_ids)
+            self._let_go(holds)
             return
-        waiting = [len(self._open), tuple(incident_ids)]
+        waiting = [len(self._open), tuple(holds)]
         for held in self._open.values():
             held.append(waiting)
 
-    def release(self, incident_ids: Collection[uuid.UUID]) -> None:
+    def release(self, holds: Collection) -> None:
         """Facts not published: let go now."""
-        self._held.difference_update(incident_ids)
+        self._let_go(holds)
+
+    def _let_go(self, holds: Collection) -> None:
+        for hold in holds:
+            if type(hold) is tuple:
+                self._state[hold] -= 1
+                if self._state[hold] <= 0:
+                    del self._state[hold]
+            else:
+                self._held.discard(hold)
 
 
 class IntakeService:
@@ -347,7 +373,7 @@ class IntakeService:
         report: no look-up), `registered` if that claim wrote its record; `fresh`: a report naming an
         incident whose id intake minted just now."""
         report = isinstance(event, IncidentReported)
-        held: tuple[uuid.UUID, ...] = ()  # the incidents whose state this fact's check read, held (Holds)
+        held: list = []  # what this fact's check read and what it changes, held (Holds.hold_state)
         if not (report and (fresh or claimed)):  # a fresh report names an incident nobody can have reported
             wanted = [event.incident_id] + ([event.lead_incident_id] if isinstance(event, IncidentLinked) else [])
             reader = self._reports.open()
@@ -357,8 +383,8 @@ class IntakeService:
                 event = guard.check(principal, event, given, records.get(event.incident_id), lead)
                 if report:
                     self._reports.hold(event.incident_id)
-                elif held := guard.state_held(event):
-                    self._reports.hold_state(held)
+                elif state := guard.state_held(event):
+                    held = self._reports.hold_state(*state)
             finally:
                 self._reports.close(reader)
         elif report:
@@ -416,7 +442,8 @@ class IntakeService:
         replays: dict[uuid.UUID, Accepted] = {}
         records: dict[int, IncidentRecord] = {}  # the registry record of each new report, by its index
         reporting: list[uuid.UUID] = []  # the incidents whose reports this batch holds (Holds)
-        changing: dict[uuid.UUID, list[int]] = {}  # an incident whose state this batch holds -> its items
+        changing: list[tuple[int, list]] = []  # (item, the state it holds): Holds.hold_state
+        mine: collections.Counter = collections.Counter()  # all this batch holds so far
         published: list[Written] = []
         accepted: dict[int, Accepted] = {}  # by the index of the event's first item
         try:
@@ -463,9 +490,9 @@ class IntakeService:
                                 view[checked.incident_id] = records[index] = claims[item.event_id][3]  # as claimed
                             else:
                                 if state := guard.state_held(checked):  # 409 if another request holds one
-                                    self._reports.hold_state([i for i in state if i not in changing])
-                                    for incident_id in state:  # this batch's later items check against `view`
-                                        changing.setdefault(incident_id, []).append(index)
+                                    keys = self._reports.hold_state(*state, mine=mine)  # later items: `view`
+                                    mine.update(keys)
+                                    changing.append((index, keys))
                                 if (change := registry.change_of(checked)) is not None:
                                     view[checked.incident_id] = registry.applied(view[checked.incident_id], change)
                             new[item.event_id] = items[index] = checked
@@ -511,9 +538,8 @@ class IntakeService:
             self._reports.settle([i for i in reporting if i in reported])
             self._reports.release([i for i in reporting if i not in reported])
             if changing:
-                changed = [i for i, held_by in changing.items() if any(x in accepted for x in held_by)]
-                self._reports.settle(changed)
-                self._reports.release([i for i in changing if i not in set(changed)])
+                self._reports.settle([k for index, keys in changing if index in accepted for k in keys])
+                self._reports.release([k for index, keys in changing if index not in accepted for k in keys])
         self._metrics.events.labels("published").inc(len(published))
         results: dict[uuid.UUID, Accepted] | None = None  # by event_id: replays, and an event's later items
         out = []

@@ -142,3 +142,56 @@ def test_a_settled_report_waits_for_every_look_up_open_then_and_no_later_one():
     reports.hold(incident)  # free again: the next report of it is checked against the registry
     with pytest.raises(Rejection):
         reports.hold(incident)
+
+
+def test_facts_that_read_and_change_state_hold_it_as_readers_and_writers():
+    """guard.state_held through Holds: a change conflicts with what others read, a read with what
+    others change; readers side by side never conflict (two declarations), nor two closes."""
+    import collections
+
+    from services.intake import guard
+    from services.intake.validation import Rejection
+
+    holds, x, y, z = Holds(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    def link(a, b):
+        return holds.hold_state((("linked", a), ("linked", b)), (("linked", a),))
+
+    def declare(a):
+        return holds.hold_state((("finished", a), ("linked", a)), ())
+
+    def close(a):
+        return holds.hold_state((), (("finished", a),))
+
+    link_xy = link(x, y)
+    with pytest.raises(Rejection) as refused:
+        link(y, x)  # the reverse link: it links y, whose linkage x->y read
+    assert refused.value.status == 409 and refused.value.problems[0][0] == "incident_id"
+    with pytest.raises(Rejection):
+        link(x, z)  # a second lead for x
+    link_zy, close_y = link(z, y), close(y)  # another duplicate of the same lead; closing the lead
+    declare_x_blocked = None
+    with pytest.raises(Rejection):
+        declare_x_blocked = declare(x)  # x is being linked: a duplicate is not declared on
+    assert declare_x_blocked is None
+    for keys in (link_xy, link_zy, close_y):
+        holds.release(keys)
+    declare_y, again = declare(y), declare(y)
+    with pytest.raises(Rejection):
+        close(y)  # a close beside its declarations
+    holds.release(declare_y)
+    holds.release(again)
+    first_close, second_close = close(y), close(y)
+    mine = collections.Counter(first_close + second_close)
+    assert holds.hold_state((("finished", y),), (), mine=mine)  # the same batch's later item: its own view
+    assert guard.state_held(ev_status(x, "on_scene")) is None  # a status that finishes nothing holds nothing
+
+
+def ev_status(incident_id, status):
+    from datetime import datetime, timezone
+
+    from services.shared import events as ev
+
+    at = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    return ev.IncidentStatusChanged(event_id=uuid.uuid4(), occurred_at=at, recorded_at=at, incident_id=incident_id,
+                                    source=ev.Source(kind="control_room", id="op-17"), status=status)
