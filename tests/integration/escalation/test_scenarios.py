@@ -69,7 +69,10 @@ async def test_a_severity_5_fire_with_casualties_in_poplar_reaches_fire_police_a
         assert {"fire", "police", "ambulance"} <= set(m["emergency_services_required"])
         assert "emergency_services_present" in m
         assert cap_of(raised).findtext("c:msgType", namespaces=C) == "Alert"
-    assert len(tap.on(topics.escalation_topic(None, exercise=False), incident.incident_id)) == 1
+    # The all-agencies topic is read by the tap at its own pace: awaited, then exactly one.
+    every = topics.escalation_topic(None, exercise=False)
+    await wait_until(lambda: tap.on(every, incident.incident_id), 30, what="the escalation on the all-agencies topic")
+    assert len(tap.on(every, incident.incident_id)) == 1
 
 
 async def test_a_minor_antisocial_behaviour_report_escalates_nothing(producer, topics, tap, worker):
