@@ -156,7 +156,7 @@ class IntakeService:
         self._metrics = metrics
         self._timeout_s = timeout_s
         self._inflight: dict[uuid.UUID, tuple[str, bytes | None, asyncio.Future[Accepted]]] = {}
-        self._reports = Holds()  # incidents whose report, or a change of whose state, this process is publishing
+        self._holds = Holds()  # incidents whose report, or a change of whose state, this process is publishing
         self._background: set[asyncio.Task] = set()
         # Published and answered, but the store did not take their records (the database went away
         # between the look-up and the write): written again until it does, and read by every
@@ -248,7 +248,7 @@ class IntakeService:
         (a record, or a claim made just now, never is)."""
         if held.owner is None or held.event_id is None or held.since is None:
             return False
-        return (held.incident_id not in self._reports
+        return (held.incident_id not in self._holds
                 and datetime.now(timezone.utc) - held.since > timedelta(seconds=CLAIM_BOUNDS * self._timeout_s))
 
     async def _reclaimed(self, event: IncidentEvent, held: Reported) -> bool:
@@ -376,19 +376,19 @@ class IntakeService:
         held: list = []  # what this fact's check read and what it changes, held (Holds.hold_state)
         if not (report and (fresh or claimed)):  # a fresh report names an incident nobody can have reported
             wanted = [event.incident_id] + ([event.lead_incident_id] if isinstance(event, IncidentLinked) else [])
-            reader = self._reports.open()
+            reader = self._holds.open()
             try:
                 records = await self._records(wanted)
                 lead = records.get(event.lead_incident_id) if isinstance(event, IncidentLinked) else None
                 event = guard.check(principal, event, given, records.get(event.incident_id), lead)
                 if report:
-                    self._reports.hold(event.incident_id)
+                    self._holds.hold(event.incident_id)
                 elif state := guard.state_held(event):
-                    held = self._reports.hold_state(*state)
+                    held = self._holds.hold_state(*state)
             finally:
-                self._reports.close(reader)
+                self._holds.close(reader)
         elif report:
-            self._reports.hold(event.incident_id)
+            self._holds.hold(event.incident_id)
         written = None
         try:
             [event] = await self._sealed([event])
@@ -402,7 +402,7 @@ class IntakeService:
                 await self._remember([written])
         finally:
             if report or held:
-                (self._reports.settle if written is not None else self._reports.release)(held or [event.incident_id])
+                (self._holds.settle if written is not None else self._holds.release)(held or [event.incident_id])
         self._metrics.events.labels("published").inc()
         _log_accepted(written.accepted, "published")
         return written.accepted
@@ -447,7 +447,7 @@ class IntakeService:
         published: list[Written] = []
         accepted: dict[int, Accepted] = {}  # by the index of the event's first item
         try:
-            reader = self._reports.open()
+            reader = self._holds.open()
             try:
                 try:
                     async with asyncio.timeout(self._timeout_s):  # the two look-ups at once (two connections)
@@ -485,12 +485,12 @@ class IntakeService:
                             lead = view.get(item.lead_incident_id) if item.event_type == "IncidentLinked" else None
                             checked = guard.check(principal, item, given[index], view.get(item.incident_id), lead)
                             if checked.event_type == "IncidentReported":
-                                self._reports.hold(checked.incident_id)  # 409 if another request reports it
+                                self._holds.hold(checked.incident_id)  # 409 if another request reports it
                                 reporting.append(checked.incident_id)
                                 view[checked.incident_id] = records[index] = claims[item.event_id][3]  # as claimed
                             else:
                                 if state := guard.state_held(checked):  # 409 if another request holds one
-                                    keys = self._reports.hold_state(*state, mine=mine)  # later items: `view`
+                                    keys = self._holds.hold_state(*state, mine=mine)  # later items: `view`
                                     mine.update(keys)
                                     changing.append((index, keys))
                                 if (change := registry.change_of(checked)) is not None:
@@ -507,7 +507,7 @@ class IntakeService:
                             refusals[item.event_id] = Rejection(503, "unavailable", (("(event)", str(exc)),))
                             items[index] = refusals[item.event_id].prefixed(f"events.{index}")
             finally:
-                self._reports.close(reader)
+                self._holds.close(reader)
             if new and not self._publisher.connected:
                 raise Unavailable("not connected to the broker")
             new, erased = await self._sealed_batch(new)
@@ -535,11 +535,11 @@ class IntakeService:
             await self._remember(published)
         finally:
             reported = {w.accepted.incident_id for w in published if w.report is not None}
-            self._reports.settle([i for i in reporting if i in reported])
-            self._reports.release([i for i in reporting if i not in reported])
+            self._holds.settle([i for i in reporting if i in reported])
+            self._holds.release([i for i in reporting if i not in reported])
             if changing:
-                self._reports.settle([k for index, keys in changing if index in accepted for k in keys])
-                self._reports.release([k for index, keys in changing if index not in accepted for k in keys])
+                self._holds.settle([k for index, keys in changing if index in accepted for k in keys])
+                self._holds.release([k for index, keys in changing if index not in accepted for k in keys])
         self._metrics.events.labels("published").inc(len(published))
         results: dict[uuid.UUID, Accepted] | None = None  # by event_id: replays, and an event's later items
         out = []

@@ -50,7 +50,7 @@ def test_a_reason_states_something_in_text_and_carries_no_control_character():
     for nothing in ("\u200b", " \u00a0 ", "...", "\ufeff\u202e"):
         assert clean_reason(header(nothing)) is None, nothing
     assert clean_reason(header("safeguarding référral")) == "safeguarding référral"
-    for control in ("duty\u0085call", "duty\x01", "\x80\x81".encode("latin-1").decode("latin-1") + "x"):
+    for control in ("duty\u0085call", "duty\x01", "\x80\x81x"):
         with pytest.raises(ValueError):
             clean_reason(header(control))
 
