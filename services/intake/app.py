@@ -27,7 +27,7 @@ from services.intake.validation import Rejection
 from services.shared.auth import BEARER_SCHEME, BEARER_SCHEME_NAME, TokenVerifier, check_auth_config, check_secret
 from services.shared.http import RequestMetrics, serve
 from services.shared.logging import configure_logging, get_logger
-from services.shared.runtime import keep_memory_trimmed, tune_gc
+from services.shared.runtime import PER_REQUEST_MMAP_THRESHOLD_BYTES, keep_memory_trimmed, tune_gc
 from services.shared.settings import LOCAL_DEV_ID_KEY, Settings
 from services.shared.db import role_dsn
 from services.shared.topics import TopicCatalog
@@ -167,6 +167,6 @@ def run(settings: Settings) -> None:
     check_config(settings)
     app = create_app(settings)
     tune_gc()
-    keep_memory_trimmed()
+    keep_memory_trimmed(mmap_threshold=PER_REQUEST_MMAP_THRESHOLD_BYTES)  # its batches' buffers from the heap
     serve(app, host=settings.intake_host, port=settings.intake_port,
           graceful_shutdown_s=int(math.ceil(settings.intake_publish_timeout_s)) + 1)

@@ -83,3 +83,34 @@ def test_large_buffers_get_pages_of_their_own_after_a_larger_one_was_freed():
     assert kib >= 8 * 512, kib  # each buffer mmapped: handed back whole when freed
     _, unfixed = mmapped_kib("default")
     assert unfixed < 512, unfixed  # glibc's moving threshold: all carved from the heap (what the fix stops)
+
+
+# A request's buffers, one after another (intake: each batch's body, produce request, documents): with the
+# threshold fixed at glibc's 128 KiB each is an mmap whose pages are faulted in anew; fixed above them
+# (PER_REQUEST_MMAP_THRESHOLD_BYTES, with the trim threshold raised alongside) they reuse the heap's.
+REUSE = """
+import resource, sys
+from services.shared import runtime
+
+threshold = {"low": runtime.MMAP_THRESHOLD_BYTES, "per_request": runtime.PER_REQUEST_MMAP_THRESHOLD_BYTES}[sys.argv[1]]
+assert runtime.fix_mmap_threshold(threshold)
+for _ in range(3):  # warm: the heap grows to hold one buffer
+    buffer = bytearray(1 << 20); del buffer
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(50):
+    buffer = bytearray(1 << 20)  # zero-filled: every page touched
+    del buffer
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 50)
+"""
+
+
+def faults_per_buffer(mode: str) -> float:
+    out = subprocess.run([sys.executable, "-c", REUSE, mode], capture_output=True, text=True, check=True, timeout=60)
+    return float(out.stdout)
+
+
+def test_a_per_request_threshold_reuses_the_heap_for_each_requests_buffers():
+    if runtime._malloc_trim() is None:
+        pytest.fail("not glibc: this machine's C library has no mallopt thresholds to test")
+    assert faults_per_buffer("low") >= 200  # 256 pages of 4 KiB mapped and faulted in each time
+    assert faults_per_buffer("per_request") < 10  # the same pages each time
