@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from services.intake.app import create_app
+from services.intake.app import INTAKE_ROLE, create_app
 from services.shared.auth import Role, mint_token
+from services.shared.db import role_dsn
 from services.shared.events import Agency
 from services.shared.settings import Settings
 from services.shared.topics import TopicCatalog
@@ -37,6 +38,12 @@ async def running_intake(settings: Settings):
 async def intake(intake_settings):
     async with running_intake(intake_settings) as client:
         yield client
+
+
+def intake_dsn(settings: Settings) -> str:
+    """As intake runs: its own role, the owner of its schema's tables. Never the database's owner: the
+    suite shares one database, and tables the owner made first, the role could not migrate after."""
+    return role_dsn(settings, INTAKE_ROLE, settings.intake_database_url)
 
 
 def bearer(settings: Settings, role: Role = Role.CONTROL_ROOM, agency: Agency = Agency.COUNCIL, subject: str = "op-17", **kw) -> dict:

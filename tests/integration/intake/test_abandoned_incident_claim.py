@@ -15,20 +15,14 @@ import uuid
 import asyncpg
 import pytest
 
-from services.intake.app import INTAKE_ROLE
 from services.intake.registry import IncidentRecord
 from services.intake.repository import IdempotencyStore
 from services.intake.service import CLAIM_BOUNDS
-from services.shared.db import role_dsn
-from tests.integration.intake.conftest import bearer, running_intake
+from tests.integration.intake.conftest import bearer, intake_dsn, running_intake
 from tests.integration.intake.test_api import note
 from tests.integration.intake.test_two_replicas import named, outcome, reported, reports_on_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-
-
-def intake_dsn(settings) -> str:
-    return role_dsn(settings, INTAKE_ROLE, settings.intake_database_url)
 
 
 async def claimed_by_a_writer_that_died(settings, incident: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 from services.intake.registry import IncidentRecord
 from services.intake.repository import IdempotencyStore, Written
 from tests.contract.idempotency_store import CalendarContract, IdempotencyStoreContract, IncidentClaimContract, RegistryContract, accepted
+from tests.integration.intake.conftest import intake_dsn
 
 pytestmark = pytest.mark.postgres
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.postgres
 class TestPostgresIdempotencyStore(IdempotencyStoreContract, RegistryContract, IncidentClaimContract, CalendarContract):
     @pytest.fixture(autouse=True)
     async def _database(self, test_settings, database):
-        self.dsn = test_settings.database_url.get_secret_value()
+        self.dsn = intake_dsn(test_settings)
         self.stores: list[IdempotencyStore] = []
         yield
         for store in self.stores:
@@ -28,7 +29,6 @@ class TestPostgresIdempotencyStore(IdempotencyStoreContract, RegistryContract, I
         return store
 
 
-
 def _report() -> Written:
     one = accepted(event_type="IncidentReported")
     return Written(one, report=IncidentRecord(one.incident_id, "op-17", "council", "control_room", "op-17", (),
@@ -39,7 +39,7 @@ async def test_a_single_record_the_database_lost_is_named_by_confirm_and_the_res
     """`record` commits without waiting for the WAL flush; a restart before the flush loses the commit
     (here: its rows deleted behind the store's back, as that restart leaves them). `confirm` names it,
     and returns only once the WAL is flushed past the records it found."""
-    dsn = test_settings.database_url.get_secret_value()
+    dsn = intake_dsn(test_settings)
     store = IdempotencyStore(dsn, timeout_s=5.0)
     await store.start()
     conn = await asyncpg.connect(dsn)
