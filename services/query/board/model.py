@@ -75,10 +75,11 @@ class Chain:
 
 
 def chains(rows: Iterable[Mapping]) -> list[Chain]:
-    """Group incidents by alert chain (a report linked to a lead joins the lead's row), in board order."""
+    """Group incidents by alert chain (each row's `chain`, board/queries.py's CHAIN: a report linked
+    to a lead the caller may see joins the lead's row), in board order."""
     by_key: dict[uuid.UUID, list[Mapping]] = {}
     for r in rows:
-        by_key.setdefault(r["lead_incident_id"] or r["incident_id"], []).append(r)
+        by_key.setdefault(r["chain"], []).append(r)
     out = []
     for key, members in by_key.items():
         members.sort(key=lambda m: (m["incident_id"] != key, m["occurred_at"], str(m["incident_id"])))

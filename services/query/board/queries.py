@@ -19,6 +19,15 @@ LIST_COLUMNS = (
 )
 
 
+# A row's alert chain: its lead, if the caller may see the lead (row-level security decides which
+# rows the subquery finds), else the row itself. A report linked to a lead the caller may not see is
+# a chain of its own: neither the lead's id nor which other reports share it is shown.
+CHAIN = (
+    "coalesce((select l.incident_id from incidents l where l.incident_id = incidents.lead_incident_id), "
+    "incidents.incident_id)"
+)
+
+
 def _open_where(f: IncidentFilters, mode: str):
     """The filters, limited to this mode's reported incidents that are still open."""
     statuses = [s for s in f.statuses if s in OPEN_STATUSES] if f.statuses else OPEN_STATUSES
@@ -36,7 +45,7 @@ async def chain_page(conn: asyncpg.Connection, f: IncidentFilters, mode: str, of
     where = _open_where(f, mode)
     n = len(where.args)
     return await conn.fetch(
-        "with c as (select coalesce(lead_incident_id, incident_id) as chain, max(escalation_level) as level, "
+        f"with c as (select {CHAIN} as chain, max(escalation_level) as level, "
         "bool_or(status = 'open' and acknowledged_at is null) as unacknowledged, max(severity) as severity, "
         f"min(occurred_at) as since, count(*) as reports from incidents{where.sql()} group by 1) "
         "select *, count(*) over () as chains, sum(reports) over () as incidents from c "
@@ -46,12 +55,13 @@ async def chain_page(conn: asyncpg.Connection, f: IncidentFilters, mode: str, of
 
 
 async def chain_members(conn: asyncpg.Connection, chains: list, f: IncidentFilters, mode: str) -> list:
-    """The open incidents of these chains that match the filters, and each chain's lead."""
+    """The open incidents of these chains that match the filters, and each chain's lead, each with
+    its `chain` (CHAIN)."""
     where = _open_where(f, mode)
     n = len(where.args)
     return await conn.fetch(
-        f"select {LIST_COLUMNS} from incidents{where.sql()} and coalesce(lead_incident_id, incident_id) = any(${n + 1}::uuid[]) "
-        f"union select {LIST_COLUMNS} from incidents where incident_id = any(${n + 1}::uuid[])",
+        f"select {LIST_COLUMNS}, {CHAIN} as chain from incidents{where.sql()} and {CHAIN} = any(${n + 1}::uuid[]) "
+        f"union select {LIST_COLUMNS}, {CHAIN} as chain from incidents where incident_id = any(${n + 1}::uuid[])",
         *where.args, chains,
     )
 

@@ -187,3 +187,29 @@ async def test_every_endpoint_refuses_a_caller_without_a_token(client):
                  f"/board/fragments/incidents/{uuid.uuid4()}", "/board/fragments/analysis"):
         response = await client.get(path)
         assert response.status_code == 401, path
+
+
+async def test_a_report_linked_to_a_lead_the_reader_may_not_see_is_a_row_of_its_own_without_the_leads_id(
+    client, store, query_settings
+):
+    """Two open fire reports linked to a police-only domestic-abuse lead: a fire analyst sees each as
+    a chain of its own, and neither the lead's id nor that the two share it; the police see one chain."""
+    lead = _reported("hidden_lead", 30, "domestic_abuse", "police", ("police",))
+    duplicates = [_reported(f"duplicate_{n}", 31 + n, "fire", "council", ("fire",)) for n in range(2)]
+    links = [f.fact(ev.IncidentLinked, d.incident_id, at=d.occurred_at + timedelta(minutes=1),
+                    lead_incident_id=lead.incident_id) for d in duplicates]
+    await store.write(lead, *duplicates, *links)
+    params = [("category", "fire"), ("category", "domestic_abuse")]
+
+    _, analyst = _who(query_settings, Role.ANALYST, Agency.FIRE, True)
+    panels = (await client.get("/board/fragments/screen", params=params, headers=analyst)).json()
+    page = panels["list"] + panels["strip"]
+    assert str(lead.incident_id) not in page
+    for d in duplicates:
+        assert f'data-key="{d.incident_id}" data-incident-id="{d.incident_id}"' in panels["list"]
+
+    _, police = _who(query_settings, Role.CONTROL_ROOM, Agency.POLICE, True)
+    panels = (await client.get("/board/fragments/screen", params=params, headers=police)).json()
+    assert f'data-key="{lead.incident_id}" data-incident-id="{lead.incident_id}"' in panels["list"]
+    assert "3 reports" in panels["list"]
+    assert all(f'data-incident-id="{d.incident_id}"' not in panels["list"] for d in duplicates)

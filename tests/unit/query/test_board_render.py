@@ -22,6 +22,7 @@ def row(**over):
                 agencies_required=["police"], agencies_dispatched=[], source_agency="council",
                 major_incident_declared=False)
     base.update(over)
+    base.setdefault("chain", base["lead_incident_id"] or base["incident_id"])  # a lead the reader may see
     return base
 
 
