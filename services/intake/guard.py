@@ -106,8 +106,7 @@ def check(
     elif event.classification.rank > held.rank and not permissions.may_raise_classification(principal, rel):
         raise _forbidden("classification", f"would raise the incident from {held.value} to {event.classification.value} "
                                            "(the fact's classification, or its category's floor), which narrows who "
-                                           "may see it: only the control room, admins, safeguarding and the owning "
-                                           "agencies may")
+                                           "may see it: only the control room, admins and the owning agencies may")
     if kind == "IncidentUpdated":
         update.update(_update_fields(principal, rel, event, record))
     if kind == "IncidentLinked":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from services.shared.access import CLEARED_ROLES
 from services.shared.auth import Principal, Role
 from services.shared.events import Agency, SourceKind
 
@@ -164,6 +163,14 @@ def relation(principal: Principal, owners: frozenset[str]) -> Relation:
     return Relation.OWNER if principal.agency.value in owners else Relation.OTHER
 
 
+def acts_for_the_partnership(principal: Principal) -> bool:
+    """The partnership's control room (the council's) or an admin, whatever the incident: records
+    dispatches and arrivals of any agency's responders. Another agency's control room acts as its
+    agency (red-team probe, 2026-12-06: a voluntary partner's control room logged police and fire
+    arrivals, which escalation takes as those agencies on scene)."""
+    return relation(principal, frozenset()) in (Relation.CONTROL_ROOM, Relation.ADMIN)
+
+
 def may_declare(principal: Principal) -> bool:
     return principal.role in DECLARING_ROLES and principal.agency in DECLARING_AGENCIES
 
@@ -199,9 +206,11 @@ def may_change_calendar_item(principal: Principal, agency: str) -> bool:
 def may_raise_classification(principal: Principal, rel: Relation) -> bool:
     """May post a fact that raises the incident's classification (the fact's own, or its category's
     floor): that narrows who may see the incident (services/shared/access.py), so it is for the
-    control room, admins, the owning agencies and the cleared roles, never another agency's caller
-    (who could otherwise hide an incident from its control room, and lock it out of standing down)."""
-    return rel in _OWNERS or principal.role in CLEARED_ROLES
+    control room, admins and the owning agencies, never another agency's caller, whatever its role
+    (who could otherwise hide an incident from its control room, and lock it out of standing down).
+    Another agency's safeguarding officer, cleared to read every sensitive incident, could (red-team
+    probe, 2026-12-06): it asks an owning agency or the control room instead."""
+    return rel in _OWNERS
 
 
 def write_table() -> str:

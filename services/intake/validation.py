@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from services.intake import permissions
 from services.shared.ids import DerivedIds
-from services.shared.auth import Principal, Role
+from services.shared.auth import Principal
 from services.shared.codec import validation_problems
 from services.shared.events import (
     CALENDAR_FACTS,
@@ -244,9 +244,8 @@ _ACTOR_FIELDS = {"IncidentAcknowledged": "acknowledged_by", "MajorIncidentDeclar
 _AGENCY_FIELD = frozenset({"ResponderDispatched", "ResponderArrived", "MajorIncidentDeclared", "ComplaintRecorded",
                            "CasePassedToSafeguarding", "ClosureNoticeIssued", "ClosureOrderApplied",
                            "ClosureOrderMade", "ClosureOrderExtended", "WarrantExecuted"})
-# The control room (and admins) record dispatches and arrivals of any agency's responders; a
-# declaration's agency is always the declarer's.
-_RECORDERS = frozenset({Role.CONTROL_ROOM, Role.ADMIN})
+# The partnership's control room (and admins) record dispatches and arrivals of any agency's
+# responders (permissions.acts_for_the_partnership); a declaration's agency is always the declarer's.
 _RECORDED = frozenset({"ResponderDispatched", "ResponderArrived"})
 
 
@@ -293,7 +292,7 @@ def _caller_is_the_actor(data: dict[str, Any], event_type: str, principal: Princ
             raise _forbidden(actor, "must be your token's subject (or omitted)")
         data[actor] = principal.subject
     if event_type in _AGENCY_FIELD:
-        recorder = principal.role in _RECORDERS and event_type in _RECORDED  # logs a dispatch for a responder
+        recorder = event_type in _RECORDED and permissions.acts_for_the_partnership(principal)  # logs another's dispatch
         if data.get("agency") not in (None, principal.agency.value) and not recorder:
             raise _forbidden("agency", "must be your token's agency (or omitted)")
         data.setdefault("agency", principal.agency.value)

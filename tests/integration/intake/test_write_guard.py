@@ -417,16 +417,18 @@ async def test_with_an_issuer_and_audience_configured_a_token_without_them_is_40
     {"event_type": "NoteAdded", "text": "seen on camera", "classification": "OFFICIAL-SENSITIVE"},
     {"event_type": "ComplaintRecorded", "complainant_key": "k" * 32, "behaviour_at": AT, "category": "noise"},
 ], ids=["sensitive-note", "complaint"])
+@pytest.mark.parametrize("role", [Role.RESPONDER, Role.SAFEGUARDING])
 async def test_another_agency_cannot_raise_an_incidents_classification_and_hide_it_from_its_control_room(
-        intake, intake_settings, topics, body):
+        intake, intake_settings, topics, body, role):
     """(a/b) Raising the classification narrows who may see the incident: another agency's fact that
     would raise it is 403 naming `classification`, on both endpoints, and the control room keeps its
     incident (before: 202, the incident became OFFICIAL-SENSITIVE, and the council control room's
-    acknowledgement was 404; found by red-team probes, 2026-12-03)."""
+    acknowledgement was 404; found by red-team probes, 2026-12-03). Also from another agency's
+    safeguarding officer, cleared to read every sensitive incident (red-team probe, 2026-12-06)."""
     incident = await raise_one(intake, intake_settings, headers=police(intake_settings, subject="pc-1"),
                                agencies_required=["police", "fire"])
     before = await registry_row(intake_settings, incident["incident_id"])
-    voluntary = bearer(intake_settings, role=Role.RESPONDER, agency=Agency.VOLUNTARY, subject="vol-9")
+    voluntary = bearer(intake_settings, role=role, agency=Agency.VOLUNTARY, subject=f"vol-{role.value}")
     event_id, batched = str(uuid.uuid4()), str(uuid.uuid4())
     response = await intake.post(f"/v1/incidents/{incident['incident_id']}/events",
                                  json={**body, "occurred_at": AT, "event_id": event_id}, headers=voluntary)
@@ -693,3 +695,37 @@ async def test_an_event_id_intake_just_minted_is_that_events_at_once(intake, int
     assert (result["code"], result["error"].split(":")[0]) == (409, "events.0.event_id"), result
     [record] = await records_of(intake_settings, topics, event_id)
     assert json.loads(record.value)["text"] == "first"
+
+
+async def test_another_agencys_control_room_records_only_its_own_agencys_dispatches_and_arrivals(
+        intake, intake_settings, topics):
+    """(f) A voluntary partner's control room, on an incident it reported, logged police and fire
+    arrivals and a police dispatch: 202, which escalation takes as those agencies on scene (red-team
+    probe, 2026-12-06). It records its own agency's: another is 403 naming `agency`; the council's
+    control room still records any agency's."""
+    voluntary = bearer(intake_settings, role=Role.CONTROL_ROOM, agency=Agency.VOLUNTARY, subject="vol-cr-2")
+    incident = (await raise_one(intake, intake_settings, headers=voluntary, agencies_required=["police"]))["incident_id"]
+    attempts = [{"event_type": "ResponderArrived", "agency": "police", "callsign": "P1"},
+                {"event_type": "ResponderArrived", "agency": "fire", "callsign": "E21"},
+                {"event_type": "ResponderDispatched", "agency": "police", "callsign": "P1",
+                 "expected_arrival_at": "2026-11-20T22:15:00Z"}]
+    refused = []
+    for fields in attempts:
+        sent = {"occurred_at": AT, "event_id": str(uuid.uuid4()), **fields}
+        response = await intake.post(f"/v1/incidents/{incident}/events", json=sent, headers=voluntary)
+        assert (response.status_code, response.json()["errors"][0]["field"]) == (403, "agency"), response.text
+        refused.append(sent["event_id"])
+    batched = str(uuid.uuid4())
+    batch = await intake.post("/v1/events:batch", headers=voluntary, json={"events": [
+        {**attempts[0], "occurred_at": AT, "incident_id": incident, "event_id": batched}]})
+    [result] = batch.json()["results"]
+    assert (result["status"], result["code"]) == ("rejected", 403) and result["error"].startswith("events.0.agency")
+    await nothing_published(intake_settings, topics, *refused, batched)
+    await nothing_stored(intake_settings, *refused, batched)
+    own = await intake.post(f"/v1/incidents/{incident}/events", headers=voluntary, json={
+        "event_type": "ResponderArrived", "callsign": "V1", "occurred_at": AT})
+    assert own.status_code == 202, own.text
+    council = await intake.post(f"/v1/incidents/{incident}/events", headers=bearer(intake_settings), json={
+        "event_type": "ResponderArrived", "agency": "police", "callsign": "P1", "occurred_at": AT})
+    assert council.status_code == 202, council.text
+    assert await facts_of(intake_settings, topics, incident) == ["IncidentReported", "ResponderArrived", "ResponderArrived"]
