@@ -25,10 +25,19 @@ _VERSION_8 = 0x8 << 76  # RFC 9562 section 5.8: a UUID whose bits are the applic
 _VARIANT = 0b10 << 62
 
 
+def _part(value: object) -> str:
+    """One part, with `%` and `/` escaped: the joined parts then read back only one way (a subject and
+    an Idempotency-Key may both hold `/`: subject `police` with key `pc-X/r1` joined as subject
+    `police/pc-X` with key `r1` did, and took that caller's event_id and report; red-team probe,
+    2026-12-06). A part holding neither joins as before, so its id is unchanged."""
+    text = str(value)
+    return text.replace("%", "%25").replace("/", "%2F") if "%" in text or "/" in text else text
+
+
 def keyed_uuid(key: bytes, *parts: object) -> uuid.UUID:
-    """A UUID (version 8) from the HMAC-SHA256 of the parts under `key`: stable, and unguessable
-    without the key."""
-    mac = hmac.new(key, "/".join(str(p) for p in parts).encode(), hashlib.sha256).digest()
+    """A UUID (version 8) from the HMAC-SHA256 of the parts under `key`: stable, unguessable
+    without the key, and one input per UUID (each part escaped: `_part`)."""
+    mac = hmac.new(key, "/".join(_part(p) for p in parts).encode(), hashlib.sha256).digest()
     n = int.from_bytes(mac[:16], "big")
     n = (n & ~(0xF << 76) & ~(0b11 << 62)) | _VERSION_8 | _VARIANT
     return uuid.UUID(int=n)

@@ -282,6 +282,29 @@ async def test_no_caller_can_swallow_or_read_another_callers_report_through_its_
     assert subject == "op-17"
 
 
+async def test_an_idempotency_key_cannot_name_another_callers_event_through_a_slash(intake, intake_settings, topics):
+    """(e) Subject `police` with Idempotency-Key `pc-X/r1` derived the event_id of subject `police/pc-X`
+    with key `r1` (the parts were joined with "/" unescaped), and so took that caller's event and
+    incident first: its report was 409 (red-team probe, 2026-12-06). Now each is its own."""
+    squatter = police(intake_settings, subject="police")
+    first = await intake.post("/v1/incidents", json=report(description="first"),
+                              headers={**squatter, "Idempotency-Key": "pc-X/r1"})
+    assert first.status_code == 202, first.text
+    victim = police(intake_settings, subject="police/pc-X")
+    mine = await intake.post("/v1/incidents", json=report(), headers={**victim, "Idempotency-Key": "r1"})
+    assert mine.status_code == 202, mine.text
+    assert mine.json()["event_id"] != first.json()["event_id"]
+    assert mine.json()["incident_id"] != first.json()["incident_id"]
+    [record] = await records_of(intake_settings, topics, mine.json()["event_id"])
+    assert json.loads(record.value)["source"]["id"] == "police/pc-X"
+    single = await intake.post("/v1/incidents", json=report(), headers={**victim, "Idempotency-Key": "bK/0"})
+    batch = await intake.post("/v1/events:batch", headers={**victim, "Idempotency-Key": "bK"}, json={"events": [
+        {**report(), "event_type": "IncidentReported", "incident_id": str(uuid.uuid4())}]})
+    [item] = batch.json()["results"]
+    assert single.status_code == 202 and item["status"] == "accepted", (single.text, item)
+    assert item["event_id"] != single.json()["event_id"]
+
+
 @pytest.mark.parametrize("source", [{"kind": "police", "id": "op-17"}, {"kind": "control_room", "id": "op-99"},
                                     {"kind": "control_room", "id": "op-17", "agency": "police"}])
 async def test_a_body_naming_another_source_is_403_naming_source(intake, intake_settings, topics, source):

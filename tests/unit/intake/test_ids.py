@@ -33,6 +33,30 @@ def test_the_event_id_of_a_key_is_per_caller_and_position_and_the_incident_id_pe
     assert ids.incident_id_for(event_id) != DerivedIds(REAL_ID_KEY + "!").incident_id_for(event_id)
 
 
+@pytest.mark.parametrize("one, other", [
+    (("police", "pc-X/r1"), ("police/pc-X", "r1")),  # a subject and a key may both hold "/"
+    (("op-17", "bK/0"), ("op-17", "bK", 0)),  # a single request's key, and a batch's item 0
+    (("op-17", "a%2Fb"), ("op-17", "a/b")),  # the escape itself
+    (("op-17", "a/b", 1), ("op-17", "a", "b/1")),
+])
+def test_no_two_inputs_derive_one_event_id(one, other):
+    """Red-team probe, 2026-12-06: the parts were joined with "/" unescaped, so subject `police` with
+    key `pc-X/r1` derived the event_id (and the report's incident) of subject `police/pc-X` with key
+    `r1`, and took them first."""
+    ids = DerivedIds(REAL_ID_KEY)
+    assert ids.event_id_for_key(*one) != ids.event_id_for_key(*other)
+
+
+def test_an_input_without_a_slash_or_percent_derives_the_id_it_always_did():
+    """Escaping changed no id a retry sent before it could name: the HMAC of the parts joined as they were."""
+    import hashlib
+    import hmac
+
+    mac = hmac.new(REAL_ID_KEY.encode(), b"idempotency-key/op-17/k-1/0", hashlib.sha256).digest()
+    n = (int.from_bytes(mac[:16], "big") & ~(0xF << 76) & ~(0b11 << 62)) | (0x8 << 76) | (0b10 << 62)
+    assert DerivedIds(REAL_ID_KEY).event_id_for_key("op-17", "k-1", 0) == uuid.UUID(int=n)
+
+
 @pytest.mark.parametrize("key", [None, "changeme", "REPLACE-ME", "short-but-not-a-placeholder"])
 def test_intake_beyond_loopback_refuses_a_development_placeholder_or_short_id_key(key):
     fields = {"jwt_secret": REAL_JWT, "intake_host": "0.0.0.0"}
