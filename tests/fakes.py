@@ -112,12 +112,12 @@ class FakeIdempotencyStore:
             incident = report.incident_id
             held = self.reporting.get(incident)
             if incident in self.registry:
-                return Reported(incident, self.registry_events.get(incident), None, None)
+                return Reported(incident, self.registry_events.get(incident), None, None, claimed_now)
             if held is None:
                 self.reporting[incident] = Reported(incident, event_id, self.owner, datetime.now(timezone.utc))
                 self.claimed_records[incident] = report  # the claim holds the record its event's row settles
             elif held.event_id != event_id:
-                return held
+                return held._replace(claimed=claimed_now)
         return None if claimed_now else self.claims[event_id]
 
     async def claim_many(self, claims):
@@ -126,8 +126,9 @@ class FakeIdempotencyStore:
 
     async def take_over_report(self, reported, event_id) -> bool:
         self._check()
-        if reported.owner is None or self.reporting.get(reported.incident_id) != reported:
-            return False
+        held = self.reporting.get(reported.incident_id)
+        if reported.owner is None or held is None or held._replace(claimed=reported.claimed) != reported:
+            return False  # not the claim that was read (whether this call claimed its own event aside)
         self.reporting[reported.incident_id] = reported._replace(event_id=event_id, owner=self.owner,
                                                                  since=datetime.now(timezone.utc))
         return True

@@ -80,6 +80,7 @@ with wanted as (
     where w.event_id not in (select event_id from done) and w.event_id not in (select event_id from claimed)
 ), reported as (
     select w.event_id, w.incident, i.reported_event_id, i.reported_at,
+           w.event_id in (select event_id from claimed) as claimed_now,
            case when exists (select from intake.accepted_events a where a.event_id = i.reported_event_id)
                 then null else i.claimed_by end as claimed_by  -- a record (settled): no owner
     from wanted w left join intake.incidents i on i.incident_id = w.incident
@@ -89,17 +90,17 @@ with wanted as (
            or i.incident_id is null and w.event_id in (select event_id from claimed))
 )
 select 'done' as state, d.event_id, d.incident_id, d.event_type, d.topic, d.partition, d."offset", d.subject,
-       d.digest, null::uuid as owner, null::timestamptz as since, null::uuid as holder
+       d.digest, null::uuid as owner, null::timestamptz as since, null::uuid as holder, null::boolean as claimed
 from done d
 union all
-select 'pending', e.event_id, null, null, null, null, null, e.subject, e.digest, e.owner, e.since, null from earlier e
+select 'pending', e.event_id, null, null, null, null, null, e.subject, e.digest, e.owner, e.since, null, null from earlier e
 union all
-select 'contended', w.event_id, null, null, null, null, null, w.subject, w.digest, null, null, null from wanted w
+select 'contended', w.event_id, null, null, null, null, null, w.subject, w.digest, null, null, null, null from wanted w
 where w.event_id not in (select event_id from done) and w.event_id not in (select event_id from claimed)
   and w.event_id not in (select event_id from earlier)
 union all
 select 'reported', r.event_id, r.incident, null, null, null, null, null, null, r.claimed_by, r.reported_at,
-       r.reported_event_id
+       r.reported_event_id, r.claimed_now
 from reported r
 """
 
@@ -269,6 +270,10 @@ class Reported(NamedTuple):
     event_id: uuid.UUID | None
     owner: uuid.UUID | None
     since: datetime | None
+    # The report's own event_id was claimed by this call (new): refused, that claim is given up. Else
+    # the event's claim is another attempt's, perhaps another caller's in flight, and is left alone (a
+    # batch item reusing another request's event_id, as a second report, released that request's claim).
+    claimed: bool = False
 
 
 class StoreUnavailable(RuntimeError):
@@ -420,7 +425,7 @@ class IdempotencyStore:
                 found[event_id] = Accepted(event_id, r["incident_id"], r["event_type"], r["topic"], r["partition"],
                                            r["offset"], r["subject"], r["digest"])
             elif state == "reported":  # before an earlier attempt's claim of the event: the incident is another's
-                found[event_id] = Reported(r["incident_id"], r["holder"], r["owner"], r["since"])
+                found[event_id] = Reported(r["incident_id"], r["holder"], r["owner"], r["since"], r["claimed"])
             elif not isinstance(found.get(event_id), Reported):
                 # an earlier attempt's claim; or a concurrent transaction's, not committed yet (owner None)
                 found[event_id] = Pending(event_id, r["subject"], r["digest"], r["owner"], r["since"] or now)

@@ -228,7 +228,8 @@ class IntakeService:
         incidents = [event.incident_id] if report else []
         if isinstance(found, Reported):  # another event holds the incident: a second report
             if not await self._reclaimed(event, found):
-                await self._release([event.event_id], incidents)
+                if found.claimed:  # else the event_id's claim is another attempt's: left as it is
+                    await self._release([event.event_id], incidents)
                 raise guard.repeated_report(event.incident_id)
         elif found is not None:
             _same_sender(found.subject, found.digest, principal, digest, event.event_id)
@@ -245,8 +246,9 @@ class IntakeService:
 
     def _may_reclaim(self, held: Reported) -> bool:
         """A claim of the incident that is over: older than the bound and not in flight in this process
-        (a record, or a claim made just now, never is)."""
-        if held.owner is None or held.event_id is None or held.since is None:
+        (a record, or a claim made just now, never is), by a report whose event_id this call claimed
+        (one whose event_id is another attempt's claim, perhaps another caller's, takes nothing over)."""
+        if not held.claimed or held.owner is None or held.event_id is None or held.since is None:
             return False
         return (held.incident_id not in self._holds
                 and datetime.now(timezone.utc) - held.since > timedelta(seconds=CLAIM_BOUNDS * self._timeout_s))
@@ -736,7 +738,7 @@ def _holder(event: IncidentEvent, held: Reported) -> IncidentEvent:
 
 def _claimed_now(hit: Accepted | Pending | Reported | None) -> bool:
     """A claim this call made (its event_id was new; a report's incident may be another's): given up if refused."""
-    return hit is None or type(hit) is Reported
+    return hit is None or type(hit) is Reported and hit.claimed
 
 
 async def _or_empty(look_up, ids: list) -> dict:

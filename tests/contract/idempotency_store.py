@@ -212,6 +212,22 @@ class IncidentClaimContract:
         await store.release([first], [incident])
         assert await other.claim(second, "op-18", None, self.record(incident)) is None
 
+    async def test_a_report_of_a_held_incident_says_whether_it_claimed_its_own_event_id_now(self):
+        """A report refused as a second report gives up its event's claim only if it made it now: an
+        event_id another attempt claimed (perhaps another caller's, in flight) is left as it is."""
+        from services.intake.repository import Pending, Reported
+
+        store = await self.make_store()
+        incident, in_flight = uuid.uuid4(), uuid.uuid4()
+        assert await store.claim(uuid.uuid4(), "op-17", None, self.record(incident)) is None
+        assert await store.claim(in_flight, "op-17", None) is None  # another request's fact, in flight
+        reused = await store.claim(in_flight, "op-18", None, self.record(incident, reporter="op-18"))
+        assert isinstance(reused, Reported) and reused.claimed is False
+        new = await store.claim(uuid.uuid4(), "op-18", None, self.record(incident, reporter="op-18"))
+        assert isinstance(new, Reported) and new.claimed is True
+        still = await store.claim(in_flight, "op-17", None)
+        assert isinstance(still, Pending) and still.subject == "op-17"
+
     async def test_of_two_reports_of_one_incident_in_one_call_the_first_claims_it(self):
         from services.intake.repository import Reported
 
