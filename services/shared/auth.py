@@ -183,14 +183,17 @@ def check_auth_config(settings: Settings, host: str) -> None:
 
 def check_secret(name: str, secret: str, development: str, host: str, remedy: str) -> None:
     """At start-up, beyond loopback: refuse a key that is the public development one, a known
-    placeholder, or shorter than MIN_SECRET_BYTES (AuthConfigError naming `name`)."""
+    placeholder, or shorter than MIN_SECRET_BYTES (AuthConfigError naming `name`). Each is judged
+    without the whitespace around it: 34 spaces, or a short secret padded with them, or the
+    development value with a trailing space, passed (red-team probe, 2026-12-06)."""
     if _is_loopback(host):
         return
-    if secret == development:
+    bare = secret.strip()
+    if bare == development.strip():
         raise AuthConfigError(f"refusing to listen on {host} with the local development value of {name}: {remedy}")
-    if secret.strip() in PLACEHOLDER_SECRETS or secret.strip().lower() in PLACEHOLDER_SECRETS:
+    if not bare or bare in PLACEHOLDER_SECRETS or bare.lower() in PLACEHOLDER_SECRETS:
         raise AuthConfigError(f"refusing to listen on {host}: {name} is a placeholder, not a secret")
-    if len(secret.encode()) < MIN_SECRET_BYTES:
+    if len(bare.encode()) < MIN_SECRET_BYTES:
         raise AuthConfigError(
             f"refusing to listen on {host}: {name} is shorter than {MIN_SECRET_BYTES} bytes "
             "(e.g. openssl rand -hex 32)"

@@ -19,7 +19,7 @@ from services.shared.auth import (
     mint_token,
 )
 from services.shared.events import Agency
-from services.shared.settings import Settings
+from services.shared.settings import LOCAL_DEV_JWT_SECRET, Settings
 
 SETTINGS = Settings(jwt_secret="a-test-secret-that-is-long-enough-for-hs256")
 
@@ -186,8 +186,15 @@ def test_the_principal_carries_its_tokens_expiry():
     assert 590 < principal.expires_at - time.time() <= 600
 
 
-@pytest.mark.parametrize("secret", ["too-short-a-secret", "REPLACE-ME", "changeme", "secret"])
+@pytest.mark.parametrize("secret", ["too-short-a-secret", "REPLACE-ME", "changeme", "secret",
+                                    # whitespace around a secret is no part of it (red-team probe, 2026-12-06)
+                                    " " * 34, "too-short-a-secret" + " " * 20, "\t" * 40])
 def test_a_short_or_placeholder_secret_is_refused_beyond_loopback(secret):
     with pytest.raises(AuthConfigError, match="MUSTER_JWT_SECRET"):
         check_auth_config(Settings(jwt_secret=secret), "0.0.0.0")
     check_auth_config(Settings(jwt_secret=secret), "127.0.0.1")
+
+
+def test_the_development_secret_with_whitespace_around_it_is_refused_beyond_loopback():
+    with pytest.raises(AuthConfigError, match="development value of MUSTER_JWT_SECRET"):
+        check_auth_config(Settings(jwt_secret=LOCAL_DEV_JWT_SECRET + " "), "0.0.0.0")
