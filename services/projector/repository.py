@@ -207,8 +207,7 @@ def _admit(
     for fact in batch.facts:
         if fact.event_id not in unseen:
             continue
-        why = refusal(first.get(fact.incident_id), fact.event_type, fact.mode, fact.incident_id,
-                      people_in_clear=bool(getattr(fact, "people", None)))
+        why = refusal(first.get(fact.incident_id), fact.event_type, fact.mode, fact.incident_id)
         if why is not None:
             refused.append((positions[fact.event_id], why))
             continue

@@ -19,12 +19,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 REPEATED_REPORT = "repeated_report"
 MODE_MISMATCH = "mode_mismatch"
-# People in the clear on the incidents topic: intake seals every person into `people_sealed`, so a
-# fact with `people` came some other way. A reader that stores people (the projector) refuses it:
-# stored, the names would be in the clear, and outlive the incident's erasure (red-team probe,
-# 2026-12-06: an IncidentUpdated with a name replaced the sealed people, and erasing them left it).
-PEOPLE_IN_CLEAR = "people_in_clear"
-REASONS = (REPEATED_REPORT, MODE_MISMATCH, PEOPLE_IN_CLEAR)
+REASONS = (REPEATED_REPORT, MODE_MISMATCH)
 
 
 class Reported(NamedTuple):
@@ -41,18 +36,11 @@ class Refusal(NamedTuple):
         return f"{self.reason}: {self.detail}"
 
 
-def refusal(first: Reported | None, event_type: str, mode: str, incident_id: object,
-            people_in_clear: bool = False) -> Refusal | None:
+def refusal(first: Reported | None, event_type: str, mode: str, incident_id: object) -> Refusal | None:
     """None when the fact may be applied; else why it is ignored.
 
     `first`: what the incident's first report fixed (None: not reported yet). `mode` is the
-    fact's mode as text ("live", "exercise", "test"); an enum member compares equal.
-    `people_in_clear`: the fact names people unsealed, and this reader would store them (the
-    readers that keep no people, escalation and tension, never pass it: an emergency is not lost
-    to a producer's mistake that they would not repeat)."""
-    if people_in_clear:
-        return Refusal(PEOPLE_IN_CLEAR, f"a fact about incident {incident_id} names people in the clear: "
-                                        "only sealed people (people_sealed) are taken from the incidents topic")
+    fact's mode as text ("live", "exercise", "test"); an enum member compares equal."""
     if first is None:
         return None
     if event_type == "IncidentReported":
@@ -74,8 +62,7 @@ def ignored_counter(service: str, registry: CollectorRegistry = REGISTRY) -> Cou
     """muster_<service>_facts_ignored_total{reason}: facts `refusal` kept out (each also dead-lettered)."""
     return Counter(
         f"muster_{service}_facts_ignored_total",
-        "Incident facts ignored and dead-lettered: a repeated IncidentReported, a mode other than the incident's, "
-        "or people in the clear (the projector).",
+        "Incident facts ignored and dead-lettered: a repeated IncidentReported, or a mode other than the incident's.",
         ["reason"],
         registry=registry,
     )

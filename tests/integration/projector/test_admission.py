@@ -53,31 +53,3 @@ async def test_a_redelivered_report_is_a_duplicate_not_a_repeat(world, running):
     await wait_until(lambda: _offsets_cover(world, acks), timeout=60, what="every offset stored")
     assert await world.fetchval("select count(*) from incident_events") == 1
     assert await _read_all(world.settings, world.catalog.name("deadletter")) == []
-
-
-async def test_a_fact_naming_people_in_the_clear_is_ignored_and_dead_lettered_without_them(world, running):
-    """Intake seals every person into people_sealed; a fact with `people` in the clear came some other
-    way. Stored, the name was in the clear and outlived the incident's erasure (red-team probe,
-    2026-12-06). The projector keeps it out, counts it and dead-letters it (scrubbed); the rest applies."""
-    name = "Blorptastic Vexhammer"
-    first = reported(category=ev.Category.NOISE, severity=2)
-    clear = fact(ev.IncidentUpdated, first.incident_id, T0 + timedelta(minutes=1), severity=3,
-                 people=(ev.Person(role="witness", name=name),))
-    clear_report = reported(people=(ev.Person(role="victim", name=name),))
-    legit = fact(ev.IncidentAcknowledged, first.incident_id, T0 + timedelta(minutes=3), acknowledged_by="op-17")
-    before = _ignored("people_in_clear")
-    acks = await world.publish(first, clear, clear_report, legit)
-    running()
-    await wait_until(lambda: _offsets_cover(world, acks), timeout=60, what="every offset stored")
-    row = (await world.fetch("select * from incidents where incident_id = $1", first.incident_id))[0]
-    assert (row["severity"], row["status"]) == (2, "acknowledged")
-    assert await world.fetch("select 1 from incidents where incident_id = $1", clear_report.incident_id) == []
-    stored = await world.fetchval("select count(*) from incident_events where payload::text like $1", f"%{name}%")
-    people = await world.fetchval("select count(*) from incidents where people::text like $1", f"%{name}%")
-    assert (stored, people) == (0, 0)
-    raw = await _read_all(world.settings, world.catalog.name("deadletter"))
-    letters = {x["source_offset"]: x for x in (decode_letter(r.value) for r in raw)}
-    assert set(letters) == {acks[1].offset, acks[2].offset}
-    assert all(x["error"].startswith("people_in_clear") for x in letters.values())
-    assert all(name.encode() not in r.value for r in raw)
-    assert _ignored("people_in_clear") == before + 2
