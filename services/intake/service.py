@@ -228,7 +228,7 @@ class IntakeService:
         incidents = [event.incident_id] if report else []
         if isinstance(found, Reported):  # another event holds the incident: a second report
             if not await self._reclaimed(event, found):
-                if found.claimed:  # else the event_id's claim is another attempt's: left as it is
+                if _claimed_now(found):  # else the event_id's claim is another attempt's: left as it is
                     await self._release([event.event_id], incidents)
                 raise guard.repeated_report(event.incident_id)
         elif found is not None:

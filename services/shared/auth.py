@@ -189,7 +189,7 @@ def check_secret(name: str, secret: str, development: str, host: str, remedy: st
     if _is_loopback(host):
         return
     bare = secret.strip()
-    if bare == development.strip():
+    if bare == development:
         raise AuthConfigError(f"refusing to listen on {host} with the local development value of {name}: {remedy}")
     if not bare or bare in PLACEHOLDER_SECRETS or bare.lower() in PLACEHOLDER_SECRETS:
         raise AuthConfigError(f"refusing to listen on {host}: {name} is a placeholder, not a secret")

@@ -30,8 +30,7 @@ def _part(value: object) -> str:
     an Idempotency-Key may both hold `/`: subject `police` with key `pc-X/r1` joined as subject
     `police/pc-X` with key `r1` did, and took that caller's event_id and report; red-team probe,
     2026-12-06). A part holding neither joins as before, so its id is unchanged."""
-    text = str(value)
-    return text.replace("%", "%25").replace("/", "%2F") if "%" in text or "/" in text else text
+    return str(value).replace("%", "%25").replace("/", "%2F")
 
 
 def keyed_uuid(key: bytes, *parts: object) -> uuid.UUID:

@@ -24,14 +24,21 @@ def intake_settings(test_settings: Settings, topics, database) -> Settings:
 
 
 @asynccontextmanager
-async def running_intake(settings: Settings):
-    """A fresh intake app with its lifespan started, and a client talking to it in-process; it
-    authenticates to the broker as intake does (`muster run intake`), with intake's own principal."""
+async def running_intake_app(settings: Settings):
+    """A fresh intake app with its lifespan started, and a client talking to it in-process: (app,
+    client). It authenticates to the broker as intake does (`muster run intake`), with intake's own principal."""
     app = create_app(settings.as_principal("intake"))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://intake", timeout=30) as client:
-            yield client
+            yield app, client
+
+
+@asynccontextmanager
+async def running_intake(settings: Settings):
+    """running_intake_app's client."""
+    async with running_intake_app(settings) as (_, client):
+        yield client
 
 
 @pytest.fixture

@@ -21,13 +21,12 @@ import time
 import uuid
 
 import asyncpg
-import httpx
 import jwt
 import pytest
 
 from services.shared.auth import Role
 from services.shared.events import Agency
-from tests.integration.intake.conftest import bearer, read_topic, records_of, running_intake
+from tests.integration.intake.conftest import bearer, read_topic, records_of, running_intake, running_intake_app
 from tests.integration.intake.test_api import report
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -760,29 +759,24 @@ async def test_a_second_report_reusing_an_event_id_in_flight_leaves_that_events_
     report of an incident already reported, was refused (409), and its refusal gave up the claim it
     had read as its own: the in-flight request's. A third request could then publish a second event
     under that event_id (red-team reading, 2026-12-06). The refusal now leaves a claim it did not make."""
-    from services.intake.app import create_app
-
-    app = create_app(intake_settings.as_principal("intake"))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake", timeout=30) as client:
-            incident = (await raise_one(client, intake_settings))["incident_id"]
-            in_flight = uuid.uuid4()  # the victim's note, claimed by this process, not yet published
-            assert await app.state.store.claim(in_flight, "op-17", b"d" * 16, None) is None
-            attacker = police(intake_settings)
-            batch = await client.post("/v1/events:batch", headers=attacker, json={"events": [
-                {**report(), "event_type": "IncidentReported", "incident_id": incident, "event_id": str(in_flight)}]})
-            [result] = batch.json()["results"]
-            assert (result["status"], result["code"]) == ("rejected", 409), result
-            conn = await asyncpg.connect(intake_settings.database_url.get_secret_value())
-            try:
-                subject = await conn.fetchval("select subject from intake.pending_events where event_id = $1", in_flight)
-            finally:
-                await conn.close()
-            assert subject == "op-17"  # the victim's claim stands
-            third = await client.post("/v1/events:batch", headers=attacker, json={"events": [
-                {"event_type": "NoteAdded", "text": "mine", "occurred_at": AT, "incident_id": incident,
-                 "event_id": str(in_flight)}]})
-            [result] = third.json()["results"]
-            assert result["status"] == "rejected" and result["code"] == 409, result
-            await nothing_published(intake_settings, topics, str(in_flight))
+    async with running_intake_app(intake_settings) as (app, client):
+        incident = (await raise_one(client, intake_settings))["incident_id"]
+        in_flight = uuid.uuid4()  # the victim's note, claimed by this process, not yet published
+        assert await app.state.store.claim(in_flight, "op-17", b"d" * 16, None) is None
+        attacker = police(intake_settings)
+        batch = await client.post("/v1/events:batch", headers=attacker, json={"events": [
+            {**report(), "event_type": "IncidentReported", "incident_id": incident, "event_id": str(in_flight)}]})
+        [result] = batch.json()["results"]
+        assert (result["status"], result["code"]) == ("rejected", 409), result
+        conn = await asyncpg.connect(intake_settings.database_url.get_secret_value())
+        try:
+            subject = await conn.fetchval("select subject from intake.pending_events where event_id = $1", in_flight)
+        finally:
+            await conn.close()
+        assert subject == "op-17"  # the victim's claim stands
+        third = await client.post("/v1/events:batch", headers=attacker, json={"events": [
+            {"event_type": "NoteAdded", "text": "mine", "occurred_at": AT, "incident_id": incident,
+             "event_id": str(in_flight)}]})
+        [result] = third.json()["results"]
+        assert result["status"] == "rejected" and result["code"] == 409, result
+        await nothing_published(intake_settings, topics, str(in_flight))
